@@ -1,2 +1,60 @@
 #!/usr/bin/env node
-console.log('latch');
+/**
+ * `latch`: a thin client. Each subcommand lives in its own file under commands/ and is
+ * loaded only when asked for, so `latch status` does not load the server.
+ */
+import { isLatchError } from '../util/latch-error.js';
+import { defaultCli, HelpRequested } from './cli-context.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  demo: { summary: 'run server, authenticator and computer in a temp dir, narrated', load: async () => (await import('./commands/demo.js')).demo },
+  server: { summary: 'run the relay (and, later, custody) server', load: async () => (await import('./commands/server.js')).server },
+  pair: { summary: 'pair this computer with an authenticator (QR code)', load: async () => (await import('./commands/pair.js')).pair },
+  status: { summary: 'show the paired authenticator and whether it is reachable', load: async () => (await import('./commands/status.js')).status },
+  device: { summary: 'the authenticator: init, pair, run', load: async () => (await import('./commands/device.js')).device },
+};
+
+function help(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return ['usage: latch <command> [options]   (latch <command> --help for more)', '', 'commands:', ...rows].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') {
+    process.stdout.write('latch 0.1.0 (protocol 1)\n');
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`latch: unknown command "${name}"\n${help()}\n`);
+    return 2;
+  }
+  return (await command.load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  // Exit explicitly: an idle WebSocket or timer must not keep a finished command alive.
+  // (stdout/stderr to pipes and files are synchronous on Linux, so nothing is cut off.)
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const cli = defaultCli();
+    if (e instanceof HelpRequested) {
+      cli.out(`usage: ${e.usage}`);
+      process.exitCode = 0;
+    } else if (isLatchError(e)) {
+      cli.err(`latch: ${e.message} [${e.code}]`);
+      process.exitCode = e.code === 'usage' ? 2 : 1;
+    } else {
+      cli.err(`latch: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      process.exitCode = 1;
+    }
+    process.exit(process.exitCode);
+  },
+);

@@ -1,0 +1,72 @@
+/**
+ * `latch device run`: the authenticator waits on every pairing's inbox and answers requests.
+ * It notices pairings added or removed by other processes (`latch device pair`) by watching the
+ * keystore, and it acknowledges a message to the relay only after handling it, so nothing is
+ * lost if it is killed half-way: the relay redelivers, and the replay cache answers.
+ */
+import { decodeBase64url } from '../protocol/base64url.js';
+import type { Sodium } from '../protocol/sodium.js';
+import type { RelayClient } from '../transport/relay-client.js';
+import type { Keystore } from './keystore.js';
+import { RequestHandler, type Log } from './request-handler.js';
+
+export async function runDevice(opts: {
+  sodium: Sodium;
+  keystore: Keystore;
+  relayFor: (url: string) => RelayClient;
+  log: Log;
+  signal: AbortSignal;
+  /** Called each time the set of watched pairings changes (and at start). */
+  onWatching?: (pairings: number) => void;
+  pollMs?: number;
+}): Promise<void> {
+  const { sodium, keystore, log, signal } = opts;
+  const handler = new RequestHandler(sodium, keystore, log);
+  while (!signal.aborted) {
+    keystore.reloadIfChanged();
+    const pairings = keystore.state.pairings;
+    const generation = new AbortController();
+    const stopGeneration = (): void => generation.abort();
+    signal.addEventListener('abort', stopGeneration, { once: true });
+    opts.onWatching?.(pairings.length);
+
+    const byRelay = new Map<string, typeof pairings>();
+    for (const p of pairings) byRelay.set(p.relayUrl, [...(byRelay.get(p.relayUrl) ?? []), p]);
+    const loops = [...byRelay].map(async ([url, group]) => {
+      const relay = opts.relayFor(url);
+      const queues = group.map((p) => ({ publicKey: decodeBase64url(p.queuePublicKey), secretKey: decodeBase64url(p.queueSecretKey) }));
+      for await (const { queueId, message } of relay.inboxes(queues, { signal: generation.signal })) {
+        const pairing = keystore.state.pairings.find((p) => p.id === queueId);
+        const queue = queues[group.findIndex((p) => p.id === queueId)];
+        if (!pairing || !queue) continue;
+        try {
+          await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
+          await relay.ack(queue, [message.id]);
+        } catch (e) {
+          // A local failure (disk, relay): leave the message unacked so it is handled again.
+          log(`could not finish a request from ${pairing.computerName}: ${(e as Error).message}`);
+        }
+      }
+    });
+
+    // Watch for pairings added or removed by another process.
+    const watcher = (async () => {
+      while (!generation.signal.aborted) {
+        await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+        try {
+          if (keystore.reloadIfChanged() && sameSet(pairings, keystore.state.pairings) === false) generation.abort();
+        } catch (e) {
+          log(`could not re-read the keystore: ${(e as Error).message}`);
+        }
+      }
+    })();
+    await Promise.race([Promise.all(loops).then(() => new Promise<void>((r) => generation.signal.addEventListener('abort', () => r(), { once: true }))), watcher]);
+    generation.abort();
+    await Promise.allSettled([...loops, watcher]);
+    signal.removeEventListener('abort', stopGeneration);
+  }
+}
+
+function sameSet(a: readonly { id: string }[], b: readonly { id: string }[]): boolean {
+  return a.length === b.length && a.every((p) => b.some((q) => q.id === p.id));
+}

@@ -1,0 +1,198 @@
+/**
+ * The authenticator's keystore: one file, encrypted at rest.
+ *   key   = Argon2id(passphrase, salt)        (libsodium crypto_pwhash, INTERACTIVE limits)
+ *   file  = XChaCha20-Poly1305(key, nonce, JSON(state), aad = "latch-keystore-v1")
+ * The salt is fixed for the keystore's life so the key is derived once per process; every
+ * write uses a fresh random nonce. Writes go through a lock file and an atomic rename, so
+ * `latch device pair` and a running `latch device run` can both update it safely.
+ */
+import { openSync, closeSync, readFileSync, rmSync, writeSync, statSync, mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { LatchError } from '../util/latch-error.js';
+import { writeFileAtomic, readFileIfExists } from '../util/atomic-file.js';
+import { encodeBase64url, decodeBase64url } from '../protocol/base64url.js';
+import type { Sodium } from '../protocol/sodium.js';
+import type { AuthenticatorState } from './authenticator-state.js';
+
+const AAD = new TextEncoder().encode('latch-keystore-v1');
+
+interface KeystoreFile {
+  format: 'latch-keystore';
+  v: 1;
+  kdf: { alg: 'argon2id13'; opslimit: number; memlimit: number; salt: string };
+  nonce: string;
+  ciphertext: string;
+}
+
+export class Keystore {
+  #state: AuthenticatorState;
+  #mtimeMs: number;
+
+  private constructor(
+    private readonly sodium: Sodium,
+    readonly path: string,
+    private readonly key: Uint8Array,
+    private readonly kdf: KeystoreFile['kdf'],
+    state: AuthenticatorState,
+  ) {
+    this.#state = state;
+    this.#mtimeMs = safeMtime(path);
+  }
+
+  static exists(path: string): boolean {
+    return readFileIfExists(path) !== undefined;
+  }
+
+  static async create(sodium: Sodium, path: string, passphrase: string, state: AuthenticatorState): Promise<Keystore> {
+    if (Keystore.exists(path)) {
+      throw new LatchError('already_initialized', `an authenticator already exists at ${dirname(path)}; use another LATCH_HOME or remove it first`);
+    }
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const kdf = {
+      alg: 'argon2id13' as const,
+      opslimit: sodium.crypto_pwhash_OPSLIMIT_INTERACTIVE,
+      memlimit: sodium.crypto_pwhash_MEMLIMIT_INTERACTIVE,
+      salt: encodeBase64url(sodium.randombytes_buf(sodium.crypto_pwhash_SALTBYTES)),
+    };
+    const ks = new Keystore(sodium, path, deriveKey(sodium, passphrase, kdf), kdf, state);
+    await ks.#withLock(() => ks.#write(state));
+    return ks;
+  }
+
+  static async open(sodium: Sodium, path: string, passphrase: string): Promise<Keystore> {
+    const text = readFileIfExists(path);
+    if (text === undefined) {
+      throw new LatchError('not_initialized', `no authenticator at ${dirname(path)}: run \`latch device init --name NAME\` first`);
+    }
+    const file = parseFile(text);
+    const key = deriveKey(sodium, passphrase, file.kdf);
+    return new Keystore(sodium, path, key, file.kdf, decrypt(sodium, key, file));
+  }
+
+  /** A snapshot; change state only through update(). */
+  get state(): AuthenticatorState {
+    return this.#state;
+  }
+
+  /** Re-read if another process wrote the file. Returns whether anything changed. */
+  reloadIfChanged(): boolean {
+    const m = safeMtime(this.path);
+    if (m === this.#mtimeMs) return false;
+    this.#state = decrypt(this.sodium, this.key, parseFile(readFileSync(this.path, 'utf8')));
+    this.#mtimeMs = m;
+    return true;
+  }
+
+  /** Read-modify-write under the lock, against the newest file on disk. */
+  async update<T>(fn: (state: AuthenticatorState) => T): Promise<T> {
+    return this.#withLock(() => {
+      const current = decrypt(this.sodium, this.key, parseFile(readFileSync(this.path, 'utf8')));
+      const out = fn(current);
+      this.#write(current);
+      return out;
+    });
+  }
+
+  #write(state: AuthenticatorState): void {
+    const nonce = this.sodium.randombytes_buf(this.sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    const plain = new TextEncoder().encode(JSON.stringify(state));
+    const ciphertext = this.sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plain, AAD, null, nonce, this.key);
+    plain.fill(0);
+    const file: KeystoreFile = {
+      format: 'latch-keystore',
+      v: 1,
+      kdf: this.kdf,
+      nonce: encodeBase64url(nonce),
+      ciphertext: encodeBase64url(ciphertext),
+    };
+    writeFileAtomic(this.path, JSON.stringify(file, null, 1) + '\n');
+    this.#state = state;
+    this.#mtimeMs = safeMtime(this.path);
+  }
+
+  async #withLock<T>(fn: () => T): Promise<T> {
+    const lock = join(dirname(this.path), 'keystore.lock');
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        const fd = openSync(lock, 'wx', 0o600);
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if (lockIsStale(lock)) {
+          rmSync(lock, { force: true });
+          continue;
+        }
+        if (Date.now() > deadline) throw new LatchError('keystore_busy', `the keystore is locked by another process (${lock})`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    try {
+      return fn();
+    } finally {
+      rmSync(lock, { force: true });
+    }
+  }
+}
+
+function lockIsStale(lock: string): boolean {
+  try {
+    const pid = Number(readFileSync(lock, 'utf8'));
+    if (!Number.isSafeInteger(pid) || pid <= 0) return Date.now() - statSync(lock).mtimeMs > 5000;
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH' || (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+function safeMtime(path: string): number {
+  try {
+    const s = statSync(path);
+    return s.mtimeMs + s.ino; // ino changes on every atomic rename, mtime alone can tie
+  } catch {
+    return -1;
+  }
+}
+
+function deriveKey(sodium: Sodium, passphrase: string, kdf: KeystoreFile['kdf']): Uint8Array {
+  return sodium.crypto_pwhash(
+    sodium.crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+    passphrase,
+    decodeBase64url(kdf.salt, 'keystore salt'),
+    kdf.opslimit,
+    kdf.memlimit,
+    sodium.crypto_pwhash_ALG_ARGON2ID13,
+  );
+}
+
+function parseFile(text: string): KeystoreFile {
+  let f: KeystoreFile;
+  try {
+    f = JSON.parse(text) as KeystoreFile;
+  } catch {
+    throw new LatchError('keystore_damaged', 'the keystore file is not valid JSON');
+  }
+  if (f?.format !== 'latch-keystore' || f.v !== 1 || f.kdf?.alg !== 'argon2id13') {
+    throw new LatchError('keystore_damaged', 'the keystore file has an unknown format or version');
+  }
+  return f;
+}
+
+function decrypt(sodium: Sodium, key: Uint8Array, file: KeystoreFile): AuthenticatorState {
+  let plain: Uint8Array;
+  try {
+    plain = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+      null,
+      decodeBase64url(file.ciphertext, 'keystore'),
+      AAD,
+      decodeBase64url(file.nonce, 'keystore nonce'),
+      key,
+    );
+  } catch {
+    throw new LatchError('bad_passphrase', 'wrong passphrase, or the keystore file is damaged');
+  }
+  return JSON.parse(new TextDecoder().decode(plain)) as AuthenticatorState;
+}

@@ -1,0 +1,59 @@
+/**
+ * What every subcommand gets: strict argument parsing, the paths, and output helpers.
+ * Status and progress go to stderr; stdout carries only what a script reads (links, JSON).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LatchError } from '../util/latch-error.js';
+import { latchPaths, type LatchPaths } from '../util/latch-paths.js';
+import { DEFAULT_RELAY_URL } from '../protocol/protocol-constants.js';
+import { validateRelayUrl } from '../protocol/pairing-link.js';
+
+export interface Cli {
+  readonly paths: LatchPaths;
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export function defaultCli(): Cli {
+  return {
+    paths: latchPaths(),
+    out: (line) => process.stdout.write(line + '\n'),
+    err: (line) => process.stderr.write(line + '\n'),
+  };
+}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** node:util parseArgs in strict mode, with its errors turned into a usage error. */
+export function parse<const O extends Options>(argv: string[], options: O, usage: string, allowPositionals = 0) {
+  if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequested(usage);
+  const config = { args: argv, options, strict: true as const, allowPositionals: true as const };
+  let parsed: ReturnType<typeof parseArgs<typeof config>>;
+  try {
+    parsed = parseArgs(config);
+  } catch (e) {
+    throw usageError(`${(e as Error).message.replace(/\. To specify.*$/s, '')}`, usage);
+  }
+  if (parsed.positionals.length > allowPositionals) throw usageError(`unexpected argument "${parsed.positionals[allowPositionals]}"`, usage);
+  return parsed;
+}
+
+export class HelpRequested extends Error {
+  constructor(readonly usage: string) {
+    super('help');
+  }
+}
+
+export function usageError(message: string, usage: string): LatchError {
+  return new LatchError('usage', `${message}\nusage: ${usage}`);
+}
+
+export function relayUrlFrom(value: string | undefined): string {
+  return validateRelayUrl(value ?? process.env.LATCH_SERVER ?? DEFAULT_RELAY_URL);
+}
+
+export function secondsFrom(value: string | undefined, fallback: number, what: string, usage: string): number {
+  if (value === undefined) return fallback;
+  if (!/^[0-9]{1,7}$/.test(value) || Number(value) < 1) throw usageError(`${what} must be a whole number of seconds (1 or more)`, usage);
+  return Number(value);
+}

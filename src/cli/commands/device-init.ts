@@ -1,0 +1,45 @@
+/** `latch device init --name NAME`: create the authenticator identity and its first SSH key. */
+import { defaultCli, parse, usageError } from '../cli-context.js';
+import { sodiumReady } from '../../protocol/sodium.js';
+import { encodeBase64url } from '../../protocol/base64url.js';
+import { validateName } from '../../protocol/pairing-link.js';
+import { nowSeconds } from '../../protocol/messages.js';
+import { Keystore } from '../../authenticator/keystore.js';
+import { generateEd25519SshKey, sshKeyInfo } from '../../authenticator/ssh-key-factory.js';
+import { readPassphrase } from '../../util/passphrase.js';
+
+const USAGE = 'latch device init --name NAME [--json]';
+
+export async function deviceInit(argv: string[]): Promise<number> {
+  const cli = defaultCli();
+  const { values } = parse(argv, { name: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
+  if (values.name === undefined) throw usageError('--name is required', USAGE);
+  const name = validateName(values.name, 'device name');
+  if (Keystore.exists(cli.paths.keystoreFile)) {
+    throw new (await import('../../util/latch-error.js')).LatchError(
+      'already_initialized',
+      `an authenticator already exists in ${cli.paths.authenticatorDir}`,
+    );
+  }
+  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'New passphrase for this authenticator: ', confirm: true });
+  const sodium = await sodiumReady();
+  const now = nowSeconds();
+  const key = generateEd25519SshKey(sodium, 'ssh', now);
+  const ks = await Keystore.create(sodium, cli.paths.keystoreFile, passphrase, {
+    v: 1,
+    deviceId: encodeBase64url(sodium.randombytes_buf(16)),
+    name,
+    createdAt: now,
+    sshKeys: [key],
+    pairings: [],
+    replay: [],
+  });
+  const info = sshKeyInfo(key);
+  if (values.json) {
+    cli.out(JSON.stringify({ name, device_id: ks.state.deviceId, ssh_keys: [info] }));
+  } else {
+    cli.out(`Authenticator "${name}" created in ${cli.paths.authenticatorDir} (keystore encrypted with your passphrase).`);
+    cli.out(`SSH key: ${info.public_key}`);
+  }
+  return 0;
+}

@@ -1,0 +1,35 @@
+/** `latch device pair LINK`: what scanning the QR code does on the authenticator. */
+import { defaultCli, parse, usageError, secondsFrom } from '../cli-context.js';
+import { sodiumReady } from '../../protocol/sodium.js';
+import { parsePairingLink } from '../../protocol/pairing-link.js';
+import { TIMEOUT_PAIR_SECONDS } from '../../protocol/protocol-constants.js';
+import { Keystore } from '../../authenticator/keystore.js';
+import { pairWithComputer } from '../../authenticator/pair-with-computer.js';
+import { RelayClient } from '../../transport/relay-client.js';
+import { readPassphrase } from '../../util/passphrase.js';
+
+const USAGE = "latch device pair 'latch://pair?...' [--timeout SECONDS]";
+
+export async function devicePair(argv: string[]): Promise<number> {
+  const cli = defaultCli();
+  const { values, positionals } = parse(argv, { timeout: { type: 'string' } }, USAGE, 1);
+  if (positionals[0] === undefined) throw usageError('missing the pairing link', USAGE);
+  // Parse before asking for the passphrase: a bad link should fail fast and say why.
+  const link = parsePairingLink(positionals[0]);
+  const timeoutSeconds = secondsFrom(values.timeout, TIMEOUT_PAIR_SECONDS, '--timeout', USAGE);
+  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
+  const sodium = await sodiumReady();
+  const keystore = await Keystore.open(sodium, cli.paths.keystoreFile, passphrase);
+  cli.err(`Pairing with "${link.name}" via ${link.relayUrl}...`);
+  const pairing = await pairWithComputer({
+    sodium,
+    keystore,
+    link,
+    relay: new RelayClient({ url: link.relayUrl }),
+    timeoutSeconds,
+    log: (line) => cli.err(`  ${line}`),
+    onCheckCode: (code) => cli.err(`Check code: ${code}  (the computer must show the same code)`),
+  });
+  cli.out(`Paired with "${pairing.computerName}".`);
+  return 0;
+}

@@ -1,0 +1,35 @@
+/** `latch device run`: the authenticator waits for requests from its paired computers. */
+import { defaultCli, parse } from '../cli-context.js';
+import { sodiumReady } from '../../protocol/sodium.js';
+import { Keystore } from '../../authenticator/keystore.js';
+import { runDevice } from '../../authenticator/device-runner.js';
+import { RelayClient } from '../../transport/relay-client.js';
+import { readPassphrase } from '../../util/passphrase.js';
+
+const USAGE = 'latch device run [--auto-approve]';
+
+export async function deviceRun(argv: string[]): Promise<number> {
+  const cli = defaultCli();
+  const { values } = parse(argv, { 'auto-approve': { type: 'boolean' } }, USAGE);
+  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
+  const sodium = await sodiumReady();
+  const keystore = await Keystore.open(sodium, cli.paths.keystoreFile, passphrase);
+  const relays = new Map<string, RelayClient>();
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  process.once('SIGTERM', () => abort.abort());
+  cli.err(`Authenticator "${keystore.state.name}" running${values['auto-approve'] ? ' (auto-approve: every request is approved without asking)' : ''}.`);
+  await runDevice({
+    sodium,
+    keystore,
+    relayFor: (url) => {
+      let r = relays.get(url);
+      if (!r) relays.set(url, (r = new RelayClient({ url })));
+      return r;
+    },
+    log: (line) => cli.err(`[device] ${line}`),
+    signal: abort.signal,
+    onWatching: (n) => cli.err(`[device] ready: waiting for requests from ${n} paired computer${n === 1 ? '' : 's'}`),
+  });
+  return 0;
+}

@@ -1,0 +1,54 @@
+/** `latch pair`: show a QR code and link, wait for an authenticator, compare check codes. */
+import { hostname } from 'node:os';
+import QRCode from 'qrcode';
+import { defaultCli, parse, relayUrlFrom, secondsFrom } from '../cli-context.js';
+import { checkRelay } from '../relay-health.js';
+import { sodiumReady } from '../../protocol/sodium.js';
+import { TIMEOUT_PAIR_SECONDS } from '../../protocol/protocol-constants.js';
+import { validateName } from '../../protocol/pairing-link.js';
+import { RelayClient } from '../../transport/relay-client.js';
+import { startPairing, completePairing } from '../../computer/pair-with-authenticator.js';
+import { loadComputerState, saveComputerState } from '../../computer/computer-state.js';
+
+const USAGE = 'latch pair [--server URL] [--uri-only] [--timeout SECONDS] [--name NAME] [--json]';
+
+export async function pair(argv: string[]): Promise<number> {
+  const cli = defaultCli();
+  const { values } = parse(
+    argv,
+    { server: { type: 'string' }, 'uri-only': { type: 'boolean' }, timeout: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } },
+    USAGE,
+  );
+  const relayUrl = relayUrlFrom(values.server);
+  const timeoutSeconds = secondsFrom(values.timeout, TIMEOUT_PAIR_SECONDS, '--timeout', USAGE);
+  const name = validateName(values.name ?? (hostname().slice(0, 64) || 'computer'), 'computer name');
+  const state = loadComputerState(cli.paths.computerFile);
+  await checkRelay(relayUrl);
+
+  const sodium = await sodiumReady();
+  const pending = startPairing(sodium, { relayUrl, name });
+  if (values['uri-only']) {
+    cli.out(pending.linkText);
+  } else {
+    cli.out(await QRCode.toString(pending.linkText, { type: 'terminal', small: true, errorCorrectionLevel: 'M' }));
+    cli.out(pending.linkText);
+  }
+  if (state.pairing) cli.err(`Note: this replaces the pairing with "${state.pairing.deviceName}".`);
+  cli.err(`Scan the code with your authenticator, or run there: latch device pair '<link above>'`);
+  cli.err(`Waiting up to ${timeoutSeconds} s for your authenticator...`);
+
+  const relay = new RelayClient({ url: relayUrl });
+  const paired = await completePairing(sodium, pending, {
+    relay,
+    timeoutSeconds,
+    log: (line) => cli.err(`  ${line}`),
+    onOffer: (code) => cli.err(`Check code: ${code}  (your authenticator must show the same code)`),
+  });
+  saveComputerState(cli.paths.computerFile, { ...state, pairing: paired });
+  if (values.json) {
+    cli.out(JSON.stringify({ paired: true, device: { name: paired.deviceName, id: paired.deviceId, ssh_keys: paired.sshKeys } }));
+  }
+  cli.err(`Paired with "${paired.deviceName}".`);
+  for (const k of paired.sshKeys) cli.err(`  SSH key: ${k.public_key}`);
+  return 0;
+}

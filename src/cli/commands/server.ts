@@ -1,0 +1,51 @@
+/** `latch server`: the relay (custody joins it in a later issue), on one HTTP port. */
+import { mkdirSync } from 'node:fs';
+import { defaultCli, parse, usageError, secondsFrom } from '../cli-context.js';
+import { startServer } from '../../server/start-server.js';
+
+const USAGE = 'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND|off]';
+
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text);
+  if (!m || Number(m[2]) > 65535) throw usageError(`--listen must be HOST:PORT, got "${text}"`, USAGE);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+export async function server(argv: string[]): Promise<number> {
+  const cli = defaultCli();
+  const { values } = parse(
+    argv,
+    {
+      listen: { type: 'string' },
+      data: { type: 'string' },
+      ttl: { type: 'string' },
+      'max-message-bytes': { type: 'string' },
+      'rate-limit': { type: 'string' },
+    },
+    USAGE,
+  );
+  const { host, port } = parseListen(values.listen ?? '127.0.0.1:8470');
+  const dataDir = values.data ?? cli.paths.serverDataDir;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const maxBytes = values['max-message-bytes'];
+  if (maxBytes !== undefined && !/^[0-9]{1,9}$/.test(maxBytes)) throw usageError('--max-message-bytes must be a number', USAGE);
+  const rl = values['rate-limit'];
+  if (rl !== undefined && rl !== 'off' && !/^[0-9]{1,7}$/.test(rl)) throw usageError('--rate-limit must be a number per second, or off', USAGE);
+  const running = await startServer({
+    host,
+    port,
+    dataDir,
+    ttlSeconds: secondsFrom(values.ttl, 48 * 3600, '--ttl', USAGE),
+    ...(maxBytes !== undefined ? { maxMessageBytes: Number(maxBytes) } : {}),
+    ...(rl === 'off' ? { rateLimit: false as const } : rl !== undefined ? { rateLimit: { perSecond: Number(rl), burst: Number(rl) * 10 } } : {}),
+    log: (line) => cli.err(`[server] ${line}`),
+  });
+  cli.out(`latch server listening on ${running.url} (data in ${dataDir})`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await running.close();
+  return 0;
+}

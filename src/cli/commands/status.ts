@@ -1,0 +1,63 @@
+/** `latch status`: the paired authenticator, its keys, and whether it answers right now. */
+import { defaultCli, parse } from '../cli-context.js';
+import { sodiumReady } from '../../protocol/sodium.js';
+import { TIMEOUT_ME_SECONDS } from '../../protocol/protocol-constants.js';
+import { nowSeconds } from '../../protocol/messages.js';
+import { RelayClient } from '../../transport/relay-client.js';
+import { AuthenticatorClient } from '../../computer/authenticator-client.js';
+import { loadComputerState, saveComputerState } from '../../computer/computer-state.js';
+import { isLatchError } from '../../util/latch-error.js';
+
+const USAGE = 'latch status [--json]';
+
+export async function status(argv: string[]): Promise<number> {
+  const cli = defaultCli();
+  const { values } = parse(argv, { json: { type: 'boolean' } }, USAGE);
+  const state = loadComputerState(cli.paths.computerFile);
+  const p = state.pairing;
+  if (!p) {
+    if (values.json) cli.out(JSON.stringify({ paired: false }));
+    else cli.out('Not paired. Run `latch pair` and scan the code with your authenticator.');
+    return 1;
+  }
+  const sodium = await sodiumReady();
+  const relay = new RelayClient({ url: p.relayUrl });
+  const client = new AuthenticatorClient(sodium, relay, p, () => undefined);
+  let reachable = false;
+  let problem: string | undefined;
+  try {
+    const info = await client.request({ kind: 'me' }, { timeoutSeconds: TIMEOUT_ME_SECONDS });
+    reachable = true;
+    p.deviceName = info.name;
+    p.sshKeys = info.ssh_keys;
+    p.lastSeen = nowSeconds();
+    saveComputerState(cli.paths.computerFile, state);
+  } catch (e) {
+    problem = isLatchError(e) ? e.message : String(e);
+  } finally {
+    client.close();
+  }
+  if (values.json) {
+    cli.out(
+      JSON.stringify({
+        paired: true,
+        relay: p.relayUrl,
+        device: {
+          name: p.deviceName,
+          id: p.deviceId,
+          ssh_keys: p.sshKeys,
+          ssh_public_key: p.sshKeys[0]?.public_key ?? null,
+          reachable,
+          last_seen: p.lastSeen ?? null,
+          paired_at: p.pairedAt,
+          ...(problem ? { problem } : {}),
+        },
+      }),
+    );
+    return 0;
+  }
+  cli.out(`Paired with "${p.deviceName}" via ${p.relayUrl}`);
+  cli.out(reachable ? 'Reachable now.' : `Not reachable now (${problem}). Last seen: ${p.lastSeen ? new Date(p.lastSeen * 1000).toISOString() : 'never'}. Is \`latch device run\` running?`);
+  for (const k of p.sshKeys) cli.out(`SSH key ${k.name}: ${k.public_key}`);
+  return 0;
+}

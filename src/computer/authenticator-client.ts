@@ -1,0 +1,176 @@
+/**
+ * The computer's channel to its paired authenticator (PROTOCOL.md §5): send a boxed request,
+ * wait for the response bound to it (same request_id, request_hash of our exact bytes, fresh),
+ * and let an `ack` extend the wait while the user is being asked.
+ *
+ * Several processes may read the same inbox (`latch agent` and `latch status`). A response
+ * that matches none of our requests is left for its owner, and only acked (cleared) once it is
+ * older than any request could wait.
+ */
+import { LatchError } from '../util/latch-error.js';
+import { decodeBase64url } from '../protocol/base64url.js';
+import { boxMessageRandom, openBoxedMessage } from '../protocol/envelope.js';
+import {
+  encodeMessage,
+  parseMessage,
+  parseResult,
+  requestHash,
+  newRequestId,
+  checkFresh,
+  nowSeconds,
+  type RequestBody,
+  type RequestKind,
+  type ResultFor,
+  type RequestMessage,
+} from '../protocol/messages.js';
+import { PROTOCOL_VERSION, ACK_EXTENSION_SECONDS } from '../protocol/protocol-constants.js';
+import type { QueueKeyPair } from '../protocol/queue-id.js';
+import type { Sodium } from '../protocol/sodium.js';
+import type { RelayClient, RelayMessage } from '../transport/relay-client.js';
+import type { ComputerPairing } from './computer-state.js';
+
+/** A response nobody here claims is cleared once older than this (longest wait + margin). */
+const ORPHAN_SECONDS = 300;
+
+interface Pending {
+  hash: string;
+  kind: RequestKind;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  onAck: () => void;
+}
+
+/** Thrown when the authenticator answered with an error; `code` is the authenticator's. */
+export class AuthenticatorError extends LatchError {}
+
+export class AuthenticatorClient {
+  readonly #pending = new Map<string, Pending>();
+  readonly #abort = new AbortController();
+  readonly #queue: QueueKeyPair;
+  readonly #boxSecret: Uint8Array;
+  readonly #peer: Uint8Array;
+  #loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly sodium: Sodium,
+    private readonly relay: RelayClient,
+    private readonly pairing: ComputerPairing,
+    private readonly log: (line: string) => void,
+  ) {
+    this.#queue = { publicKey: decodeBase64url(pairing.queuePublicKey), secretKey: decodeBase64url(pairing.queueSecretKey) };
+    this.#boxSecret = decodeBase64url(pairing.computerSecretKey);
+    this.#peer = decodeBase64url(pairing.authenticatorPublicKey);
+  }
+
+  async request<B extends RequestBody>(
+    body: B,
+    opts: { timeoutSeconds: number; onAck?: () => void; signal?: AbortSignal },
+  ): Promise<ResultFor<B['kind']>> {
+    this.#loop ??= this.#receive();
+    const message: RequestMessage = { v: PROTOCOL_VERSION, type: 'request', request_id: newRequestId(this.sodium), unix_seconds: nowSeconds(), body };
+    const bytes = encodeMessage(message);
+    const hash = requestHash(this.sodium, bytes);
+    return new Promise<ResultFor<B['kind']>>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout>;
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.#pending.delete(message.request_id);
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+      const arm = (seconds: number): void => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          finish();
+          reject(new LatchError('authenticator_timeout', `the authenticator did not answer within ${seconds} s`, { status: 504 }));
+        }, seconds * 1000);
+      };
+      const onAbort = (): void => {
+        finish();
+        reject(new LatchError('cancelled', 'request cancelled'));
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(message.request_id, {
+        hash,
+        kind: body.kind,
+        resolve: (v) => {
+          finish();
+          resolve(v as ResultFor<B['kind']>);
+        },
+        reject: (e) => {
+          finish();
+          reject(e);
+        },
+        onAck: () => {
+          arm(ACK_EXTENSION_SECONDS); // Krypton: an ack from a prompting phone extends the wait
+          opts.onAck?.();
+        },
+      });
+      arm(opts.timeoutSeconds);
+      const envelope = boxMessageRandom(this.sodium, bytes, this.#peer, this.#boxSecret);
+      this.relay.send(this.pairing.authenticatorQueue, envelope).catch((e: unknown) => this.#pending.get(message.request_id)?.reject(e));
+    });
+  }
+
+  close(): void {
+    this.#abort.abort();
+    for (const p of this.#pending.values()) p.reject(new LatchError('cancelled', 'connection to the authenticator closed'));
+  }
+
+  async #receive(): Promise<void> {
+    try {
+      for await (const m of this.relay.inbox(this.#queue, { signal: this.#abort.signal })) {
+        await this.#dispatch(m).catch((e) => this.log(`inbox: ${(e as Error).message}`));
+      }
+    } catch (e) {
+      if (!this.#abort.signal.aborted) {
+        for (const p of this.#pending.values()) p.reject(e);
+      }
+    }
+  }
+
+  async #dispatch(m: RelayMessage): Promise<void> {
+    let msg;
+    try {
+      msg = parseMessage(openBoxedMessage(this.sodium, m.body, this.#peer, this.#boxSecret));
+    } catch (e) {
+      this.log(`dropped a message that did not verify: ${(e as Error).message}`);
+      await this.relay.ack(this.#queue, [m.id]);
+      return;
+    }
+    if (msg.type !== 'response' && msg.type !== 'ack') {
+      this.log(`dropped an unexpected ${msg.type} message`);
+      await this.relay.ack(this.#queue, [m.id]);
+      return;
+    }
+    const pending = this.#pending.get(msg.request_id);
+    if (!pending) {
+      if (nowSeconds() - m.receivedAt > ORPHAN_SECONDS) await this.relay.ack(this.#queue, [m.id]);
+      return;
+    }
+    await this.relay.ack(this.#queue, [m.id]);
+    if (msg.request_hash !== pending.hash) {
+      // Bound to another request with the same id: not an answer to ours (§5.4).
+      this.log(`dropped a ${msg.type} whose request_hash does not match request ${msg.request_id}`);
+      return;
+    }
+    try {
+      checkFresh(msg.unix_seconds, nowSeconds());
+    } catch (e) {
+      pending.reject(e);
+      return;
+    }
+    if (msg.type === 'ack') {
+      pending.onAck();
+      return;
+    }
+    if (msg.error) {
+      pending.reject(new AuthenticatorError(msg.error.code, msg.error.message));
+      return;
+    }
+    try {
+      pending.resolve(parseResult(pending.kind, msg.result));
+    } catch (e) {
+      pending.reject(e);
+    }
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * What the computer STORES about its pairing (LATCH_HOME/computer.json, mode 0600). A stored
+ * type with secrets in it: never serialised onto the wire. The pairing link is built from it
+ * field by field (src/protocol/pairing-link.ts), which is why the two are different types.
+ */
+import { LatchError } from '../util/latch-error.js';
+import { writeFileAtomic, readFileIfExists } from '../util/atomic-file.js';
+import type { SshKeyInfo } from '../protocol/messages.js';
+
+export interface ComputerPairing {
+  deviceName: string;
+  deviceId: string;
+  sshKeys: SshKeyInfo[];
+  relayUrl: string;
+  /** This computer's X25519 keypair for the pairing (base64url). */
+  computerPublicKey: string;
+  computerSecretKey: string;
+  /** Ed25519 keypair owning the computer's inbox queue (base64url). */
+  queuePublicKey: string;
+  queueSecretKey: string;
+  authenticatorPublicKey: string;
+  authenticatorQueue: string;
+  pairedAt: number;
+  lastSeen?: number;
+}
+
+export interface ComputerState {
+  v: 1;
+  pairing?: ComputerPairing;
+}
+
+export function loadComputerState(path: string): ComputerState {
+  const text = readFileIfExists(path);
+  if (text === undefined) return { v: 1 };
+  try {
+    const s = JSON.parse(text) as ComputerState;
+    if (s.v !== 1) throw new Error('version');
+    return s;
+  } catch {
+    throw new LatchError('state_damaged', `${path} is not a Latch computer state file; move it away and pair again`);
+  }
+}
+
+export function saveComputerState(path: string, state: ComputerState): void {
+  writeFileAtomic(path, JSON.stringify(state, null, 2) + '\n', 0o600);
+}
+
+export function requirePairing(state: ComputerState): ComputerPairing {
+  if (!state.pairing) throw new LatchError('not_paired', 'this computer is not paired: run `latch pair` and scan the code with your authenticator');
+  return state.pairing;
+}

@@ -1,0 +1,124 @@
+/**
+ * Pairing, computer side (PROTOCOL.md §4, steps 1 and 3). Step 1 makes fresh keys and the link.
+ * The first sealed offer that opens wins; we close the pairing queue at once (later offers get
+ * 410 from the relay), then tell every offer that was already queued that it lost. Step 3 is a
+ * pair_hello request; its response (step 4) names the authenticator and its SSH keys.
+ */
+import { LatchError } from '../util/latch-error.js';
+import { encodeBase64url } from '../protocol/base64url.js';
+import { checkCode } from '../protocol/check-code.js';
+import { openPairingOffer, boxMessageRandom, type PairingOffer } from '../protocol/envelope.js';
+import { encodeMessage, nowSeconds } from '../protocol/messages.js';
+import { formatPairingLink, type PairingLink } from '../protocol/pairing-link.js';
+import { PROTOCOL_VERSION } from '../protocol/protocol-constants.js';
+import { queueIdFromPublicKey, type QueueKeyPair } from '../protocol/queue-id.js';
+import type { Sodium } from '../protocol/sodium.js';
+import type { RelayClient } from '../transport/relay-client.js';
+import type { ComputerPairing } from './computer-state.js';
+import { AuthenticatorClient } from './authenticator-client.js';
+
+export interface PendingPairing {
+  readonly link: PairingLink;
+  readonly linkText: string;
+  /** In memory only; becomes part of the stored pairing once paired. */
+  readonly box: { publicKey: Uint8Array; privateKey: Uint8Array };
+  readonly pairingQueue: QueueKeyPair;
+  readonly inbox: QueueKeyPair;
+  readonly name: string;
+}
+
+export function startPairing(sodium: Sodium, opts: { relayUrl: string; name: string }): PendingPairing {
+  const box = sodium.crypto_box_keypair();
+  const pq = sodium.crypto_sign_keypair();
+  const iq = sodium.crypto_sign_keypair();
+  const link: PairingLink = {
+    version: PROTOCOL_VERSION,
+    computerPublicKey: box.publicKey,
+    queueId: queueIdFromPublicKey(sodium, pq.publicKey),
+    name: opts.name,
+    relayUrl: opts.relayUrl,
+  };
+  return {
+    link,
+    linkText: formatPairingLink(link),
+    box,
+    pairingQueue: { publicKey: pq.publicKey, secretKey: pq.privateKey },
+    inbox: { publicKey: iq.publicKey, secretKey: iq.privateKey },
+    name: opts.name,
+  };
+}
+
+export async function completePairing(
+  sodium: Sodium,
+  pending: PendingPairing,
+  opts: { relay: RelayClient; timeoutSeconds: number; log: (line: string) => void; onOffer: (checkCode: string) => void },
+): Promise<ComputerPairing> {
+  const { relay, log } = opts;
+  const deadline = Date.now() + opts.timeoutSeconds * 1000;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), opts.timeoutSeconds * 1000);
+  let offer: PairingOffer | undefined;
+  try {
+    for await (const message of relay.inbox(pending.pairingQueue, { signal: abort.signal })) {
+      try {
+        offer = openPairingOffer(sodium, message.body, pending.box.publicKey, pending.box.privateKey);
+      } catch (e) {
+        log(`ignored a pairing message that did not open: ${(e as Error).message}`);
+        await relay.ack(pending.pairingQueue, [message.id]);
+        continue;
+      }
+      await relay.ack(pending.pairingQueue, [message.id]);
+      break;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!offer) {
+    throw new LatchError('pairing_timeout', `no authenticator answered within ${opts.timeoutSeconds} s; scan the code or run \`latch device pair LINK\`, then try again`);
+  }
+  opts.onOffer(checkCode(sodium, pending.box.publicKey, offer.authenticatorPublicKey));
+
+  // First one wins: close the queue, then turn away whoever was already queued behind it.
+  await relay.close(pending.pairingQueue, 'paired');
+  for (const late of await relay.receive(pending.pairingQueue, { waitSeconds: 0 })) {
+    try {
+      const loser = openPairingOffer(sodium, late.body, pending.box.publicKey, pending.box.privateKey);
+      const reject = encodeMessage({ v: PROTOCOL_VERSION, type: 'pair_reject', unix_seconds: nowSeconds(), reason: 'already_paired' });
+      await relay.send(loser.authenticatorQueueId, boxMessageRandom(sodium, reject, loser.authenticatorPublicKey, pending.box.privateKey));
+      log('told a second authenticator that this link was already used');
+    } catch (e) {
+      log(`ignored a late pairing message: ${(e as Error).message}`);
+    }
+    await relay.ack(pending.pairingQueue, [late.id]);
+  }
+
+  const pairing: ComputerPairing = {
+    deviceName: '',
+    deviceId: '',
+    sshKeys: [],
+    relayUrl: pending.link.relayUrl,
+    computerPublicKey: encodeBase64url(pending.box.publicKey),
+    computerSecretKey: encodeBase64url(pending.box.privateKey),
+    queuePublicKey: encodeBase64url(pending.inbox.publicKey),
+    queueSecretKey: encodeBase64url(pending.inbox.secretKey),
+    authenticatorPublicKey: encodeBase64url(offer.authenticatorPublicKey),
+    authenticatorQueue: offer.authenticatorQueueId,
+    pairedAt: nowSeconds(),
+  };
+  const client = new AuthenticatorClient(sodium, relay, pairing, log);
+  try {
+    const remaining = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+    const info = await client.request(
+      { kind: 'pair_hello', name: pending.name, computer_queue: queueIdFromPublicKey(sodium, pending.inbox.publicKey) },
+      { timeoutSeconds: remaining },
+    );
+    pairing.deviceName = info.name;
+    pairing.deviceId = info.device_id;
+    pairing.sshKeys = info.ssh_keys;
+    pairing.lastSeen = nowSeconds();
+  } finally {
+    client.close();
+  }
+  return pairing;
+}
+
