@@ -1,0 +1,38 @@
+/**
+ * Storage behind the relay (RELAY.md §6). Async on purpose: SQLite answers
+ * synchronously today, PostgreSQL or NATS implementations will not.
+ *
+ * Times are unix milliseconds. A message is visible while now < receivedAt + ttl;
+ * a closed marker likewise. Ids are decimal strings of increasing integers, so a
+ * reader can page with `afterId`.
+ */
+export interface StoredMessage {
+  readonly id: string;
+  readonly body: Uint8Array;
+  /** unix milliseconds */
+  readonly receivedAt: number;
+}
+
+export interface RelayStore {
+  /** Resolves only after the message is durably committed. */
+  put(queue: string, body: Uint8Array, now: number): Promise<string>;
+  /** Unacked, unexpired messages with id > afterId, in arrival order. */
+  list(queue: string, afterId: string | undefined, limit: number, now: number): Promise<StoredMessage[]>;
+  /** Deletes the listed messages of this queue; unknown ids are ignored. Returns how many were deleted. */
+  ack(queue: string, ids: readonly string[]): Promise<number>;
+  /** Marks a queue closed (sends are refused) until the marker expires with the TTL. */
+  close(queue: string, reason: string | undefined, now: number): Promise<void>;
+  /** Releases the store. */
+  close(): Promise<void>;
+  isClosed(queue: string, now: number): Promise<boolean>;
+  /** Deletes expired messages and closed markers; returns how many messages were deleted. */
+  purgeExpired(now: number): Promise<number>;
+}
+
+/** Message ids on the wire: decimal, no leading zeros, fits a signed 64-bit integer. */
+export const MESSAGE_ID_PATTERN = /^[1-9][0-9]{0,18}$/;
+const MAX_INT64 = 9223372036854775807n;
+
+export function isMessageId(text: unknown): text is string {
+  return typeof text === 'string' && MESSAGE_ID_PATTERN.test(text) && BigInt(text) <= MAX_INT64;
+}

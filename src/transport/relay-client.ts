@@ -1,0 +1,510 @@
+/**
+ * Client for the Latch relay (RELAY.md). Browser-safe: global fetch, libsodium for
+ * proofs, and a WebSocket constructor that is passed in, found on globalThis, or
+ * (Node only) loaded from the `ws` package.
+ *
+ * Delivery is at-least-once: a message stays on the relay until its receiver acks it,
+ * so callers must tolerate a redelivered message after a restart (envelopes carry a
+ * request_id for exactly that). send() retries transient failures, which can store a
+ * message twice for the same reason.
+ */
+import { decodeBase64url } from '../protocol/base64url.js';
+import { isQueueId, queueIdFromPublicKey, type QueueKeyPair } from '../protocol/queue-id.js';
+import { sodiumReady, type Sodium } from '../protocol/sodium.js';
+import { LatchError } from '../util/latch-error.js';
+import { RELAY_AUTH_HEADER, signRelayProof } from '../relay/relay-proof.js';
+import { MESSAGE_ID_PATTERN } from '../relay/relay-store.js';
+import { parseServerFrame } from '../relay/relay-ws-frame.js';
+
+export interface RelayMessage {
+  id: string;
+  body: Uint8Array;
+  /** unix seconds, relay clock */
+  receivedAt: number;
+}
+
+/** The subset of the WebSocket API used here (browser WebSocket and `ws` both have it). */
+interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: unknown) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+type WebSocketCtor = new (url: string) => WebSocketLike;
+
+export interface RelayClientOptions {
+  url: string;
+  /** A WebSocket constructor; `null` disables WebSockets (long-poll only). */
+  WebSocket?: unknown;
+  fetch?: typeof fetch;
+}
+
+const SEND_ATTEMPTS = 4;
+const LONG_POLL_SECONDS = 25;
+const PAGE = 100;
+const MAX_BACKOFF_MS = 5000;
+/** With WebSocket wakes, still re-list this often in case a wake was lost. */
+const SAFETY_POLL_MS = 60_000;
+/** Without WebSockets, several queues are polled (wait=0) this often. */
+const MULTI_POLL_MS = 2000;
+
+function backoffMs(attempt: number): number {
+  const base = Math.min(MAX_BACKOFF_MS, 200 * 2 ** Math.min(attempt, 10));
+  return base / 2 + Math.random() * (base / 2);
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('aborted', 'AbortError');
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError(signal));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(abortError(signal!));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Errors worth retrying: the relay is down, overloaded, or rate limiting us. */
+export function isTransientRelayError(e: unknown): boolean {
+  return e instanceof LatchError && (e.code === 'relay_unreachable' || e.status === 429 || e.status >= 500);
+}
+
+/** A latch that wakes one waiter; a wake with no waiter is remembered. */
+class Waker {
+  #pending = false;
+  #resolve: (() => void) | undefined;
+  wake(): void {
+    this.#pending = true;
+    const r = this.#resolve;
+    this.#resolve = undefined;
+    r?.();
+  }
+  /** Resolves true on wake, false on timeout; rejects on abort. */
+  wait(ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.#pending) {
+      this.#pending = false;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve, reject) => {
+      const finish = (woken: boolean) => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', onAbort);
+        this.#resolve = undefined;
+        this.#pending = false;
+        resolve(woken);
+      };
+      const onAbort = () => {
+        clearTimeout(t);
+        this.#resolve = undefined;
+        reject(abortError(signal!));
+      };
+      const t = setTimeout(() => finish(false), ms);
+      this.#resolve = () => finish(true);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+export class RelayClient {
+  readonly url: string;
+  readonly #fetch: typeof fetch;
+  readonly #wsOption: unknown;
+  #wsCtor: Promise<WebSocketCtor | undefined> | undefined;
+
+  constructor(opts: RelayClientOptions) {
+    let parsed: URL;
+    try {
+      parsed = new URL(opts.url);
+    } catch {
+      throw new TypeError('relay url must be an absolute http(s) URL');
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError('relay url must be http or https');
+    this.url = parsed.href.replace(/\/+$/, '');
+    const f = opts.fetch ?? globalThis.fetch;
+    if (typeof f !== 'function') throw new TypeError('no fetch available; pass opts.fetch');
+    this.#fetch = f.bind(globalThis);
+    this.#wsOption = opts.WebSocket;
+  }
+
+  async send(queueId: string, body: Uint8Array, opts?: { signal?: AbortSignal }): Promise<{ id: string }> {
+    if (!isQueueId(queueId)) throw new TypeError('send: not a queue id');
+    if (!(body instanceof Uint8Array)) throw new TypeError('send: body must be a Uint8Array');
+    const path = `/v1/queues/${queueId}/messages`;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const value = await this.#request('POST', path, {
+          body,
+          contentType: 'application/octet-stream',
+          signal: opts?.signal,
+        });
+        const id = (value as { id?: unknown } | null)?.id;
+        if (typeof id !== 'string' || !MESSAGE_ID_PATTERN.test(id)) throw badResponse('send');
+        return { id };
+      } catch (e) {
+        if (attempt + 1 >= SEND_ATTEMPTS || !isTransientRelayError(e) || opts?.signal?.aborted) throw e;
+        const retryAfter = (e as LatchError & { retryAfterSeconds?: number }).retryAfterSeconds;
+        await sleep(retryAfter !== undefined ? Math.min(retryAfter * 1000, MAX_BACKOFF_MS) : backoffMs(attempt), opts?.signal);
+      }
+    }
+  }
+
+  async receive(
+    queue: QueueKeyPair,
+    opts?: { waitSeconds?: number; limit?: number; signal?: AbortSignal; afterId?: string },
+  ): Promise<RelayMessage[]> {
+    const sodium = await sodiumReady();
+    const id = queueIdFromPublicKey(sodium, queue.publicKey);
+    const params = new URLSearchParams();
+    if (opts?.waitSeconds !== undefined) params.set('wait', String(opts.waitSeconds));
+    if (opts?.limit !== undefined) params.set('limit', String(opts.limit));
+    if (opts?.afterId !== undefined) params.set('after', opts.afterId);
+    const path = `/v1/queues/${id}/messages`;
+    const qs = params.toString();
+    const query = qs === '' ? '' : `?${qs}`;
+    const value = await this.#request('GET', path, { query, auth: { sodium, key: queue }, signal: opts?.signal });
+    return parseMessages(value);
+  }
+
+  async ack(queue: QueueKeyPair, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const sodium = await sodiumReady();
+    const path = `/v1/queues/${queueIdFromPublicKey(sodium, queue.publicKey)}/ack`;
+    for (let i = 0; i < ids.length; i += 1000) {
+      await this.#request('POST', path, {
+        body: new TextEncoder().encode(JSON.stringify({ ids: ids.slice(i, i + 1000) })),
+        contentType: 'application/json',
+        auth: { sodium, key: queue },
+      });
+    }
+  }
+
+  async close(queue: QueueKeyPair, reason?: string): Promise<void> {
+    const sodium = await sodiumReady();
+    const path = `/v1/queues/${queueIdFromPublicKey(sodium, queue.publicKey)}/close`;
+    await this.#request('POST', path, {
+      body: new TextEncoder().encode(JSON.stringify(reason === undefined ? {} : { reason })),
+      contentType: 'application/json',
+      auth: { sodium, key: queue },
+    });
+  }
+
+  inbox(
+    queue: QueueKeyPair,
+    opts?: { signal?: AbortSignal; onStatus?: (s: 'connected' | 'disconnected') => void },
+  ): AsyncIterable<RelayMessage> {
+    const run = this.#run.bind(this);
+    return {
+      async *[Symbol.asyncIterator]() {
+        for await (const item of run([queue], opts?.signal, opts?.onStatus)) yield item.message;
+      },
+    };
+  }
+
+  inboxes(
+    queues: QueueKeyPair[],
+    opts?: { signal?: AbortSignal; onStatus?: (s: 'connected' | 'disconnected') => void },
+  ): AsyncIterable<{ queueId: string; message: RelayMessage }> {
+    const run = this.#run.bind(this);
+    return { [Symbol.asyncIterator]: () => run(queues, opts?.signal, opts?.onStatus) };
+  }
+
+  async *#run(
+    queues: QueueKeyPair[],
+    signal: AbortSignal | undefined,
+    onStatus: ((s: 'connected' | 'disconnected') => void) | undefined,
+  ): AsyncGenerator<{ queueId: string; message: RelayMessage }> {
+    const sodium = await sodiumReady();
+    const entries = queues.map((key) => ({
+      key,
+      id: queueIdFromPublicKey(sodium, key.publicKey),
+      cursor: undefined as string | undefined,
+      dirty: true,
+    }));
+    if (new Set(entries.map((e) => e.id)).size !== entries.length) throw new TypeError('inboxes: duplicate queue');
+    const byId = new Map(entries.map((e) => [e.id, e]));
+    const waker = new Waker();
+    let status: 'connected' | 'disconnected' | undefined;
+    const setStatus = (s: 'connected' | 'disconnected') => {
+      if (status === s) return;
+      status = s;
+      try {
+        onStatus?.(s);
+      } catch {
+        // a status callback's failure must not end the inbox
+      }
+    };
+    const markAll = () => {
+      for (const e of entries) e.dirty = true;
+    };
+    const wakes = new WakeSocket(this.#webSocketCtor(), wsUrl(this.url), sodium, entries, {
+      onWake: (queueId) => {
+        const e = byId.get(queueId);
+        if (e === undefined) return;
+        e.dirty = true;
+        waker.wake();
+      },
+      onConnected: () => {
+        markAll(); // wakes may have been missed while disconnected
+        waker.wake();
+      },
+      onDisconnected: () => waker.wake(),
+    });
+    let failures = 0;
+    try {
+      while (!signal?.aborted) {
+        for (const e of entries) {
+          if (!e.dirty) continue;
+          e.dirty = false;
+          const longPoll = !wakes.connected && entries.length === 1;
+          let messages: RelayMessage[];
+          try {
+            const ropts: { waitSeconds: number; limit: number; signal?: AbortSignal; afterId?: string } = {
+              waitSeconds: longPoll ? LONG_POLL_SECONDS : 0,
+              limit: PAGE,
+            };
+            if (signal !== undefined) ropts.signal = signal;
+            if (e.cursor !== undefined) ropts.afterId = e.cursor;
+            messages = await this.receive(e.key, ropts);
+          } catch (err) {
+            if (signal?.aborted) return;
+            if (!isTransientRelayError(err)) throw err;
+            e.dirty = true;
+            setStatus('disconnected');
+            await sleep(backoffMs(failures++), signal);
+            break; // restart the round
+          }
+          failures = 0;
+          setStatus('connected');
+          for (const message of messages) {
+            e.cursor = message.id;
+            yield { queueId: e.id, message };
+          }
+          if (messages.length === PAGE) e.dirty = true;
+          if (longPoll && messages.length === 0) e.dirty = true;
+        }
+        if (entries.some((e) => e.dirty)) continue;
+        if (wakes.connected) {
+          if (!(await waker.wait(SAFETY_POLL_MS, signal))) markAll();
+        } else {
+          await waker.wait(entries.length === 1 ? 0 : MULTI_POLL_MS, signal);
+          markAll();
+        }
+      }
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw e;
+    } finally {
+      wakes.stop();
+    }
+  }
+
+  #webSocketCtor(): Promise<WebSocketCtor | undefined> {
+    this.#wsCtor ??= (async () => {
+      if (this.#wsOption === null) return undefined;
+      if (typeof this.#wsOption === 'function') return this.#wsOption as WebSocketCtor;
+      const g = (globalThis as { WebSocket?: unknown }).WebSocket;
+      if (typeof g === 'function') return g as WebSocketCtor;
+      try {
+        const mod = (await import('ws')) as { WebSocket: unknown };
+        return mod.WebSocket as WebSocketCtor;
+      } catch {
+        return undefined; // no WebSocket here: long-poll only
+      }
+    })();
+    return this.#wsCtor;
+  }
+
+  async #request(
+    method: string,
+    path: string,
+    o: {
+      query?: string;
+      body?: Uint8Array;
+      contentType?: string;
+      auth?: { sodium: Sodium; key: QueueKeyPair };
+      signal?: AbortSignal | undefined;
+    },
+  ): Promise<unknown> {
+    const headers: Record<string, string> = {};
+    if (o.contentType !== undefined) headers['content-type'] = o.contentType;
+    if (o.auth !== undefined) {
+      headers[RELAY_AUTH_HEADER] = signRelayProof(o.auth.sodium, o.auth.key, method, path, Math.floor(Date.now() / 1000));
+    }
+    const init: RequestInit = { method, headers };
+    if (o.body !== undefined) init.body = o.body as unknown as BodyInit;
+    if (o.signal !== undefined) init.signal = o.signal;
+    let res: Response;
+    try {
+      res = await this.#fetch(`${this.url}${path}${o.query ?? ''}`, init);
+    } catch (e) {
+      if (o.signal?.aborted) throw abortError(o.signal);
+      throw new LatchError('relay_unreachable', `cannot reach the relay at ${this.url}`, { status: 503, cause: e });
+    }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      if (o.signal?.aborted) throw abortError(o.signal);
+      throw new LatchError('relay_unreachable', `connection to the relay at ${this.url} broke`, { status: 503, cause: e });
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = undefined;
+    }
+    if (!res.ok) {
+      const err = (value as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      const code = typeof err?.code === 'string' ? err.code : 'relay_error';
+      const message = typeof err?.message === 'string' ? err.message : `relay at ${this.url} answered HTTP ${res.status}`;
+      const e = new LatchError(code, message, { status: res.status });
+      const ra = res.headers.get('retry-after');
+      if (ra !== null && /^[0-9]{1,4}$/.test(ra)) (e as LatchError & { retryAfterSeconds?: number }).retryAfterSeconds = Number(ra);
+      throw e;
+    }
+    if (value === undefined) throw badResponse(method);
+    return value;
+  }
+}
+
+function badResponse(what: string): LatchError {
+  return new LatchError('relay_bad_response', `relay gave an unexpected answer to ${what}`, { status: 502 });
+}
+
+function parseMessages(value: unknown): RelayMessage[] {
+  const list = (value as { messages?: unknown } | null)?.messages;
+  if (!Array.isArray(list)) throw badResponse('receive');
+  return list.map((m: unknown) => {
+    const o = m as { id?: unknown; body?: unknown; received_at?: unknown } | null;
+    if (
+      o === null ||
+      typeof o !== 'object' ||
+      typeof o.id !== 'string' ||
+      !MESSAGE_ID_PATTERN.test(o.id) ||
+      typeof o.body !== 'string' ||
+      !Number.isSafeInteger(o.received_at)
+    ) {
+      throw badResponse('receive');
+    }
+    let body: Uint8Array;
+    try {
+      body = decodeBase64url(o.body, 'relay message body');
+    } catch {
+      throw badResponse('receive');
+    }
+    return { id: o.id, body, receivedAt: o.received_at as number };
+  });
+}
+
+function wsUrl(httpUrl: string): string {
+  return `${httpUrl.replace(/^http/, 'ws')}/v1/ws`;
+}
+
+/**
+ * One WebSocket subscribed to a set of queues, reconnecting with backoff. `connected`
+ * is true only while every queue's subscription is confirmed, so the inbox falls back
+ * to polling whenever a wake could be missed.
+ */
+class WakeSocket {
+  connected = false;
+  #stopped = false;
+  #ws: WebSocketLike | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #attempt = 0;
+
+  constructor(
+    ctor: Promise<WebSocketCtor | undefined>,
+    private readonly url: string,
+    private readonly sodium: Sodium,
+    private readonly queues: readonly { key: QueueKeyPair; id: string }[],
+    private readonly events: { onWake(id: string): void; onConnected(): void; onDisconnected(): void },
+  ) {
+    ctor.then(
+      (c) => {
+        if (c !== undefined) this.#connect(c);
+      },
+      () => {},
+    );
+  }
+
+  #connect(Ctor: WebSocketCtor): void {
+    if (this.#stopped) return;
+    let ws: WebSocketLike;
+    try {
+      ws = new Ctor(this.url);
+    } catch {
+      this.#retry(Ctor);
+      return;
+    }
+    this.#ws = ws;
+    const pending = new Set(this.queues.map((q) => q.id));
+    let wasConnected = false;
+    ws.onopen = () => {
+      const ts = Math.floor(Date.now() / 1000);
+      for (const q of this.queues) {
+        const auth = signRelayProof(this.sodium, q.key, 'SUBSCRIBE', `/v1/queues/${q.id}`, ts);
+        ws.send(JSON.stringify({ op: 'subscribe', queue: q.id, auth }));
+      }
+    };
+    ws.onmessage = (ev) => {
+      const text = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data as Uint8Array);
+      const frame = parseServerFrame(text);
+      if (frame === undefined) return;
+      if (frame.op === 'subscribed') {
+        pending.delete(frame.queue);
+        if (pending.size === 0 && !wasConnected) {
+          wasConnected = true;
+          this.connected = true;
+          this.#attempt = 0;
+          this.events.onConnected();
+        }
+      } else if (frame.op === 'wake') {
+        this.events.onWake(frame.queue);
+      }
+      // Errors (e.g. a rejected proof because of clock skew) leave `connected` false: polling covers it.
+    };
+    ws.onerror = () => {};
+    ws.onclose = () => {
+      if (this.#ws !== ws) return;
+      this.#ws = undefined;
+      if (this.connected) {
+        this.connected = false;
+        this.events.onDisconnected();
+      }
+      this.#retry(Ctor);
+    };
+  }
+
+  #retry(Ctor: WebSocketCtor): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => this.#connect(Ctor), backoffMs(this.#attempt++));
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.connected = false;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const ws = this.#ws;
+    this.#ws = undefined;
+    try {
+      ws?.close();
+    } catch {
+      // closing a socket that never opened may throw in some implementations
+    }
+  }
+}

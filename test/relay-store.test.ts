@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { SqliteRelayStore } from '../src/relay/sqlite-relay-store.js';
+
+const Q1 = 'AAAAAAAAAAAAAAAAAAAAAA';
+const Q2 = 'BBBBBBBBBBBBBBBBBBBBBA';
+
+function tempStore(ttlSeconds = 100): { store: SqliteRelayStore; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'latch-relay-store-'));
+  return { store: new SqliteRelayStore({ dataDir: dir, ttlSeconds }), dir };
+}
+
+test('put/list/ack keep queues apart, ids increase, ack is idempotent', async () => {
+  const { store, dir } = tempStore();
+  try {
+    const a = await store.put(Q1, new Uint8Array([1]), 1000);
+    const b = await store.put(Q2, new Uint8Array([2]), 1000);
+    const c = await store.put(Q1, new Uint8Array([3]), 1001);
+    assert.ok(BigInt(a) < BigInt(b) && BigInt(b) < BigInt(c));
+    assert.deepEqual((await store.list(Q1, undefined, 100, 2000)).map((m) => m.id), [a, c]);
+    assert.deepEqual((await store.list(Q1, a, 100, 2000)).map((m) => m.id), [c]);
+    assert.deepEqual((await store.list(Q1, undefined, 1, 2000)).map((m) => m.id), [a]);
+    assert.equal(await store.ack(Q2, [a]), 0, 'another queue cannot ack this message');
+    assert.equal(await store.ack(Q1, [a, a, '999']), 1);
+    assert.equal(await store.ack(Q1, [a]), 0);
+    assert.deepEqual((await store.list(Q1, undefined, 100, 2000)).map((m) => [m.id, [...m.body], m.receivedAt]), [[c, [3], 1001]]);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('TTL hides old messages and closed markers; purgeExpired deletes them', async () => {
+  const { store, dir } = tempStore(10);
+  try {
+    await store.put(Q1, new Uint8Array([1]), 0);
+    const young = await store.put(Q1, new Uint8Array([2]), 5000);
+    await store.close(Q2, 'paired', 0);
+    assert.equal(await store.isClosed(Q2, 9999), true);
+    assert.equal(await store.isClosed(Q2, 10000), false);
+    assert.deepEqual((await store.list(Q1, undefined, 100, 10000)).map((m) => m.id), [young]);
+    assert.equal(await store.purgeExpired(10000), 1);
+    assert.equal(await store.purgeExpired(10000), 0);
+    assert.deepEqual((await store.list(Q1, undefined, 100, 0)).map((m) => m.id), [young], 'the old row is gone, not just hidden');
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('messages and ids survive reopening the database', async () => {
+  const { store, dir } = tempStore();
+  try {
+    const a = await store.put(Q1, new Uint8Array([9, 9]), 1);
+    await store.close();
+    const again = new SqliteRelayStore({ dataDir: dir, ttlSeconds: 100 });
+    assert.deepEqual((await again.list(Q1, undefined, 10, 2)).map((m) => m.id), [a]);
+    await again.ack(Q1, [a]);
+    const b = await again.put(Q1, new Uint8Array([1]), 3);
+    assert.ok(BigInt(b) > BigInt(a), 'AUTOINCREMENT never reuses an acked id');
+    await again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('property: arbitrary bodies round-trip through the store in order', async () => {
+  const { store, dir } = tempStore();
+  try {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ minLength: 1, maxLength: 2000 }), { minLength: 1, maxLength: 10 }), async (bodies) => {
+        const ids: string[] = [];
+        for (const b of bodies) ids.push(await store.put(Q1, b, 50));
+        const got = await store.list(Q1, undefined, 100, 50);
+        assert.deepEqual(got.map((m) => m.id), ids);
+        assert.deepEqual(got.map((m) => [...m.body]), bodies.map((b) => [...b]));
+        assert.equal(await store.ack(Q1, ids), ids.length);
+      }),
+      { numRuns: 100 },
+    );
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
