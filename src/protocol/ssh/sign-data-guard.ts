@@ -5,6 +5,7 @@
  * uint32 session-id length, and "SSHS" read as a length is ~1.4 GB. Pure; browser-safe.
  */
 import { LatchError } from '../../util/latch-error.js';
+import { bytesEqual } from './ssh-wire.js';
 import { parseSshUserauthRequest, type SshUserauthRequest } from './ssh-userauth.js';
 import { parseSshsigSignedData, type SshsigSignedData } from './sshsig.js';
 
@@ -28,4 +29,16 @@ export function parseSshSignData(data: Uint8Array): ParsedSshSignData {
 
 export function classifySshSignData(data: Uint8Array): SshSignDataKind {
   return parseSshSignData(data).kind;
+}
+
+/**
+ * The guard as a signer applies it for a given key: additionally, a userauth request must
+ * name the very key asked to sign (OpenSSH's agent checks the same for FIDO keys).
+ */
+export function parseSshSignDataForKey(keyBlob: Uint8Array, data: Uint8Array): ParsedSshSignData {
+  const parsed = parseSshSignData(data);
+  if (parsed.kind === 'userauth' && !bytesEqual(parsed.userauth.keyBlob, keyBlob)) {
+    throw new LatchError('not_ssh_data', 'refusing to sign: the userauth request names a different key');
+  }
+  return parsed;
 }

@@ -1,0 +1,24 @@
+/**
+ * Whether a userauth sign request goes to a host the agent has verified (issue 3,
+ * "Verified hosts"). Verified means: ssh used the host-bound method
+ * (publickey-hostbound-v00@openssh.com), and this connection's last session-bind is an
+ * authentication bind (not forwarding) for the same session id and host key, whose
+ * signature the agent already checked. Mirrors the check in OpenSSH ssh-agent.c
+ * (identity_permitted / parse_userauth_request). Pure.
+ */
+import { bytesEqual } from '../protocol/ssh/ssh-wire.js';
+import type { SshUserauthRequest } from '../protocol/ssh/ssh-userauth.js';
+import type { VerifiedSessionBind } from './agent-server.js';
+
+export type HostVerification = { verified: true; hostKeyBlob: Uint8Array } | { verified: false; reason: 'no-bind' | 'forwarded' | 'not-hostbound' | 'mismatch' };
+
+export function hostVerification(userauth: SshUserauthRequest, binds: readonly VerifiedSessionBind[]): HostVerification {
+  const last = binds[binds.length - 1];
+  if (!last) return { verified: false, reason: 'no-bind' };
+  if (last.isForwarding) return { verified: false, reason: 'forwarded' };
+  if (!userauth.hostKeyBlob) return { verified: false, reason: 'not-hostbound' };
+  if (!bytesEqual(last.sessionId, userauth.sessionId) || !bytesEqual(last.hostKeyBlob, userauth.hostKeyBlob)) {
+    return { verified: false, reason: 'mismatch' };
+  }
+  return { verified: true, hostKeyBlob: last.hostKeyBlob };
+}

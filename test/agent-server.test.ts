@@ -1,0 +1,302 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { startAgentServer, type AgentServer } from '../src/agent/agent-server.js';
+import { AgentClient } from '../src/agent/agent-client.js';
+import { AgentMsg } from '../src/agent/agent-message-ids.js';
+import { decodeIdentitiesAnswer, decodeSignResponse, encodeExtensionRequest, encodeRequestIdentities, encodeSignRequest, frame } from '../src/agent/agent-codec.js';
+import { SshWriter, bytesEqual } from '../src/protocol/ssh/ssh-wire.js';
+import { ed25519PublicKeyBlob, formatAuthorizedKeyLine, parseAuthorizedKeyLine } from '../src/protocol/ssh/ssh-public-key.js';
+import { ed25519SignatureBlob, verifySshSignature } from '../src/protocol/ssh/ssh-signature.js';
+import { HOSTBOUND_METHOD } from '../src/protocol/ssh/ssh-userauth.js';
+import { hostVerification } from '../src/agent/host-verification.js';
+import { isLatchError } from '../src/util/latch-error.js';
+import { LocalKeyBackend } from './helpers/local-key-backend.js';
+import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
+import { run, startSshAgent, tempDir } from './helpers/agent-test-env.js';
+
+const tmp = tempDir('latch-agent-');
+const sockDir = path.join(tmp, 'sock');
+const socket = path.join(sockDir, 'agent.sock');
+const upDir = tempDir('latch-upstream-');
+const upSocket = path.join(upDir, 'up.sock');
+const homeSshExisted = fs.existsSync(path.join(os.homedir(), '.ssh'));
+
+const backend = new LocalKeyBackend(['ed25519', 'p256']);
+let upstream: { stop(): Promise<void> };
+let agent: AgentServer;
+let sshd: TestSshd;
+const logs: string[] = [];
+const userKeyPath = path.join(tmp, 'user_key');
+const env = () => ({ ...process.env, SSH_AUTH_SOCK: socket, SSH_ASKPASS: '', DISPLAY: '' });
+
+before(async () => {
+  upstream = await startSshAgent(upSocket);
+  agent = await startAgentServer({ socketPath: socket, backend, upstreamSocket: upSocket, log: (l) => logs.push(l) });
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'upstream-user-key', '-f', userKeyPath]);
+  const userPub = fs.readFileSync(userKeyPath + '.pub', 'utf8').trim();
+  sshd = await startSshd({ authorizedKeys: [...backend.authorizedKeyLines(), userPub] });
+  for (const k of backend.keys) fs.writeFileSync(path.join(tmp, `${k.type}.pub`), formatAuthorizedKeyLine(k.blob, k.comment) + '\n');
+});
+
+after(async () => {
+  await agent?.close();
+  await sshd?.stop();
+  await upstream?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(upDir, { recursive: true, force: true });
+});
+
+function ssh(keyType: string | null, cmd: string) {
+  const args = sshArgs(sshd.port, socket, tmp);
+  if (keyType) args.push('-o', `IdentityFile=${path.join(tmp, `${keyType}.pub`)}`, '-o', 'IdentitiesOnly=yes');
+  return run('ssh', [...args, `${os.userInfo().username}@127.0.0.1`, cmd], { env: env() });
+}
+
+test('socket is 0600 inside a 0700 directory; loose directories are refused', async () => {
+  assert.equal(fs.statSync(socket).mode & 0o777, 0o600);
+  assert.equal(fs.statSync(sockDir).mode & 0o777, 0o700);
+  assert.ok(logs.includes(`agent listening on ${socket}`));
+  const loose = path.join(tmp, 'loose');
+  fs.mkdirSync(loose, { mode: 0o755 });
+  fs.chmodSync(loose, 0o755);
+  await assert.rejects(startAgentServer({ socketPath: path.join(loose, 's'), backend }), (e: unknown) => isLatchError(e, 'agent_socket_dir'));
+  // A live socket is not stolen.
+  await assert.rejects(startAgentServer({ socketPath: socket, backend }), (e: unknown) => isLatchError(e, 'agent_socket_in_use'));
+});
+
+test('ssh-add adds a key to the upstream agent through ours; ssh-add -L lists backend keys then upstream keys', async () => {
+  const add = await run('ssh-add', [userKeyPath], { env: env() });
+  assert.equal(add.code, 0, add.stderr);
+  const list = await run('ssh-add', ['-L'], { env: env() });
+  assert.equal(list.code, 0, list.stderr);
+  const lines = list.stdout.trim().split('\n');
+  assert.equal(lines.length, 3);
+  assert.ok(bytesEqual(parseAuthorizedKeyLine(lines[0]!).blob, backend.keys[0]!.blob));
+  assert.ok(bytesEqual(parseAuthorizedKeyLine(lines[1]!).blob, backend.keys[1]!.blob));
+  assert.equal(parseAuthorizedKeyLine(lines[1]!).type, 'ecdsa-sha2-nistp256');
+  assert.equal(lines[2], fs.readFileSync(userKeyPath + '.pub', 'utf8').trim());
+  // The upstream agent really holds it.
+  const direct = await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: upSocket } });
+  assert.equal(direct.stdout.trim(), lines[2]);
+});
+
+for (const type of ['ed25519', 'p256'] as const) {
+  test(`real ssh login through the agent with the ${type} key; backend sees a verified session bind`, async () => {
+    const before = backend.seen.length;
+    const r = await ssh(type, 'echo latch-login-ok');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'latch-login-ok');
+    const seen = backend.seen.slice(before).filter((s) => s.kind === 'sign');
+    assert.ok(seen.length >= 1);
+    const last = seen[seen.length - 1]!;
+    assert.ok(bytesEqual(last.keyBlob, backend.keyOf(type).blob));
+    assert.equal(last.parsed?.kind, 'userauth');
+    const hostBlob = parseAuthorizedKeyLine(sshd.hostPublicKey).blob;
+    assert.ok(last.ctx.binds.length >= 1, 'ssh 9.2 sends session-bind@openssh.com');
+    assert.ok(bytesEqual(last.ctx.binds[0]!.hostKeyBlob, hostBlob));
+    assert.equal(last.ctx.binds[0]!.isForwarding, false);
+    if (last.parsed?.kind === 'userauth') {
+      assert.equal(last.parsed.userauth.method, HOSTBOUND_METHOD);
+      assert.ok(bytesEqual(last.parsed.userauth.hostKeyBlob!, hostBlob));
+      assert.ok(bytesEqual(last.parsed.userauth.sessionId, last.ctx.binds[0]!.sessionId));
+      const hv = hostVerification(last.parsed.userauth, last.ctx.binds);
+      assert.equal(hv.verified, true);
+      assert.deepEqual(hostVerification({ ...last.parsed.userauth, sessionId: new Uint8Array(32) }, last.ctx.binds), { verified: false, reason: 'mismatch' });
+      assert.deepEqual(hostVerification(last.parsed.userauth, []), { verified: false, reason: 'no-bind' });
+      assert.deepEqual(hostVerification(last.parsed.userauth, [{ ...last.ctx.binds[0]!, isForwarding: true }]), { verified: false, reason: 'forwarded' });
+    }
+  });
+}
+
+test('login with an upstream key: the sign request is forwarded to ssh-agent', async () => {
+  fs.copyFileSync(userKeyPath + '.pub', path.join(tmp, 'upstream.pub'));
+  const before = backend.seen.length;
+  const r = await ssh('upstream', 'echo upstream-ok');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'upstream-ok');
+  assert.equal(backend.seen.length, before, 'the backend was not asked');
+});
+
+test('a backend that denies: Permission denied (publickey), and the agent keeps serving', async () => {
+  backend.allow = false;
+  try {
+    const r = await ssh('ed25519', 'true');
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Permission denied \(publickey\)/);
+  } finally {
+    backend.allow = true;
+  }
+  const list = await run('ssh-add', ['-L'], { env: env() });
+  assert.equal(list.code, 0);
+  const again = await ssh('ed25519', 'echo back');
+  assert.equal(again.stdout.trim(), 'back');
+});
+
+test('ssh-keygen -Y sign through the agent, then ssh-keygen -Y verify', async () => {
+  const msg = path.join(tmp, 'msg.txt');
+  fs.writeFileSync(msg, 'sign me\n');
+  for (const type of ['ed25519', 'p256']) {
+    const s = await run('ssh-keygen', ['-Y', 'sign', '-n', 'file', '-f', path.join(tmp, `${type}.pub`), msg], { env: env() });
+    assert.equal(s.code, 0, s.stderr);
+    const allowed = path.join(tmp, 'allowed');
+    fs.writeFileSync(allowed, `me@example ${fs.readFileSync(path.join(tmp, `${type}.pub`), 'utf8')}`);
+    const v = await run('ssh-keygen', ['-Y', 'verify', '-f', allowed, '-I', 'me@example', '-n', 'file', '-s', msg + '.sig'], { input: 'sign me\n' });
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /Good "file" signature/);
+    const bad = await run('ssh-keygen', ['-Y', 'verify', '-f', allowed, '-I', 'me@example', '-n', 'file', '-s', msg + '.sig'], { input: 'sign you\n' });
+    assert.notEqual(bad.code, 0);
+    fs.rmSync(msg + '.sig');
+  }
+  const last = backend.seen[backend.seen.length - 1]!;
+  assert.equal(last.parsed?.kind, 'sshsig');
+});
+
+function bindContents(sk: Uint8Array, sid: Uint8Array, forwarding: boolean, tamper = false): Uint8Array {
+  const host = ed25519PublicKeyBlob(ed25519.getPublicKey(sk));
+  const sig = ed25519SignatureBlob(ed25519.sign(sid, sk));
+  if (tamper) sig[sig.length - 1]! ^= 1;
+  return new SshWriter().string(host).string(sid).string(sig).bool(forwarding).bytes();
+}
+
+test('session-bind: tampered signature, rebinding to another key and the 17th bind are refused', async () => {
+  const c = await AgentClient.connect(socket);
+  try {
+    const k1 = ed25519.utils.randomSecretKey();
+    const k2 = ed25519.utils.randomSecretKey();
+    const sid = (i: number) => new Uint8Array(32).fill(i);
+    const bind = (contents: Uint8Array) => c.request(encodeExtensionRequest('session-bind@openssh.com', contents)).then((b) => b[0]);
+    assert.equal(await bind(bindContents(k1, sid(1), true, true)), AgentMsg.SSH_AGENT_EXTENSION_FAILURE);
+    assert.equal(await bind(bindContents(k1, sid(1), true)), AgentMsg.SSH_AGENT_SUCCESS);
+    assert.equal(await bind(bindContents(k1, sid(1), true)), AgentMsg.SSH_AGENT_SUCCESS, 'same sid, same key: idempotent');
+    assert.equal(await bind(bindContents(k2, sid(1), true)), AgentMsg.SSH_AGENT_EXTENSION_FAILURE, 'rebinding to another key');
+    for (let i = 2; i <= 16; i++) assert.equal(await bind(bindContents(k1, sid(i), true)), AgentMsg.SSH_AGENT_SUCCESS, `bind ${i}`);
+    assert.equal(await bind(bindContents(k1, sid(17), true)), AgentMsg.SSH_AGENT_EXTENSION_FAILURE, '17th bind');
+    assert.equal(await bind(Uint8Array.of(1, 2, 3)), AgentMsg.SSH_AGENT_EXTENSION_FAILURE, 'malformed');
+    // The connection still works.
+    assert.equal(decodeIdentitiesAnswer(await c.request(encodeRequestIdentities())).length >= 2, true);
+  } finally {
+    c.close();
+  }
+  // After an authentication (non-forwarding) bind, no further bind on that connection.
+  const d = await AgentClient.connect(socket);
+  try {
+    const k = ed25519.utils.randomSecretKey();
+    assert.equal((await d.request(encodeExtensionRequest('session-bind@openssh.com', bindContents(k, new Uint8Array(32).fill(1), false))))[0], AgentMsg.SSH_AGENT_SUCCESS);
+    assert.equal((await d.request(encodeExtensionRequest('session-bind@openssh.com', bindContents(k, new Uint8Array(32).fill(2), false))))[0], AgentMsg.SSH_AGENT_EXTENSION_FAILURE);
+  } finally {
+    d.close();
+  }
+});
+
+test('sign requests: unknown key fails at once; non-SSH data is refused; valid data signs', async () => {
+  const c = await AgentClient.connect(socket);
+  try {
+    const stranger = ed25519PublicKeyBlob(new Uint8Array(32).fill(8));
+    const ua = (blob: Uint8Array) => new SshWriter().string(new Uint8Array(32).fill(1)).byte(50).string('me').string('ssh-connection').string('publickey').bool(true).string('ssh-ed25519').string(blob).bytes();
+    assert.equal((await c.request(encodeSignRequest(stranger, ua(stranger))))[0], AgentMsg.SSH_AGENT_FAILURE);
+    const key = backend.keyOf('ed25519').blob;
+    assert.equal((await c.request(encodeSignRequest(key, new Uint8Array(64))))[0], AgentMsg.SSH_AGENT_FAILURE, 'raw bytes');
+    assert.equal((await c.request(encodeSignRequest(key, ua(stranger))))[0], AgentMsg.SSH_AGENT_FAILURE, 'userauth naming another key');
+    const data = ua(key);
+    const sig = decodeSignResponse(await c.request(encodeSignRequest(key, data)));
+    assert.equal(await verifySshSignature(key, sig, data), true);
+  } finally {
+    c.close();
+  }
+});
+
+test('without an upstream agent: ADD/REMOVE/LOCK/UNLOCK and unknown messages get FAILURE', async () => {
+  const dir = tempDir('latch-noup-');
+  const s = await startAgentServer({ socketPath: path.join(dir, 'a', 's.sock'), backend });
+  const c = await AgentClient.connect(path.join(dir, 'a', 's.sock'));
+  try {
+    const key = backend.keyOf('ed25519').blob;
+    const frames: [string, Uint8Array][] = [
+      ['ADD_IDENTITY', new SshWriter().byte(AgentMsg.SSH_AGENTC_ADD_IDENTITY).string('ssh-ed25519').string(new Uint8Array(32)).bytes()],
+      ['ADD_ID_CONSTRAINED', Uint8Array.of(AgentMsg.SSH_AGENTC_ADD_ID_CONSTRAINED, 0, 0)],
+      ['REMOVE_IDENTITY', new SshWriter().byte(AgentMsg.SSH_AGENTC_REMOVE_IDENTITY).string(key).bytes()],
+      ['REMOVE_ALL', Uint8Array.of(AgentMsg.SSH_AGENTC_REMOVE_ALL_IDENTITIES)],
+      ['ADD_SMARTCARD_KEY', new SshWriter().byte(AgentMsg.SSH_AGENTC_ADD_SMARTCARD_KEY).string('/lib/x.so').string('1234').bytes()],
+      ['REMOVE_SMARTCARD_KEY', new SshWriter().byte(AgentMsg.SSH_AGENTC_REMOVE_SMARTCARD_KEY).string('/lib/x.so').string('1234').bytes()],
+      ['LOCK', new SshWriter().byte(AgentMsg.SSH_AGENTC_LOCK).string('pw').bytes()],
+      ['UNLOCK', new SshWriter().byte(AgentMsg.SSH_AGENTC_UNLOCK).string('pw').bytes()],
+      ['legacy SSH1 request', Uint8Array.of(1)],
+      ['unknown 99', Uint8Array.of(99, 1, 2, 3)],
+      ['unknown extension', encodeExtensionRequest('nope@example.com', new Uint8Array(0))],
+    ];
+    for (const [name, f] of frames) assert.equal((await c.request(f))[0], AgentMsg.SSH_AGENT_FAILURE, name);
+    assert.equal(decodeIdentitiesAnswer(await c.request(encodeRequestIdentities())).length, 2);
+  } finally {
+    c.close();
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('with an upstream agent: LOCK/UNLOCK are forwarded to it', async () => {
+  const c = await AgentClient.connect(socket);
+  try {
+    assert.equal((await c.request(new SshWriter().byte(AgentMsg.SSH_AGENTC_LOCK).string('pw').bytes()))[0], AgentMsg.SSH_AGENT_SUCCESS);
+    // Upstream is locked: its keys vanish, ours remain.
+    assert.equal(decodeIdentitiesAnswer(await c.request(encodeRequestIdentities())).length, 2);
+    assert.equal((await c.request(new SshWriter().byte(AgentMsg.SSH_AGENTC_UNLOCK).string('wrong').bytes()))[0], AgentMsg.SSH_AGENT_FAILURE);
+    assert.equal((await c.request(new SshWriter().byte(AgentMsg.SSH_AGENTC_UNLOCK).string('pw').bytes()))[0], AgentMsg.SSH_AGENT_SUCCESS);
+    assert.equal(decodeIdentitiesAnswer(await c.request(encodeRequestIdentities())).length, 3);
+  } finally {
+    c.close();
+  }
+});
+
+function rawConnect(): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection(socket);
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+test('an oversized frame closes that connection only', async () => {
+  const good = await AgentClient.connect(socket);
+  const bad = await rawConnect();
+  const closed = new Promise<void>((r) => bad.once('close', () => r()));
+  bad.on('error', () => undefined);
+  const hdr = new SshWriter().uint32(256 * 1024 + 1).bytes();
+  bad.write(hdr);
+  bad.write(new Uint8Array(1024));
+  await closed;
+  assert.equal(decodeIdentitiesAnswer(await good.request(encodeRequestIdentities())).length, 3);
+  good.close();
+  // A frame of exactly 256 KiB is still read (and answered FAILURE as an unknown message).
+  const big = await AgentClient.connect(socket);
+  const body = new Uint8Array(256 * 1024);
+  body[0] = 99;
+  assert.equal((await big.request(body))[0], AgentMsg.SSH_AGENT_FAILURE);
+  big.close();
+});
+
+test('50 concurrent clients each list and sign', async () => {
+  const key = backend.keyOf('p256').blob;
+  const results = await Promise.all(
+    Array.from({ length: 50 }, async (_, i) => {
+      const c = await AgentClient.connect(socket);
+      try {
+        const ids = decodeIdentitiesAnswer(await c.request(encodeRequestIdentities()));
+        const data = new SshWriter().string(new Uint8Array(32).fill(i)).byte(50).string(`u${i}`).string('ssh-connection').string('publickey').bool(true).string('ecdsa-sha2-nistp256').string(key).bytes();
+        const sig = decodeSignResponse(await c.request(encodeSignRequest(key, data)));
+        return ids.length === 3 && (await verifySshSignature(key, sig, data));
+      } finally {
+        c.close();
+      }
+    }),
+  );
+  assert.deepEqual(results, Array(50).fill(true));
+});
+
+test('~/.ssh was left untouched', () => {
+  assert.equal(fs.existsSync(path.join(os.homedir(), '.ssh')), homeSshExisted);
+});
