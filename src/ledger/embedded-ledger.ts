@@ -1,0 +1,338 @@
+/**
+ * The embedded ledger: Flow's account and key rules over a SQLite file, so Latch's custody
+ * flows run with no network. It accepts the same signed transactions a Flow Access node
+ * would, and checks what Flow checks before executing (flow-go fvm transaction verifier and
+ * sequence-number checker; Flow docs "Accounts & Keys", "Transaction Signing"):
+ *   - the reference block is one this ledger issued, at most 600 blocks behind (Flow's expiry);
+ *   - the proposal key exists, is not revoked, its sequence number matches, and it signed;
+ *     the sequence number is then incremented;
+ *   - payload signatures come from proposer/authorizers other than the payer, envelope
+ *     signatures from the payer only; every signature verifies with its key's own signature
+ *     and hash algorithms over the domain-tagged payload or envelope; revoked keys can't sign;
+ *   - every authorizer's, and the payer's, signing keys (each key counted once) weigh >= 1000.
+ * Then it runs the transaction, but only if its script is one of Latch's templates (by
+ * SHA3-256 of the script); anything else is refused with LatchError('unknown_script').
+ *
+ * Unlike Flow, a transaction that fails execution changes nothing (no fee, no sequence
+ * bump): each transaction is one SQLite transaction, so a refusal leaves no trace.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { sha3_256 } from '@noble/hashes/sha3.js';
+import { LatchError } from '../util/latch-error.js';
+import {
+  FULL_WEIGHT,
+  normalizeNewKey,
+  type FlowAccountKey,
+  type FlowHashAlgo,
+  type FlowSignAlgo,
+  type NewFlowAccountKey,
+} from './flow/flow-account-key.js';
+import { CONTRACT_ADDRESSES, parseTemplateCall, type FlowNetwork, type TemplateCall } from './flow/cadence-templates.js';
+import { bytesToHex, canonicalHex, concatBytes, hexToBytes } from './flow/flow-hex.js';
+import { verifyFlowSignature } from './flow/flow-signer.js';
+import {
+  envelopeMessage,
+  normalizeTransaction,
+  parseFlowAddress,
+  payloadMessage,
+  transactionId,
+  type FlowSignature,
+  type FlowTransaction,
+} from './flow/flow-transaction.js';
+import { parseAmount, ufix64ToUnits, unitsToUFix64 } from './flow/json-cadence.js';
+import type { Ledger, LedgerAccount, LedgerEvent, LedgerTransactionRecord, SentTransaction } from './ledger.js';
+
+/** Flow's transaction expiry, in blocks (flow-go DefaultTransactionExpiry). */
+export const REFERENCE_BLOCK_EXPIRY = 600;
+const SCHEMA_VERSION = '1';
+const NETWORK: FlowNetwork = 'emulator';
+const FLOW_TOKEN = CONTRACT_ADDRESSES.emulator.FlowToken.slice(2);
+
+interface KeyRow {
+  address: string;
+  idx: number;
+  public_key: string;
+  sign_algo: number;
+  hash_algo: number;
+  weight: number;
+  sequence_number: number;
+  revoked: number;
+}
+
+function err(code: string, message: string, status = 400): LatchError {
+  return new LatchError(code, message, { status });
+}
+
+function keyFromRow(r: KeyRow): FlowAccountKey {
+  return {
+    index: r.idx,
+    publicKey: r.public_key,
+    signAlgo: r.sign_algo as FlowSignAlgo,
+    hashAlgo: r.hash_algo as FlowHashAlgo,
+    weight: r.weight,
+    sequenceNumber: r.sequence_number,
+    revoked: r.revoked === 1,
+  };
+}
+
+function u64be(n: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n));
+  return b;
+}
+
+export class EmbeddedLedger implements Ledger {
+  readonly kind = 'embedded' as const;
+  readonly network = NETWORK;
+  readonly path: string;
+  private readonly db: Database.Database;
+
+  private constructor(path: string) {
+    this.path = path;
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  /** Opens (creating if needed) `ledger.sqlite` in `dataDir`. */
+  static open(dataDir: string, fileName = 'ledger.sqlite'): EmbeddedLedger {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    return new EmbeddedLedger(join(dataDir, fileName));
+  }
+
+  private migrate(): void {
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS accounts (
+        address TEXT PRIMARY KEY, balance TEXT NOT NULL, created_height INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS account_keys (
+        address TEXT NOT NULL REFERENCES accounts(address), idx INTEGER NOT NULL,
+        public_key TEXT NOT NULL, sign_algo INTEGER NOT NULL, hash_algo INTEGER NOT NULL,
+        weight INTEGER NOT NULL, sequence_number INTEGER NOT NULL, revoked INTEGER NOT NULL,
+        PRIMARY KEY (address, idx));
+      CREATE TABLE IF NOT EXISTS blocks (
+        height INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, parent_id TEXT NOT NULL, created_at TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS transactions (
+        id TEXT PRIMARY KEY, body TEXT NOT NULL, events TEXT NOT NULL, block_id TEXT NOT NULL);
+    `);
+    const init = this.db.transaction(() => {
+      const v = this.db.prepare('SELECT v FROM meta WHERE k = ?').get('schema') as { v: string } | undefined;
+      if (v === undefined) {
+        this.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
+        // A random genesis makes block ids and addresses differ between ledgers.
+        const genesis = bytesToHex(sha3_256(concatBytes(new TextEncoder().encode('latch-embedded-ledger genesis'), randomBytes(32))));
+        this.db.prepare('INSERT INTO blocks (height, id, parent_id, created_at) VALUES (0, ?, ?, ?)').run(genesis, '0'.repeat(64), new Date().toISOString());
+        this.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run('account_counter', '0');
+      } else if (v.v !== SCHEMA_VERSION) {
+        throw err('ledger_version', `ledger file has schema version ${v.v}; this Latch understands ${SCHEMA_VERSION}`);
+      }
+    });
+    init.immediate();
+  }
+
+  private latest(): { height: number; id: string } {
+    return this.db.prepare('SELECT height, id FROM blocks ORDER BY height DESC LIMIT 1').get() as { height: number; id: string };
+  }
+
+  private newBlock(content: string): string {
+    const parent = this.latest();
+    const height = parent.height + 1;
+    const id = bytesToHex(sha3_256(concatBytes(hexToBytes(parent.id), u64be(height), new TextEncoder().encode(content))));
+    this.db.prepare('INSERT INTO blocks (height, id, parent_id, created_at) VALUES (?, ?, ?, ?)').run(height, id, parent.id, new Date().toISOString());
+    return id;
+  }
+
+  private keys(address: string): FlowAccountKey[] {
+    return (this.db.prepare('SELECT * FROM account_keys WHERE address = ? ORDER BY idx').all(address) as KeyRow[]).map(keyFromRow);
+  }
+
+  private balanceUnits(address: string): bigint | undefined {
+    const row = this.db.prepare('SELECT balance FROM accounts WHERE address = ?').get(address) as { balance: string } | undefined;
+    return row === undefined ? undefined : BigInt(row.balance);
+  }
+
+  private readAccount(addressText: string): LedgerAccount {
+    const address = parseFlowAddress(addressText);
+    const units = this.balanceUnits(address);
+    if (units === undefined) throw err('unknown_account', `no account ${address} on this ledger`, 404);
+    return { address, balance: unitsToUFix64(units), keys: this.keys(address) };
+  }
+
+  async getAccount(address: string): Promise<LedgerAccount> {
+    return this.readAccount(address);
+  }
+
+  async latestBlockId(): Promise<string> {
+    return this.latest().id;
+  }
+
+  async createAccount(keys: NewFlowAccountKey[], initialBalance: string): Promise<string> {
+    if (!Array.isArray(keys) || keys.length === 0) throw err('bad_key', 'an account needs at least one key');
+    const clean = keys.map(normalizeNewKey);
+    const balance = ufix64ToUnits(parseAmount(initialBalance));
+    const create = this.db.transaction((): string => {
+      const genesis = (this.db.prepare('SELECT id FROM blocks WHERE height = 0').get() as { id: string }).id;
+      let counter = Number((this.db.prepare('SELECT v FROM meta WHERE k = ?').get('account_counter') as { v: string }).v);
+      const reserved = new Set(Object.values(CONTRACT_ADDRESSES.emulator));
+      let address: string;
+      do {
+        counter += 1;
+        const h = sha3_256(concatBytes(hexToBytes(genesis), new TextEncoder().encode('account'), u64be(counter)));
+        address = '0x' + bytesToHex(h.subarray(0, 8));
+      } while (reserved.has(address) || this.balanceUnits(address) !== undefined);
+      this.db.prepare('UPDATE meta SET v = ? WHERE k = ?').run(String(counter), 'account_counter');
+      const height = this.latest().height + 1;
+      this.db.prepare('INSERT INTO accounts (address, balance, created_height) VALUES (?, ?, ?)').run(address, balance.toString(), height);
+      const ins = this.db.prepare(
+        'INSERT INTO account_keys (address, idx, public_key, sign_algo, hash_algo, weight, sequence_number, revoked) VALUES (?, ?, ?, ?, ?, ?, 0, 0)',
+      );
+      clean.forEach((k, i) => ins.run(address, i, k.publicKey, k.signAlgo, k.hashAlgo, k.weight));
+      this.newBlock(`account:${address}`);
+      return address;
+    });
+    return create.immediate();
+  }
+
+  async sendTransaction(tx: FlowTransaction): Promise<SentTransaction> {
+    const apply = this.db.transaction((): SentTransaction => this.apply(tx));
+    return apply.immediate();
+  }
+
+  private apply(input: FlowTransaction): SentTransaction {
+    const tx = normalizeTransaction(input);
+    const id = transactionId(tx);
+    if (this.db.prepare('SELECT 1 FROM transactions WHERE id = ?').get(id) !== undefined) {
+      throw err('duplicate_transaction', `transaction ${id} was already sealed`, 409);
+    }
+
+    // Reference block: one we issued, not expired.
+    const ref = this.db.prepare('SELECT height FROM blocks WHERE id = ?').get(tx.referenceBlockId) as { height: number } | undefined;
+    if (ref === undefined) throw err('unknown_reference_block', 'the reference block is not a block of this ledger');
+    // flow-go access validator: expired when (latest height - reference height) > expiry.
+    if (this.latest().height - ref.height > REFERENCE_BLOCK_EXPIRY) {
+      throw err('expired_reference_block', `the reference block is more than ${REFERENCE_BLOCK_EXPIRY} blocks old; build the transaction again`);
+    }
+
+    // Only Latch's templates run here.
+    const call = parseTemplateCall(NETWORK, tx.script, tx.arguments);
+    if (tx.authorizers.length !== 1) throw err('bad_authorizers', `the ${call.kind} template takes exactly one authorizer`);
+
+    const keyOf = (address: string, index: number): FlowAccountKey => {
+      const row = this.db.prepare('SELECT * FROM account_keys WHERE address = ? AND idx = ?').get(address, index) as KeyRow | undefined;
+      if (row === undefined) {
+        if (this.balanceUnits(address) === undefined) throw err('unknown_account', `no account ${address} on this ledger`, 404);
+        throw err('unknown_key', `account ${address} has no key ${index}`);
+      }
+      return keyFromRow(row);
+    };
+
+    // Proposal key and its sequence number.
+    const pk = keyOf(tx.proposalKey.address, tx.proposalKey.keyIndex);
+    if (pk.revoked) throw err('revoked_key', `proposal key ${tx.proposalKey.keyIndex} of ${tx.proposalKey.address} is revoked`);
+    if (pk.sequenceNumber !== tx.proposalKey.sequenceNumber) {
+      throw err(
+        'bad_sequence_number',
+        `proposal key sequence number is ${tx.proposalKey.sequenceNumber}, expected ${pk.sequenceNumber}`,
+        409,
+      );
+    }
+
+    // Who may sign what: the payer signs the envelope, everyone else the payload.
+    for (const s of tx.payloadSignatures) {
+      if (s.address === tx.payer) throw err('bad_signature', 'the payer signs the envelope, not the payload');
+    }
+    for (const s of tx.envelopeSignatures) {
+      if (s.address !== tx.payer) throw err('bad_signature', `only the payer signs the envelope; ${s.address} is not the payer`);
+    }
+
+    // Every signature must verify; weights count each (account, key) once.
+    const signed = new Map<string, Map<number, number>>();
+    const check = (sigs: FlowSignature[], message: Uint8Array, what: string): void => {
+      for (const s of sigs) {
+        const key = keyOf(s.address, s.keyIndex);
+        if (key.revoked) throw err('revoked_key', `key ${s.keyIndex} of ${s.address} is revoked and cannot sign`, 403);
+        if (!verifyFlowSignature(message, hexToBytes(s.signature), key.publicKey, key.signAlgo, key.hashAlgo)) {
+          throw err('invalid_signature', `the ${what} signature by key ${s.keyIndex} of ${s.address} does not verify`, 403);
+        }
+        const m = signed.get(s.address) ?? new Map<number, number>();
+        m.set(s.keyIndex, key.weight);
+        signed.set(s.address, m);
+      }
+    };
+    check(tx.payloadSignatures, payloadMessage(tx), 'payload');
+    check(tx.envelopeSignatures, envelopeMessage(tx), 'envelope');
+    const weight = (address: string): number => [...(signed.get(address)?.values() ?? [])].reduce((a, b) => a + b, 0);
+
+    for (const a of tx.authorizers) {
+      if (weight(a) < FULL_WEIGHT) {
+        throw err('insufficient_weight', `authorizer ${a} signed with total key weight ${weight(a)}; ${FULL_WEIGHT} is needed`, 403);
+      }
+    }
+    if (weight(tx.payer) < FULL_WEIGHT) {
+      throw err('insufficient_weight', `the payer ${tx.payer} signed the envelope with total key weight ${weight(tx.payer)}; ${FULL_WEIGHT} is needed`, 403);
+    }
+    if (!signed.get(tx.proposalKey.address)?.has(tx.proposalKey.keyIndex)) {
+      throw err('missing_proposer_signature', 'the proposal key did not sign the transaction', 403);
+    }
+
+    const events = this.execute(call, tx.authorizers[0]!);
+    this.db
+      .prepare('UPDATE account_keys SET sequence_number = sequence_number + 1 WHERE address = ? AND idx = ?')
+      .run(tx.proposalKey.address, tx.proposalKey.keyIndex);
+    const blockId = this.newBlock(`tx:${id}`);
+    this.db.prepare('INSERT INTO transactions (id, body, events, block_id) VALUES (?, ?, ?, ?)').run(id, JSON.stringify(tx), JSON.stringify(events), blockId);
+    return { id, status: 'sealed', events };
+  }
+
+  private execute(call: TemplateCall, signer: string): LedgerEvent[] {
+    switch (call.kind) {
+      case 'transfer': {
+        const amount = ufix64ToUnits(call.amount);
+        const to = parseFlowAddress(call.to);
+        const toBalance = this.balanceUnits(to);
+        if (toBalance === undefined) throw err('unknown_account', `the recipient ${to} has no account (no FlowToken receiver)`, 404);
+        const from = this.balanceUnits(signer)!;
+        if (from < amount) throw err('insufficient_balance', `${signer} has ${unitsToUFix64(from)} FLOW, less than ${call.amount}`);
+        const set = this.db.prepare('UPDATE accounts SET balance = ? WHERE address = ?');
+        set.run((from - amount).toString(), signer);
+        set.run(((to === signer ? from - amount : toBalance) + amount).toString(), to);
+        return [
+          { type: `A.${FLOW_TOKEN}.FlowToken.TokensWithdrawn`, values: { amount: call.amount, from: signer } },
+          { type: `A.${FLOW_TOKEN}.FlowToken.TokensDeposited`, values: { amount: call.amount, to } },
+        ];
+      }
+      case 'add-key': {
+        const next = (this.db.prepare('SELECT COUNT(*) AS n FROM account_keys WHERE address = ?').get(signer) as { n: number }).n;
+        const k = call.key;
+        this.db
+          .prepare('INSERT INTO account_keys (address, idx, public_key, sign_algo, hash_algo, weight, sequence_number, revoked) VALUES (?, ?, ?, ?, ?, ?, 0, 0)')
+          .run(signer, next, k.publicKey, k.signAlgo, k.hashAlgo, k.weight);
+        return [{ type: 'flow.AccountKeyAdded', values: { address: signer, keyIndex: String(next), publicKey: k.publicKey, weight: String(k.weight) } }];
+      }
+      case 'revoke-key': {
+        const r = this.db.prepare('UPDATE account_keys SET revoked = 1 WHERE address = ? AND idx = ?').run(signer, call.keyIndex);
+        if (r.changes === 0) throw err('unknown_key', `account ${signer} has no key ${call.keyIndex}`);
+        return [{ type: 'flow.AccountKeyRemoved', values: { address: signer, keyIndex: String(call.keyIndex) } }];
+      }
+    }
+  }
+
+  async getTransaction(id: string): Promise<LedgerTransactionRecord> {
+    const clean = canonicalHex(id, 'transaction id', 32);
+    const row = this.db.prepare('SELECT body, events, block_id FROM transactions WHERE id = ?').get(clean) as
+      | { body: string; events: string; block_id: string }
+      | undefined;
+    if (row === undefined) throw err('unknown_transaction', `no transaction ${clean} on this ledger`, 404);
+    return { id: clean, status: 'sealed', events: JSON.parse(row.events) as LedgerEvent[], transaction: JSON.parse(row.body) as FlowTransaction, blockId: row.block_id };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

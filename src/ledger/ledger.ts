@@ -1,0 +1,49 @@
+/**
+ * The ledger the custody part talks to: the embedded SQLite ledger by default, or a real
+ * Flow network through its Access REST API. Both take the same signed Flow transactions.
+ */
+import type { FlowAccountKey, NewFlowAccountKey } from './flow/flow-account-key.js';
+import type { FlowNetwork } from './flow/cadence-templates.js';
+import type { FlowTransaction } from './flow/flow-transaction.js';
+
+export interface LedgerAccount {
+  /** "0x" + 16 lowercase hex digits. */
+  address: string;
+  /** FLOW balance as UFix64 text, e.g. "100.00000000". */
+  balance: string;
+  keys: FlowAccountKey[];
+}
+
+/** An event a sealed transaction emitted; values are strings for a stable JSON shape. */
+export interface LedgerEvent {
+  type: string;
+  values: Record<string, string>;
+}
+
+export interface SentTransaction {
+  id: string;
+  status: 'sealed';
+  events: LedgerEvent[];
+}
+
+export interface LedgerTransactionRecord extends SentTransaction {
+  transaction: FlowTransaction;
+  blockId: string;
+}
+
+export interface Ledger {
+  readonly kind: 'embedded' | 'flow-access';
+  /** Which contract addresses the templates must use on this ledger. */
+  readonly network: FlowNetwork;
+  /** Throws LatchError('unknown_account') when there is no such account. */
+  getAccount(address: string): Promise<LedgerAccount>;
+  /** Embedded ledger only: a new account with these keys (indices 0..n-1) and balance (UFix64). */
+  createAccount(keys: NewFlowAccountKey[], initialBalance: string): Promise<string>;
+  /** Applies a signed transaction; resolves once sealed. Throws LatchError when refused or failed. */
+  sendTransaction(tx: FlowTransaction): Promise<SentTransaction>;
+  /** Throws LatchError('unknown_transaction') when the ledger has no such transaction. */
+  getTransaction(id: string): Promise<LedgerTransactionRecord>;
+  /** A recent block id to use as a transaction's reference block. */
+  latestBlockId(): Promise<string>;
+  close(): Promise<void>;
+}
