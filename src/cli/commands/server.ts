@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { defaultCli, parse, usageError, secondsFrom } from '../cli-context.js';
 import { startServer } from '../../server/start-server.js';
 
-const USAGE = 'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND|off]';
+const USAGE = 'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND[/BURST]|off]';
 
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text);
@@ -30,15 +30,16 @@ export async function server(argv: string[]): Promise<number> {
   const maxBytes = values['max-message-bytes'];
   if (maxBytes !== undefined && !/^[0-9]{1,9}$/.test(maxBytes)) throw usageError('--max-message-bytes must be a number', USAGE);
   const rl = values['rate-limit'];
-  if (rl !== undefined && rl !== 'off' && !/^[0-9]{1,7}$/.test(rl)) throw usageError('--rate-limit must be a number per second, or off', USAGE);
+  const rlm = rl === undefined || rl === 'off' ? undefined : /^([1-9][0-9]{0,6})(?:\/([1-9][0-9]{0,7}))?$/.exec(rl);
+  if (rl !== undefined && rl !== 'off' && !rlm) throw usageError('--rate-limit must be PER_SECOND[/BURST] (whole numbers), or off', USAGE);
   const running = await startServer({
     host,
     port,
     dataDir,
     ttlSeconds: secondsFrom(values.ttl, 48 * 3600, '--ttl', USAGE),
     ...(maxBytes !== undefined ? { maxMessageBytes: Number(maxBytes) } : {}),
-    ...(rl === 'off' ? { rateLimit: false as const } : rl !== undefined ? { rateLimit: { perSecond: Number(rl), burst: Number(rl) * 10 } } : {}),
-    log: (line) => cli.err(`[server] ${line}`),
+    ...(rl === 'off' ? { rateLimit: false as const } : rlm ? { rateLimit: { perSecond: Number(rlm[1]), burst: Number(rlm[2] ?? Number(rlm[1]) * 10) } } : {}),
+    log: (line) => cli.err(`${new Date().toISOString()} ${line}`),
   });
   cli.out(`latch server listening on ${running.url} (data in ${dataDir})`);
   await new Promise<void>((resolve) => {
