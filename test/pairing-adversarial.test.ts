@@ -1,0 +1,147 @@
+/**
+ * The relay is untrusted (PROTOCOL.md §2): it may alter, replay or delay what it carries.
+ * A tampering proxy stands in for a malicious relay in front of the real one; a test that
+ * plays the paired computer itself (with the keys `latch pair` stored) replays requests.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { latch, latchRun, startLatchServer, newAuthenticator, pairComputer, type LatchServer } from './helpers/latch-process.js';
+import * as P from '../src/protocol/index.js';
+import { RelayClient, type RelayMessage } from '../src/transport/relay-client.js';
+import type { ComputerPairing } from '../src/computer/computer-state.js';
+
+const cleanup: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const c of cleanup) await c().catch(() => undefined);
+});
+
+/** Forwards to the relay; while `tamper` is on, flips one bit of every message body it hands out. */
+async function tamperingProxy(target: string): Promise<{ url: string; tamper: { on: boolean; count: number } }> {
+  const tamper = { on: false, count: 0 };
+  const t = new URL(target);
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const up = request(
+        { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } },
+        (upRes) => {
+          const body: Buffer[] = [];
+          upRes.on('data', (c: Buffer) => body.push(c));
+          upRes.on('end', () => {
+            let out = Buffer.concat(body);
+            if (tamper.on && req.method === 'GET' && /\/messages/.test(req.url ?? '') && upRes.statusCode === 200) {
+              const json = JSON.parse(out.toString('utf8')) as { messages: { body: string }[] };
+              for (const m of json.messages) {
+                const bytes = Buffer.from(m.body, 'base64url');
+                bytes[bytes.length - 5]! ^= 0x01; // inside the ciphertext
+                m.body = bytes.toString('base64url');
+                tamper.count++;
+              }
+              out = Buffer.from(JSON.stringify(json));
+            }
+            const headers = { ...upRes.headers, 'content-length': String(out.length) };
+            res.writeHead(upRes.statusCode ?? 502, headers);
+            res.end(out);
+          });
+        },
+      );
+      up.on('error', () => res.writeHead(502).end());
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  // No WebSocket upgrade here: clients fall back to long-polling through the proxy.
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanup.push(() => new Promise((r) => server.close(() => r())));
+  const addr = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${addr.port}`, tamper };
+}
+
+async function relay(): Promise<LatchServer> {
+  const s = await startLatchServer();
+  cleanup.push(() => s.stop());
+  return s;
+}
+
+test('a ciphertext altered on the relay is rejected, in pairing and afterwards', async () => {
+  const srv = await relay();
+  const proxy = await tamperingProxy(srv.url);
+  const phone = await newAuthenticator('phone');
+
+  // 1. Pairing through a relay that alters the sealed offer: nobody pairs.
+  proxy.tamper.on = true;
+  const pair = latch(['pair', '--server', proxy.url, '--uri-only', '--timeout', '4'], { home: join(phone, '..', 'c1') });
+  const [link] = await pair.waitFor(/^latch:\S+/m, 'stdout');
+  const dev = await latchRun(['device', 'pair', link!, '--timeout', '4'], { home: phone });
+  assert.equal((await pair.exited).code, 1);
+  assert.match(pair.stderr(), /ignored a pairing message that did not open/);
+  assert.match(pair.stderr(), /\[pairing_timeout\]/);
+  assert.equal(dev.code, 1);
+  assert.ok(proxy.tamper.count >= 1);
+
+  // 2. Paired honestly, then the relay starts altering: the request is dropped, not obeyed.
+  proxy.tamper.on = false;
+  const computer = await pairComputer({ ...srv, url: proxy.url }, phone);
+  const run = latch(['device', 'run'], { home: phone });
+  await run.waitFor(/waiting for requests from 1 paired computer/);
+  assert.equal(JSON.parse((await latchRun(['status', '--json'], { home: computer })).stdout).device.reachable, true);
+  proxy.tamper.on = true;
+  const st = JSON.parse((await latchRun(['status', '--json'], { home: computer })).stdout);
+  assert.equal(st.device.reachable, false);
+  await run.waitFor(/dropped an envelope for .*envelope_rejected: message could not be authenticated \(box did not open/);
+  run.kill();
+});
+
+test('a replayed request gets the cached answer; a reused id with other content gets none; a stale one is refused', async () => {
+  const srv = await relay();
+  const phone = await newAuthenticator('phone');
+  const computerHome = await pairComputer(srv, phone);
+  const run = latch(['device', 'run'], { home: phone });
+  await run.waitFor(/waiting for requests from 1 paired computer/);
+
+  // Play the computer with its own stored keys.
+  const s = await P.sodiumReady();
+  const p = JSON.parse(readFileSync(join(computerHome, 'computer.json'), 'utf8')).pairing as ComputerPairing;
+  const client = new RelayClient({ url: srv.url });
+  const inbox = { publicKey: P.decodeBase64url(p.queuePublicKey), secretKey: P.decodeBase64url(p.queueSecretKey) };
+  const box = (m: P.Message): Uint8Array =>
+    P.boxMessageRandom(s, P.encodeMessage(m), P.decodeBase64url(p.authenticatorPublicKey), P.decodeBase64url(p.computerSecretKey));
+  const next = async (): Promise<{ text: string; msg: P.Message } | undefined> => {
+    const got: RelayMessage[] = await client.receive(inbox, { waitSeconds: 5, limit: 1 });
+    const m = got[0];
+    if (!m) return undefined;
+    await client.ack(inbox, [m.id]);
+    const bytes = P.openBoxedMessage(s, m.body, P.decodeBase64url(p.authenticatorPublicKey), P.decodeBase64url(p.computerSecretKey));
+    return { text: new TextDecoder().decode(bytes), msg: P.parseMessage(bytes) };
+  };
+
+  const request: P.RequestMessage = { v: 1, type: 'request', request_id: P.newRequestId(s), unix_seconds: P.nowSeconds(), body: { kind: 'me' } };
+  const envelope = box(request);
+  await client.send(p.authenticatorQueue, envelope);
+  const first = await next();
+  assert.ok(first);
+  await new Promise((r) => setTimeout(r, 1100)); // a fresh answer would carry a later unix_seconds
+  await client.send(p.authenticatorQueue, envelope); // the relay replays the very same bytes
+  const second = await next();
+  assert.equal(second?.text, first.text, 'the replay is answered with the first response, byte for byte');
+  const hash = P.requestHash(s, P.encodeMessage(request));
+  assert.equal((first.msg as P.ResponseMessage).request_hash, hash);
+  await run.waitFor(/replayed request .* answered from cache/);
+
+  // Same request_id, different request: refused without an answer.
+  await client.send(p.authenticatorQueue, box({ ...request, body: { kind: 'unpair' } }));
+  await run.waitFor(/its id was used before for a different request/);
+  assert.equal(await next(), undefined);
+
+  // 20 minutes old: refused with stale_message, and not cached.
+  const stale: P.RequestMessage = { v: 1, type: 'request', request_id: P.newRequestId(s), unix_seconds: P.nowSeconds() - 1200, body: { kind: 'unpair' } };
+  await client.send(p.authenticatorQueue, box(stale));
+  const refused = await next();
+  assert.equal((refused?.msg as P.ResponseMessage).error?.code, 'stale_message');
+  // ...and the pairing is still there (the stale unpair did nothing).
+  assert.equal(JSON.parse((await latchRun(['status', '--json'], { home: computerHome })).stdout).device.reachable, true);
+  run.kill();
+});
