@@ -1,5 +1,5 @@
 /**
- * Relay round-trip benchmark (RELAY.md §8). In-process relay via startServer with rate
+ * Relay round-trip benchmark (PROTOCOL.md §3.8). In-process relay via startServer with rate
  * limits off, loopback only, bounded loops. Baseline: a plain `ws` echo on loopback.
  */
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * Relay queue ids (PROTOCOL.md §3). A queue is named by the hash of the Ed25519
+ * Relay queue ids (PROTOCOL.md §3.1). A queue is named by the hash of the Ed25519
  * public key that may read it, so the relay can check a reader's proof without any
  * registration step, and knowing the id alone lets one send but never read or ack.
  *   queue_id = base64url( SHA-256( "latch-queue-v1" ‖ ed25519_pk )[0..16] )

@@ -1,7 +1,7 @@
 /**
  * In-process wake-ups: long-polls and WebSocket subscribers wait here for "a message
  * was stored in queue Q". One relay process only; a multi-process relay would feed
- * this from PostgreSQL LISTEN or NATS (RELAY.md §6).
+ * this from PostgreSQL LISTEN or NATS (PROTOCOL.md §3.6).
  */
 export class QueueNotifier {
   readonly #listeners = new Map<string, Set<() => void>>();

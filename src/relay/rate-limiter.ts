@@ -1,5 +1,5 @@
 /**
- * Token bucket per client key (IP address), RELAY.md §7. Buckets that have refilled
+ * Token bucket per client key (IP address), PROTOCOL.md §3.4. Buckets that have refilled
  * completely carry no information and are dropped by sweep(), so memory stays
  * proportional to the clients active within the last burst/perSecond seconds.
  */

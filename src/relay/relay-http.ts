@@ -1,5 +1,5 @@
 /**
- * The relay's HTTP routes (RELAY.md §3-§4), as a handler a node:http server can
+ * The relay's HTTP routes (PROTOCOL.md §3.3-§4), as a handler a node:http server can
  * compose with other services on one port: handle() returns false for paths that
  * are not the relay's. Every failure is a JSON error; no input may crash it.
  */

@@ -1,5 +1,5 @@
 /**
- * Reader proofs for relay queues (RELAY.md §2). Only the holder of the Ed25519 key
+ * Reader proofs for relay queues (PROTOCOL.md §3.2). Only the holder of the Ed25519 key
  * whose hash names a queue may read, ack, close or subscribe to it; the proof binds
  * the method, the path and a timestamp so a captured header cannot be replayed on
  * another queue or route, and only for a short window on the same one.
@@ -15,7 +15,7 @@ import type { Sodium } from '../protocol/sodium.js';
 
 export const RELAY_AUTH_DOMAIN = 'latch-relay-auth-v1';
 export const RELAY_AUTH_HEADER = 'latch-auth';
-/** Allowed clock difference between the reader and the relay (RELAY.md §2). */
+/** Allowed clock difference between the reader and the relay (PROTOCOL.md §3.2). */
 export const RELAY_PROOF_MAX_SKEW_SECONDS = 300;
 /** The one message every proof failure gets; the reason goes to the server log only. */
 export const RELAY_AUTH_FAILED_MESSAGE = 'relay authentication failed';

@@ -1,5 +1,5 @@
 /**
- * Storage behind the relay (RELAY.md §6). Async on purpose: SQLite answers
+ * Storage behind the relay (PROTOCOL.md §3.6). Async on purpose: SQLite answers
  * synchronously today, PostgreSQL or NATS implementations will not.
  *
  * Times are unix milliseconds. A message is visible while now < receivedAt + ttl;

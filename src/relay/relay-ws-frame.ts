@@ -1,5 +1,5 @@
 /**
- * Client-to-relay WebSocket frames (RELAY.md §5). Pure and strict: a frame is one
+ * Client-to-relay WebSocket frames (PROTOCOL.md §3.5). Pure and strict: a frame is one
  * JSON object with exactly the fields of its op; anything else is `bad_frame`.
  *   {"op":"subscribe","queue":"<id>","auth":"v1 <pk> <ts> <sig>"}
  *   {"op":"unsubscribe","queue":"<id>"}

@@ -1,5 +1,5 @@
 /**
- * WebSocket wake-ups (RELAY.md §5). A subscriber proves it owns each queue, then gets
+ * WebSocket wake-ups (PROTOCOL.md §3.5). A subscriber proves it owns each queue, then gets
  * {"op":"wake"} whenever a message is stored there; it fetches over HTTP. Wakes carry
  * no message data, so a lost wake costs latency only, never a message.
  */

@@ -1,6 +1,6 @@
 /**
  * RelayStore on SQLite (better-sqlite3). WAL with synchronous=FULL so that a put
- * which has returned survives kill -9 and power loss (RELAY.md §6: 201 means durable).
+ * which has returned survives kill -9 and power loss (PROTOCOL.md §3.6: 201 means durable).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';

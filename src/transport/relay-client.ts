@@ -1,5 +1,5 @@
 /**
- * Client for the Latch relay (RELAY.md). Browser-safe: global fetch, libsodium for
+ * Client for the Latch relay (PROTOCOL.md §3). Browser-safe: global fetch, libsodium for
  * proofs, and a WebSocket constructor that is passed in, found on globalThis, or
  * (Node only) loaded from the `ws` package.
  *

@@ -1,0 +1,14 @@
+/**
+ * `npm run bench`: every benchmark, each against a baseline measured in the same process on
+ * the same machine. Prints figures; never asserts on them (tests do not time anything).
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { relayBench } from './relay-bench.js';
+
+const sections: [string, () => Promise<string[]>][] = [['Relay round trip (issue 2)', relayBench]];
+
+console.log(`latch bench — node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'})`);
+for (const [title, run] of sections) {
+  console.log(`\n== ${title}`);
+  for (const line of await run()) console.log(line);
+}

@@ -1,0 +1,63 @@
+/**
+ * The layout is the architecture (docs/ARCHITECTURE.md): these checks keep the arrows pointing
+ * one way. They read the TypeScript sources' import lines.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir)).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(join(ROOT, p)).isDirectory()) return sources(p);
+    return p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)].map((m) => m[1]!);
+}
+
+/** Resolve a relative import to a repo path ("src/..."), leave packages as they are. */
+function target(file: string, spec: string): string {
+  if (!spec.startsWith('.')) return spec;
+  return relative(ROOT, join(ROOT, file, '..', spec));
+}
+
+test('protocol is pure and browser-safe: no node: modules, nothing of ours outside protocol and the error class', () => {
+  const files = sources('src/protocol');
+  assert.ok(files.length > 5);
+  for (const f of files) {
+    for (const spec of imports(f)) {
+      const t = target(f, spec);
+      assert.ok(!t.startsWith('node:'), `${f} imports ${spec}`);
+      if (t.startsWith('src/')) assert.ok(t.startsWith('src/protocol/') || t === 'src/util/latch-error.js', `${f} imports ${spec}`);
+    }
+  }
+});
+
+test('the relay never imports key-handling code', () => {
+  const forbidden = ['src/authenticator/', 'src/computer/', 'src/agent/', 'src/custody/', 'src/ledger/', 'src/cli/', 'src/protocol/envelope', 'src/protocol/messages'];
+  for (const f of sources('src/relay')) {
+    for (const spec of imports(f)) {
+      const t = target(f, spec);
+      for (const bad of forbidden) assert.ok(!t.startsWith(bad), `${f} imports ${spec}`);
+    }
+  }
+});
+
+test('parts do not import the CLI or the server composition', () => {
+  for (const dir of ['src/protocol', 'src/relay', 'src/transport', 'src/authenticator', 'src/computer', 'src/agent', 'src/ledger']) {
+    for (const f of sources(dir)) {
+      for (const spec of imports(f)) {
+        const t = target(f, spec);
+        assert.ok(!t.startsWith('src/cli/') && !t.startsWith('src/server/'), `${f} imports ${spec}`);
+      }
+    }
+  }
+});
