@@ -72,6 +72,7 @@ export class AuthenticatorClient {
     const hash = requestHash(this.sodium, bytes);
     return new Promise<ResultFor<B['kind']>>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout>;
+      let acked = false;
       const finish = (): void => {
         clearTimeout(timer);
         this.#pending.delete(message.request_id);
@@ -101,7 +102,11 @@ export class AuthenticatorClient {
           reject(e);
         },
         onAck: () => {
-          arm(ACK_EXTENSION_SECONDS); // Krypton: an ack from a prompting phone extends the wait
+          // Krypton: an ack from a prompting phone extends the wait. Once only: a relay that
+          // replays the genuine ack must not hold the request open indefinitely.
+          if (acked) return;
+          acked = true;
+          arm(ACK_EXTENSION_SECONDS);
           opts.onAck?.();
         },
       });

@@ -13,7 +13,7 @@ import { formatPairingLink, type PairingLink } from '../protocol/pairing-link.js
 import { PROTOCOL_VERSION } from '../protocol/protocol-constants.js';
 import { queueIdFromPublicKey, type QueueKeyPair } from '../protocol/queue-id.js';
 import type { Sodium } from '../protocol/sodium.js';
-import type { RelayClient } from '../transport/relay-client.js';
+import type { RelayClient, RelayMessage } from '../transport/relay-client.js';
 import type { ComputerPairing } from './computer-state.js';
 import { AuthenticatorClient } from './authenticator-client.js';
 
@@ -80,7 +80,7 @@ export async function completePairing(
 
   // First one wins: close the queue, then turn away whoever was already queued behind it.
   await relay.close(pending.pairingQueue, 'paired');
-  for (const late of await relay.receive(pending.pairingQueue, { waitSeconds: 0 })) {
+  for await (const late of drain(relay, pending.pairingQueue)) {
     try {
       const loser = openPairingOffer(sodium, late.body, pending.box.publicKey, pending.box.privateKey);
       const reject = encodeMessage({ v: PROTOCOL_VERSION, type: 'pair_reject', unix_seconds: nowSeconds(), reason: 'already_paired' });
@@ -122,3 +122,13 @@ export async function completePairing(
   return pairing;
 }
 
+/** Every message left on a queue, page by page (a racing crowd may exceed one page). */
+async function* drain(relay: RelayClient, queue: QueueKeyPair): AsyncGenerator<RelayMessage> {
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await relay.receive(queue, { waitSeconds: 0, ...(afterId === undefined ? {} : { afterId }) });
+    if (page.length === 0) return;
+    yield* page;
+    afterId = page[page.length - 1]!.id;
+  }
+}
