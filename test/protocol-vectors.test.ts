@@ -81,3 +81,19 @@ test('rejected messages get their codes', () => {
     assert.throws(() => P.parseMessage(text(v.message_text)), (e: { code?: string }) => e.code === v.code, v.why);
   }
 });
+
+test('relay proofs: exact header for a fixed key, method, path, time and body (PROTOCOL.md §3.2)', async () => {
+  const s = await P.sodiumReady();
+  const { signRelayProof, relayProofText, relayProofBodyHash, verifyRelayProof } = await import('../src/relay/relay-proof.js');
+  for (const v of V.relay_proofs) {
+    const kp = s.crypto_sign_seed_keypair(unhex(V.keys[v.seed]));
+    const body = text(v.body_text);
+    assert.equal(relayProofBodyHash(s, body), v.body_sha256_b64url, v.why);
+    assert.equal(relayProofText(v.method, v.pathname, v.unix_seconds, v.body_sha256_b64url), v.signed_text, v.why);
+    assert.equal(signRelayProof(s, { publicKey: kp.publicKey, secretKey: kp.privateKey }, v.method, v.pathname, v.unix_seconds, body), v.header, v.why);
+    const queueId = v.pathname.split('/')[3];
+    const expected = { method: v.method, pathname: v.pathname, queueId, nowSeconds: v.unix_seconds };
+    assert.equal(verifyRelayProof(s, v.header, { ...expected, body }).ok, true, v.why);
+    assert.equal(verifyRelayProof(s, v.header, { ...expected, body: text(v.body_text + ' ') }).ok, false, 'another body fails');
+  }
+});

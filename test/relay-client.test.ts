@@ -154,3 +154,31 @@ test('kill -9: a 201-ed message survives, the inbox reconnects, an acked message
     await own.stop();
   }
 });
+
+for (const mode of ['websocket', 'long-poll'] as const) {
+  test(`inbox (${mode}): a message yielded but not acked is yielded again after the safety interval; acked ones are not (§3.7)`, async () => {
+    const opts = { url: relay.url, safetyPollMs: 300 };
+    const c = new RelayClient(mode === 'websocket' ? opts : { ...opts, WebSocket: null });
+    const q = await newQueue();
+    const ac = new AbortController();
+    const it = c.inbox(q, { signal: ac.signal })[Symbol.asyncIterator]();
+    try {
+      const failed = await client.send(q.id, octets('handler failed'));
+      const [first] = await take(it, 1);
+      assert.equal(first!.id, failed.id);
+      // The caller's handler failed, so it did not ack: the same inbox delivers the message again.
+      const [retry] = await take(it, 1);
+      assert.deepEqual([retry!.id, text(retry!)], [failed.id, 'handler failed']);
+      await c.ack(q, [retry!.id]);
+      // Acked now: after several safety intervals the next message is the new one, not the old again.
+      await new Promise((r) => setTimeout(r, 1000));
+      const fresh = await client.send(q.id, octets('fresh'));
+      const [next] = await take(it, 1);
+      assert.deepEqual([next!.id, text(next!)], [fresh.id, 'fresh']);
+      await c.ack(q, [next!.id]);
+    } finally {
+      ac.abort();
+      await it.next().catch(() => {});
+    }
+  });
+}

@@ -4,6 +4,10 @@ import { request } from 'node:http';
 import fc from 'fast-check';
 import { startRelayProcess, type RelayProcess } from './helpers/relay-process.js';
 import { newQueue } from './helpers/relay-keys.js';
+import { sodiumReady } from '../src/protocol/sodium.js';
+import { signRelayProof } from '../src/relay/relay-proof.js';
+
+const sodium = await sodiumReady();
 
 let relay: RelayProcess;
 before(async () => {
@@ -39,7 +43,8 @@ test('fuzz: random and mutated HTTP requests always get a JSON answer and never 
   );
   const knownPath = fc.constantFrom(`/v1/queues/${q.id}/messages`, `/v1/queues/${q.id}/ack`, `/v1/queues/${q.id}/close`, '/v1/health');
   const method = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS');
-  const authFor = (m: string, p: string) => q.proof(m, p.split('?')[0]!);
+  // Signed over the body actually sent (PROTOCOL.md §3.2), so signed acks and closes reach the handlers.
+  const authFor = (m: string, p: string, b: Uint8Array) => signRelayProof(sodium, q, m, p.split('?')[0]!, Math.floor(Date.now() / 1000), b);
   const headerValue = fc.stringMatching(/^[\x20-\x7e]{0,60}$/);
   const body = fc.oneof(
     fc.uint8Array({ maxLength: 2000 }),
@@ -59,7 +64,7 @@ test('fuzz: random and mutated HTTP requests always get a JSON answer and never 
         try {
         const headers: Record<string, string> = {};
         if (type !== undefined) headers['content-type'] = type;
-        if (signed) headers['latch-auth'] = authFor(m, p);
+        if (signed) headers['latch-auth'] = authFor(m, p, m === 'GET' ? new Uint8Array(0) : b);
         else if (junkAuth !== undefined) headers['latch-auth'] = junkAuth;
         // A body on HEAD has no framing in node's client, so it would test the client, not the relay.
         const r = await raw(m, p, headers, m === 'HEAD' ? new Uint8Array(0) : b).catch((e: unknown) => {

@@ -5,6 +5,16 @@ import { request } from 'node:http';
 import { startRelayProcess, type RelayProcess } from './helpers/relay-process.js';
 import { newQueue, octets } from './helpers/relay-keys.js';
 import { decodeBase64url } from '../src/protocol/base64url.js';
+import { sodiumReady } from '../src/protocol/sodium.js';
+import { signRelayProof } from '../src/relay/relay-proof.js';
+import type { TestQueue } from './helpers/relay-keys.js';
+
+const sodium = await sodiumReady();
+/** A proof over METHOD, PATHNAME and the exact body bytes (PROTOCOL.md §3.2); strings are sent as UTF-8. */
+function bodyProof(q: TestQueue, method: string, pathname: string, body: string | Uint8Array = '', ts = Math.floor(Date.now() / 1000)): string {
+  const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+  return signRelayProof(sodium, q, method, pathname, ts, bytes);
+}
 
 let relay: RelayProcess;
 before(async () => {
@@ -59,9 +69,11 @@ test('send, receive in order, ack; acked messages are gone and ack is idempotent
   const page = await call('GET', `${path}?limit=1&after=${ids[0]}`, { headers: { 'latch-auth': q.proof('GET', path) } });
   assert.deepEqual(page.json.messages.map((m: any) => m.id), [ids[1]]);
   const ackPath = `/v1/queues/${q.id}/ack`;
-  const ack = await call('POST', ackPath, { body: JSON.stringify({ ids: ids.slice(0, 2) }), headers: { 'latch-auth': q.proof('POST', ackPath) } });
+  const ackBody = JSON.stringify({ ids: ids.slice(0, 2) });
+  const ack = await call('POST', ackPath, { body: ackBody, headers: { 'latch-auth': bodyProof(q, 'POST', ackPath, ackBody) } });
   assert.deepEqual([ack.status, ack.json], [200, { acked: 2 }]);
-  const again = await call('POST', ackPath, { body: JSON.stringify({ ids: [ids[0], '424242'] }), headers: { 'latch-auth': q.proof('POST', ackPath) } });
+  const againBody = JSON.stringify({ ids: [ids[0], '424242'] });
+  const again = await call('POST', ackPath, { body: againBody, headers: { 'latch-auth': bodyProof(q, 'POST', ackPath, againBody) } });
   assert.deepEqual([again.status, again.json], [200, { acked: 0 }]);
   const rest = await call('GET', path, { headers: { 'latch-auth': q.proof('GET', path) } });
   assert.deepEqual(rest.json.messages.map((m: any) => m.id), [ids[2]]);
@@ -171,7 +183,7 @@ test('close: later sends get 410; remaining messages can still be read and acked
   const path = `/v1/queues/${q.id}/messages`;
   const sent = await call('POST', path, { body: octets('last'), headers: BIN });
   const closePath = `/v1/queues/${q.id}/close`;
-  const c = await call('POST', closePath, { body: '{"reason":"paired"}', headers: { 'latch-auth': q.proof('POST', closePath) } });
+  const c = await call('POST', closePath, { body: '{"reason":"paired"}', headers: { 'latch-auth': bodyProof(q, 'POST', closePath, '{"reason":"paired"}') } });
   assert.deepEqual([c.status, c.json], [200, { closed: true }]);
   const c2 = await call('POST', closePath, { headers: { 'latch-auth': q.proof('POST', closePath) } });
   assert.deepEqual([c2.status, c2.json], [200, { closed: true }], 'close without a body, twice, is fine');
@@ -179,7 +191,8 @@ test('close: later sends get 410; remaining messages can still be read and acked
   const list = await call('GET', path, { headers: { 'latch-auth': q.proof('GET', path) } });
   assert.deepEqual(list.json.messages.map((m: any) => m.id), [sent.json.id]);
   const ackPath = `/v1/queues/${q.id}/ack`;
-  const ack = await call('POST', ackPath, { body: JSON.stringify({ ids: [sent.json.id] }), headers: { 'latch-auth': q.proof('POST', ackPath) } });
+  const ackBody = JSON.stringify({ ids: [sent.json.id] });
+  const ack = await call('POST', ackPath, { body: ackBody, headers: { 'latch-auth': bodyProof(q, 'POST', ackPath, ackBody) } });
   assert.deepEqual(ack.json, { acked: 1 });
 });
 
@@ -189,7 +202,7 @@ test('malformed requests get their codes and the relay keeps serving', async () 
   const ackPath = `/v1/queues/${q.id}/ack`;
   const closePath = `/v1/queues/${q.id}/close`;
   const get = (query: string) => call('GET', m + query, { headers: { 'latch-auth': q.proof('GET', m) } });
-  const ack = (body: string) => call('POST', ackPath, { body, headers: { 'latch-auth': q.proof('POST', ackPath) } });
+  const ack = (body: string) => call('POST', ackPath, { body, headers: { 'latch-auth': bodyProof(q, 'POST', ackPath, body) } });
   assertError(await call('GET', '/v1/nope'), 404, 'not_found');
   assertError(await call('GET', '/'), 404, 'not_found');
   assertError(await call('GET', `/v1/queues/${q.id}/other`), 404, 'not_found');
@@ -208,8 +221,8 @@ test('malformed requests get their codes and the relay keeps serving', async () 
   for (const body of ['[]', '{}', '{"ids":"1"}', '{"ids":[1]}', '{"ids":["01"]}', '{"ids":["1"],"x":1}', '{"ids":["99999999999999999999"]}', 'null', '7']) {
     assertError(await ack(body), 400, 'bad_request');
   }
-  assertError(await call('POST', closePath, { body: '{"reason":5}', headers: { 'latch-auth': q.proof('POST', closePath) } }), 400, 'bad_request');
-  assertError(await call('POST', closePath, { body: '{nope', headers: { 'latch-auth': q.proof('POST', closePath) } }), 400, 'bad_json');
+  assertError(await call('POST', closePath, { body: '{"reason":5}', headers: { 'latch-auth': bodyProof(q, 'POST', closePath, '{"reason":5}') } }), 400, 'bad_request');
+  assertError(await call('POST', closePath, { body: '{nope', headers: { 'latch-auth': bodyProof(q, 'POST', closePath, '{nope') } }), 400, 'bad_json');
   await healthy();
 });
 
@@ -285,4 +298,93 @@ test('rate limit: over the bucket gets 429 with Retry-After', async () => {
   } finally {
     await limited.stop();
   }
+});
+
+test('a captured ack header cannot be replayed with other ids: the proof covers the body (§3.2)', async () => {
+  const q = await newQueue();
+  const path = `/v1/queues/${q.id}/messages`;
+  const unread = await call('POST', path, { body: octets('unread'), headers: BIN });
+  const ackPath = `/v1/queues/${q.id}/ack`;
+  const seenBody = JSON.stringify({ ids: ['424242'] });
+  const captured = bodyProof(q, 'POST', ackPath, seenBody);
+  assert.deepEqual((await call('POST', ackPath, { body: seenBody, headers: { 'latch-auth': captured } })).json, { acked: 0 });
+  const replay = await call('POST', ackPath, { body: JSON.stringify({ ids: [unread.json.id] }), headers: { 'latch-auth': captured } });
+  assertError(replay, 401, 'unauthorized');
+  const closePath = `/v1/queues/${q.id}/close`;
+  const closeProof = bodyProof(q, 'POST', closePath, '{"reason":"a"}');
+  assertError(await call('POST', closePath, { body: '{"reason":"b"}', headers: { 'latch-auth': closeProof } }), 401, 'unauthorized');
+  assertError(await call('POST', closePath, { headers: { 'latch-auth': closeProof } }), 401, 'unauthorized');
+  const list = await call('GET', path, { headers: { 'latch-auth': q.proof('GET', path) } });
+  assert.deepEqual(list.json.messages.map((m: any) => m.id), [unread.json.id], 'the unread message is still there');
+  assert.equal((await call('POST', path, { body: octets('still open'), headers: BIN })).status, 201, 'the queue was not closed');
+});
+
+test('a send whose body is still arriving when the queue closes gets 410 and is not stored (§3.3)', async () => {
+  const q = await newQueue();
+  const path = `/v1/queues/${q.id}/messages`;
+  const body = octets('slow offer');
+  let answered = false;
+  const req = request(relay.url + path, { method: 'POST', headers: { ...BIN, 'content-length': String(body.length) } });
+  const reply = new Promise<{ status: number; json: any }>((resolve, reject) => {
+    req.on('response', (res) => {
+      answered = true;
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+  });
+  req.write(body.subarray(0, 4)); // headers and part of the body: the relay has passed its early closed check
+  req.flushHeaders();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(answered, false, 'the relay is still waiting for the body');
+  const closePath = `/v1/queues/${q.id}/close`;
+  assert.equal((await call('POST', closePath, { headers: { 'latch-auth': bodyProof(q, 'POST', closePath) } })).status, 200);
+  const drained = await call('GET', path, { headers: { 'latch-auth': q.proof('GET', path) } });
+  assert.deepEqual(drained.json.messages, [], 'the reader drained an empty queue');
+  req.end(body.subarray(4));
+  assertError(await reply, 410, 'queue_closed');
+  const after = await call('GET', path, { headers: { 'latch-auth': q.proof('GET', path) } });
+  assert.deepEqual(after.json.messages, [], 'nothing was stored after the close');
+});
+
+test('waiting long-polls are capped per client: 100 wait, the rest get 429 too_many_connections (§3.3)', async () => {
+  const q = await newQueue();
+  const path = `/v1/queues/${q.id}/messages`;
+  const poll = () =>
+    new Promise<{ status: number; json: any }>((resolve, reject) => {
+      // A fresh connection each (agent: false), so all of them really wait at the relay at once.
+      const req = request(relay.url + path + '?wait=30', { agent: false, headers: { 'latch-auth': q.proof('GET', path) } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const polls = Array.from({ length: 110 }, poll);
+  // The 10 refused polls answer at once; the 100 waiting ones only when a message arrives.
+  const refused: { status: number; json: any }[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const guard = setTimeout(() => reject(new Error(`only ${refused.length} of 110 long-polls were refused`)), 20_000);
+    for (const p of polls) {
+      p.then((r) => {
+        if (r.status !== 200) refused.push(r);
+        if (refused.length === 10) {
+          clearTimeout(guard);
+          resolve();
+        }
+      }, () => {});
+    }
+  });
+  const sent = await call('POST', path, { body: octets('for everyone'), headers: BIN });
+  const all = await Promise.all(polls);
+  assert.equal(all.filter((r) => r.status === 200).length, 100);
+  for (const r of all.filter((r) => r.status === 200)) assert.deepEqual(r.json.messages.map((m: any) => m.id), [sent.json.id]);
+  for (const r of refused) {
+    assertError(r, 429, 'too_many_connections');
+  }
+  await healthy();
 });

@@ -9,6 +9,13 @@ import { SqliteRelayStore } from '../src/relay/sqlite-relay-store.js';
 const Q1 = 'AAAAAAAAAAAAAAAAAAAAAA';
 const Q2 = 'BBBBBBBBBBBBBBBBBBBBBA';
 
+/** put() that must succeed (the queue is open); returns the id. */
+async function put(store: SqliteRelayStore, queue: string, body: Uint8Array, now: number): Promise<string> {
+  const r = await store.put(queue, body, now);
+  assert.ok(r.ok, 'queue unexpectedly closed');
+  return r.id;
+}
+
 function tempStore(ttlSeconds = 100): { store: SqliteRelayStore; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'latch-relay-store-'));
   return { store: new SqliteRelayStore({ dataDir: dir, ttlSeconds }), dir };
@@ -17,9 +24,9 @@ function tempStore(ttlSeconds = 100): { store: SqliteRelayStore; dir: string } {
 test('put/list/ack keep queues apart, ids increase, ack is idempotent', async () => {
   const { store, dir } = tempStore();
   try {
-    const a = await store.put(Q1, new Uint8Array([1]), 1000);
-    const b = await store.put(Q2, new Uint8Array([2]), 1000);
-    const c = await store.put(Q1, new Uint8Array([3]), 1001);
+    const a = await put(store, Q1, new Uint8Array([1]), 1000);
+    const b = await put(store, Q2, new Uint8Array([2]), 1000);
+    const c = await put(store, Q1, new Uint8Array([3]), 1001);
     assert.ok(BigInt(a) < BigInt(b) && BigInt(b) < BigInt(c));
     assert.deepEqual((await store.list(Q1, undefined, 100, 2000)).map((m) => m.id), [a, c]);
     assert.deepEqual((await store.list(Q1, a, 100, 2000)).map((m) => m.id), [c]);
@@ -37,8 +44,8 @@ test('put/list/ack keep queues apart, ids increase, ack is idempotent', async ()
 test('TTL hides old messages and closed markers; purgeExpired deletes them', async () => {
   const { store, dir } = tempStore(10);
   try {
-    await store.put(Q1, new Uint8Array([1]), 0);
-    const young = await store.put(Q1, new Uint8Array([2]), 5000);
+    await put(store, Q1, new Uint8Array([1]), 0);
+    const young = await put(store, Q1, new Uint8Array([2]), 5000);
     await store.close(Q2, 'paired', 0);
     assert.equal(await store.isClosed(Q2, 9999), true);
     assert.equal(await store.isClosed(Q2, 10000), false);
@@ -55,12 +62,12 @@ test('TTL hides old messages and closed markers; purgeExpired deletes them', asy
 test('messages and ids survive reopening the database', async () => {
   const { store, dir } = tempStore();
   try {
-    const a = await store.put(Q1, new Uint8Array([9, 9]), 1);
+    const a = await put(store, Q1, new Uint8Array([9, 9]), 1);
     await store.close();
     const again = new SqliteRelayStore({ dataDir: dir, ttlSeconds: 100 });
     assert.deepEqual((await again.list(Q1, undefined, 10, 2)).map((m) => m.id), [a]);
     await again.ack(Q1, [a]);
-    const b = await again.put(Q1, new Uint8Array([1]), 3);
+    const b = await put(again, Q1, new Uint8Array([1]), 3);
     assert.ok(BigInt(b) > BigInt(a), 'AUTOINCREMENT never reuses an acked id');
     await again.close();
   } finally {
@@ -74,7 +81,7 @@ test('property: arbitrary bodies round-trip through the store in order', async (
     await fc.assert(
       fc.asyncProperty(fc.array(fc.uint8Array({ minLength: 1, maxLength: 2000 }), { minLength: 1, maxLength: 10 }), async (bodies) => {
         const ids: string[] = [];
-        for (const b of bodies) ids.push(await store.put(Q1, b, 50));
+        for (const b of bodies) ids.push(await put(store, Q1, b, 50));
         const got = await store.list(Q1, undefined, 100, 50);
         assert.deepEqual(got.map((m) => m.id), ids);
         assert.deepEqual(got.map((m) => [...m.body]), bodies.map((b) => [...b]));
@@ -82,6 +89,20 @@ test('property: arbitrary bodies round-trip through the store in order', async (
       }),
       { numRuns: 100 },
     );
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('put refuses a closed queue in the same step as the insert, until the marker expires', async () => {
+  const { store, dir } = tempStore(10);
+  try {
+    await store.close(Q1, 'paired', 1000);
+    assert.deepEqual(await store.put(Q1, new Uint8Array([1]), 1001), { ok: false, reason: 'closed' });
+    assert.deepEqual(await store.list(Q1, undefined, 100, 1001), [], 'nothing was stored');
+    assert.equal((await store.put(Q2, new Uint8Array([1]), 1001)).ok, true, 'other queues are unaffected');
+    assert.equal((await store.put(Q1, new Uint8Array([2]), 11000)).ok, true, 'the closed marker expired with the TTL');
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

@@ -196,3 +196,118 @@ test('fuzz: random frames over a live socket never break the relay', async () =>
     c.close();
   }
 });
+
+/** Opens a socket on `url`; resolves with the HTTP status and error code if the upgrade is refused. */
+function tryOpen(url: string): Promise<{ ws: WebSocket } | { status: number; code: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url.replace('http', 'ws') + '/v1/ws');
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, code: JSON.parse(text).error.code }));
+    });
+    ws.once('error', (e) => reject(e));
+  });
+}
+
+/** Sends frames on a raw socket and collects the next `n` replies. */
+function exchange(ws: WebSocket, frames: string[], n: number): Promise<any[]> {
+  return new Promise((resolve, reject) => {
+    const out: any[] = [];
+    const guard = setTimeout(() => reject(new Error(`only ${out.length} of ${n} replies within 60 s`)), 60_000);
+    const onMessage = (data: unknown) => {
+      out.push(JSON.parse(String(data)));
+      if (out.length === n) {
+        clearTimeout(guard);
+        ws.off('message', onMessage);
+        resolve(out);
+      }
+    };
+    ws.on('message', onMessage);
+    for (const f of frames) ws.send(f);
+  });
+}
+
+test('per-client caps: subscriptions across sockets, sockets per client; long-polls are not starved by them (§3.3, §3.5)', async () => {
+  const own = await startRelayProcess({ args: ['--rate-limit', 'off'] });
+  const sockets: WebSocket[] = [];
+  try {
+    // 10 sockets x the same 1000 queues: 10,000 subscriptions from one client if uncapped.
+    const queues = await Promise.all(Array.from({ length: 1000 }, () => newQueue()));
+    const frames = queues.map((q) => JSON.stringify(subscribe(q)));
+    let subscribed = 0;
+    let capped = 0;
+    for (let i = 0; i < 10; i++) {
+      const o = await tryOpen(own.url);
+      assert.ok('ws' in o);
+      sockets.push(o.ws);
+      for (const f of await exchange(o.ws, frames, 1000)) {
+        if (f.op === 'subscribed') subscribed++;
+        else if (f.op === 'error' && f.code === 'too_many_subscriptions') capped++;
+        else if (f.op !== 'wake') assert.fail(JSON.stringify(f));
+      }
+    }
+    assert.equal(subscribed, 4000);
+    assert.equal(capped, 6000);
+    // Subscriptions do not count as waiting long-polls: a long-poll still waits and answers 200.
+    const q = await newQueue();
+    const path = `/v1/queues/${q.id}/messages`;
+    const r = await fetch(`${own.url}${path}?wait=1`, { headers: { 'latch-auth': q.proof('GET', path) } });
+    assert.deepEqual([r.status, await r.json()], [200, { messages: [] }]);
+    // Up to 32 sockets per client; the 33rd upgrade is refused.
+    while (sockets.length < 32) {
+      const o = await tryOpen(own.url);
+      assert.ok('ws' in o, JSON.stringify(o));
+      sockets.push(o.ws);
+    }
+    assert.deepEqual(await tryOpen(own.url), { status: 429, code: 'too_many_connections' });
+    // Closing a socket gives its slot and its subscriptions back.
+    const closed = new Promise((resolve) => sockets[0]!.once('close', resolve));
+    sockets.shift()!.close();
+    await closed;
+    let reopened: { ws: WebSocket } | { status: number; code: string } = { status: 0, code: '' };
+    for (let i = 0; i < 50 && !('ws' in reopened); i++) {
+      reopened = await tryOpen(own.url); // the relay notices the close a moment after the client
+      if (!('ws' in reopened)) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.ok('ws' in reopened, JSON.stringify(reopened));
+    sockets.push(reopened.ws);
+    const again = await exchange(reopened.ws, [JSON.stringify(subscribe(queues[0]!))], 1);
+    assert.deepEqual(again[0], { op: 'subscribed', queue: queues[0]!.id });
+  } finally {
+    for (const ws of sockets) ws.close();
+    await own.stop();
+  }
+});
+
+test('forged subscribes: frames share one bucket per client across sockets, and auth-failure logging is throttled (§3.4)', async () => {
+  const own = await startRelayProcess({ args: ['--rate-limit', '100/200'] });
+  const sockets: WebSocket[] = [];
+  try {
+    const q = await newQueue();
+    const other = await newQueue();
+    const forged = JSON.stringify({ op: 'subscribe', queue: q.id, auth: other.proof('SUBSCRIBE', `/v1/queues/${q.id}`) });
+    for (let i = 0; i < 4; i++) {
+      const o = await tryOpen(own.url);
+      assert.ok('ws' in o);
+      sockets.push(o.ws);
+    }
+    // 4 x 600 frames: each socket alone stays under a 1100 burst, together they do not.
+    const replies = (await Promise.all(sockets.map((ws) => exchange(ws, Array(600).fill(forged), 600)))).flat();
+    const codes = new Map<string, number>();
+    for (const f of replies) codes.set(f.code, (codes.get(f.code) ?? 0) + 1);
+    assert.deepEqual([...codes.keys()].sort(), ['rate_limited', 'unauthorized'], JSON.stringify([...codes]));
+    assert.ok(codes.get('rate_limited')! > 0, 'per-socket buckets would have let all 2400 through');
+    // Hundreds of failed proofs, but only a bounded number of log lines and a note that more were suppressed.
+    const deadline = Date.now() + 10_000;
+    while (!/further lines suppressed/.test(own.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const lines = own.stderr().split('\n').filter((l) => /auth failed: SUBSCRIBE/.test(l));
+    assert.ok(lines.length > 0 && lines.length <= 20, `${lines.length} auth-failure lines`);
+    assert.match(own.stderr(), /auth failed from .*: 20 lines in 60 s; further lines suppressed/);
+  } finally {
+    for (const ws of sockets) ws.close();
+    await own.stop();
+  }
+});

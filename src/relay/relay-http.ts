@@ -9,6 +9,7 @@ import { isQueueId } from '../protocol/queue-id.js';
 import { encodeBase64url } from '../protocol/base64url.js';
 import { sodiumReady } from '../protocol/sodium.js';
 import { LatchError } from '../util/latch-error.js';
+import { LogThrottle } from './log-throttle.js';
 import { QueueNotifier } from './queue-notifier.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
 import { RELAY_AUTH_FAILED_MESSAGE, RELAY_AUTH_HEADER, verifyRelayProof } from './relay-proof.js';
@@ -27,7 +28,13 @@ const MAX_JSON_BODY_BYTES = 64 * 1024;
 const MAX_REASON_CHARS = 200;
 /** Bytes of an over-long body we read and discard so the client sees our 413, not a reset. */
 const MAX_DRAIN_BYTES = 1024 * 1024;
-const MAX_LONG_POLLS = 10000;
+/** Waiting long-polls in all (PROTOCOL.md §3.3); WebSocket subscriptions are capped separately (§3.5). */
+export const MAX_LONG_POLLS = 10000;
+/** Waiting long-polls per client IP, so one client cannot take the whole pool (§3.3). */
+export const MAX_LONG_POLLS_PER_IP = 100;
+/** Auth-failure log lines per client IP per minute before they are summarised (§3.2). */
+const AUTH_LOG_LINES_PER_MINUTE = 20;
+const EMPTY_BODY = new Uint8Array(0);
 
 export interface RelayOptions {
   /** Where relay.sqlite lives; ignored when `store` is given. */
@@ -114,20 +121,28 @@ export function createRelay(opts: RelayOptions): Relay {
   const limiter = rateLimitCfg === false ? undefined : new RateLimiter(rateLimitCfg);
   const notifier = new QueueNotifier();
   const closing = new Set<() => void>(); // long-polls to release on close()
+  // Long-polls are counted on their own: counting WebSocket subscriptions with them let one
+  // client with many sockets make every long-poll 503 (§3.3).
+  let longPolls = 0;
+  const longPollsByIp = new Map<string, number>();
+  const authLog = new LogThrottle(log, { perWindow: AUTH_LOG_LINES_PER_MINUTE, windowMs: 60_000 });
   let closed = false;
 
   const sodiumP = sodiumReady();
 
-  async function checkProof(req: IncomingMessage, method: string, pathname: string, queue: string): Promise<void> {
+  /** `body` is the raw request body the proof must cover (§3.2): empty for GET. */
+  async function checkProof(req: IncomingMessage, method: string, pathname: string, queue: string, body: Uint8Array): Promise<void> {
     const sodium = await sodiumP;
     const check = verifyRelayProof(sodium, req.headers[RELAY_AUTH_HEADER], {
       method,
       pathname,
       queueId: queue,
       nowSeconds: Math.floor(Date.now() / 1000),
+      body,
     });
     if (!check.ok) {
-      log(`auth failed: ${method} ${pathname} from ${req.socket.remoteAddress ?? '?'}: ${check.reason}`);
+      const remote = req.socket.remoteAddress ?? '?';
+      authLog.line(remote, 'auth failed', `auth failed: ${method} ${pathname} from ${remote}: ${check.reason}`, Date.now());
       throw new HttpError(401, 'unauthorized', RELAY_AUTH_FAILED_MESSAGE);
     }
   }
@@ -137,6 +152,7 @@ export function createRelay(opts: RelayOptions): Relay {
     notifier,
     sodium: sodiumP,
     log,
+    authLog,
     rateLimit: rateLimitCfg,
     pingIntervalMs: opts.pingIntervalMs ?? 25000,
   });
@@ -144,6 +160,8 @@ export function createRelay(opts: RelayOptions): Relay {
   const sweepMs = opts.sweepIntervalMs ?? Math.min(60000, Math.max(1000, ttlSeconds * 1000));
   const sweepTimer = setInterval(() => {
     limiter?.sweep(Date.now());
+    hub.sweep(Date.now());
+    authLog.sweep(Date.now());
     store.purgeExpired(Date.now()).then(
       (n) => n > 0 && log(`purged ${n} expired messages`),
       (e: unknown) => log(`purge failed: ${String(e)}`),
@@ -194,8 +212,12 @@ export function createRelay(opts: RelayOptions): Relay {
     });
   }
 
-  async function readJson(req: IncomingMessage): Promise<unknown> {
-    const raw = await readBody(req, MAX_JSON_BODY_BYTES, () => new HttpError(413, 'body_too_large', `JSON body over ${MAX_JSON_BODY_BYTES} bytes`));
+  /** The raw JSON body, size-bounded; read before the proof is checked because the proof covers it (§3.2). */
+  function readJsonBytes(req: IncomingMessage): Promise<Buffer> {
+    return readBody(req, MAX_JSON_BODY_BYTES, () => new HttpError(413, 'body_too_large', `JSON body over ${MAX_JSON_BODY_BYTES} bytes`));
+  }
+
+  function parseJson(raw: Buffer): unknown {
     if (raw.length === 0) return undefined;
     let text: string;
     try {
@@ -265,29 +287,47 @@ export function createRelay(opts: RelayOptions): Relay {
     const tooLarge = () => new HttpError(413, 'message_too_large', `messages are limited to ${maxMessageBytes} bytes`);
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > maxMessageBytes) throw tooLarge();
-    if (await store.isClosed(queue, Date.now())) throw new HttpError(410, 'queue_closed', 'this queue has been closed');
+    const queueClosed = () => new HttpError(410, 'queue_closed', 'this queue has been closed');
+    // Cheap early rejection; not the guarantee, since the queue may close while the body arrives.
+    if (await store.isClosed(queue, Date.now())) throw queueClosed();
     const body = await readBody(req, maxMessageBytes, tooLarge);
     if (body.length === 0) throw new HttpError(400, 'empty_message', 'message body is empty');
-    const id = await store.put(queue, body, Date.now());
+    // The store checks "closed" and inserts in one step, so nothing lands after a close+drain (§3.3).
+    const put = await store.put(queue, body, Date.now());
+    if (!put.ok) throw queueClosed();
     notifier.notify(queue);
-    sendJson(res, 201, { id });
+    sendJson(res, 201, { id: put.id });
   }
 
   async function getMessages(req: IncomingMessage, res: ServerResponse, queue: string, pathname: string): Promise<void> {
-    await checkProof(req, 'GET', pathname, queue);
+    await checkProof(req, 'GET', pathname, queue, EMPTY_BODY);
     const { wait, limit, after } = parseQuery(req.url!);
     let messages = await store.list(queue, after, limit, Date.now());
     if (messages.length === 0 && wait > 0) {
-      if (notifier.size >= MAX_LONG_POLLS) {
+      const remote = req.socket.remoteAddress ?? '?';
+      const mine = longPollsByIp.get(remote) ?? 0;
+      if (mine >= MAX_LONG_POLLS_PER_IP) {
+        throw new HttpError(429, 'too_many_connections', `at most ${MAX_LONG_POLLS_PER_IP} waiting long-polls per client`, { 'retry-after': '1' });
+      }
+      if (longPolls >= MAX_LONG_POLLS) {
         throw new HttpError(503, 'busy', 'too many waiting readers; retry shortly', { 'retry-after': '1' });
       }
-      const deadline = Date.now() + wait * 1000;
-      while (messages.length === 0 && !closed && !res.destroyed) {
-        const left = deadline - Date.now();
-        if (left <= 0) break;
-        await waitForMessage(queue, left, res);
-        if (closed) break;
-        messages = await store.list(queue, after, limit, Date.now());
+      longPolls++;
+      longPollsByIp.set(remote, mine + 1);
+      try {
+        const deadline = Date.now() + wait * 1000;
+        while (messages.length === 0 && !closed && !res.destroyed) {
+          const left = deadline - Date.now();
+          if (left <= 0) break;
+          await waitForMessage(queue, left, res);
+          if (closed) break;
+          messages = await store.list(queue, after, limit, Date.now());
+        }
+      } finally {
+        longPolls--;
+        const n = (longPollsByIp.get(remote) ?? 1) - 1;
+        if (n <= 0) longPollsByIp.delete(remote);
+        else longPollsByIp.set(remote, n);
       }
     }
     sendJson(res, 200, {
@@ -296,8 +336,11 @@ export function createRelay(opts: RelayOptions): Relay {
   }
 
   async function postAck(req: IncomingMessage, res: ServerResponse, queue: string, pathname: string): Promise<void> {
-    await checkProof(req, 'POST', pathname, queue);
-    const body = await readJson(req);
+    // Read first, then verify: the proof signs these exact bytes, so a captured ack header
+    // cannot be replayed with other ids (§3.2).
+    const raw = await readJsonBytes(req);
+    await checkProof(req, 'POST', pathname, queue, raw);
+    const body = parseJson(raw);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new HttpError(400, 'bad_request', 'ack body must be {"ids":[...]}');
     }
@@ -313,8 +356,9 @@ export function createRelay(opts: RelayOptions): Relay {
   }
 
   async function postClose(req: IncomingMessage, res: ServerResponse, queue: string, pathname: string): Promise<void> {
-    await checkProof(req, 'POST', pathname, queue);
-    const body = await readJson(req);
+    const raw = await readJsonBytes(req);
+    await checkProof(req, 'POST', pathname, queue, raw);
+    const body = parseJson(raw);
     let reason: string | undefined;
     if (body !== undefined) {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {

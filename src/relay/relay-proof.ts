@@ -1,11 +1,14 @@
 /**
  * Reader proofs for relay queues (PROTOCOL.md §3.2). Only the holder of the Ed25519 key
  * whose hash names a queue may read, ack, close or subscribe to it; the proof binds
- * the method, the path and a timestamp so a captured header cannot be replayed on
- * another queue or route, and only for a short window on the same one.
+ * the method, the path, a timestamp and the request body, so a captured header cannot
+ * be replayed on another queue or route, only for a short window on the same one, and
+ * never with another body (a captured ack header cannot delete other message ids).
  *
  *   Latch-Auth: v1 <pk base64url> <unix_seconds> <sig base64url>
- *   sig = Ed25519("latch-relay-auth-v1\n" + METHOD + "\n" + PATHNAME + "\n" + unix_seconds)
+ *   sig = Ed25519("latch-relay-auth-v1\n" + METHOD + "\n" + PATHNAME + "\n" + unix_seconds
+ *                 + "\n" + base64url(SHA-256(body bytes)))
+ * The body is empty for GET and for the WebSocket SUBSCRIBE proof.
  *
  * Pure and browser-safe: the client signs with it and the server verifies with it.
  */
@@ -24,20 +27,33 @@ const METHOD_PATTERN = /^[A-Z]{1,16}$/;
 // Decimal seconds, no sign, no leading zeros, at most 12 digits (year ~33658).
 const SECONDS_PATTERN = /^(0|[1-9][0-9]{0,11})$/;
 
-export function relayProofText(method: string, pathname: string, unixSeconds: number): string {
+const EMPTY_BODY = new Uint8Array(0);
+
+/** base64url(SHA-256(body)): the fifth line of the signed text (PROTOCOL.md §3.2). */
+export function relayProofBodyHash(sodium: Sodium, body: Uint8Array): string {
+  if (!(body instanceof Uint8Array)) throw new TypeError('proof body must be a Uint8Array');
+  return encodeBase64url(sodium.crypto_hash_sha256(body));
+}
+
+export function relayProofText(method: string, pathname: string, unixSeconds: number, bodyHash: string): string {
   if (!METHOD_PATTERN.test(method)) throw new TypeError('proof method must be upper-case letters');
   if (typeof pathname !== 'string' || !pathname.startsWith('/')) throw new TypeError('proof pathname must start with /');
   if (!Number.isSafeInteger(unixSeconds) || unixSeconds < 0) throw new TypeError('proof time must be a non-negative integer');
-  return `${RELAY_AUTH_DOMAIN}\n${method}\n${pathname}\n${unixSeconds}`;
+  if (typeof bodyHash !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(bodyHash)) throw new TypeError('proof body hash must be 43 base64url characters');
+  return `${RELAY_AUTH_DOMAIN}\n${method}\n${pathname}\n${unixSeconds}\n${bodyHash}`;
 }
 
-/** Returns the header value (without the header name): `v1 <pk> <ts> <sig>`. */
+/**
+ * Returns the header value (without the header name): `v1 <pk> <ts> <sig>`. `body` must be
+ * the exact bytes sent (empty, the default, for GET and SUBSCRIBE).
+ */
 export function signRelayProof(
   sodium: Sodium,
   key: QueueKeyPair,
   method: string,
   pathname: string,
   unixSeconds: number,
+  body: Uint8Array = EMPTY_BODY,
 ): string {
   if (!(key.secretKey instanceof Uint8Array) || key.secretKey.length !== 64) {
     throw new TypeError('queue secret key must be 64 bytes (libsodium Ed25519 form)');
@@ -45,7 +61,7 @@ export function signRelayProof(
   if (!(key.publicKey instanceof Uint8Array) || key.publicKey.length !== 32) {
     throw new TypeError('queue public key must be 32 bytes');
   }
-  const text = new TextEncoder().encode(relayProofText(method, pathname, unixSeconds));
+  const text = new TextEncoder().encode(relayProofText(method, pathname, unixSeconds, relayProofBodyHash(sodium, body)));
   const sig = sodium.crypto_sign_detached(text, key.secretKey);
   return `v1 ${encodeBase64url(key.publicKey)} ${unixSeconds} ${encodeBase64url(sig)}`;
 }
@@ -76,10 +92,14 @@ export function parseRelayProof(text: unknown): ParsedRelayProof | { error: stri
   }
 }
 
+/**
+ * `expected.body` is the raw request body as received (empty for GET and SUBSCRIBE); it is
+ * required so that no route can forget to bind it.
+ */
 export function verifyRelayProof(
   sodium: Sodium,
   header: unknown,
-  expected: { method: string; pathname: string; queueId: string; nowSeconds: number },
+  expected: { method: string; pathname: string; queueId: string; nowSeconds: number; body: Uint8Array },
 ): ProofCheck {
   const parsed = parseRelayProof(header);
   if ('error' in parsed) return { ok: false, reason: parsed.error };
@@ -89,7 +109,8 @@ export function verifyRelayProof(
   if (Math.abs(parsed.unixSeconds - expected.nowSeconds) > RELAY_PROOF_MAX_SKEW_SECONDS) {
     return { ok: false, reason: `proof time off by ${parsed.unixSeconds - expected.nowSeconds} s` };
   }
-  const text = new TextEncoder().encode(relayProofText(expected.method, expected.pathname, parsed.unixSeconds));
+  const bodyHash = relayProofBodyHash(sodium, expected.body);
+  const text = new TextEncoder().encode(relayProofText(expected.method, expected.pathname, parsed.unixSeconds, bodyHash));
   let valid = false;
   try {
     valid = sodium.crypto_sign_verify_detached(parsed.signature, text, parsed.publicKey);

@@ -13,9 +13,16 @@ export interface StoredMessage {
   readonly receivedAt: number;
 }
 
+/** `ok: false` means the queue is closed; the message was not stored. */
+export type PutResult = { ok: true; id: string } | { ok: false; reason: 'closed' };
+
 export interface RelayStore {
-  /** Resolves only after the message is durably committed. */
-  put(queue: string, body: Uint8Array, now: number): Promise<string>;
+  /**
+   * Stores the message unless the queue is closed, as one atomic step (PROTOCOL.md §3.3, §3.6):
+   * a check-then-insert in two steps let a send whose body was still arriving land after the
+   * reader had closed and drained the queue. Resolves only after the commit.
+   */
+  put(queue: string, body: Uint8Array, now: number): Promise<PutResult>;
   /** Unacked, unexpired messages with id > afterId, in arrival order. */
   list(queue: string, afterId: string | undefined, limit: number, now: number): Promise<StoredMessage[]>;
   /** Deletes the listed messages of this queue; unknown ids are ignored. Returns how many were deleted. */

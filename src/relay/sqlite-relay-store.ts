@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { RelayStore, StoredMessage } from './relay-store.js';
+import type { PutResult, RelayStore, StoredMessage } from './relay-store.js';
 
 export const RELAY_DB_FILE = 'relay.sqlite';
 
@@ -50,7 +50,11 @@ export class SqliteRelayStore implements RelayStore {
     `);
     this.#db = db;
     this.#stmts = {
-      put: db.prepare('INSERT INTO messages (queue, body, received_at) VALUES (?, ?, ?)'),
+      // One statement, so one transaction: the closed check and the insert cannot be split by a close.
+      put: db.prepare(
+        `INSERT INTO messages (queue, body, received_at)
+         SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM closed_queues WHERE queue = ? AND closed_at > ?)`,
+      ),
       listAll: db.prepare(
         'SELECT id, body, received_at FROM messages WHERE queue = ? AND received_at > ? ORDER BY id LIMIT ?',
       ),
@@ -76,10 +80,11 @@ export class SqliteRelayStore implements RelayStore {
     });
   }
 
-  async put(queue: string, body: Uint8Array, now: number): Promise<string> {
+  async put(queue: string, body: Uint8Array, now: number): Promise<PutResult> {
     this.#check();
-    const info = this.#stmts.put.run(queue, Buffer.from(body.buffer, body.byteOffset, body.byteLength), now);
-    return String(info.lastInsertRowid);
+    const info = this.#stmts.put.run(queue, Buffer.from(body.buffer, body.byteOffset, body.byteLength), now, queue, now - this.#ttlMs);
+    if (info.changes === 0) return { ok: false, reason: 'closed' };
+    return { ok: true, id: String(info.lastInsertRowid) };
   }
 
   async list(queue: string, afterId: string | undefined, limit: number, now: number): Promise<StoredMessage[]> {

@@ -40,14 +40,23 @@ export interface RelayClientOptions {
   /** A WebSocket constructor; `null` disables WebSockets (long-poll only). */
   WebSocket?: unknown;
   fetch?: typeof fetch;
+  /**
+   * How often inboxes re-list their queues from the start and may yield again a message the
+   * caller has not acked (PROTOCOL.md §3.7); default 60 s. Shorter values suit tests.
+   */
+  safetyPollMs?: number;
 }
 
 const SEND_ATTEMPTS = 4;
 const LONG_POLL_SECONDS = 25;
 const PAGE = 100;
 const MAX_BACKOFF_MS = 5000;
-/** With WebSocket wakes, still re-list this often in case a wake was lost. */
+/**
+ * Re-list every queue from the start this often (in case a wake was lost, and to yield again
+ * messages yielded but never acked); also the least time between two yields of one message.
+ */
 const SAFETY_POLL_MS = 60_000;
+const EMPTY_BODY = new Uint8Array(0);
 /** Without WebSockets, several queues are polled (wait=0) this often. */
 const MULTI_POLL_MS = 2000;
 
@@ -124,7 +133,10 @@ export class RelayClient {
   readonly url: string;
   readonly #fetch: typeof fetch;
   readonly #wsOption: unknown;
+  readonly #safetyPollMs: number;
   #wsCtor: Promise<WebSocketCtor | undefined> | undefined;
+  /** Running inboxes, told about every successful ack() so they stop redelivering those ids. */
+  readonly #ackHooks = new Set<(queueId: string, ids: readonly string[]) => void>();
 
   constructor(opts: RelayClientOptions) {
     let parsed: URL;
@@ -139,6 +151,9 @@ export class RelayClient {
     if (typeof f !== 'function') throw new TypeError('no fetch available; pass opts.fetch');
     this.#fetch = f.bind(globalThis);
     this.#wsOption = opts.WebSocket;
+    const safety = opts.safetyPollMs ?? SAFETY_POLL_MS;
+    if (!Number.isFinite(safety) || safety < 1) throw new TypeError('safetyPollMs must be a positive number');
+    this.#safetyPollMs = safety;
   }
 
   async send(queueId: string, body: Uint8Array, opts?: { signal?: AbortSignal }): Promise<{ id: string }> {
@@ -183,13 +198,17 @@ export class RelayClient {
   async ack(queue: QueueKeyPair, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     const sodium = await sodiumReady();
-    const path = `/v1/queues/${queueIdFromPublicKey(sodium, queue.publicKey)}/ack`;
+    const queueId = queueIdFromPublicKey(sodium, queue.publicKey);
+    const path = `/v1/queues/${queueId}/ack`;
     for (let i = 0; i < ids.length; i += 1000) {
+      const chunk = ids.slice(i, i + 1000);
       await this.#request('POST', path, {
-        body: new TextEncoder().encode(JSON.stringify({ ids: ids.slice(i, i + 1000) })),
+        body: new TextEncoder().encode(JSON.stringify({ ids: chunk })),
         contentType: 'application/json',
         auth: { sodium, key: queue },
       });
+      // Only after the relay confirmed: an ack that failed leaves the message due for redelivery.
+      for (const hook of this.#ackHooks) hook(queueId, chunk);
     }
   }
 
@@ -229,14 +248,42 @@ export class RelayClient {
     onStatus: ((s: 'connected' | 'disconnected') => void) | undefined,
   ): AsyncGenerator<{ queueId: string; message: RelayMessage }> {
     const sodium = await sodiumReady();
+    const safetyMs = this.#safetyPollMs;
+    const startedAt = Date.now();
     const entries = queues.map((key) => ({
       key,
       id: queueIdFromPublicKey(sodium, key.publicKey),
+      /** Highest id yielded; normal fetches ask only for ids after it. */
       cursor: undefined as string | undefined,
       dirty: true,
+      /**
+       * A re-list from the start is in progress (PROTOCOL.md §3.7): `scanAfter` pages through
+       * it, `seen` collects the ids still on the relay so `yielded` can be pruned at the end.
+       */
+      rescan: false,
+      scanAfter: undefined as string | undefined,
+      seen: new Set<string>(),
+      lastRescanAt: startedAt,
+      /** Yielded and not acked through this client since: id -> when last yielded. */
+      yielded: new Map<string, number>(),
     }));
     if (new Set(entries.map((e) => e.id)).size !== entries.length) throw new TypeError('inboxes: duplicate queue');
     const byId = new Map(entries.map((e) => [e.id, e]));
+    const startRescan = (e: (typeof entries)[number]) => {
+      if (e.rescan) return;
+      e.lastRescanAt = Date.now();
+      e.dirty = true;
+      // Nothing yielded yet: the normal fetch (no cursor) already lists from the start.
+      if (e.cursor === undefined) return;
+      e.rescan = true;
+      e.scanAfter = undefined;
+      e.seen.clear();
+    };
+    const ackHook = (queueId: string, ids: readonly string[]) => {
+      const e = byId.get(queueId);
+      if (e !== undefined) for (const id of ids) e.yielded.delete(id);
+    };
+    this.#ackHooks.add(ackHook);
     const waker = new Waker();
     let status: 'connected' | 'disconnected' | undefined;
     const setStatus = (s: 'connected' | 'disconnected') => {
@@ -251,6 +298,10 @@ export class RelayClient {
     const markAll = () => {
       for (const e of entries) e.dirty = true;
     };
+    const rescanAll = () => {
+      for (const e of entries) startRescan(e);
+      markAll();
+    };
     const wakes = new WakeSocket(this.#webSocketCtor(), wsUrl(this.url), sodium, entries, {
       onWake: (queueId) => {
         const e = byId.get(queueId);
@@ -259,7 +310,7 @@ export class RelayClient {
         waker.wake();
       },
       onConnected: () => {
-        markAll(); // wakes may have been missed while disconnected
+        rescanAll(); // wakes may have been missed while disconnected
         waker.wake();
       },
       onDisconnected: () => waker.wake(),
@@ -268,17 +319,26 @@ export class RelayClient {
     try {
       while (!signal?.aborted) {
         for (const e of entries) {
+          // Long-polling and 2 s polling never time out into the safety branch below, so the
+          // periodic re-list is also started from here.
+          if (Date.now() - e.lastRescanAt >= safetyMs) startRescan(e);
           if (!e.dirty) continue;
           e.dirty = false;
-          const longPoll = !wakes.connected && entries.length === 1;
+          const rescan = e.rescan;
+          const longPoll = !rescan && !wakes.connected && entries.length === 1;
+          const afterId = rescan ? e.scanAfter : e.cursor;
           let messages: RelayMessage[];
           try {
+            // While yielded messages are unacked, a long-poll must not outlast the next re-list,
+            // or their redelivery would wait for it.
+            const untilRescan = Math.ceil((e.lastRescanAt + safetyMs - Date.now()) / 1000);
+            const waitSeconds = !longPoll ? 0 : e.yielded.size === 0 ? LONG_POLL_SECONDS : Math.max(1, Math.min(LONG_POLL_SECONDS, untilRescan));
             const ropts: { waitSeconds: number; limit: number; signal?: AbortSignal; afterId?: string } = {
-              waitSeconds: longPoll ? LONG_POLL_SECONDS : 0,
+              waitSeconds,
               limit: PAGE,
             };
             if (signal !== undefined) ropts.signal = signal;
-            if (e.cursor !== undefined) ropts.afterId = e.cursor;
+            if (afterId !== undefined) ropts.afterId = afterId;
             messages = await this.receive(e.key, ropts);
           } catch (err) {
             if (signal?.aborted) return;
@@ -288,18 +348,43 @@ export class RelayClient {
             await sleep(backoffMs(failures++), signal);
             break; // restart the round
           }
+          if (failures > 0) rescanAll(); // the relay came back: re-list, as after a WebSocket reconnect
           failures = 0;
           setStatus('connected');
           for (const message of messages) {
-            e.cursor = message.id;
-            yield { queueId: e.id, message };
+            if (rescan) {
+              e.seen.add(message.id);
+              e.scanAfter = message.id;
+            }
+            if (e.cursor === undefined || BigInt(message.id) > BigInt(e.cursor)) {
+              e.cursor = message.id;
+              e.yielded.set(message.id, Date.now());
+              yield { queueId: e.id, message };
+              continue;
+            }
+            // At or below the cursor (only a re-list returns these): yielded before and still on
+            // the relay. Yield again only if the caller has not acked it and not more often than
+            // the safety interval: "once per delivery attempt" (PROTOCOL.md §3.7).
+            const last = e.yielded.get(message.id);
+            if (last !== undefined && Date.now() - last >= safetyMs) {
+              e.yielded.set(message.id, Date.now());
+              yield { queueId: e.id, message };
+            }
+          }
+          if (rescan && messages.length < PAGE) {
+            // Re-list complete: ids no longer on the relay (acked elsewhere, expired) are forgotten.
+            e.rescan = false;
+            for (const id of e.yielded.keys()) if (!e.seen.has(id)) e.yielded.delete(id);
+            e.seen.clear();
+            e.dirty = true; // back to fetching after the cursor (and long-polling, if that is the mode)
           }
           if (messages.length === PAGE) e.dirty = true;
           if (longPoll && messages.length === 0) e.dirty = true;
         }
         if (entries.some((e) => e.dirty)) continue;
         if (wakes.connected) {
-          if (!(await waker.wait(SAFETY_POLL_MS, signal))) markAll();
+          const due = Math.max(0, Math.min(...entries.map((e) => e.lastRescanAt)) + safetyMs - Date.now());
+          if (!(await waker.wait(due, signal))) rescanAll();
         } else {
           await waker.wait(entries.length === 1 ? 0 : MULTI_POLL_MS, signal);
           markAll();
@@ -309,6 +394,7 @@ export class RelayClient {
       if (signal?.aborted) return;
       throw e;
     } finally {
+      this.#ackHooks.delete(ackHook);
       wakes.stop();
     }
   }
@@ -343,7 +429,8 @@ export class RelayClient {
     const headers: Record<string, string> = {};
     if (o.contentType !== undefined) headers['content-type'] = o.contentType;
     if (o.auth !== undefined) {
-      headers[RELAY_AUTH_HEADER] = signRelayProof(o.auth.sodium, o.auth.key, method, path, Math.floor(Date.now() / 1000));
+      // The proof covers the exact bytes sent (PROTOCOL.md §3.2), so it cannot be replayed with another body.
+      headers[RELAY_AUTH_HEADER] = signRelayProof(o.auth.sodium, o.auth.key, method, path, Math.floor(Date.now() / 1000), o.body ?? EMPTY_BODY);
     }
     const init: RequestInit = { method, headers };
     if (o.body !== undefined) init.body = o.body as unknown as BodyInit;
