@@ -4,8 +4,14 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { relayBench } from './relay-bench.js';
+import { agentBench } from './agent-bench.js';
+import { custodyBench } from './custody-bench.js';
 
-const sections: [string, () => Promise<string[]>][] = [['Relay round trip (issue 2)', relayBench]];
+const sections: [string, () => Promise<string[]>][] = [
+  ['Relay round trip (issue 2)', relayBench],
+  ['SSH sign round trip and login (issue 3)', agentBench],
+  ['Custody co-sign (issue 4)', custodyBench],
+];
 
 console.log(`latch bench — node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'})`);
 for (const [title, run] of sections) {

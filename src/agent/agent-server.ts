@@ -37,6 +37,8 @@ export interface VerifiedSessionBind {
   hostKeyBlob: Uint8Array;
   sessionId: Uint8Array;
   isForwarding: boolean;
+  /** The host's signature over sessionId, so a backend can have it checked again elsewhere (the authenticator does). */
+  signature?: Uint8Array;
 }
 export interface SignContext {
   binds: readonly VerifiedSessionBind[];
@@ -368,7 +370,7 @@ class AgentConnection {
       this.log(`connection ${this.id}: too many session binds`);
       return false;
     }
-    this.binds.push({ hostKeyBlob: bind.hostKeyBlob, sessionId: bind.sessionId, isForwarding: bind.isForwarding });
+    this.binds.push({ hostKeyBlob: bind.hostKeyBlob, sessionId: bind.sessionId, isForwarding: bind.isForwarding, signature: bind.signature });
     return true;
   }
 }

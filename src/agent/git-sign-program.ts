@@ -19,6 +19,7 @@ import { AgentClient } from './agent-client.js';
 import { decodeSignResponse, encodeExtensionRequest, encodeSignRequest } from './agent-codec.js';
 import { AGENT_MAX_FRAME, AgentMsg, AgentSignFlags, SIGN_MESSAGE_EXTENSION } from './agent-message-ids.js';
 import { encodeSignMessageRequest } from './agent-server.js';
+import { MAX_SIGN_MESSAGE_BYTES } from '../protocol/messages.js';
 
 export interface GitSignProgramIo {
   env?: NodeJS.ProcessEnv;
@@ -93,6 +94,9 @@ export async function signWithAgent(socket: string, keyBlob: Uint8Array, namespa
       return armored;
     }
     if (resp[0] === AgentMsg.SSH_AGENT_EXTENSION_FAILURE) {
+      if (message.length > MAX_SIGN_MESSAGE_BYTES) {
+        throw new LatchError('message_too_large', `the object is ${message.length} bytes; Latch shows at most ${MAX_SIGN_MESSAGE_BYTES} bytes on the authenticator, so it was not signed`);
+      }
       throw new LatchError('sign_refused', 'the signature was refused (denied on the authenticator, or it timed out)');
     }
     // SSH_AGENT_FAILURE: the extension is not supported for this key; sign the SSHSIG blob as ssh-keygen does.

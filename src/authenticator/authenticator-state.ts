@@ -33,9 +33,17 @@ export interface StoredPairing {
 export interface ReplayEntry {
   requestId: string;
   requestHash: string;
-  /** The exact response plaintext sent the first time (base64url). */
+  /**
+   * The exact response plaintext sent the first time (base64url), or "" while the request is
+   * claimed but not finished: written BEFORE acting, so a crash mid-action can never lead to
+   * acting twice (PROTOCOL.md §5.5).
+   */
   response: string;
   at: number;
+  /** The request's own unix_seconds: the entry must outlive the request's freshness. */
+  requestSeconds?: number;
+  /** Process that claimed it (only meaningful while response is ""). */
+  pid?: number;
 }
 
 export interface AuthenticatorState {
@@ -46,4 +54,33 @@ export interface AuthenticatorState {
   sshKeys: StoredSshKey[];
   pairings: StoredPairing[];
   replay: ReplayEntry[];
+  /** SSH host keys pinned per host name on first verified use (issue 3). Absent in older keystores. */
+  pinnedHosts?: PinnedHost[];
+  /** Timed approvals (issue 3). Absent in older keystores. */
+  policies?: StoredPolicy[];
+  /** Pairing ids whose user opted in to timed approvals for unverified hosts. */
+  allowUnverifiedFor?: string[];
+  /** Custody (issue 4): device key, session, account. Absent until `latch login`. */
+  custody?: import('./custody-state.js').StoredCustody;
+}
+
+export interface PinnedHost {
+  /** "host" for port 22, else "[host]:port" (known_hosts style). */
+  name: string;
+  /** Host key blob, base64url. */
+  hostKey: string;
+  pinnedAt: number;
+}
+
+/** What a timed approval covers; `host` = one user@host, `ssh` = every login, `git` = every git signature. */
+export type PolicyScope = { kind: 'host'; user: string; host: string } | { kind: 'ssh' } | { kind: 'git' };
+
+export interface StoredPolicy {
+  id: string;
+  /** The pairing (computer) it was granted to. */
+  pairingId: string;
+  computerName: string;
+  scope: PolicyScope;
+  createdAt: number;
+  expiresAt: number;
 }

@@ -9,6 +9,7 @@ import type { Sodium } from '../protocol/sodium.js';
 import type { RelayClient } from '../transport/relay-client.js';
 import type { Keystore } from './keystore.js';
 import { RequestHandler, type Log } from './request-handler.js';
+import type { Approver } from './sign-review.js';
 
 export async function runDevice(opts: {
   sodium: Sodium;
@@ -19,9 +20,13 @@ export async function runDevice(opts: {
   /** Called each time the set of watched pairings changes (and at start). */
   onWatching?: (pairings: number) => void;
   pollMs?: number;
+  /** More inboxes to watch for the same lifetime, e.g. custody notices (issue 4). */
+  extraLoops?: ((signal: AbortSignal) => Promise<void>)[];
+  /** Who approves signatures (issue 3); default: deny all. */
+  approver?: Approver;
 }): Promise<void> {
   const { sodium, keystore, log, signal } = opts;
-  const handler = new RequestHandler(sodium, keystore, log);
+  const handler = new RequestHandler(sodium, keystore, log, undefined, { approver: opts.approver });
   while (!signal.aborted) {
     keystore.reloadIfChanged();
     const pairings = keystore.state.pairings;
@@ -48,6 +53,8 @@ export async function runDevice(opts: {
         }
       }
     });
+
+    for (const extra of opts.extraLoops ?? []) loops.push(extra(generation.signal));
 
     // Watch for pairings added or removed by another process.
     const watcher = (async () => {

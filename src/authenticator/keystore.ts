@@ -55,7 +55,11 @@ export class Keystore {
       salt: encodeBase64url(sodium.randombytes_buf(sodium.crypto_pwhash_SALTBYTES)),
     };
     const ks = new Keystore(sodium, path, deriveKey(sodium, passphrase, kdf), kdf, state);
-    await ks.#withLock(() => ks.#write(state));
+    await ks.#withLock(() => {
+      // Checked again under the lock: two concurrent `device init` must not overwrite each other.
+      if (Keystore.exists(path)) throw new LatchError('already_initialized', `an authenticator already exists at ${dirname(path)}`);
+      ks.#write(state);
+    });
     return ks;
   }
 
@@ -85,11 +89,23 @@ export class Keystore {
 
   /** Read-modify-write under the lock, against the newest file on disk. */
   async update<T>(fn: (state: AuthenticatorState) => T): Promise<T> {
+    return this.transact((s) => ({ write: true, value: fn(s) }));
+  }
+
+  /**
+   * Read-check-write under the lock; writes only when `fn` says so (a cache hit need not
+   * cost a disk write). Always refreshes the in-memory state from disk.
+   */
+  async transact<T>(fn: (state: AuthenticatorState) => { write: boolean; value: T }): Promise<T> {
     return this.#withLock(() => {
       const current = decrypt(this.sodium, this.key, parseFile(readFileSync(this.path, 'utf8')));
-      const out = fn(current);
-      this.#write(current);
-      return out;
+      const { write, value } = fn(current);
+      if (write) this.#write(current);
+      else {
+        this.#state = current;
+        this.#mtimeMs = safeMtime(this.path);
+      }
+      return value;
     });
   }
 

@@ -14,6 +14,12 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   pair: { summary: 'pair this computer with an authenticator (QR code)', load: async () => (await import('./commands/pair.js')).pair },
   status: { summary: 'show the paired authenticator and whether it is reachable', load: async () => (await import('./commands/status.js')).status },
   device: { summary: 'the authenticator: init, pair, run', load: async () => (await import('./commands/device.js')).device },
+  login: { summary: 'log in to the custody server (one-time code, or an OIDC ID token)', load: async () => (await import('./commands/login.js')).login },
+  account: { summary: 'custody account: create, show, transfer, join, revoke, recover, self-custody', load: async () => (await import('./commands/account.js')).account },
+  agent: { summary: 'ssh-agent with the authenticator\'s keys (SSH logins, git signing)', load: async () => (await import('./commands/agent.js')).agent },
+  ssh: { summary: 'ssh setup: point ssh at latch agent', load: async () => (await import('./commands/ssh.js')).ssh },
+  git: { summary: 'git setup: sign commits and tags on the authenticator', load: async () => (await import('./commands/git.js')).git },
+  doctor: { summary: 'check agent, pairing, relay, authenticator, OpenSSH and git', load: async () => (await import('./commands/doctor.js')).doctor },
 };
 
 function help(): string {

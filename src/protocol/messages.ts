@@ -7,7 +7,7 @@
  * hash of those exact bytes) means the same thing to both sides.
  */
 import { LatchError } from '../util/latch-error.js';
-import { encodeBase64url } from './base64url.js';
+import { encodeBase64url, decodeBase64url } from './base64url.js';
 import { PROTOCOL_VERSION, FRESHNESS_WINDOW_SECONDS } from './protocol-constants.js';
 import { isQueueId } from './queue-id.js';
 import { validateName } from './pairing-link.js';
@@ -29,9 +29,56 @@ export interface DeviceInfo {
 export type RequestBody =
   | { kind: 'pair_hello'; name: string; computer_queue: string }
   | { kind: 'me' }
-  | { kind: 'unpair' };
+  | { kind: 'unpair' }
+  | SshSignBody
+  | SignMessageBody;
 export type RequestKind = RequestBody['kind'];
-export type ResultFor<K extends RequestKind> = K extends 'pair_hello' | 'me' ? DeviceInfo : K extends 'unpair' ? Record<string, never> : never;
+export type ResultFor<K extends RequestKind> = K extends 'pair_hello' | 'me'
+  ? DeviceInfo
+  : K extends 'unpair'
+    ? Record<string, never>
+    : K extends 'ssh_sign' | 'sign_message'
+      ? SignResult
+      : never;
+
+/**
+ * SSH and Git requests (issue 3; docs/AGENT.md "Protocol: SSH and Git requests"). Binary
+ * fields are base64url (no padding), like every other binary field of the protocol.
+ */
+export interface SshSessionBindWire {
+  /** Host key blob, its signature over session_id, as ssh sent them to the agent: the authenticator verifies them itself. */
+  host_key: string;
+  session_id: string;
+  signature: string;
+  is_forwarding: boolean;
+}
+export interface SshHostHint {
+  host: string;
+  port: number;
+}
+export interface SshSignBody {
+  kind: 'ssh_sign';
+  /** SSH public key blob of the authenticator's key. */
+  key: string;
+  /** The exact bytes the agent was asked to sign (a userauth request or an SSHSIG blob). */
+  data: string;
+  binds: SshSessionBindWire[];
+  host_hint?: SshHostHint;
+}
+export interface SignMessageBody {
+  kind: 'sign_message';
+  key: string;
+  namespace: string;
+  /** The whole message (a git commit or tag object), so the authenticator can show it. */
+  message: string;
+}
+/** ssh_sign: an SSH signature blob (base64url); sign_message: an armored SSHSIG. */
+export interface SignResult {
+  signature: string;
+}
+/** Largest message sign_message carries: base64url of it, plus the rest, fits a 64 KiB envelope. */
+export const MAX_SIGN_MESSAGE_BYTES = 40 * 1024;
+const MAX_SIGN_DATA_BYTES = 8 * 1024;
 
 export interface RequestMessage {
   v: number;
@@ -108,6 +155,19 @@ function name(o: Json, k: string, what: string): string {
   }
 }
 
+/** A base64url field (canonical: decodes and re-encodes to itself) of at most `maxBytes` bytes. */
+function b64(o: Json, k: string, what: string, maxBytes: number, allowEmpty = false): string {
+  const v = str(o, k, what, Math.ceil((maxBytes * 4) / 3));
+  let bytes: Uint8Array;
+  try {
+    bytes = decodeBase64url(v, `${what}.${k}`);
+  } catch {
+    throw bad(`${what}.${k} must be base64url`);
+  }
+  if ((bytes.length === 0 && !allowEmpty) || bytes.length > maxBytes) throw bad(`${what}.${k} must be 1 to ${maxBytes} bytes`);
+  return v;
+}
+
 function parseRequestBody(x: unknown): RequestBody {
   const o = record(x, 'request body');
   const kind = o.kind;
@@ -122,6 +182,45 @@ function parseRequestBody(x: unknown): RequestBody {
     case 'unpair':
       keys(o, kind, ['kind']);
       return { kind };
+    case 'ssh_sign': {
+      keys(o, kind, ['kind', 'key', 'data', 'binds'], ['host_hint']);
+      const binds = o.binds;
+      // OpenSSH's agent accepts at most 16 binds per connection (ssh-agent.c AGENT_MAX_SESSION_IDS).
+      if (!Array.isArray(binds) || binds.length > 16) throw bad('ssh_sign.binds must be a list of at most 16 binds');
+      const body: SshSignBody = {
+        kind,
+        key: b64(o, 'key', kind, 2048),
+        data: b64(o, 'data', kind, MAX_SIGN_DATA_BYTES),
+        binds: binds.map((b, i) => {
+          const what = `ssh_sign.binds[${i}]`;
+          const bo = record(b, what);
+          keys(bo, what, ['host_key', 'session_id', 'signature', 'is_forwarding']);
+          if (typeof bo.is_forwarding !== 'boolean') throw bad(`${what}.is_forwarding must be a boolean`);
+          return {
+            host_key: b64(bo, 'host_key', what, 2048),
+            session_id: b64(bo, 'session_id', what, 128),
+            signature: b64(bo, 'signature', what, 2048),
+            is_forwarding: bo.is_forwarding,
+          };
+        }),
+      };
+      if ('host_hint' in o) {
+        const h = record(o.host_hint, 'ssh_sign.host_hint');
+        keys(h, 'ssh_sign.host_hint', ['host', 'port']);
+        const host = str(h, 'host', 'ssh_sign.host_hint', 255);
+        if (!/^[A-Za-z0-9._:%\[\]-]{1,255}$/.test(host)) throw bad('ssh_sign.host_hint.host is not a host name');
+        const port = int(h, 'port', 'ssh_sign.host_hint');
+        if (port < 1 || port > 65535) throw bad('ssh_sign.host_hint.port is out of range');
+        body.host_hint = { host, port };
+      }
+      return body;
+    }
+    case 'sign_message': {
+      keys(o, kind, ['kind', 'key', 'namespace', 'message']);
+      const namespace = str(o, 'namespace', kind, 128);
+      if (!/^[\x21-\x7e]{1,128}$/.test(namespace)) throw bad('sign_message.namespace must be printable ASCII without spaces');
+      return { kind, key: b64(o, 'key', kind, 2048), namespace, message: b64(o, 'message', kind, MAX_SIGN_MESSAGE_BYTES, true) };
+    }
     default:
       throw new LatchError('unsupported_request', `request kind "${String(kind).slice(0, 32)}" is not supported`);
   }
@@ -155,6 +254,15 @@ export function parseResult<K extends RequestKind>(kind: K, x: unknown): ResultF
     case 'unpair':
       keys(record(x, 'unpair result'), 'unpair result', []);
       return {} as ResultFor<K>;
+    case 'ssh_sign':
+    case 'sign_message': {
+      const o = record(x, `${kind} result`);
+      keys(o, `${kind} result`, ['signature']);
+      if (kind === 'ssh_sign') return { signature: b64(o, 'signature', 'ssh_sign result', 2048) } as ResultFor<K>;
+      const signature = str(o, 'signature', 'sign_message result', 8192);
+      if (!signature.startsWith('-----BEGIN SSH SIGNATURE-----\n')) throw bad('sign_message result is not an armored SSHSIG');
+      return { signature } as ResultFor<K>;
+    }
     default:
       throw new TypeError(`no result parser for ${String(kind)}`);
   }

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { createRelay, sendError } from '../relay/relay-http.js';
 import type { RateLimit } from '../relay/rate-limiter.js';
+import { openCustody, type CustodyServerOptions } from '../custody/open-custody.js';
 
 export interface StartServerOptions {
   host: string;
@@ -15,6 +16,8 @@ export interface StartServerOptions {
   maxMessageBytes?: number;
   rateLimit?: RateLimit | false;
   log?: (line: string) => void;
+  /** Custody (issue 4) on the same port; on by default, `false` turns it off. */
+  custody?: CustodyServerOptions | false;
 }
 
 export interface RunningServer {
@@ -33,10 +36,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   if (opts.maxMessageBytes !== undefined) relayOpts.maxMessageBytes = opts.maxMessageBytes;
   if (opts.rateLimit !== undefined) relayOpts.rateLimit = opts.rateLimit;
   const relay = createRelay(relayOpts);
+  let publicUrl = '';
+  const custody = opts.custody === false ? undefined : await openCustody({ ...(opts.custody ?? {}), dataDir: opts.dataDir, log, publicUrl: () => publicUrl });
 
   const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req: IncomingMessage, res: ServerResponse) => {
     try {
       if (relay.handle(req, res)) return;
+      if (custody?.handle(req, res)) return;
       sendError(res, 404, 'not_found', 'no such route');
     } catch (e) {
       log(`internal error: ${e instanceof Error ? e.message : String(e)}`);
@@ -83,6 +89,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
+  publicUrl = url;
 
   let closing: Promise<void> | undefined;
   return {
@@ -91,6 +98,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       closing ??= (async () => {
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
         await relay.close(); // releases long-polls and WebSockets
+        await custody?.close();
         server.closeAllConnections();
         await done;
       })();

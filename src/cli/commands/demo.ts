@@ -4,7 +4,7 @@
  * home, and pairs this "computer" (a third home) with it, each party a real `latch` process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +40,7 @@ export async function demo(argv: string[]): Promise<number> {
   try {
     say('Latch demo: a computer pairs with an authenticator over a relay that cannot read or forge their messages.\n');
     say('1. Start the relay (SQLite store in a temp dir, loopback only).');
-    server = await startServer({ host: '127.0.0.1', port: 0, dataDir: join(root, 'server'), log: () => undefined });
+    server = await startServer({ host: '127.0.0.1', port: 0, dataDir: join(root, 'server'), log: () => undefined, custody: { recoveryDelaySeconds: 0 } });
     say(`   relay listening on ${server.url}\n`);
 
     say('2. Create the authenticator: an identity and an Ed25519 SSH key, in a keystore encrypted with Argon2id.');
@@ -74,6 +74,50 @@ export async function demo(argv: string[]): Promise<number> {
     lines(st, 'computer |', 'stdout');
     await exited(st, 'latch status');
 
+    say('\n7. Start `latch agent`: an ssh-agent whose keys live on the authenticator.');
+    const agentSock = join(root, 'agent', 'agent.sock');
+    const agentProc = run('computer', ['agent', '--socket', agentSock, '--no-upstream']);
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: agentProc.stderr! }).on('line', (l) => {
+        if (l.includes('agent listening on')) resolve();
+        if (l.trim()) say(`    computer | ${l}`);
+      });
+      agentProc.once('exit', (code) => reject(new LatchError('demo_failed', `latch agent exited with ${code}`)));
+    });
+
+    say('\n8. `latch git setup --repo`: git signs with the authenticator\'s SSH key through the agent.');
+    const repo = join(root, 'repo');
+    mkdirSync(repo);
+    const gitHome = join(root, 'git-home');
+    mkdirSync(gitHome);
+    writeFileSync(join(gitHome, 'gitconfig'), '');
+    const gitEnv: NodeJS.ProcessEnv = {
+      ...env('computer'),
+      HOME: gitHome,
+      GIT_CONFIG_GLOBAL: join(gitHome, 'gitconfig'),
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_AUTHOR_NAME: 'Ada Lovelace',
+      GIT_AUTHOR_EMAIL: 'ada@example.com',
+      GIT_COMMITTER_NAME: 'Ada Lovelace',
+      GIT_COMMITTER_EMAIL: 'ada@example.com',
+    };
+    const tool = async (cmd: string, args: string[], prefix: string): Promise<void> => {
+      const child = spawn(cmd, args, { env: gitEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      lines(child, prefix);
+      lines(child, prefix, 'stdout');
+      await exited(child, `${cmd} ${args.slice(0, 3).join(' ')}`);
+    };
+    await tool('git', ['-C', repo, 'init', '-q'], 'git |');
+    await tool('git', ['-C', repo, 'config', 'user.email', 'ada@example.com'], 'git |');
+    await tool(process.execPath, [CLI, 'git', 'setup', '--repo', repo, '--agent', agentSock], 'computer |');
+
+    say('\n9. `git commit -S`: the whole commit goes to the authenticator, which shows author, parents and message, then signs.');
+    await tool('git', ['-C', repo, 'commit', '-S', '--allow-empty', '-q', '-m', 'Signed on the authenticator'], 'git |');
+
+    say('\n10. Stock `git verify-commit` checks the SSH signature against the allowed-signers file.');
+    await tool('git', ['-C', repo, 'verify-commit', 'HEAD'], 'git |');
+    await (await import('./demo-custody.js')).demoCustody({ say, run, lines, exited, serverUrl: server.url, serverDataDir: join(root, 'server'), root, phone: 'phone' }, 11);
     say('\nDone. Every message crossed the relay as an opaque envelope; no private key left its owner.');
     if (values.keep) say(`State kept in ${root}`);
     return 0;

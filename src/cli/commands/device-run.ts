@@ -1,16 +1,20 @@
 /** `latch device run`: the authenticator waits for requests from its paired computers. */
-import { defaultCli, parse } from '../cli-context.js';
+import { defaultCli, parse, secondsFrom } from '../cli-context.js';
 import { sodiumReady } from '../../protocol/sodium.js';
 import { Keystore } from '../../authenticator/keystore.js';
 import { runDevice } from '../../authenticator/device-runner.js';
 import { RelayClient } from '../../transport/relay-client.js';
 import { readPassphrase } from '../../util/passphrase.js';
+import { custodyLoopFor } from './device-run-custody.js';
+import { ConsoleApprover } from '../../authenticator/console-approver.js';
+import { approveOnce } from '../../authenticator/ssh-request-handler.js';
 
-const USAGE = 'latch device run [--auto-approve]';
+const USAGE = 'latch device run [--auto-approve] [--prompt-timeout SECONDS]';
 
 export async function deviceRun(argv: string[]): Promise<number> {
   const cli = defaultCli();
-  const { values } = parse(argv, { 'auto-approve': { type: 'boolean' } }, USAGE);
+  const { values } = parse(argv, { 'auto-approve': { type: 'boolean' }, 'prompt-timeout': { type: 'string' } }, USAGE);
+  const promptSeconds = secondsFrom(values['prompt-timeout'], 50, '--prompt-timeout', USAGE);
   const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
   const sodium = await sodiumReady();
   const keystore = await Keystore.open(sodium, cli.paths.keystoreFile, passphrase);
@@ -29,6 +33,9 @@ export async function deviceRun(argv: string[]): Promise<number> {
     },
     log: (line) => cli.err(`[device] ${line}`),
     signal: abort.signal,
+    extraLoops: [custodyLoopFor({ sodium, keystore, relays, autoApprove: values['auto-approve'] === true, log: (line) => cli.err(`[device] ${line}`) })],
+    // --auto-approve approves each request once; it never creates a timed policy.
+    approver: values['auto-approve'] ? approveOnce : new ConsoleApprover(process.stdin, (t) => process.stderr.write(t), promptSeconds),
     onWatching: (n) => cli.err(`[device] ready: waiting for requests from ${n} paired computer${n === 1 ? '' : 's'}`),
   });
   return 0;

@@ -1,12 +1,15 @@
 /** `latch device <init|pair|run>`: the headless authenticator. */
 import { usageError } from '../cli-context.js';
 
-const USAGE = 'latch device <init|pair|run> [options]';
+const USAGE = 'latch device <init|pair|run|key|policy|host> [options]';
 
 const SUB: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
   init: async () => (await import('./device-init.js')).deviceInit,
   pair: async () => (await import('./device-pair.js')).devicePair,
   run: async () => (await import('./device-run.js')).deviceRun,
+  key: async () => (await import('./device-key.js')).deviceKey,
+  policy: async () => (await import('./device-policy.js')).devicePolicy,
+  host: async () => (await import('./device-host.js')).deviceHost,
 };
 
 export async function device(argv: string[]): Promise<number> {

@@ -2,8 +2,13 @@
 import { mkdirSync } from 'node:fs';
 import { defaultCli, parse, usageError, secondsFrom } from '../cli-context.js';
 import { startServer } from '../../server/start-server.js';
+import { CUSTODY_FLAGS, custodyOptionsFrom } from './server-custody-flags.js';
 
-const USAGE = 'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND[/BURST]|off]';
+const USAGE =
+  'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND[/BURST]|off]\n' +
+  '             [--ledger embedded|flow-testnet|flow-mainnet|URL] [--recovery-delay SECONDS] [--tx-limit FLOW] [--daily-limit FLOW]\n' +
+  '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--no-custody]\n' +
+  '       latch server audit verify [--data DIR] [--json]';
 
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text);
@@ -12,6 +17,7 @@ export function parseListen(text: string): { host: string; port: number } {
 }
 
 export async function server(argv: string[]): Promise<number> {
+  if (argv[0] === 'audit') return (await import('./server-audit.js')).serverAudit(argv.slice(1));
   const cli = defaultCli();
   const { values } = parse(
     argv,
@@ -21,6 +27,7 @@ export async function server(argv: string[]): Promise<number> {
       ttl: { type: 'string' },
       'max-message-bytes': { type: 'string' },
       'rate-limit': { type: 'string' },
+      ...CUSTODY_FLAGS,
     },
     USAGE,
   );
@@ -40,6 +47,7 @@ export async function server(argv: string[]): Promise<number> {
     ...(maxBytes !== undefined ? { maxMessageBytes: Number(maxBytes) } : {}),
     ...(rl === 'off' ? { rateLimit: false as const } : rlm ? { rateLimit: { perSecond: Number(rlm[1]), burst: Number(rlm[2] ?? Number(rlm[1]) * 10) } } : {}),
     log: (line) => cli.err(`${new Date().toISOString()} ${line}`),
+    custody: custodyOptionsFrom(values, USAGE),
   });
   cli.out(`latch server listening on ${running.url} (data in ${dataDir})`);
   await new Promise<void>((resolve) => {

@@ -1,0 +1,190 @@
+/**
+ * `latch agent` benchmark (issue 3): sign round trip from the agent socket through a real relay
+ * to an auto-approving authenticator (`latch device run --auto-approve`) and back, against
+ * OpenSSH's `ssh-agent` holding a local Ed25519 key, in the same run; and the wall time of
+ * `ssh ... true` against a private sshd through each agent. Every party is a real process on
+ * loopback; loops are bounded. Aim (issue 3): p50 sign within 3x of ssh-agent.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentClient } from '../src/agent/agent-client.js';
+import { decodeIdentitiesAnswer, decodeSignResponse, encodeRequestIdentities, encodeSignRequest } from '../src/agent/agent-codec.js';
+import { SshWriter } from '../src/protocol/ssh/ssh-wire.js';
+import { parseAuthorizedKeyLine } from '../src/protocol/ssh/ssh-public-key.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const SIGNS = 100;
+const LOGINS = 8;
+const PASSPHRASE = 'bench passphrase (not secret)';
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+const ms = (x: number): string => `${x.toFixed(2)} ms`;
+
+function waitOutput(child: ChildProcess, re: RegExp, stream: 'stdout' | 'stderr' = 'stderr', timeoutMs = 30_000): Promise<RegExpMatchArray> {
+  let buf = '';
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`bench: timed out waiting for ${re}: ${buf}`)), timeoutMs);
+    child[stream]!.setEncoding('utf8');
+    child[stream]!.on('data', (c: string) => {
+      buf += c;
+      const m = re.exec(buf);
+      if (m) {
+        clearTimeout(t);
+        resolve(m);
+      }
+    });
+    child.once('exit', (code) => (clearTimeout(t), reject(new Error(`bench: process exited (${code}) before ${re}: ${buf}`))));
+  });
+}
+
+async function waitForSocket(p: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await new Promise<boolean>((r) => net.createConnection(p).once('connect', function (this: net.Socket) { this.destroy(); r(true); }).once('error', () => r(false)))) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`bench: socket ${p} never came up`);
+}
+
+function userauthData(keyBlob: Uint8Array, i: number): Uint8Array {
+  const sid = new Uint8Array(32);
+  new DataView(sid.buffer).setUint32(0, i);
+  return new SshWriter().string(sid).byte(50).string('bench').string('ssh-connection').string('publickey').bool(true).string('ssh-ed25519').string(keyBlob).bytes();
+}
+
+async function signLatency(socket: string, n: number): Promise<number[]> {
+  const c = await AgentClient.connect(socket);
+  try {
+    const ids = decodeIdentitiesAnswer(await c.request(encodeRequestIdentities()));
+    const key = ids.find((k) => new TextDecoder().decode(k.keyBlob.subarray(4, 15)) === 'ssh-ed25519');
+    if (!key) throw new Error('bench: no ed25519 key in the agent');
+    decodeSignResponse(await c.request(encodeSignRequest(key.keyBlob, userauthData(key.keyBlob, 0)))); // warm-up
+    const lat: number[] = [];
+    for (let i = 1; i <= n; i++) {
+      const t = performance.now();
+      decodeSignResponse(await c.request(encodeSignRequest(key.keyBlob, userauthData(key.keyBlob, i))));
+      lat.push(performance.now() - t);
+    }
+    return lat.sort((a, b) => a - b);
+  } finally {
+    c.close();
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function sshTrue(port: number, socket: string, dir: string): Promise<number> {
+  const t = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'ssh',
+      ['-F', '/dev/null', '-o', `UserKnownHostsFile=${path.join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=accept-new', '-o', `IdentityAgent=${socket}`, '-o', 'BatchMode=yes', '-p', String(port), `${os.userInfo().username}@127.0.0.1`, 'true'],
+      { stdio: 'ignore' },
+    );
+    child.once('exit', (code) => (code === 0 ? resolve(performance.now() - t) : reject(new Error(`bench: ssh exited with ${code}`))));
+  });
+}
+
+export async function agentBench(): Promise<string[]> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'latch-agent-bench-'));
+  fs.chmodSync(root, 0o700);
+  const children: ChildProcess[] = [];
+  const latch = (home: string, args: string[]): ChildProcess => {
+    const c = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LATCH_HOME: path.join(root, home), LATCH_PASSPHRASE: PASSPHRASE }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(c);
+    return c;
+  };
+  const done = (c: ChildProcess): Promise<void> => new Promise((r, j) => c.once('exit', (code) => (code === 0 ? r() : j(new Error(`bench: latch exited ${code}`)))));
+  try {
+    const server = latch('server', ['server', '--listen', '127.0.0.1:0', '--data', path.join(root, 'server-data')]);
+    const url = (await waitOutput(server, /listening on (http:\/\/127\.0\.0\.1:\d+)/, 'stdout'))[1]!;
+    await done(latch('phone', ['device', 'init', '--name', 'bench phone']));
+    const pair = latch('computer', ['pair', '--server', url, '--uri-only', '--timeout', '30']);
+    const link = (await waitOutput(pair, /^latch:\/\/pair\?\S+/m, 'stdout'))[0];
+    await Promise.all([done(latch('phone', ['device', 'pair', link])), done(pair)]);
+    const device = latch('phone', ['device', 'run', '--auto-approve']);
+    await waitOutput(device, /ready: waiting for requests from 1/);
+    const latchSock = path.join(root, 'latch', 'agent.sock');
+    const agent = latch('computer', ['agent', '--socket', latchSock, '--no-upstream']);
+    await waitOutput(agent, /agent listening on/);
+
+    const sshAgentSock = path.join(root, 'ssh-agent.sock');
+    const sshAgent = spawn('ssh-agent', ['-D', '-a', sshAgentSock], { stdio: 'ignore' });
+    children.push(sshAgent);
+    await waitForSocket(sshAgentSock);
+    const keyFile = path.join(root, 'id_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+    execFileSync('ssh-add', ['-q', keyFile], { env: { ...process.env, SSH_AUTH_SOCK: sshAgentSock }, stdio: 'ignore' });
+
+    const latchLat = await signLatency(latchSock, SIGNS);
+    const openLat = await signLatency(sshAgentSock, SIGNS);
+    const lines = [
+      `agent sign round trip, latch agent -> relay -> authenticator (auto-approve) -> back, ${SIGNS} sequential: p50 ${ms(pct(latchLat, 50))}, p99 ${ms(pct(latchLat, 99))}`,
+      `agent sign round trip, OpenSSH ssh-agent with a local key, ${SIGNS} sequential: p50 ${ms(pct(openLat, 50))}, p99 ${ms(pct(openLat, 99))}`,
+      `agent sign ratio latch/ssh-agent: p50 ${(pct(latchLat, 50) / pct(openLat, 50)).toFixed(1)}x, p99 ${(pct(latchLat, 99) / pct(openLat, 99)).toFixed(1)}x (aim: p50 within 3x)`,
+    ];
+
+    // Login wall time against a private sshd that accepts both keys.
+    const sshdDir = path.join(root, 'sshd');
+    fs.mkdirSync(sshdDir);
+    const hostKey = path.join(sshdDir, 'host');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+    const latchKeys = fs.readFileSync(path.join(root, 'computer', 'computer.json'), 'utf8');
+    const pub = (JSON.parse(latchKeys) as { pairing: { sshKeys: { public_key: string }[] } }).pairing.sshKeys.map((k) => parseAuthorizedKeyLine(k.public_key) && k.public_key);
+    fs.writeFileSync(path.join(sshdDir, 'authorized_keys'), [...pub, fs.readFileSync(keyFile + '.pub', 'utf8').trim()].join('\n') + '\n', { mode: 0o600 });
+    const port = await freePort();
+    fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+    fs.writeFileSync(
+      path.join(sshdDir, 'config'),
+      [`Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${hostKey}`, `PidFile ${path.join(sshdDir, 'pid')}`, `AuthorizedKeysFile ${path.join(sshdDir, 'authorized_keys')}`, 'StrictModes no', 'UsePAM no', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password', ''].join('\n'),
+    );
+    const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', path.join(sshdDir, 'config')], { stdio: 'ignore' });
+    children.push(sshd);
+    for (let i = 0; i < 200 && !(await new Promise<boolean>((r) => net.createConnection(port, '127.0.0.1').once('connect', function (this: net.Socket) { this.destroy(); r(true); }).once('error', () => r(false)))); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const latchLogins: number[] = [];
+    const openLogins: number[] = [];
+    await sshTrue(port, sshAgentSock, sshdDir); // accept the host key once
+    for (let i = 0; i < LOGINS; i++) {
+      latchLogins.push(await sshTrue(port, latchSock, sshdDir));
+      openLogins.push(await sshTrue(port, sshAgentSock, sshdDir));
+    }
+    latchLogins.sort((a, b) => a - b);
+    openLogins.sort((a, b) => a - b);
+    lines.push(
+      `ssh ... true wall time, median of ${LOGINS}: latch agent ${ms(pct(latchLogins, 50))}, ssh-agent ${ms(pct(openLogins, 50))}, ratio ${(pct(latchLogins, 50) / pct(openLogins, 50)).toFixed(2)}x`,
+    );
+    return lines;
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+// Run directly: node dist/bench/agent-bench.js
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  agentBench().then(
+    (lines) => {
+      for (const l of lines) console.log(l);
+      process.exit(0);
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

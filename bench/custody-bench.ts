@@ -1,0 +1,132 @@
+/**
+ * Custody benchmark (docs/CUSTODY.md): co-sign latency (p50, p99) and throughput at 1, 16
+ * and 64 concurrent clients, and account creation rate, over real HTTP to an in-process
+ * `latch server` (relay + custody + embedded SQLite ledger) on loopback. Each figure is
+ * printed beside one bare P-256 sign+verify measured in the same run, the floor of a co-sign
+ * (the server verifies the device's signature and makes its own).
+ *
+ * Each client has its own account, so sequence numbers never collide; the client keeps its
+ * sequence number itself and measures only the co-sign request.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer } from '../src/server/start-server.js';
+import { CustodyClient } from '../src/sdk/custody-client.js';
+import { deviceSigner, newDeviceKey, type CustodySigner } from '../src/authenticator/custody-device-key.js';
+import { templateTransaction } from '../src/ledger/flow/cadence-templates.js';
+import { envelopeMessage, normalizeTransaction } from '../src/ledger/flow/flow-transaction.js';
+import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
+import { generateFlowPrivateKey, flowPublicKeyFromPrivate, signFlowMessage, verifyFlowSignature } from '../src/ledger/flow/flow-signer.js';
+import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../src/ledger/flow/flow-account-key.js';
+
+const PER_CLIENT = { 1: 200, 16: 20, 64: 6 } as const;
+
+function pct(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+const ms = (x: number): string => `${x.toFixed(2)} ms`;
+
+function bareSignVerify(): number {
+  const sk = generateFlowPrivateKey(SIGN_ALGO_ECDSA_P256);
+  const pk = flowPublicKeyFromPrivate(sk, SIGN_ALGO_ECDSA_P256);
+  const msg = new Uint8Array(300).fill(7);
+  const n = 300;
+  const t = performance.now();
+  for (let i = 0; i < n; i++) {
+    msg[0] = i & 255;
+    const s = signFlowMessage(msg, sk, SIGN_ALGO_ECDSA_P256, HASH_ALGO_SHA2_256);
+    if (!verifyFlowSignature(msg, s, pk, SIGN_ALGO_ECDSA_P256, HASH_ALGO_SHA2_256)) throw new Error('verify failed');
+  }
+  return (performance.now() - t) / n;
+}
+
+interface BenchAccount {
+  client: CustodyClient;
+  signer: CustodySigner;
+  address: string;
+  seq: number;
+  ref: string;
+}
+
+export async function custodyBench(): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'latch-custody-bench-'));
+  const codes = new Map<string, string>();
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir: dir,
+    rateLimit: false,
+    custody: {
+      recoveryDelaySeconds: 0,
+      maxPerTransaction: '1000.0',
+      dailyLimit: '100000000.0',
+      mailer: { send: async (email, _s, body) => void codes.set(email, body) },
+    },
+  });
+  try {
+    const bare = bareSignVerify();
+    const lines: string[] = [`custody: bare P-256 sign+verify (same run): ${ms(bare)}`];
+
+    // Account creation: login (code + device signature) and create, one after another.
+    const accounts: BenchAccount[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < 64; i++) {
+      const signer = deviceSigner(newDeviceKey());
+      const client = new CustodyClient({ server: server.url });
+      const email = `bench${i}@example.com`;
+      const { challenge } = await client.loginStart(email);
+      await client.loginComplete(email, codes.get(email)!, challenge, signer);
+      const { address } = await client.createAccount({ deviceName: `bench ${i}` });
+      accounts.push({ client, signer, address, seq: 0, ref: '' });
+    }
+    const createMs = (performance.now() - t0) / 64;
+    lines.push(`custody: account creation (login + create, sequential): ${ms(createMs)} each, ${(1000 / createMs).toFixed(1)}/s  (= ${(createMs / bare).toFixed(0)}x a bare sign+verify)`);
+    const to = accounts[0]!.address;
+
+    for (const concurrency of [1, 16, 64] as const) {
+      const clients = accounts.slice(0, concurrency);
+      for (const a of clients) {
+        const v = await a.client.getAccount(a.address);
+        a.seq = Number(v.keys[0]!.sequence_number);
+        a.ref = v.reference_block_id;
+      }
+      const lat: number[] = [];
+      const start = performance.now();
+      await Promise.all(
+        clients.map(async (a) => {
+          for (let i = 0; i < PER_CLIENT[concurrency]; i++) {
+            let tx = templateTransaction({
+              network: 'emulator',
+              call: { kind: 'transfer', amount: '0.00000001', to: a.address === to ? accounts[1]!.address : to },
+              referenceBlockId: a.ref,
+              proposalKey: { address: a.address, keyIndex: 0, sequenceNumber: a.seq },
+              payer: a.address,
+              authorizer: a.address,
+            });
+            const sig = await a.signer.sign(envelopeMessage(tx));
+            tx = normalizeTransaction({ ...tx, envelopeSignatures: [{ address: a.address, keyIndex: 0, signature: bytesToHex(sig) }] });
+            const t = performance.now();
+            await a.client.cosignTransaction(a.address, tx);
+            lat.push(performance.now() - t);
+            a.seq++;
+          }
+        }),
+      );
+      const total = performance.now() - start;
+      lat.sort((x, y) => x - y);
+      const p50 = pct(lat, 50);
+      lines.push(
+        `custody: co-sign x${concurrency} clients: p50 ${ms(p50)}, p99 ${ms(pct(lat, 99))}, ${((lat.length * 1000) / total).toFixed(0)} req/s  (p50 = ${(p50 / bare).toFixed(1)}x a bare sign+verify ${ms(bare)})`,
+      );
+    }
+    return lines;
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const line of await custodyBench()) console.log(line);
+}

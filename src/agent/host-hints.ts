@@ -1,0 +1,134 @@
+/**
+ * Host name hints (docs/AGENT.md "Host names"): ssh never tells an agent which host the
+ * user typed, so `latch ssh setup` adds a KnownHostsCommand that runs
+ * `latch agent hint ... %r %h %p %K` as ssh checks the host key. The hint names the host
+ * key, so the agent attaches it to the sign request whose verified session-bind carries
+ * that same key: no guessing by timing. The control socket speaks one JSON line per
+ * connection: {"user":..,"host":..,"port":..,"host_key":"<base64 blob>"} -> "ok\n".
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import { LatchError } from '../util/latch-error.js';
+import { decodeBase64, encodeBase64 } from '../protocol/ssh/ssh-wire.js';
+import { parseSshPublicKey } from '../protocol/ssh/ssh-public-key.js';
+
+export interface HostHint {
+  user: string;
+  host: string;
+  port: number;
+  hostKeyBlob: Uint8Array;
+}
+
+const MAX_LINE = 8192;
+const HINT_TTL_MS = 10 * 60 * 1000;
+const MAX_HINTS = 512;
+
+/** Parse one hint line (strict: exactly these fields, a valid host key blob). */
+export function parseHostHint(line: string): HostHint {
+  let o: unknown;
+  try {
+    o = JSON.parse(line);
+  } catch {
+    throw new LatchError('bad_hint', 'hint is not JSON');
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new LatchError('bad_hint', 'hint must be an object');
+  const r = o as Record<string, unknown>;
+  const keys = Object.keys(r).sort().join(',');
+  if (keys !== 'host,host_key,port,user') throw new LatchError('bad_hint', 'hint must have exactly user, host, port, host_key');
+  const { user, host, port, host_key } = r;
+  if (typeof user !== 'string' || !/^[^\s\x00-\x1f]{1,64}$/.test(user)) throw new LatchError('bad_hint', 'bad user');
+  if (typeof host !== 'string' || !/^[A-Za-z0-9._:%\[\]-]{1,255}$/.test(host)) throw new LatchError('bad_hint', 'bad host');
+  if (typeof port !== 'number' || !Number.isSafeInteger(port) || port < 1 || port > 65535) throw new LatchError('bad_hint', 'bad port');
+  if (typeof host_key !== 'string' || host_key.length > 4096) throw new LatchError('bad_hint', 'bad host_key');
+  const hostKeyBlob = decodeBase64(host_key, 'host_key');
+  parseSshPublicKey(hostKeyBlob);
+  return { user, host, port, hostKeyBlob };
+}
+
+export function encodeHostHint(h: HostHint): string {
+  return JSON.stringify({ user: h.user, host: h.host, port: h.port, host_key: encodeBase64(h.hostKeyBlob) });
+}
+
+export class HostHints {
+  readonly #byKey = new Map<string, HostHint & { at: number }>();
+
+  add(h: HostHint): void {
+    const k = encodeBase64(h.hostKeyBlob);
+    this.#byKey.delete(k);
+    this.#byKey.set(k, { ...h, at: Date.now() });
+    while (this.#byKey.size > MAX_HINTS) this.#byKey.delete(this.#byKey.keys().next().value!);
+  }
+
+  /** The newest live hint for this host key. */
+  lookup(hostKeyBlob: Uint8Array): HostHint | undefined {
+    const h = this.#byKey.get(encodeBase64(hostKeyBlob));
+    if (!h || Date.now() - h.at > HINT_TTL_MS) return undefined;
+    return h;
+  }
+}
+
+/** Serve the hint control socket (mode 0600, beside the agent socket). */
+export async function startHintServer(socketPath: string, hints: HostHints, log: (l: string) => void): Promise<{ close(): Promise<void> }> {
+  try {
+    fs.unlinkSync(socketPath);
+  } catch {
+    /* none */
+  }
+  const server = net.createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.setTimeout(5000, () => sock.destroy());
+    sock.on('error', () => sock.destroy());
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      if (buf.length > MAX_LINE) {
+        sock.destroy();
+        return;
+      }
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      try {
+        const h = parseHostHint(buf.slice(0, nl));
+        hints.add(h);
+        sock.end('ok\n');
+      } catch {
+        log('refused a malformed host hint');
+        sock.end('error\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  fs.chmodSync(socketPath, 0o600);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        try {
+          fs.unlinkSync(socketPath);
+        } catch {
+          /* gone */
+        }
+      }),
+  };
+}
+
+/** Send one hint; never throws (ssh must not fail because the agent is not running). */
+export async function sendHostHint(socketPath: string, h: HostHint): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.createConnection(socketPath);
+    let out = '';
+    const t = setTimeout(() => (c.destroy(), resolve(false)), 3000);
+    c.setEncoding('utf8');
+    c.on('connect', () => c.write(encodeHostHint(h) + '\n'));
+    c.on('data', (d: string) => (out += d));
+    c.on('close', () => (clearTimeout(t), resolve(out === 'ok\n')));
+    c.on('error', () => (clearTimeout(t), resolve(false)));
+  });
+}
+
+export function hintSocketFor(agentSocket: string): string {
+  return `${agentSocket}.hint`;
+}

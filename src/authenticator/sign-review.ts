@@ -1,0 +1,83 @@
+/**
+ * What the authenticator shows before it signs (issue 3), the user's possible answers,
+ * and the answer syntax of `latch device run` (docs/AGENT.md "Answering on the
+ * authenticator"). Pure.
+ */
+import { LatchError } from '../util/latch-error.js';
+import type { PolicyScope } from './authenticator-state.js';
+
+export interface SignReview {
+  computerName: string;
+  pairingId: string;
+  kind: 'ssh' | 'git' | 'sshsig' | 'message';
+  keyName: string;
+  keyFingerprint: string;
+  /** ssh: the login. */
+  user?: string;
+  /** ssh: the host name the user typed (from the agent's hint), if known. */
+  host?: string;
+  hostKeyFingerprint?: string;
+  verified?: boolean;
+  /** ssh-keygen -Y / sign_message: the SSHSIG namespace. */
+  namespace?: string;
+  /** The lines shown to the user, in order. */
+  lines: string[];
+  /** Which timed approvals this request may be given ([] = approve once or deny only). */
+  timedScopes: PolicyScope['kind'][];
+}
+
+export type Decision = { kind: 'once' } | { kind: 'deny'; reason?: string } | { kind: 'timed'; scope: PolicyScope['kind']; seconds: number };
+
+export interface Approver {
+  /** True when a person is asked (then the computer gets an ack first). */
+  readonly interactive: boolean;
+  ask(review: SignReview): Promise<Decision>;
+}
+
+export const DEFAULT_POLICY_HOURS = 3;
+const MAX_POLICY_SECONDS = 7 * 24 * 3600;
+
+/**
+ * The answer syntax:
+ *   y | yes | a | once          approve once
+ *   n | no | d | deny           deny
+ *   h [DURATION]                approve this user@host for DURATION (default 3h)
+ *   s [DURATION]                approve all SSH logins for DURATION
+ *   g [DURATION]                approve all git signatures for DURATION
+ * DURATION is hours ("2", "1.5") or a number with a unit: "90m", "3h", "30s".
+ */
+export function parseAnswer(line: string): Decision {
+  const t = line.trim().toLowerCase();
+  if (['y', 'yes', 'a', 'once', 'approve'].includes(t)) return { kind: 'once' };
+  if (['n', 'no', 'd', 'deny'].includes(t)) return { kind: 'deny' };
+  const m = /^([hsg])(?:\s+(.+))?$/.exec(t);
+  if (!m) throw new LatchError('bad_answer', `not an answer: "${line.trim().slice(0, 40)}" (y, d, h [N], s [N], g [N])`);
+  const scope = ({ h: 'host', s: 'ssh', g: 'git' } as const)[m[1] as 'h' | 's' | 'g'];
+  return { kind: 'timed', scope, seconds: parseDuration(m[2]) };
+}
+
+export function parseDuration(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_POLICY_HOURS * 3600;
+  const m = /^([0-9]{1,6}(?:\.[0-9]{1,3})?)\s*(s|m|h)?$/.exec(text.trim());
+  if (!m) throw new LatchError('bad_answer', `not a duration: "${text.slice(0, 20)}" (e.g. 3, 90m, 2h)`);
+  const unit = m[2] === 's' ? 1 : m[2] === 'm' ? 60 : 3600;
+  const seconds = Math.round(Number(m[1]) * unit);
+  if (seconds < 1 || seconds > MAX_POLICY_SECONDS) throw new LatchError('bad_answer', 'a duration must be between 1 second and 7 days');
+  return seconds;
+}
+
+export function describeScope(scope: PolicyScope): string {
+  switch (scope.kind) {
+    case 'host':
+      return `SSH as ${scope.user}@${scope.host}`;
+    case 'ssh':
+      return 'all SSH logins';
+    case 'git':
+      return 'all git signatures';
+  }
+}
+
+/** Terminal safety: what a computer sent must not drive the authenticator's terminal or log. */
+export function cleanLine(line: string): string {
+  return line.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '?');
+}

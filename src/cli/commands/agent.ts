@@ -1,0 +1,96 @@
+/**
+ * `latch agent [--socket PATH] [--upstream SOCK] [--sign-timeout S]`: the ssh-agent of this
+ * computer, with the keys of the paired authenticator (docs/AGENT.md). Foreground; prints
+ * `SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;` on stdout for `eval`.
+ *
+ * `latch agent hint [--agent PATH] USER HOST PORT HOSTKEY`: what the KnownHostsCommand
+ * written by `latch ssh setup` runs; tells the running agent which host name ssh is
+ * connecting to. Prints nothing on stdout (ssh reads it as known_hosts lines) and always
+ * exits 0, so ssh never fails because of it.
+ */
+import path from 'node:path';
+import { defaultCli, parse, secondsFrom, usageError } from '../cli-context.js';
+
+const USAGE = 'latch agent [--socket PATH] [--upstream SOCK | --no-upstream] [--sign-timeout SECONDS]';
+const HINT_USAGE = 'latch agent hint [--agent PATH] USER HOST PORT HOSTKEY';
+
+export function defaultAgentSocket(runtimeDir: string): string {
+  return path.join(runtimeDir, 'agent.sock');
+}
+
+export async function agent(argv: string[]): Promise<number> {
+  if (argv[0] === 'hint') return hint(argv.slice(1));
+  const cli = defaultCli();
+  const { values } = parse(
+    argv,
+    { socket: { type: 'string' }, upstream: { type: 'string' }, 'no-upstream': { type: 'boolean' }, 'sign-timeout': { type: 'string' } },
+    USAGE,
+  );
+  const signTimeoutSeconds = secondsFrom(values['sign-timeout'], 30, '--sign-timeout', USAGE);
+  const { sodiumReady } = await import('../../protocol/sodium.js');
+  const { RelayClient } = await import('../../transport/relay-client.js');
+  const { AuthenticatorClient } = await import('../../computer/authenticator-client.js');
+  const { loadComputerState, saveComputerState, requirePairing } = await import('../../computer/computer-state.js');
+  const { startAgentServer } = await import('../../agent/agent-server.js');
+  const { AuthenticatorBackend } = await import('../../agent/authenticator-backend.js');
+  const { HostHints, startHintServer, hintSocketFor } = await import('../../agent/host-hints.js');
+
+  const pairing = requirePairing(loadComputerState(cli.paths.computerFile));
+  const socketPath = path.resolve(values.socket ?? defaultAgentSocket(cli.paths.runtimeDir));
+  const inherited = process.env.SSH_AUTH_SOCK;
+  const upstream = values['no-upstream']
+    ? undefined
+    : (values.upstream ?? (inherited && path.resolve(inherited) !== socketPath ? inherited : undefined));
+  const log = (line: string): void => cli.err(`[agent] ${line}`);
+  const sodium = await sodiumReady();
+  const relay = new RelayClient({ url: pairing.relayUrl });
+  const client = new AuthenticatorClient(sodium, relay, pairing, log);
+  const hints = new HostHints();
+  const backend = new AuthenticatorBackend({
+    client,
+    initialKeys: pairing.sshKeys,
+    hints,
+    signTimeoutSeconds,
+    log,
+    onKeys: (keys) => {
+      try {
+        const state = loadComputerState(cli.paths.computerFile);
+        if (state.pairing && state.pairing.deviceId === pairing.deviceId) {
+          state.pairing.sshKeys = keys;
+          saveComputerState(cli.paths.computerFile, state);
+        }
+      } catch {
+        /* the cache on disk is a convenience */
+      }
+    },
+  });
+  const server = await startAgentServer({ socketPath, backend, upstreamSocket: upstream, log });
+  const hintServer = await startHintServer(hintSocketFor(socketPath), hints, log);
+  cli.err(`[agent] keys of "${pairing.deviceName}" via ${pairing.relayUrl}${upstream ? `; other keys from the agent at ${upstream}` : ''}`);
+  cli.out(`SSH_AUTH_SOCK=${socketPath}; export SSH_AUTH_SOCK;`);
+  void backend.refresh();
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await hintServer.close();
+  await server.close();
+  client.close();
+  return 0;
+}
+
+async function hint(argv: string[]): Promise<number> {
+  const cli = defaultCli();
+  try {
+    const { values, positionals } = parse(argv, { agent: { type: 'string' } }, HINT_USAGE, 4);
+    const [user, host, port, key] = positionals;
+    if (key === undefined) throw usageError('USER HOST PORT HOSTKEY are required', HINT_USAGE);
+    const { sendHostHint, hintSocketFor } = await import('../../agent/host-hints.js');
+    const { decodeBase64 } = await import('../../protocol/ssh/ssh-wire.js');
+    const socket = values.agent ?? process.env.SSH_AUTH_SOCK ?? defaultAgentSocket(cli.paths.runtimeDir);
+    await sendHostHint(hintSocketFor(socket), { user: user!, host: host!, port: Number(port), hostKeyBlob: decodeBase64(key, 'host key') });
+  } catch {
+    /* never fail ssh */
+  }
+  return 0;
+}

@@ -1,0 +1,158 @@
+/**
+ * The custody HTTP JSON API under /custody/v1 (docs/CUSTODY.md), composed into `latch server`
+ * like the relay: handle(req, res) claims its paths and returns false for anything else.
+ * Bodies are strict: application/json, at most 64 KiB, one JSON object with exactly the
+ * fields the route takes. Errors are {error: {code, message}} with a stable code.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LatchError } from '../util/latch-error.js';
+import { sendError, sendJson } from '../relay/relay-http.js';
+import { CUSTODY_PREFIX } from './custody-api.js';
+import { CustodyService, type CustodyOptions } from './custody-service.js';
+
+const MAX_BODY = 64 * 1024;
+
+export interface Custody {
+  readonly service: CustodyService;
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  close(): Promise<void>;
+}
+
+type Body = Record<string, unknown>;
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  /** Required and optional body fields (POST). */
+  fields?: { required: string[]; optional?: string[] };
+  auth: boolean;
+  run: (ctx: { svc: CustodyService; params: string[]; body: Body; req: IncomingMessage; caller: Awaited<ReturnType<CustodyService['tokens']['verify']>> }) => Promise<unknown>;
+}
+
+const ADDR = '(0x[0-9a-fA-F]{16})';
+const ID = '([A-Za-z0-9_-]{22})';
+const r = (path: string): RegExp => new RegExp(`^${CUSTODY_PREFIX}${path}$`);
+const NO_CALLER = { email: '', device: '' };
+
+const ROUTES: Route[] = [
+  { method: 'POST', pattern: r('/login/start'), auth: false, fields: { required: ['email'] }, run: ({ svc, body }) => svc.loginStart(body.email) },
+  { method: 'POST', pattern: r('/login/complete'), auth: false, fields: { required: ['email', 'code', 'device_public_key', 'signature'] }, run: ({ svc, body }) => svc.loginComplete(body as never) },
+  { method: 'POST', pattern: r('/login/oidc'), auth: false, fields: { required: ['id_token', 'device_public_key', 'signature'] }, run: ({ svc, body }) => svc.loginOidc(body as never) },
+  {
+    method: 'POST', pattern: r('/token/refresh'), auth: false, fields: { required: ['refresh_token'] },
+    run: ({ svc, body }) => {
+      if (typeof body.refresh_token !== 'string' || body.refresh_token.length > 200) throw new LatchError('unauthorized', 'refresh_token must be a string', { status: 401 });
+      return svc.tokens.refresh(body.refresh_token);
+    },
+  },
+  { method: 'POST', pattern: r('/accounts'), auth: true, fields: { required: ['device_name'], optional: ['recovery_public_key', 'inbox'] }, run: ({ svc, caller, body }) => svc.createAccount(caller, body as never) },
+  { method: 'GET', pattern: r(`/accounts/${ADDR}`), auth: true, run: ({ svc, caller, params }) => svc.getAccount(caller, params[0]) },
+  { method: 'POST', pattern: r(`/accounts/${ADDR}/inbox`), auth: true, fields: { required: ['relay_url', 'queue_id', 'box_public_key'] }, run: ({ svc, caller, params, body }) => svc.registerInbox(caller, params[0], body) },
+  { method: 'POST', pattern: r(`/accounts/${ADDR}/cosign`), auth: true, fields: { required: ['transaction'] }, run: ({ svc, caller, params, body }) => svc.cosign(caller, params[0], body as never) },
+  { method: 'POST', pattern: r(`/accounts/${ADDR}/submit`), auth: true, fields: { required: ['transaction'] }, run: ({ svc, caller, params, body }) => svc.submit(caller, params[0], body as never) },
+  {
+    method: 'POST', pattern: r(`/accounts/${ADDR}/joins`), auth: true, fields: { required: ['device_name'] },
+    run: ({ svc, caller, params, body, req }) => svc.joinStart(caller, params[0], body as never, originOf(req)),
+  },
+  { method: 'GET', pattern: r(`/joins/${ID}`), auth: true, run: ({ svc, caller, params }) => svc.joinStatus(caller, params[0]) },
+  { method: 'POST', pattern: r(`/joins/${ID}/approve`), auth: true, fields: { required: ['transaction'] }, run: ({ svc, caller, params, body }) => svc.joinApprove(caller, params[0], body as never) },
+  { method: 'POST', pattern: r(`/joins/${ID}/deny`), auth: true, fields: { required: [] }, run: ({ svc, caller, params }) => svc.joinDeny(caller, params[0]) },
+  { method: 'POST', pattern: r(`/accounts/${ADDR}/sign-requests`), auth: true, fields: { required: ['transaction'] }, run: ({ svc, caller, params, body }) => svc.signRequestStart(caller, params[0], body as never) },
+  { method: 'GET', pattern: r(`/sign-requests/${ID}`), auth: true, run: ({ svc, caller, params }) => svc.signRequestStatus(caller, params[0]) },
+  { method: 'POST', pattern: r(`/sign-requests/${ID}/approve`), auth: true, fields: { required: ['key_index', 'signature'] }, run: ({ svc, caller, params, body }) => svc.signRequestApprove(caller, params[0], body as never) },
+  { method: 'POST', pattern: r(`/sign-requests/${ID}/deny`), auth: true, fields: { required: [] }, run: ({ svc, caller, params }) => svc.signRequestDeny(caller, params[0]) },
+  { method: 'POST', pattern: r(`/accounts/${ADDR}/recoveries`), auth: true, fields: { required: ['transaction', 'device_name'] }, run: ({ svc, caller, params, body }) => svc.recoverStart(caller, params[0], body as never) },
+  { method: 'POST', pattern: r(`/recoveries/${ID}/complete`), auth: true, fields: { required: ['transaction'] }, run: ({ svc, caller, params, body }) => svc.recoverComplete(caller, params[0], body as never) },
+  { method: 'POST', pattern: r(`/recoveries/${ID}/cancel`), auth: true, fields: { required: [] }, run: ({ svc, caller, params }) => svc.recoverCancel(caller, params[0]) },
+];
+
+/** Where a join request came from, as shown to the approving device. */
+function originOf(req: IncomingMessage): string {
+  const ua = String(req.headers['user-agent'] ?? 'unknown client').replace(/[^\x20-\x7e]/g, '').slice(0, 80);
+  return `${req.socket.remoteAddress ?? 'unknown address'} (${ua})`;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_BODY) {
+        reject(new LatchError('body_too_large', `the body is larger than ${MAX_BODY} bytes`, { status: 413 }));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** Strict JSON object body with exactly the route's fields. */
+export function parseJsonBody(raw: Buffer, contentType: string | undefined, fields: { required: string[]; optional?: string[] }): Body {
+  if (!/^application\/json(\s*;\s*charset=utf-8)?$/i.test(contentType ?? '')) throw new LatchError('bad_content_type', 'send Content-Type: application/json', { status: 415 });
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    throw new LatchError('bad_json', 'the body is not valid UTF-8');
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new LatchError('bad_json', `the body is not valid JSON (${(e as Error).message.slice(0, 100)})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new LatchError('bad_json', 'the body must be a JSON object');
+  const o = v as Body;
+  for (const k of Object.keys(o)) {
+    if (!fields.required.includes(k) && !(fields.optional ?? []).includes(k)) throw new LatchError('unknown_field', `unknown field "${k.slice(0, 40)}"`);
+  }
+  for (const k of fields.required) if (!(k in o)) throw new LatchError('missing_field', `missing field "${k}"`);
+  return o;
+}
+
+export async function createCustody(opts: CustodyOptions): Promise<Custody> {
+  const svc = await CustodyService.open(opts);
+  const inflight = new Set<Promise<void>>();
+  return {
+    service: svc,
+    handle(req, res) {
+      const url = req.url ?? '';
+      const path = url.split('?')[0]!;
+      if (!path.startsWith(CUSTODY_PREFIX + '/')) return false;
+      const matching = ROUTES.filter((x) => x.pattern.test(path));
+      const route = matching.find((x) => x.method === req.method);
+      if (!route) {
+        if (matching.length > 0) sendError(res, 405, 'method_not_allowed', `use ${matching.map((m) => m.method).join(' or ')}`);
+        else sendError(res, 404, 'not_found', 'no such custody route');
+        return true;
+      }
+      const params = route.pattern.exec(path)!.slice(1).map((p) => (p.startsWith('0x') ? p.toLowerCase() : p));
+      const p = (async () => {
+        try {
+          const raw = route.method === 'POST' ? await readBody(req) : Buffer.alloc(0);
+          const body = route.fields ? parseJsonBody(raw, req.headers['content-type'], route.fields) : {};
+          const caller = route.auth ? await svc.tokens.verify(req.headers.authorization) : NO_CALLER;
+          sendJson(res, 200, await route.run({ svc, params, body, req, caller }));
+        } catch (e) {
+          if (e instanceof LatchError) {
+            sendError(res, e.status, e.code, e.message);
+          } else {
+            opts.log(`custody internal error: ${e instanceof Error ? e.message : String(e)}`);
+            sendError(res, 500, 'internal', 'internal server error');
+          }
+        }
+      })();
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+      return true;
+    },
+    async close() {
+      await Promise.allSettled([...inflight]);
+      svc.close();
+      await opts.ledger.close();
+    },
+  };
+}

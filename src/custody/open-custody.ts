@@ -1,0 +1,44 @@
+/**
+ * Builds the custody service for `latch server` from its flags: the ledger, the master key
+ * (KMS-shaped vault), the mailer of the development issuer, the policy limits.
+ */
+import { join } from 'node:path';
+import { sodiumReady } from '../protocol/sodium.js';
+import { openLedger } from '../ledger/open-ledger.js';
+import { LocalMasterKey, type KeyVault } from './master-key.js';
+import { outboxMailer, type Mailer } from './dev-issuer.js';
+import { createCustody, type Custody } from './custody-http.js';
+import type { OidcIssuerConfig } from './token-service.js';
+
+export const DEFAULT_RECOVERY_DELAY_SECONDS = 48 * 3600;
+
+export interface CustodyServerOptions {
+  /** embedded (default) | flow-testnet | flow-mainnet | URL */
+  ledger?: string;
+  recoveryDelaySeconds?: number;
+  maxPerTransaction?: string;
+  dailyLimit?: string;
+  oidcIssuers?: OidcIssuerConfig[];
+  accessTtlSeconds?: number;
+  mailer?: Mailer;
+  vault?: KeyVault;
+}
+
+export async function openCustody(opts: CustodyServerOptions & { dataDir: string; log: (line: string) => void; publicUrl: () => string }): Promise<Custody> {
+  const sodium = await sodiumReady();
+  const dataDir = join(opts.dataDir, 'custody');
+  return createCustody({
+    dataDir,
+    ledger: openLedger(opts.ledger, { dataDir }),
+    vault: opts.vault ?? LocalMasterKey.open(sodium, opts.dataDir),
+    sodium,
+    mailer: opts.mailer ?? outboxMailer(opts.dataDir, opts.log),
+    log: opts.log,
+    publicUrl: opts.publicUrl,
+    recoveryDelaySeconds: opts.recoveryDelaySeconds ?? DEFAULT_RECOVERY_DELAY_SECONDS,
+    ...(opts.maxPerTransaction !== undefined ? { maxPerTransaction: opts.maxPerTransaction } : {}),
+    ...(opts.dailyLimit !== undefined ? { dailyLimit: opts.dailyLimit } : {}),
+    ...(opts.oidcIssuers !== undefined ? { oidcIssuers: opts.oidcIssuers } : {}),
+    ...(opts.accessTtlSeconds !== undefined ? { accessTtlSeconds: opts.accessTtlSeconds } : {}),
+  });
+}

@@ -1,0 +1,347 @@
+/**
+ * Typed client of Latch's custody API (docs/CUSTODY.md), used by the `latch` CLI and usable
+ * by apps. It never holds private keys: signing goes through a CustodySigner
+ * ({publicKey, sign(message)}), and every transaction it asks the server to co-sign is
+ * built HERE from a template (never a script the server handed out) and signed locally.
+ *
+ * Keys of a custody account are self-paying: proposer = payer = authorizer = the account,
+ * so every signature goes into the envelope (Flow: the payer signs the envelope).
+ */
+import { LatchError } from '../util/latch-error.js';
+import { templateTransaction, type TemplateCall } from '../ledger/flow/cadence-templates.js';
+import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../ledger/flow/flow-account-key.js';
+import { bytesToHex, hexToBytes } from '../ledger/flow/flow-hex.js';
+import { envelopeMessage, normalizeTransaction, parseFlowAddress, type FlowTransaction } from '../ledger/flow/flow-transaction.js';
+import { fromRestTransaction, toRestTransaction, type RestAccountKey, type RestTransaction } from '../ledger/flow/flow-rest-shape.js';
+import { parseAmount } from '../ledger/flow/json-cadence.js';
+import { CUSTODY_KEY_WEIGHT, CUSTODY_PREFIX, loginMessage, type DeviceInbox, type KeyRole, type TokenPair } from '../custody/custody-api.js';
+import type { CustodySigner } from '../authenticator/custody-device-key.js';
+
+export type { CustodySigner } from '../authenticator/custody-device-key.js';
+export type { DeviceInbox, DeviceNotice, KeyRole, TokenPair } from '../custody/custody-api.js';
+
+export interface AccountKeyView extends RestAccountKey {
+  role: KeyRole | 'unknown';
+  device_name?: string;
+}
+
+export interface AccountView {
+  address: string;
+  balance: string;
+  keys: AccountKeyView[];
+  reference_block_id: string;
+  server_box_public_key: string;
+  self_custody: boolean;
+  ledger: 'embedded' | 'flow-access';
+}
+
+export interface SentTransactionView {
+  id: string;
+  transaction: RestTransaction;
+  status: string;
+}
+
+export interface JoinStatus extends Partial<TokenPair> {
+  status: 'pending' | 'approved' | 'denied' | 'expired';
+  expires_at: number;
+  key_index?: number;
+}
+
+export interface RecoveryView extends Partial<TokenPair> {
+  recovery_id: string;
+  status: 'pending' | 'completed';
+  ready_at: number;
+  key_index?: number;
+  id?: string;
+  transaction?: RestTransaction;
+}
+
+export interface CustodyClientOptions {
+  server: string;
+  accessToken?: string;
+  refreshToken?: string;
+  /** Called whenever new tokens arrive, to persist the refresh token. */
+  onTokens?: (t: TokenPair) => void | Promise<void>;
+  fetch?: typeof fetch;
+}
+
+/** A key of the account with what is needed to sign for it. */
+export interface AccountSigner {
+  keyIndex: number;
+  signer: CustodySigner;
+}
+
+export class CustodyClient {
+  readonly server: string;
+  #access: string | undefined;
+  #refresh: string | undefined;
+  readonly #fetch: typeof fetch;
+  readonly #onTokens: CustodyClientOptions['onTokens'];
+
+  constructor(opts: CustodyClientOptions) {
+    this.server = opts.server.replace(/\/+$/, '');
+    this.#access = opts.accessToken;
+    this.#refresh = opts.refreshToken;
+    this.#fetch = opts.fetch ?? fetch;
+    this.#onTokens = opts.onTokens;
+  }
+
+  get refreshToken(): string | undefined {
+    return this.#refresh;
+  }
+
+  async #tokens(t: TokenPair): Promise<void> {
+    this.#access = t.access_token;
+    this.#refresh = t.refresh_token;
+    await this.#onTokens?.(t);
+  }
+
+  async #call<T>(method: 'GET' | 'POST', path: string, body?: unknown, auth = true, retried = false): Promise<T> {
+    if (auth && this.#access === undefined && this.#refresh !== undefined && !retried) await this.refresh();
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (auth && this.#access) headers.authorization = `Bearer ${this.#access}`;
+    let res: Response;
+    try {
+      res = await this.#fetch(`${this.server}${CUSTODY_PREFIX}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    } catch (e) {
+      throw new LatchError('server_unreachable', `cannot reach the custody server at ${this.server}: ${(e as Error).message}`);
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new LatchError('bad_response', `the custody server answered ${res.status} with a body that is not JSON`);
+    }
+    if (res.status === 401 && auth && !retried && this.#refresh !== undefined) {
+      await this.refresh();
+      return this.#call(method, path, body, auth, true);
+    }
+    if (!res.ok) {
+      const err = (json as { error?: { code?: unknown; message?: unknown } }).error;
+      throw new LatchError(typeof err?.code === 'string' ? err.code : 'server_error', typeof err?.message === 'string' ? err.message : `HTTP ${res.status}`, { status: res.status });
+    }
+    return json as T;
+  }
+
+  // ---- login ----
+
+  /** Dev issuer: sends a code by the server's mailer; returns the challenge to sign later. */
+  async loginStart(email: string): Promise<{ challenge: string }> {
+    return this.#call('POST', '/login/start', { email }, false);
+  }
+
+  async loginComplete(email: string, code: string, challengeHex: string, device: CustodySigner): Promise<TokenPair> {
+    const sig = await device.sign(loginMessage(hexToBytes(challengeHex, 'challenge', 32)));
+    const t = await this.#call<TokenPair>('POST', '/login/complete', { email, code, device_public_key: device.publicKey, signature: bytesToHex(sig) }, false);
+    await this.#tokens(t);
+    return t;
+  }
+
+  /** Production path: an OpenID Connect ID token from an issuer the server accepts. */
+  async loginWithIdToken(idToken: string, device: CustodySigner): Promise<TokenPair> {
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(idToken)));
+    const sig = await device.sign(loginMessage(digest));
+    const t = await this.#call<TokenPair>('POST', '/login/oidc', { id_token: idToken, device_public_key: device.publicKey, signature: bytesToHex(sig) }, false);
+    await this.#tokens(t);
+    return t;
+  }
+
+  async refresh(): Promise<TokenPair> {
+    if (this.#refresh === undefined) throw new LatchError('not_logged_in', 'not logged in: run `latch login --email EMAIL`');
+    const t = await this.#call<TokenPair>('POST', '/token/refresh', { refresh_token: this.#refresh }, false, true);
+    await this.#tokens(t);
+    return t;
+  }
+
+  // ---- accounts ----
+
+  async createAccount(opts: { deviceName: string; recoveryPublicKey?: string; inbox?: DeviceInbox }): Promise<{ address: string } & TokenPair> {
+    const out = await this.#call<{ address: string } & TokenPair>('POST', '/accounts', {
+      device_name: opts.deviceName,
+      ...(opts.recoveryPublicKey !== undefined ? { recovery_public_key: opts.recoveryPublicKey } : {}),
+      ...(opts.inbox !== undefined ? { inbox: opts.inbox } : {}),
+    });
+    await this.#tokens(out);
+    return out;
+  }
+
+  async getAccount(address: string): Promise<AccountView> {
+    return this.#call('GET', `/accounts/${parseFlowAddress(address)}`);
+  }
+
+  async registerInbox(address: string, inbox: DeviceInbox): Promise<void> {
+    await this.#call('POST', `/accounts/${parseFlowAddress(address)}/inbox`, inbox);
+  }
+
+  /** Builds a template transaction proposed by `proposer`, signed by every key in `signers`. */
+  async buildSigned(address: string, call: TemplateCall, proposer: AccountSigner, signers: AccountSigner[], account?: AccountView): Promise<FlowTransaction> {
+    const acct = account ?? (await this.getAccount(address));
+    const pk = acct.keys.find((k) => Number(k.index) === proposer.keyIndex);
+    if (!pk) throw new LatchError('unknown_key', `account ${acct.address} has no key ${proposer.keyIndex}`);
+    let tx = templateTransaction({
+      network: acct.ledger === 'embedded' ? 'emulator' : 'testnet',
+      call,
+      referenceBlockId: acct.reference_block_id,
+      proposalKey: { address: acct.address, keyIndex: proposer.keyIndex, sequenceNumber: Number(pk.sequence_number) },
+      payer: acct.address,
+      authorizer: acct.address,
+    });
+    for (const s of signers) {
+      const sig = await s.signer.sign(envelopeMessage(tx));
+      tx = normalizeTransaction({ ...tx, envelopeSignatures: [...tx.envelopeSignatures, { address: acct.address, keyIndex: s.keyIndex, signature: bytesToHex(sig) }] });
+    }
+    return tx;
+  }
+
+  /** Device signs, server co-signs, ledger applies. */
+  async transfer(opts: { address: string; to: string; amount: string; device: AccountSigner }): Promise<SentTransactionView> {
+    const call: TemplateCall = { kind: 'transfer', amount: parseAmount(opts.amount), to: parseFlowAddress(opts.to) };
+    const tx = await this.buildSigned(opts.address, call, opts.device, [opts.device]);
+    return this.cosignTransaction(opts.address, tx);
+  }
+
+  /** After self-custody (or to avoid the server): two user keys sign; the server only forwards. */
+  async transferWithTwoKeys(opts: { address: string; to: string; amount: string; first: AccountSigner; second: AccountSigner }): Promise<SentTransactionView> {
+    const call: TemplateCall = { kind: 'transfer', amount: parseAmount(opts.amount), to: parseFlowAddress(opts.to) };
+    const tx = await this.buildSigned(opts.address, call, opts.first, [opts.first, opts.second]);
+    return this.submitTransaction(opts.address, tx);
+  }
+
+  async cosignTransaction(address: string, tx: FlowTransaction): Promise<SentTransactionView> {
+    return this.#call('POST', `/accounts/${parseFlowAddress(address)}/cosign`, { transaction: toRestTransaction(tx) });
+  }
+
+  async submitTransaction(address: string, tx: FlowTransaction): Promise<SentTransactionView> {
+    return this.#call('POST', `/accounts/${parseFlowAddress(address)}/submit`, { transaction: toRestTransaction(tx) });
+  }
+
+  /** Revoke a key (a lost device): device key + server key. */
+  async revoke(opts: { address: string; keyIndex: number; device: AccountSigner }): Promise<SentTransactionView> {
+    const tx = await this.buildSigned(opts.address, { kind: 'revoke-key', keyIndex: opts.keyIndex }, opts.device, [opts.device]);
+    return this.cosignTransaction(opts.address, tx);
+  }
+
+  /** Revoke the server key: from then on two user keys sign. */
+  async selfCustody(opts: { address: string; device: AccountSigner }): Promise<SentTransactionView> {
+    const acct = await this.getAccount(opts.address);
+    const server = acct.keys.find((k) => k.role === 'server' && !k.revoked);
+    if (!server) throw new LatchError('already_self_custody', 'the account has no active server key');
+    const tx = await this.buildSigned(opts.address, { kind: 'revoke-key', keyIndex: Number(server.index) }, opts.device, [opts.device], acct);
+    return this.cosignTransaction(opts.address, tx);
+  }
+
+  /** Adds a recovery key to an account created without one (device + server sign). */
+  async addRecoveryKey(opts: { address: string; recoveryPublicKey: string; device: AccountSigner }): Promise<SentTransactionView> {
+    const call: TemplateCall = { kind: 'add-key', key: { publicKey: opts.recoveryPublicKey, signAlgo: SIGN_ALGO_ECDSA_P256, hashAlgo: HASH_ALGO_SHA2_256, weight: CUSTODY_KEY_WEIGHT } };
+    const tx = await this.buildSigned(opts.address, call, opts.device, [opts.device]);
+    return this.cosignTransaction(opts.address, tx);
+  }
+
+  // ---- two devices sign (2FA, no server key) ----
+
+  /** This device signs and asks the account's other devices (through the relay) to co-sign. */
+  async requestSignature(address: string, tx: FlowTransaction): Promise<{ request_id: string; expires_at: number }> {
+    return this.#call('POST', `/accounts/${parseFlowAddress(address)}/sign-requests`, { transaction: toRestTransaction(tx) });
+  }
+
+  async signRequestStatus(requestId: string): Promise<{ status: 'pending' | 'completed' | 'denied' | 'expired'; expires_at: number; id?: string; transaction?: RestTransaction }> {
+    return this.#call('GET', `/sign-requests/${requestId}`);
+  }
+
+  /** After self-custody: a transfer signed by this device and, once it approves, another device. */
+  async transferWithTwoDevices(opts: { address: string; to: string; amount: string; device: AccountSigner; pollMs?: number }): Promise<SentTransactionView> {
+    const call: TemplateCall = { kind: 'transfer', amount: parseAmount(opts.amount), to: parseFlowAddress(opts.to) };
+    const tx = await this.buildSigned(opts.address, call, opts.device, [opts.device]);
+    const { request_id } = await this.requestSignature(opts.address, tx);
+    for (;;) {
+      const s = await this.signRequestStatus(request_id);
+      if (s.status === 'completed') return { id: s.id!, transaction: s.transaction!, status: 'sealed' };
+      if (s.status !== 'pending') throw new LatchError(`request_${s.status}`, `the other device's signature was not given (${s.status})`);
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+    }
+  }
+
+  /**
+   * The other device approves a request: it signs the envelope message it computes itself from
+   * the transaction it was shown (the caller decodes and shows it first).
+   */
+  async approveSignRequest(opts: { requestId: string; transaction: RestTransaction; device: AccountSigner }): Promise<SentTransactionView> {
+    const tx = normalizeTransaction(fromRestTransaction(opts.transaction));
+    const sig = await opts.device.signer.sign(envelopeMessage(tx));
+    return this.#call('POST', `/sign-requests/${opts.requestId}/approve`, { key_index: opts.device.keyIndex, signature: bytesToHex(sig) });
+  }
+
+  async denySignRequest(requestId: string): Promise<void> {
+    await this.#call('POST', `/sign-requests/${requestId}/deny`, {});
+  }
+
+  // ---- join (2FA) ----
+
+  /** The new device asks to join; the account's devices are told through the relay. */
+  async join(address: string, deviceName: string): Promise<{ join_id: string; expires_at: number }> {
+    return this.#call('POST', `/accounts/${parseFlowAddress(address)}/joins`, { device_name: deviceName });
+  }
+
+  async joinStatus(joinId: string): Promise<JoinStatus> {
+    const s = await this.#call<JoinStatus>('GET', `/joins/${joinId}`);
+    if (s.access_token && s.refresh_token) await this.#tokens(s as TokenPair);
+    return s;
+  }
+
+  /** Polls until approved (resolves), denied or expired (throws). */
+  async waitForJoin(joinId: string, opts: { pollMs?: number; signal?: AbortSignal } = {}): Promise<JoinStatus> {
+    for (;;) {
+      const s = await this.joinStatus(joinId);
+      if (s.status === 'approved') return s;
+      if (s.status !== 'pending') throw new LatchError(`join_${s.status}`, `the join request was ${s.status}`);
+      if (opts.signal?.aborted) throw new LatchError('aborted', 'stopped waiting');
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+    }
+  }
+
+  /**
+   * An existing device approves: it builds the add-key transaction ITSELF from the joining
+   * device's public key (as the notice shows it), signs it, and the server co-signs.
+   */
+  async approveJoin(opts: { joinId: string; address: string; newDevicePublicKey: string; device: AccountSigner }): Promise<SentTransactionView & { key_index: number }> {
+    const call: TemplateCall = { kind: 'add-key', key: { publicKey: opts.newDevicePublicKey, signAlgo: SIGN_ALGO_ECDSA_P256, hashAlgo: HASH_ALGO_SHA2_256, weight: CUSTODY_KEY_WEIGHT } };
+    const tx = await this.buildSigned(opts.address, call, opts.device, [opts.device]);
+    return this.#call('POST', `/joins/${opts.joinId}/approve`, { transaction: toRestTransaction(tx) });
+  }
+
+  async denyJoin(joinId: string): Promise<void> {
+    await this.#call('POST', `/joins/${joinId}/deny`, {});
+  }
+
+  // ---- recovery ----
+
+  #recoveryTx(address: string, recovery: AccountSigner, newDevicePublicKey: string, account?: AccountView): Promise<FlowTransaction> {
+    const call: TemplateCall = { kind: 'add-key', key: { publicKey: newDevicePublicKey, signAlgo: SIGN_ALGO_ECDSA_P256, hashAlgo: HASH_ALGO_SHA2_256, weight: CUSTODY_KEY_WEIGHT } };
+    return this.buildSigned(address, call, recovery, [recovery], account);
+  }
+
+  /**
+   * Recovery kit + server key add this device's key, after the server's recovery delay.
+   * The caller must be logged in (as the account's owner) with the new device key, and needs
+   * the public account view; the server answers `pending` (with ready_at) or `completed`.
+   */
+  async recover(opts: { address: string; recovery: AccountSigner; newDevicePublicKey: string; deviceName: string; account: AccountView }): Promise<RecoveryView> {
+    const tx = await this.#recoveryTx(opts.address, opts.recovery, opts.newDevicePublicKey, opts.account);
+    const out = await this.#call<RecoveryView>('POST', `/accounts/${parseFlowAddress(opts.address)}/recoveries`, { transaction: toRestTransaction(tx), device_name: opts.deviceName });
+    if (out.access_token && out.refresh_token) await this.#tokens(out as TokenPair);
+    return out;
+  }
+
+  async completeRecovery(opts: { recoveryId: string; address: string; recovery: AccountSigner; newDevicePublicKey: string; account: AccountView }): Promise<RecoveryView> {
+    const tx = await this.#recoveryTx(opts.address, opts.recovery, opts.newDevicePublicKey, opts.account);
+    const out = await this.#call<RecoveryView>('POST', `/recoveries/${opts.recoveryId}/complete`, { transaction: toRestTransaction(tx) });
+    if (out.access_token && out.refresh_token) await this.#tokens(out as TokenPair);
+    return out;
+  }
+
+  async cancelRecovery(recoveryId: string): Promise<void> {
+    await this.#call('POST', `/recoveries/${recoveryId}/cancel`, {});
+  }
+}
