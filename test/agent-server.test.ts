@@ -9,7 +9,8 @@ import { startAgentServer, type AgentServer } from '../src/agent/agent-server.js
 import { AgentClient } from '../src/agent/agent-client.js';
 import { AgentMsg } from '../src/agent/agent-message-ids.js';
 import { decodeIdentitiesAnswer, decodeSignResponse, encodeExtensionRequest, encodeRequestIdentities, encodeSignRequest, frame } from '../src/agent/agent-codec.js';
-import { SshWriter, bytesEqual } from '../src/protocol/ssh/ssh-wire.js';
+import { SshWriter } from '../src/protocol/ssh/ssh-wire.js';
+import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import { ed25519PublicKeyBlob, formatAuthorizedKeyLine, parseAuthorizedKeyLine } from '../src/protocol/ssh/ssh-public-key.js';
 import { ed25519SignatureBlob, verifySshSignature } from '../src/protocol/ssh/ssh-signature.js';
 import { HOSTBOUND_METHOD } from '../src/protocol/ssh/ssh-userauth.js';

@@ -7,7 +7,8 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
-import { SshReader, SshWriter, decodeBase64, encodeBase64 } from '../src/protocol/ssh/ssh-wire.js';
+import { SshReader, SshWriter } from '../src/protocol/ssh/ssh-wire.js';
+import { decodeBase64, encodeBase64 } from '../src/protocol/base64url.js';
 import {
   parseAuthorizedKeyLine,
   formatAuthorizedKeyLine,

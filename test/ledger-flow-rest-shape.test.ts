@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { fromRestAccount, fromRestAccountKey, fromRestTransaction, toRestAccountKey, toRestTransaction } from '../src/ledger/flow/flow-rest-shape.js';
-import { decodeBase64, encodeBase64 } from '../src/ledger/flow/base64-std.js';
+import { decodeBase64, encodeBase64 } from '../src/protocol/base64url.js';
 import { normalizeTransaction, transactionId, type FlowTransaction } from '../src/ledger/flow/flow-transaction.js';
 import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
 import { LatchError, isLatchError } from '../src/util/latch-error.js';

@@ -31,6 +31,23 @@ test('base64url round-trips and has one text form per byte string', () => {
   );
 });
 
+test('standard base64 matches Buffer and accepts one text form per byte string', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
+      const t = P.encodeBase64(bytes);
+      assert.equal(t, Buffer.from(bytes).toString('base64'));
+      assert.deepEqual(P.decodeBase64(t), bytes);
+    }),
+  );
+  fc.assert(
+    fc.property(fc.string({ maxLength: 40 }), (t) => {
+      onlyLatchErrors(() => assert.equal(P.encodeBase64(P.decodeBase64(t)), t));
+    }),
+  );
+  assert.throws(() => P.decodeBase64('AB=='), { code: 'bad_base64' }); // non-canonical bits
+  assert.throws(() => P.decodeBase64('AA=A'), { code: 'bad_base64' }); // padding inside
+});
+
 test('pairing links round-trip', async () => {
   const s = await P.sodiumReady();
   const nameArb = fc.string({ minLength: 1, maxLength: 64 }).filter((n) => {

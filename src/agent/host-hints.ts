@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { LatchError } from '../util/latch-error.js';
-import { decodeBase64, encodeBase64 } from '../protocol/ssh/ssh-wire.js';
+import { decodeBase64, encodeBase64 } from '../protocol/base64url.js';
 import { parseSshPublicKey } from '../protocol/ssh/ssh-public-key.js';
 
 export interface HostHint {

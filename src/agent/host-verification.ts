@@ -6,7 +6,7 @@
  * signature the agent already checked. Mirrors the check in OpenSSH ssh-agent.c
  * (identity_permitted / parse_userauth_request). Pure.
  */
-import { bytesEqual } from '../protocol/ssh/ssh-wire.js';
+import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import type { SshUserauthRequest } from '../protocol/ssh/ssh-userauth.js';
 import type { VerifiedSessionBind } from './agent-server.js';
 

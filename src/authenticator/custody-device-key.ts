@@ -9,7 +9,8 @@
  */
 import { LatchError } from '../util/latch-error.js';
 import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../ledger/flow/flow-account-key.js';
-import { bytesEqual, bytesToHex, hexToBytes } from '../ledger/flow/flow-hex.js';
+import { bytesToHex, hexToBytes } from '../ledger/flow/flow-hex.js';
+import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import { flowPublicKeyFromPrivate, generateFlowPrivateKey, signFlowMessage } from '../ledger/flow/flow-signer.js';
 import { TRANSACTION_DOMAIN_TAG } from '../ledger/flow/flow-transaction.js';
 import { decodeTransactionMessage } from '../ledger/flow/flow-message-decoder.js';

@@ -10,7 +10,7 @@ import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import type { Sodium } from '../protocol/sodium.js';
 import type { SshSignBody, SignMessageBody, SignResult } from '../protocol/messages.js';
 import { sshFingerprint } from '../protocol/ssh/ssh-public-key.js';
-import { bytesEqual } from '../protocol/ssh/ssh-wire.js';
+import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import { verifySessionBind } from '../protocol/ssh/session-bind.js';
 import { armorSshsig, buildSshsigSignedDataForMessage, encodeSshsig } from '../protocol/ssh/sshsig.js';
 import { parseGitObject } from '../protocol/ssh/git-object.js';

@@ -9,7 +9,8 @@
 import { p256 } from '@noble/curves/nist.js';
 import { decodeBase64url } from '../protocol/base64url.js';
 import type { Sodium } from '../protocol/sodium.js';
-import { decodeBase64, bytesEqual } from '../protocol/ssh/ssh-wire.js';
+import { decodeBase64 } from '../protocol/base64url.js';
+import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import { ed25519SignatureBlob, p256SignatureBlob } from '../protocol/ssh/ssh-signature.js';
 import { parseSshSignDataForKey, type ParsedSshSignData } from '../protocol/ssh/sign-data-guard.js';
 import { LatchError } from '../util/latch-error.js';

@@ -2,7 +2,7 @@
  * Wire constants and shapes of the custody HTTP API (docs/CUSTODY.md), shared by the server,
  * the SDK and the authenticator. Pure; browser-safe.
  */
-import { concatBytes } from '../ledger/flow/flow-hex.js';
+import { concatBytes } from '@noble/hashes/utils.js';
 
 export const CUSTODY_PREFIX = '/custody/v1';
 

@@ -31,7 +31,8 @@ import {
   type NewFlowAccountKey,
 } from './flow/flow-account-key.js';
 import { CONTRACT_ADDRESSES, parseTemplateCall, type FlowNetwork, type TemplateCall } from './flow/cadence-templates.js';
-import { bytesToHex, canonicalHex, concatBytes, hexToBytes } from './flow/flow-hex.js';
+import { bytesToHex, canonicalHex, hexToBytes } from './flow/flow-hex.js';
+import { concatBytes } from '@noble/hashes/utils.js';
 import { verifyFlowSignature } from './flow/flow-signer.js';
 import {
   envelopeMessage,

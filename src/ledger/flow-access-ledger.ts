@@ -8,7 +8,7 @@
 import { LatchError } from '../util/latch-error.js';
 import { parseNetwork, type FlowNetwork } from './flow/cadence-templates.js';
 import type { NewFlowAccountKey } from './flow/flow-account-key.js';
-import { decodeBase64 } from './flow/base64-std.js';
+import { decodeBase64 } from '../protocol/base64url.js';
 import { canonicalHex } from './flow/flow-hex.js';
 import { fromRestAccount, fromRestTransaction, toRestTransaction } from './flow/flow-rest-shape.js';
 import { normalizeTransaction, parseFlowAddress, transactionId, type FlowTransaction } from './flow/flow-transaction.js';

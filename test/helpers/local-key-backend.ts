@@ -8,7 +8,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
 import type { AgentBackend, AgentIdentity, SignContext } from '../../src/agent/agent-server.js';
 import { LatchError } from '../../src/util/latch-error.js';
-import { bytesEqual } from '../../src/protocol/ssh/ssh-wire.js';
+import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import { ed25519PublicKeyBlob, p256PublicKeyBlob, formatAuthorizedKeyLine } from '../../src/protocol/ssh/ssh-public-key.js';
 import { ed25519SignatureBlob, p256SignatureBlob } from '../../src/protocol/ssh/ssh-signature.js';
 import { parseSshSignData, parseSshSignDataForKey, type ParsedSshSignData } from '../../src/protocol/ssh/sign-data-guard.js';

@@ -86,7 +86,7 @@ async function hint(argv: string[]): Promise<number> {
     const [user, host, port, key] = positionals;
     if (key === undefined) throw usageError('USER HOST PORT HOSTKEY are required', HINT_USAGE);
     const { sendHostHint, hintSocketFor } = await import('../../agent/host-hints.js');
-    const { decodeBase64 } = await import('../../protocol/ssh/ssh-wire.js');
+    const { decodeBase64 } = await import('../../protocol/base64url.js');
     const socket = values.agent ?? process.env.SSH_AUTH_SOCK ?? defaultAgentSocket(cli.paths.runtimeDir);
     await sendHostHint(hintSocketFor(socket), { user: user!, host: host!, port: Number(port), hostKeyBlob: decodeBase64(key, 'host key') });
   } catch {

@@ -8,11 +8,8 @@ import { LatchError } from '../../util/latch-error.js';
 
 const HEX = /^[0-9a-fA-F]*$/;
 
-export function bytesToHex(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
-  return out;
-}
+export { bytesToHex } from '@noble/hashes/utils.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 
 /** @param what names the field in the error, e.g. "reference block id". */
 export function hexToBytes(hex: string, what = 'value', expectedLength?: number): Uint8Array {
@@ -32,21 +29,4 @@ export function hexToBytes(hex: string, what = 'value', expectedLength?: number)
 /** Canonical lowercase hex of exactly `length` bytes. */
 export function canonicalHex(hex: string, what: string, length?: number): string {
   return bytesToHex(hexToBytes(hex, what, length));
-}
-
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
 }

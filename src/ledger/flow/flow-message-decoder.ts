@@ -10,7 +10,8 @@
  */
 import { decode as rlpDecode } from '@ethereumjs/rlp';
 import { LatchError } from '../../util/latch-error.js';
-import { bytesEqual, bytesToHex } from './flow-hex.js';
+import { bytesToHex } from './flow-hex.js';
+import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import {
   envelopeMessage,
   payloadMessage,

@@ -18,7 +18,7 @@ import {
   type FlowHashAlgo,
   type FlowSignAlgo,
 } from './flow-account-key.js';
-import { decodeBase64, encodeBase64 } from './base64-std.js';
+import { decodeBase64, encodeBase64 } from '../../protocol/base64url.js';
 import { bytesToHex, canonicalHex, hexToBytes } from './flow-hex.js';
 import { normalizeTransaction, parseFlowAddress, transactionId, type FlowSignature, type FlowTransaction } from './flow-transaction.js';
 

@@ -17,7 +17,8 @@
 import { encode as rlpEncode } from '@ethereumjs/rlp';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { LatchError } from '../../util/latch-error.js';
-import { bytesToHex, canonicalHex, concatBytes, hexToBytes } from './flow-hex.js';
+import { bytesToHex, canonicalHex, hexToBytes } from './flow-hex.js';
+import { concatBytes } from '@noble/hashes/utils.js';
 
 /** A signature entry as Flow's APIs carry it: who signed, with which key, raw bytes as hex. */
 export interface FlowSignature {

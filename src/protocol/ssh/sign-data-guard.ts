@@ -5,7 +5,7 @@
  * uint32 session-id length, and "SSHS" read as a length is ~1.4 GB. Pure; browser-safe.
  */
 import { LatchError } from '../../util/latch-error.js';
-import { bytesEqual } from './ssh-wire.js';
+import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import { parseSshUserauthRequest, type SshUserauthRequest } from './ssh-userauth.js';
 import { parseSshsigSignedData, type SshsigSignedData } from './sshsig.js';
 

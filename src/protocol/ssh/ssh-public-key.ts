@@ -8,7 +8,8 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { LatchError } from '../../util/latch-error.js';
-import { SshReader, SshWriter, decodeBase64, encodeBase64 } from './ssh-wire.js';
+import { SshReader, SshWriter } from './ssh-wire.js';
+import { decodeBase64, encodeBase64 } from '../base64url.js';
 
 export type EcdsaKeyType = 'ecdsa-sha2-nistp256' | 'ecdsa-sha2-nistp384' | 'ecdsa-sha2-nistp521';
 export type SshKeyType = 'ssh-ed25519' | EcdsaKeyType | 'ssh-rsa';

@@ -4,6 +4,7 @@
  * `expectEnd()` rejects trailing bytes, so every value has exactly one accepted encoding.
  * Pure; browser-safe.
  */
+import { concatBytes } from '@noble/hashes/utils.js';
 import { LatchError } from '../../util/latch-error.js';
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
@@ -175,78 +176,8 @@ export class SshWriter {
   }
 }
 
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
-}
-
 function hexToBytes(hex: string): Uint8Array {
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-/** Standard base64 (RFC 4648 §4, padded) as OpenSSH uses it; strict decoder. */
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const B64_LOOKUP = new Map<string, number>([...B64].map((c, i) => [c, i]));
-
-export function encodeBase64(bytes: Uint8Array): string {
-  let out = '';
-  let i = 0;
-  for (; i + 3 <= bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
-  }
-  const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + '==';
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + '=';
-  }
-  return out;
-}
-
-/** Strict padded base64: canonical, no whitespace. `what` names the field in errors. */
-export function decodeBase64(text: string, what = 'base64 value'): Uint8Array {
-  if (typeof text !== 'string') throw new TypeError('decodeBase64 expects a string');
-  if (text.length % 4 !== 0) throw new LatchError('bad_base64', `${what} is not valid base64 (bad length)`);
-  let pad = 0;
-  if (text.endsWith('==')) pad = 2;
-  else if (text.endsWith('=')) pad = 1;
-  const body = text.slice(0, text.length - pad);
-  const out = new Uint8Array((text.length / 4) * 3 - pad);
-  let acc = 0;
-  let bits = 0;
-  let o = 0;
-  for (const c of body) {
-    const v = B64_LOOKUP.get(c);
-    if (v === undefined) throw new LatchError('bad_base64', `${what} is not valid base64 (unexpected character)`);
-    acc = ((acc << 6) | v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
-    }
-  }
-  if (bits > 0 && (acc & ((1 << bits) - 1)) !== 0) {
-    throw new LatchError('bad_base64', `${what} is not valid base64 (non-canonical encoding)`);
-  }
-  if (o !== out.length) throw new LatchError('bad_base64', `${what} is not valid base64 (bad padding)`);
   return out;
 }

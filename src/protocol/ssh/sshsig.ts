@@ -4,7 +4,9 @@
  */
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { LatchError } from '../../util/latch-error.js';
-import { SshReader, SshWriter, bytesEqual, decodeBase64, encodeBase64 } from './ssh-wire.js';
+import { SshReader, SshWriter } from './ssh-wire.js';
+import { decodeBase64, encodeBase64 } from '../base64url.js';
+import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 
 /** PROTOCOL.sshsig §2: MAGIC_PREAMBLE. */
 export const SSHSIG_MAGIC = new TextEncoder().encode('SSHSIG');
