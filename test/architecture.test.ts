@@ -52,7 +52,7 @@ test('the relay never imports key-handling code', () => {
 });
 
 test('parts do not import the CLI or the server composition', () => {
-  for (const dir of ['src/protocol', 'src/relay', 'src/transport', 'src/authenticator', 'src/computer', 'src/agent', 'src/ledger']) {
+  for (const dir of ['src/protocol', 'src/relay', 'src/transport', 'src/authenticator', 'src/computer', 'src/agent', 'src/ledger', 'src/custody', 'src/sdk']) {
     for (const f of sources(dir)) {
       for (const spec of imports(f)) {
         const t = target(f, spec);
