@@ -175,3 +175,17 @@ test('self-custody: the server key is revoked, co-signing stops, two devices sti
   const keys = (await ada.client.getAccount(ada.address)).keys;
   assert.deepEqual(keys.filter((k) => k.revoked).map((k) => k.role).sort(), ['device', 'recovery', 'server']);
 });
+
+test('a co-sign request turned away for its token is audited too', async () => {
+  const res = await fetch(`${server.url}/custody/v1/accounts/${ada.address}/cosign`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer not-a-token' },
+    body: JSON.stringify({ transaction: {} }),
+  });
+  assert.equal(res.status, 401);
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(`${server.dataDir}/custody/custody.sqlite`, { readonly: true });
+  const rows = db.prepare("SELECT account, action, decision, detail FROM audit WHERE action = 'cosign' AND decision = 'refused'").all() as { account: string; detail: string }[];
+  db.close();
+  assert.ok(rows.some((r) => r.account === ada.address && JSON.parse(r.detail).code === 'unauthorized'), JSON.stringify(rows));
+});

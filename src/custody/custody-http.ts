@@ -131,12 +131,20 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
       }
       const params = route.pattern.exec(path)!.slice(1).map((p) => (p.startsWith('0x') ? p.toLowerCase() : p));
       const p = (async () => {
+        let reachedService = false;
         try {
           const raw = route.method === 'POST' ? await readBody(req) : Buffer.alloc(0);
           const body = route.fields ? parseJsonBody(raw, req.headers['content-type'], route.fields) : {};
           const caller = route.auth ? await svc.tokens.verify(req.headers.authorization) : NO_CALLER;
+          reachedService = true;
           sendJson(res, 200, await route.run({ svc, params, body, req, caller }));
         } catch (e) {
+          // Every decision is audited (issue 4), also a request turned away before the service
+          // saw it (bad token, bad body) on a route that would change an account.
+          if (!reachedService && route.auth && route.method === 'POST' && e instanceof LatchError) {
+            const account = params.find((x) => x.startsWith('0x')) ?? null;
+            svc.audit({ account, action: path.split('/').pop() ?? 'request', decision: 'refused', detail: { code: e.code, reason: e.message, from: req.socket.remoteAddress ?? null } });
+          }
           if (e instanceof LatchError) {
             sendError(res, e.status, e.code, e.message);
           } else {
