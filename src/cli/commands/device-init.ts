@@ -7,6 +7,7 @@ import { nowSeconds } from '../../protocol/messages.js';
 import { Keystore } from '../../authenticator/keystore.js';
 import { generateEd25519SshKey, sshKeyInfo } from '../../authenticator/ssh-key-factory.js';
 import { readPassphrase } from '../../util/passphrase.js';
+import { LatchError } from '../../util/latch-error.js';
 
 const USAGE = 'latch device init --name NAME [--json]';
 
@@ -16,10 +17,8 @@ export async function deviceInit(argv: string[]): Promise<number> {
   if (values.name === undefined) throw usageError('--name is required', USAGE);
   const name = validateName(values.name, 'device name');
   if (Keystore.exists(cli.paths.keystoreFile)) {
-    throw new (await import('../../util/latch-error.js')).LatchError(
-      'already_initialized',
-      `an authenticator already exists in ${cli.paths.authenticatorDir}`,
-    );
+    // Checked before asking for a passphrase (Keystore.create checks again under its lock).
+    throw new LatchError('already_initialized', `an authenticator already exists in ${cli.paths.authenticatorDir}`);
   }
   const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'New passphrase for this authenticator: ', confirm: true });
   const sodium = await sodiumReady();
