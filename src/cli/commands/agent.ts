@@ -1,7 +1,9 @@
 /**
  * `latch agent [--socket PATH] [--upstream SOCK] [--sign-timeout S]`: the ssh-agent of this
  * computer, with the keys of the paired authenticator (docs/AGENT.md). Foreground; prints
- * `SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;` on stdout for `eval`.
+ * `SSH_AUTH_SOCK=PATH; export SSH_AUTH_SOCK;` on stdout for `eval`. With `--background` it
+ * starts itself detached (log in the runtime dir), waits until the socket is served, prints
+ * the SSH_AUTH_SOCK and SSH_AGENT_PID lines as ssh-agent does, and exits.
  *
  * `latch agent hint [--agent PATH] USER HOST PORT HOSTKEY`: what the KnownHostsCommand
  * written by `latch ssh setup` runs; tells the running agent which host name ssh is
@@ -11,7 +13,7 @@
 import path from 'node:path';
 import { defaultCli, parse, secondsFrom, usageError } from '../cli-context.js';
 
-const USAGE = 'latch agent [--socket PATH] [--upstream SOCK | --no-upstream] [--sign-timeout SECONDS]';
+const USAGE = 'latch agent [--socket PATH] [--upstream SOCK | --no-upstream] [--sign-timeout SECONDS] [--background]';
 const HINT_USAGE = 'latch agent hint [--agent PATH] USER HOST PORT HOSTKEY';
 
 export function defaultAgentSocket(runtimeDir: string): string {
@@ -23,10 +25,26 @@ export async function agent(argv: string[]): Promise<number> {
   const cli = defaultCli();
   const { values } = parse(
     argv,
-    { socket: { type: 'string' }, upstream: { type: 'string' }, 'no-upstream': { type: 'boolean' }, 'sign-timeout': { type: 'string' } },
+    { socket: { type: 'string' }, upstream: { type: 'string' }, 'no-upstream': { type: 'boolean' }, 'sign-timeout': { type: 'string' }, background: { type: 'boolean' } },
     USAGE,
   );
   const signTimeoutSeconds = secondsFrom(values['sign-timeout'], 30, '--sign-timeout', USAGE);
+  if (values.background) {
+    const socketPath = path.resolve(values.socket ?? defaultAgentSocket(cli.paths.runtimeDir));
+    const foreground = argv.filter((a) => a !== '--background');
+    if (values.socket === undefined) foreground.push('--socket', socketPath);
+    const { startInBackground } = await import('../background-process.js');
+    const { pid } = await startInBackground({
+      args: ['agent', ...foreground],
+      logFile: path.join(cli.paths.runtimeDir, 'agent.log'),
+      ready: /agent listening on /,
+      what: 'latch agent',
+    });
+    cli.out(`SSH_AUTH_SOCK=${socketPath}; export SSH_AUTH_SOCK;`);
+    cli.out(`SSH_AGENT_PID=${pid}; export SSH_AGENT_PID;`);
+    cli.err(`latch agent running in the background (pid ${pid}, log ${path.join(cli.paths.runtimeDir, 'agent.log')}); stop it with: kill ${pid}`);
+    return 0;
+  }
   const { sodiumReady } = await import('../../protocol/sodium.js');
   const { RelayClient } = await import('../../transport/relay-client.js');
   const { AuthenticatorClient } = await import('../../computer/authenticator-client.js');
