@@ -48,7 +48,7 @@ export async function relayBench(): Promise<string[]> {
   const sodium = await sodiumReady();
   const dataDir = mkdtempSync(join(tmpdir(), 'latch-relay-bench-'));
   const server = await startServer({ host: '127.0.0.1', port: 0, dataDir, rateLimit: false });
-  const lines: string[] = [`relay bench: ${availableParallelism()} cores, loopback, SQLite WAL synchronous=FULL`];
+  const lines: string[] = [`relay bench: ${availableParallelism()} cores, loopback, SQLite WAL (FULL sync for sends, NORMAL for acks)`];
   try {
     const client = new RelayClient({ url: server.url });
     const newKey = (): QueueKeyPair => {
