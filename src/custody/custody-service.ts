@@ -25,7 +25,8 @@ import type { Ledger } from '../ledger/ledger.js';
 import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256, parsePublicKey, type FlowAccountKey } from '../ledger/flow/flow-account-key.js';
 import { parseTemplateCall, type TemplateCall } from '../ledger/flow/cadence-templates.js';
 import { bytesToHex, hexToBytes } from '../ledger/flow/flow-hex.js';
-import { flowPublicKeyFromPrivate, generateFlowPrivateKey, signTransactionEnvelope, verifyFlowSignature } from '../ledger/flow/flow-signer.js';
+import { flowPublicKeyFromPrivate, generateFlowPrivateKey, signTransactionEnvelope } from '../ledger/flow/flow-signer.js';
+import { nodeEcdsa } from '../ledger/flow/flow-ecdsa-node.js';
 import { envelopeMessage, normalizeTransaction, parseFlowAddress, type FlowTransaction } from '../ledger/flow/flow-transaction.js';
 import { fromRestTransaction, toRestAccountKey, toRestTransaction, type RestAccountKey, type RestTransaction } from '../ledger/flow/flow-rest-shape.js';
 import { parseAmount, ufix64ToUnits, unitsToUFix64 } from '../ledger/flow/json-cadence.js';
@@ -330,7 +331,7 @@ export class CustodyService {
       if (!k) fail('unknown_key', `account ${a} has no key ${s.keyIndex}`);
       if (k.revoked) fail('revoked_key', `key ${s.keyIndex} is revoked and cannot sign`, 403);
       if (s.keyIndex === row.server_key_index) fail('bad_signature', 'the transaction already carries the server\'s signature', 403);
-      if (!verifyFlowSignature(message, hexToBytes(s.signature), k.publicKey, k.signAlgo, k.hashAlgo)) {
+      if (!nodeEcdsa.verify(message, hexToBytes(s.signature), k.publicKey, k.signAlgo, k.hashAlgo)) {
         fail('invalid_signature', `the signature by key ${s.keyIndex} does not verify over this transaction (altered after signing?)`, 403);
       }
       const role = roles.find((r) => r.idx === s.keyIndex)?.role;
@@ -354,7 +355,7 @@ export class CustodyService {
       privateKey: await this.#serverKey(row),
       signAlgo: server.signAlgo,
       hashAlgo: server.hashAlgo,
-    });
+    }, nodeEcdsa);
     const sent = await this.opts.ledger.sendTransaction(signed);
     const amount = checked.call.kind === 'transfer' ? ufix64ToUnits(checked.call.amount).toString() : '0';
     this.db.prepare('INSERT INTO cosigns (digest, address, tx_id, kind, amount_units, day, at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(checked.digest, row.address, sent.id, checked.call.kind, amount, dayOf(this.#now()), this.#now());
@@ -549,7 +550,7 @@ export class CustodyService {
       if (!k || k.public_key !== caller.device) fail('bad_signer', 'sign with this device\'s own active key', 403);
       const tx = normalizeTransaction(fromRestTransaction(JSON.parse(r.tx)));
       if (tx.envelopeSignatures.some((x) => x.keyIndex === body.key_index)) fail('bad_signer', 'this key already signed the request', 409);
-      if (!verifyFlowSignature(envelopeMessage(tx), hexToBytes(body.signature), k.public_key, SIGN_ALGO_ECDSA_P256, HASH_ALGO_SHA2_256)) fail('invalid_signature', 'the signature does not verify over the requested transaction', 403);
+      if (!nodeEcdsa.verify(envelopeMessage(tx), hexToBytes(body.signature), k.public_key, SIGN_ALGO_ECDSA_P256, HASH_ALGO_SHA2_256)) fail('invalid_signature', 'the signature does not verify over the requested transaction', 403);
       const signed = normalizeTransaction({ ...tx, envelopeSignatures: [...tx.envelopeSignatures, { address: row.address, keyIndex: body.key_index, signature: body.signature }] });
       const call = parseTemplateCall(this.opts.ledger.network, tx.script, tx.arguments);
       const sent = await this.opts.ledger.sendTransaction(signed);
@@ -726,7 +727,7 @@ function parseInbox(v: unknown): DeviceInbox {
 
 function checkLoginSignature(challenge: Uint8Array, signature: unknown, device: string): void {
   if (typeof signature !== 'string' || !/^[0-9a-f]{128}$/.test(signature)) fail('bad_signature', 'signature must be 64 bytes hex (r‖s)');
-  if (!verifyFlowSignature(loginMessage(challenge), hexToBytes(signature), device, SIGN_ALGO_ECDSA_P256, HASH_ALGO_SHA2_256)) {
+  if (!nodeEcdsa.verify(loginMessage(challenge), hexToBytes(signature), device, SIGN_ALGO_ECDSA_P256, HASH_ALGO_SHA2_256)) {
     fail('bad_signature', 'the device key\'s login signature does not verify', 401);
   }
 }

@@ -33,7 +33,7 @@ import {
 import { CONTRACT_ADDRESSES, parseTemplateCall, type FlowNetwork, type TemplateCall } from './flow/cadence-templates.js';
 import { bytesToHex, canonicalHex, hexToBytes } from './flow/flow-hex.js';
 import { concatBytes } from '@noble/hashes/utils.js';
-import { verifyFlowSignature } from './flow/flow-signer.js';
+import { nodeEcdsa } from './flow/flow-ecdsa-node.js';
 import {
   envelopeMessage,
   normalizeTransaction,
@@ -258,7 +258,7 @@ export class EmbeddedLedger implements Ledger {
       for (const s of sigs) {
         const key = keyOf(s.address, s.keyIndex);
         if (key.revoked) throw err('revoked_key', `key ${s.keyIndex} of ${s.address} is revoked and cannot sign`, 403);
-        if (!verifyFlowSignature(message, hexToBytes(s.signature), key.publicKey, key.signAlgo, key.hashAlgo)) {
+        if (!nodeEcdsa.verify(message, hexToBytes(s.signature), key.publicKey, key.signAlgo, key.hashAlgo)) {
           throw err('invalid_signature', `the ${what} signature by key ${s.keyIndex} of ${s.address} does not verify`, 403);
         }
         const m = signed.get(s.address) ?? new Map<number, number>();

@@ -98,13 +98,25 @@ export interface FlowKeySigner {
   hashAlgo: FlowHashAlgo;
 }
 
+/**
+ * The ECDSA operations above, as a value: the custody server and the embedded ledger run in
+ * Node and use OpenSSL through node:crypto (flow-ecdsa-node.ts); the authenticator and the
+ * browser use these (noble, pure JS). Both produce and accept the same raw r‖s signatures.
+ */
+export interface FlowEcdsa {
+  sign(message: Uint8Array, privateKey: Uint8Array, signAlgo: FlowSignAlgo, hashAlgo: FlowHashAlgo): Uint8Array;
+  verify(message: Uint8Array, signature: Uint8Array, publicKeyHex: string, signAlgo: FlowSignAlgo, hashAlgo: FlowHashAlgo): boolean;
+}
+
+export const nobleEcdsa: FlowEcdsa = { sign: signFlowMessage, verify: verifyFlowSignature };
+
 /** Returns a copy of `tx` with a payload signature (proposer / authorizer) added. */
-export function signTransactionPayload(tx: FlowTransaction, signer: FlowKeySigner): FlowTransaction {
+export function signTransactionPayload(tx: FlowTransaction, signer: FlowKeySigner, ecdsa: FlowEcdsa = nobleEcdsa): FlowTransaction {
   const n = normalizeTransaction(tx);
   if (n.envelopeSignatures.length > 0) {
     throw new LatchError('bad_transaction', 'payload signatures must be added before envelope signatures');
   }
-  const sig = signFlowMessage(payloadMessage(n), signer.privateKey, signer.signAlgo, signer.hashAlgo);
+  const sig = ecdsa.sign(payloadMessage(n), signer.privateKey, signer.signAlgo, signer.hashAlgo);
   return normalizeTransaction({
     ...n,
     payloadSignatures: [...n.payloadSignatures, { address: signer.address, keyIndex: signer.keyIndex, signature: bytesToHex(sig) }],
@@ -112,9 +124,9 @@ export function signTransactionPayload(tx: FlowTransaction, signer: FlowKeySigne
 }
 
 /** Returns a copy of `tx` with an envelope signature (payer) added. */
-export function signTransactionEnvelope(tx: FlowTransaction, signer: FlowKeySigner): FlowTransaction {
+export function signTransactionEnvelope(tx: FlowTransaction, signer: FlowKeySigner, ecdsa: FlowEcdsa = nobleEcdsa): FlowTransaction {
   const n = normalizeTransaction(tx);
-  const sig = signFlowMessage(envelopeMessage(n), signer.privateKey, signer.signAlgo, signer.hashAlgo);
+  const sig = ecdsa.sign(envelopeMessage(n), signer.privateKey, signer.signAlgo, signer.hashAlgo);
   return normalizeTransaction({
     ...n,
     envelopeSignatures: [...n.envelopeSignatures, { address: signer.address, keyIndex: signer.keyIndex, signature: bytesToHex(sig) }],
