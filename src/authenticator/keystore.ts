@@ -6,9 +6,10 @@
  * write uses a fresh random nonce. Writes go through a lock file and an atomic rename, so
  * `latch device pair` and a running `latch device run` can both update it safely.
  */
-import { openSync, closeSync, readFileSync, rmSync, writeSync, statSync, mkdirSync } from 'node:fs';
+import { readFileSync, statSync, mkdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { LatchError } from '../util/latch-error.js';
+import { withFileLock } from '../util/file-lock.js';
 import { writeFileAtomic, readFileIfExists } from '../util/atomic-file.js';
 import { encodeBase64url, decodeBase64url } from '../protocol/base64url.js';
 import type { Sodium } from '../protocol/sodium.js';
@@ -126,42 +127,10 @@ export class Keystore {
     this.#mtimeMs = safeMtime(this.path);
   }
 
-  async #withLock<T>(fn: () => T): Promise<T> {
-    const lock = join(dirname(this.path), 'keystore.lock');
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        const fd = openSync(lock, 'wx', 0o600);
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        if (lockIsStale(lock)) {
-          rmSync(lock, { force: true });
-          continue;
-        }
-        if (Date.now() > deadline) throw new LatchError('keystore_busy', `the keystore is locked by another process (${lock})`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    }
-    try {
-      return fn();
-    } finally {
-      rmSync(lock, { force: true });
-    }
+  #withLock<T>(fn: () => T): Promise<T> {
+    return withFileLock(join(dirname(this.path), 'keystore.lock'), fn, { what: 'the keystore' });
   }
-}
 
-function lockIsStale(lock: string): boolean {
-  try {
-    const pid = Number(readFileSync(lock, 'utf8'));
-    if (!Number.isSafeInteger(pid) || pid <= 0) return Date.now() - statSync(lock).mtimeMs > 5000;
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH' || (e as NodeJS.ErrnoException).code === 'ENOENT';
-  }
 }
 
 function safeMtime(path: string): number {

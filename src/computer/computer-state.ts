@@ -5,6 +5,7 @@
  */
 import { LatchError } from '../util/latch-error.js';
 import { writeFileAtomic, readFileIfExists } from '../util/atomic-file.js';
+import { withFileLock } from '../util/file-lock.js';
 import type { SshKeyInfo } from '../protocol/messages.js';
 
 export interface ComputerPairing {
@@ -41,8 +42,22 @@ export function loadComputerState(path: string): ComputerState {
   }
 }
 
-export function saveComputerState(path: string, state: ComputerState): void {
-  writeFileAtomic(path, JSON.stringify(state, null, 2) + '\n', 0o600);
+/**
+ * Read-modify-write under a lock against the newest file, so `latch status` or the agent
+ * refreshing a cached field can never write back a pairing that `latch pair` just replaced.
+ */
+export async function updateComputerState<T>(path: string, fn: (state: ComputerState) => T): Promise<T> {
+  return withFileLock(`${path}.lock`, () => {
+    const state = loadComputerState(path);
+    const out = fn(state);
+    writeFileAtomic(path, JSON.stringify(state, null, 2) + '\n', 0o600);
+    return out;
+  }, { what: 'the computer state' });
+}
+
+/** The same pairing (not a newer one made since it was read)? */
+export function samePairing(a: ComputerPairing | undefined, b: ComputerPairing): a is ComputerPairing {
+  return a !== undefined && a.computerPublicKey === b.computerPublicKey;
 }
 
 export function requirePairing(state: ComputerState): ComputerPairing {

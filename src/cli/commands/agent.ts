@@ -48,7 +48,7 @@ export async function agent(argv: string[]): Promise<number> {
   const { sodiumReady } = await import('../../protocol/sodium.js');
   const { RelayClient } = await import('../../transport/relay-client.js');
   const { AuthenticatorClient } = await import('../../computer/authenticator-client.js');
-  const { loadComputerState, saveComputerState, requirePairing } = await import('../../computer/computer-state.js');
+  const { loadComputerState, updateComputerState, samePairing, requirePairing } = await import('../../computer/computer-state.js');
   const { startAgentServer } = await import('../../agent/agent-server.js');
   const { AuthenticatorBackend } = await import('../../agent/authenticator-backend.js');
   const { HostHints, startHintServer, hintSocketFor } = await import('../../agent/host-hints.js');
@@ -71,15 +71,10 @@ export async function agent(argv: string[]): Promise<number> {
     signTimeoutSeconds,
     log,
     onKeys: (keys) => {
-      try {
-        const state = loadComputerState(cli.paths.computerFile);
-        if (state.pairing && state.pairing.deviceId === pairing.deviceId) {
-          state.pairing.sshKeys = keys;
-          saveComputerState(cli.paths.computerFile, state);
-        }
-      } catch {
-        /* the cache on disk is a convenience */
-      }
+      // The cache on disk is a convenience: a failure to write it is not the agent's problem.
+      updateComputerState(cli.paths.computerFile, (state) => {
+        if (samePairing(state.pairing, pairing)) state.pairing.sshKeys = keys;
+      }).catch(() => undefined);
     },
   });
   const server = await startAgentServer({ socketPath, backend, upstreamSocket: upstream, log });

@@ -8,7 +8,7 @@ import { TIMEOUT_PAIR_SECONDS } from '../../protocol/protocol-constants.js';
 import { validateName } from '../../protocol/pairing-link.js';
 import { RelayClient } from '../../transport/relay-client.js';
 import { startPairing, completePairing } from '../../computer/pair-with-authenticator.js';
-import { loadComputerState, saveComputerState } from '../../computer/computer-state.js';
+import { loadComputerState, updateComputerState } from '../../computer/computer-state.js';
 
 const USAGE = 'latch pair [--server URL] [--uri-only] [--timeout SECONDS] [--name NAME] [--json]';
 
@@ -44,7 +44,9 @@ export async function pair(argv: string[]): Promise<number> {
     log: (line) => cli.err(`  ${line}`),
     onOffer: (code) => cli.err(`Check code: ${code}  (your authenticator must show the same code)`),
   });
-  saveComputerState(cli.paths.computerFile, { ...state, pairing: paired });
+  await updateComputerState(cli.paths.computerFile, (s) => {
+    s.pairing = paired;
+  });
   if (values.json) {
     cli.out(JSON.stringify({ paired: true, device: { name: paired.deviceName, id: paired.deviceId, ssh_keys: paired.sshKeys } }));
   }

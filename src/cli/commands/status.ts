@@ -5,7 +5,7 @@ import { TIMEOUT_ME_SECONDS } from '../../protocol/protocol-constants.js';
 import { nowSeconds } from '../../protocol/messages.js';
 import { RelayClient } from '../../transport/relay-client.js';
 import { AuthenticatorClient } from '../../computer/authenticator-client.js';
-import { loadComputerState, saveComputerState } from '../../computer/computer-state.js';
+import { loadComputerState, updateComputerState, samePairing } from '../../computer/computer-state.js';
 import { isLatchError } from '../../util/latch-error.js';
 
 const USAGE = 'latch status [--json]';
@@ -31,7 +31,12 @@ export async function status(argv: string[]): Promise<number> {
     p.deviceName = info.name;
     p.sshKeys = info.ssh_keys;
     p.lastSeen = nowSeconds();
-    saveComputerState(cli.paths.computerFile, state);
+    await updateComputerState(cli.paths.computerFile, (s) => {
+      if (!samePairing(s.pairing, p)) return; // re-paired meanwhile: leave the new pairing alone
+      s.pairing.deviceName = info.name;
+      s.pairing.sshKeys = info.ssh_keys;
+      s.pairing.lastSeen = p.lastSeen;
+    });
   } catch (e) {
     problem = isLatchError(e) ? e.message : String(e);
   } finally {
