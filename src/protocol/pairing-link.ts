@@ -116,5 +116,9 @@ export function parsePairingLink(text: string): PairingLink {
   } catch (e) {
     throw bad(`pairing link: ${(e as Error).message}`);
   }
-  return { version: PROTOCOL_VERSION, computerPublicKey, queueId, name, relayUrl };
+  const link: PairingLink = { version: PROTOCOL_VERSION, computerPublicKey, queueId, name, relayUrl };
+  // One accepted text per link (PROTOCOL.md §4.1): the fields in order, encoded as
+  // URLSearchParams writes them. Anything else (reordered, "&&", %-escaped names) is refused.
+  if (formatPairingLink(link) !== trimmed) throw bad('pairing link is not in canonical form (PROTOCOL.md §4.1)');
+  return link;
 }
