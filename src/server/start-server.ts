@@ -7,6 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createRelay, sendError } from '../relay/relay-http.js';
 import type { RateLimit } from '../relay/rate-limiter.js';
 import { openCustody, type CustodyServerOptions } from '../custody/open-custody.js';
+import { createWebAppStatic } from './web-app-static.js';
 
 export interface StartServerOptions {
   host: string;
@@ -39,9 +40,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   let publicUrl = '';
   const custody = opts.custody === false ? undefined : await openCustody({ ...(opts.custody ?? {}), dataDir: opts.dataDir, log, publicUrl: () => publicUrl });
 
+  const webApp = createWebAppStatic(); // the web authenticator at /app/ (issue 5)
   const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req: IncomingMessage, res: ServerResponse) => {
     try {
       if (relay.handle(req, res)) return;
+      if (webApp.handle(req, res)) return;
       if (custody?.handle(req, res)) return;
       sendError(res, 404, 'not_found', 'no such route');
     } catch (e) {

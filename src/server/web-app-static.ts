@@ -1,0 +1,108 @@
+/**
+ * Serves the built web authenticator (dist/web, made by web/build.mjs) at /app/ on the
+ * `latch server` port. Static files only: GET and HEAD, a fixed table of content types, no
+ * directory listings, and nothing outside the root (.., encoded slashes, NUL and dot-files refused).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createReadStream, realpathSync, statSync } from 'node:fs';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const WEB_APP_PREFIX = '/app/';
+
+/** dist/web beside dist/src (this file is dist/src/server/web-app-static.js once built). */
+export const DEFAULT_WEB_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.webmanifest': 'application/manifest+json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.txt': 'text/plain; charset=utf-8',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+};
+
+/** 'wasm-unsafe-eval': libsodium.js instantiates its WebAssembly module. connect-src allows a relay on another origin. */
+const CSP =
+  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' http: https: ws: wss:; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
+export interface WebAppStatic {
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+}
+
+function send(res: ServerResponse, status: number, text: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Content-Length': Buffer.byteLength(text), ...extra });
+  res.end(text);
+}
+
+export function createWebAppStatic(opts: { root?: string } = {}): WebAppStatic {
+  const rootOpt = resolve(opts.root ?? DEFAULT_WEB_ROOT);
+  return {
+    handle(req, res) {
+      const rawPath = (req.url ?? '/').split('?')[0]!;
+      if (rawPath === '/app') {
+        send(res, 308, 'moved to /app/', { Location: WEB_APP_PREFIX });
+        return true;
+      }
+      if (!rawPath.startsWith(WEB_APP_PREFIX)) return false;
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        send(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
+        return true;
+      }
+      let rel: string;
+      try {
+        rel = decodeURIComponent(rawPath.slice(WEB_APP_PREFIX.length));
+      } catch {
+        send(res, 400, 'bad path');
+        return true;
+      }
+      if (rel === '') rel = 'index.html';
+      const segments = rel.split('/');
+      if (rel.includes('\0') || rel.includes('\\') || segments.some((s) => s === '' || s === '.' || s === '..' || s.startsWith('.'))) {
+        send(res, 404, 'not found');
+        return true;
+      }
+      let root: string;
+      let file: string;
+      try {
+        root = realpathSync(rootOpt);
+        file = realpathSync(join(root, ...segments));
+      } catch {
+        send(res, 404, rootExists(rootOpt) ? 'not found' : 'web app not built (run npm run build)');
+        return true;
+      }
+      const type = TYPES[extname(file).toLowerCase()];
+      const st = statSync(file, { throwIfNoEntry: false });
+      // Only regular files inside the root with a known type: no directory listing, no symlink escape.
+      if (!file.startsWith(root + sep) || !st?.isFile() || type === undefined) {
+        send(res, 404, 'not found');
+        return true;
+      }
+      const headers: Record<string, string | number> = {
+        'Content-Type': type,
+        'Content-Length': st.size,
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+        // The shell must revalidate so an update reaches users; the service worker handles offline.
+        'Cache-Control': 'no-cache',
+      };
+      if (type.startsWith('text/html')) headers['Content-Security-Policy'] = CSP;
+      res.writeHead(200, headers);
+      if (req.method === 'HEAD') {
+        res.end();
+        return true;
+      }
+      const stream = createReadStream(file);
+      stream.on('error', () => res.destroy());
+      stream.pipe(res);
+      return true;
+    },
+  };
+}
+
+function rootExists(root: string): boolean {
+  return statSync(root, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}

@@ -1,0 +1,105 @@
+/**
+ * The web authenticator's storage: one IndexedDB database, one object store of named records.
+ * Browser-only. CryptoKey objects are stored as they are (structured clone keeps them
+ * non-extractable); the libsodium session keys of a pairing are stored as bytes (base64url),
+ * because libsodium cannot use a CryptoKey. See docs/WEB.md "Keys".
+ */
+import type { ReplayEntry, StoredPairing } from '../authenticator/authenticator-state.js';
+
+export const DB_NAME = 'latch-web';
+const STORE = 'kv';
+
+/** The long-term SSH key: the private half is a non-extractable CryptoKey. */
+export interface WebSshKey {
+  name: string;
+  type: 'ssh-ed25519' | 'ecdsa-sha2-nistp256';
+  /** SSH public key blob, base64 (the middle field of an authorized_keys line). */
+  publicBlob: string;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  createdAt: number;
+}
+
+export interface WebDevice {
+  v: 1;
+  deviceId: string;
+  name: string;
+  createdAt: number;
+  sshKeys: WebSshKey[];
+}
+
+export interface WebRecords {
+  device: WebDevice;
+  pairings: StoredPairing[];
+  replay: ReplayEntry[];
+}
+
+function req<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+export class WebStore {
+  private constructor(private readonly db: IDBDatabase) {}
+
+  static async open(name = DB_NAME): Promise<WebStore> {
+    const open = indexedDB.open(name, 1);
+    open.onupgradeneeded = () => {
+      if (!open.result.objectStoreNames.contains(STORE)) open.result.createObjectStore(STORE);
+    };
+    return new WebStore(await req(open));
+  }
+
+  async get<K extends keyof WebRecords>(key: K): Promise<WebRecords[K] | undefined> {
+    const tx = this.db.transaction(STORE, 'readonly');
+    return (await req(tx.objectStore(STORE).get(key))) as WebRecords[K] | undefined;
+  }
+
+  async put<K extends keyof WebRecords>(key: K, value: WebRecords[K]): Promise<void> {
+    const tx = this.db.transaction(STORE, 'readwrite');
+    tx.objectStore(STORE).put(value, key);
+    await txDone(tx);
+  }
+
+  /**
+   * Read, change and write one record in ONE readwrite transaction. IndexedDB runs readwrite
+   * transactions on a store one at a time, across tabs too, so this is the browser's version
+   * of the keystore lock. `fn` must be synchronous (an await would end the transaction).
+   */
+  async transact<K extends keyof WebRecords, R>(key: K, fn: (value: WebRecords[K] | undefined) => { write?: WebRecords[K]; value: R }): Promise<R> {
+    const tx = this.db.transaction(STORE, 'readwrite');
+    const store = tx.objectStore(STORE);
+    let out: { write?: WebRecords[K]; value: R } | undefined;
+    let failure: unknown;
+    const get = store.get(key);
+    get.onsuccess = () => {
+      try {
+        out = fn(get.result as WebRecords[K] | undefined);
+        if (out.write !== undefined) store.put(out.write, key);
+      } catch (e) {
+        failure = e;
+        tx.abort();
+      }
+    };
+    try {
+      await txDone(tx);
+    } catch (e) {
+      throw failure ?? e;
+    }
+    return out!.value;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function txDone(tx: IDBTransaction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error ?? new Error('transaction aborted'));
+    tx.onerror = () => reject(tx.error);
+  });
+}

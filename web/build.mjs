@@ -1,0 +1,35 @@
+// Builds the web authenticator into dist/web/: esbuild bundles web/app.ts (with src/protocol,
+// src/transport and src/web) for the browser; the static files are copied beside it.
+// Run by `npm run build` after tsc. `latch server` serves dist/web at /app/.
+import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = join(here, '..', 'dist', 'web');
+const STATIC = ['index.html', 'app.css', 'manifest.webmanifest', 'icon.svg'];
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+await build({
+  entryPoints: [join(here, 'app.ts')],
+  outfile: join(out, 'app.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2022'],
+  minify: true,
+  legalComments: 'linked',
+  // relay-client loads `ws` only where there is no global WebSocket (Node); browsers have one.
+  external: ['ws'],
+  logLevel: 'warning',
+});
+for (const f of STATIC) copyFileSync(join(here, f), join(out, f));
+// The service worker's cache name changes whenever any shell file does, so an update is picked up.
+const hash = createHash('sha256');
+for (const f of ['app.js', ...STATIC]) hash.update(readFileSync(join(out, f)));
+const version = hash.digest('hex').slice(0, 16);
+writeFileSync(join(out, 'sw.js'), readFileSync(join(here, 'sw.js'), 'utf8').replace('SHELL_VERSION', version));
+console.log(`web app built into dist/web (shell ${version})`);
