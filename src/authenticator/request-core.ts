@@ -1,0 +1,167 @@
+/**
+ * The authenticator's answer to one envelope (PROTOCOL.md §5), whatever stores its state:
+ * open, check, claim the request id (§5.5), act, remember the answer, reply. `latch device`
+ * (encrypted keystore file) and the web authenticator (IndexedDB) both run this; they differ
+ * only in the RequestStore they pass and in how they tell a live claim from a dead one.
+ * Browser-safe: no Node APIs.
+ */
+import { LatchError, isLatchError } from '../util/latch-error.js';
+import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
+import { boxMessageRandom, envelopeKind, openBoxedMessage } from '../protocol/envelope.js';
+import { checkFresh, encodeMessage, parseMessage, requestHash, type RequestMessage, type ResponseMessage } from '../protocol/messages.js';
+import { PROTOCOL_VERSION, REPLAY_CACHE_SECONDS } from '../protocol/protocol-constants.js';
+import type { Sodium } from '../protocol/sodium.js';
+import type { ReplayEntry, StoredPairing } from './authenticator-state.js';
+
+export type Log = (line: string) => void;
+export type Send = (envelope: Uint8Array) => Promise<void>;
+export type Outcome = { result: unknown } | { error: { code: string; message: string } };
+export type Claim = { kind: 'claimed' | 'mismatch' | 'busy' | 'stale' | 'interrupted' } | { kind: 'cached'; response: string };
+
+/** Where the replay cache lives. Both methods must be atomic against other writers. */
+export interface RequestStore {
+  /** Run `decide` on the newest replay list; store what it returns when `write` is set. */
+  claim(decide: (replay: ReplayEntry[]) => { replay: ReplayEntry[]; write: boolean; claim: Claim }): Promise<Claim>;
+  /** Store the answer in place of the claim and, in the same write, forget `removePairing` if given. */
+  finish(update: (replay: ReplayEntry[]) => ReplayEntry[], removePairing: string | undefined): Promise<void>;
+}
+
+export interface HandleRequestOptions {
+  sodium: Sodium;
+  store: RequestStore;
+  log: Log;
+  clock: () => number;
+  /** Fields that mark a claim as ours (a pid, a page-load id). */
+  claimMarker: Partial<ReplayEntry>;
+  /** A claim with no answer yet: someone is still working on it ('busy'), or died doing it. */
+  unfinished: (entry: ReplayEntry, now: number) => 'busy' | 'interrupted';
+  /** Do what the request asks. `ack` tells the computer a person is being asked. */
+  act: (request: RequestMessage, ack: () => Promise<void>) => Promise<unknown>;
+}
+
+/**
+ * An entry is kept while its request could still be accepted as fresh, measured from the later
+ * of the request's own time and its arrival, so a replay never outlives its cache entry.
+ */
+export function keepReplayEntry(r: ReplayEntry, now: number): boolean {
+  return now - Math.max(r.at, r.requestSeconds ?? r.at) <= REPLAY_CACHE_SECONDS;
+}
+
+/** What a peer may learn of an error: its code and message, never a cause or a stack. */
+export function errorBody(e: unknown): { code: string; message: string } {
+  if (isLatchError(e)) return { code: e.code, message: e.message };
+  return { code: 'internal_error', message: 'the authenticator could not complete the request' };
+}
+
+export function describe(e: unknown): string {
+  if (isLatchError(e)) return `${e.code}: ${e.message}${e.cause ? ` (${String(e.cause)})` : ''}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Handle one envelope from a pairing's inbox; answers go out through `send`. Never throws for
+ * what a peer sent: bad input is logged and, where the request can be identified, answered with
+ * an error response. Only local failures (storage, relay) reject.
+ */
+export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array, send: Send, o: HandleRequestOptions): Promise<void> {
+  const { sodium, log } = o;
+  const computerPk = decodeBase64url(pairing.computerPublicKey);
+  const sessionSk = decodeBase64url(pairing.sessionSecretKey);
+  let bytes: Uint8Array;
+  try {
+    if (envelopeKind(envelope) !== 'boxed') throw new LatchError('bad_message', 'expected a boxed envelope');
+    bytes = openBoxedMessage(sodium, envelope, computerPk, sessionSk);
+  } catch (e) {
+    // Cannot tell who sent it, so there is nobody to answer (§4.2): log only.
+    log(`dropped an envelope for ${pairing.computerName}: ${describe(e)}`);
+    return;
+  }
+  let request: RequestMessage;
+  try {
+    const msg = parseMessage(bytes);
+    if (msg.type !== 'request') throw new LatchError('bad_message', `expected a request, got ${msg.type}`);
+    request = msg;
+  } catch (e) {
+    log(`refused a malformed message from ${pairing.computerName}: ${describe(e)}`);
+    return;
+  }
+  const hash = requestHash(sodium, bytes);
+  const reply = (plain: Uint8Array): Promise<void> => send(boxMessageRandom(sodium, plain, computerPk, sessionSk));
+  const respond = (outcome: Outcome): Uint8Array => {
+    const msg: ResponseMessage = { v: PROTOCOL_VERSION, type: 'response', request_id: request.request_id, request_hash: hash, unix_seconds: o.clock(), ...outcome };
+    return encodeMessage(msg);
+  };
+  const finish = (plain: Uint8Array, removePairing: boolean): Promise<void> =>
+    o.store.finish((replay) => {
+      const entry = replay.find((r) => r.requestId === request.request_id && r.requestHash === hash);
+      if (entry) entry.response = encodeBase64url(plain);
+      else replay.push({ requestId: request.request_id, requestHash: hash, response: encodeBase64url(plain), at: o.clock(), requestSeconds: request.unix_seconds });
+      return replay;
+    }, removePairing ? pairing.id : undefined);
+
+  // Claim the id against the newest stored state, so two handlers sharing a store, or a
+  // redelivery after a crash, never act twice (§5.5).
+  const now = o.clock();
+  let staleError: unknown;
+  try {
+    checkFresh(request.unix_seconds, now);
+  } catch (e) {
+    staleError = e;
+  }
+  const claim = await o.store.claim((all) => {
+    const replay = all.filter((r) => keepReplayEntry(r, now));
+    const write = replay.length !== all.length;
+    const c = replay.find((r) => r.requestId === request.request_id);
+    if (c) {
+      if (c.requestHash !== hash) return { replay, write, claim: { kind: 'mismatch' } };
+      if (c.response !== '') return { replay, write, claim: { kind: 'cached', response: c.response } };
+      return { replay, write, claim: { kind: o.unfinished(c, now) } };
+    }
+    // A stale request was never accepted, so it must not pin an answer: no claim.
+    if (staleError !== undefined) return { replay, write, claim: { kind: 'stale' } };
+    replay.push({ ...o.claimMarker, requestId: request.request_id, requestHash: hash, response: '', at: now, requestSeconds: request.unix_seconds });
+    return { replay, write: true, claim: { kind: 'claimed' } };
+  });
+  switch (claim.kind) {
+    case 'mismatch':
+      log(`refused request ${request.request_id}: its id was used before for a different request`);
+      return;
+    case 'busy':
+      log(`request ${request.request_id} (${request.body.kind}) is already being handled`);
+      return;
+    case 'cached':
+      log(`replayed request ${request.request_id} (${request.body.kind}) answered from cache`);
+      await reply(decodeBase64url(claim.response));
+      return;
+    case 'stale':
+      await reply(respond({ error: errorBody(staleError) }));
+      return;
+    case 'interrupted': {
+      // Claimed by a handler that died mid-action: it may or may not have acted, so the only
+      // safe answer is a refusal (never a second signature).
+      log(`request ${request.request_id} (${request.body.kind}) was interrupted by a crash; refusing it`);
+      const plain = respond({ error: { code: 'request_interrupted', message: 'the authenticator stopped while handling this request; try again' } });
+      await finish(plain, false);
+      await reply(plain);
+      return;
+    }
+    case 'claimed':
+      break;
+  }
+
+  const ack = (): Promise<void> =>
+    reply(encodeMessage({ v: PROTOCOL_VERSION, type: 'ack', request_id: request.request_id, request_hash: hash, unix_seconds: o.clock() }));
+  let outcome: Outcome;
+  try {
+    outcome = { result: await o.act(request, ack) };
+  } catch (e) {
+    log(`request ${request.body.kind} from ${pairing.computerName} failed: ${describe(e)}`);
+    outcome = { error: errorBody(e) };
+  }
+  const plain = respond(outcome);
+  // The answer and its effect land in one write: an unpair that was answered is applied.
+  const unpaired = request.body.kind === 'unpair' && 'result' in outcome;
+  await finish(plain, unpaired);
+  await reply(plain);
+  if (unpaired) log(`unpaired from ${pairing.computerName}`);
+}
