@@ -147,6 +147,7 @@ test('pair by pasted link in Chromium: same check code, status reaches the page,
 
   // Offline: the service worker keeps the shell available.
   await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
+  await page.evaluate(() => (location.hash = 'pair'));
   await page.context().setOffline(true);
   await page.reload();
   await page.getByLabel('Pairing link').waitFor();
@@ -169,7 +170,7 @@ test('a bad link gets a clear error in the page, and Scan points to the paste fi
   await page.getByText(/protocol version 7.*\[unsupported_version\]/).waitFor();
   await page.screenshot({ path: artifactPath('web-bad-link-390x844.png'), fullPage: true });
   await page.getByRole('button', { name: 'Scan' }).click();
-  await page.getByText(/camera not available yet, paste the link/i).waitFor();
+  await page.getByText(/paste the link into "Pairing link"/i).waitFor();
   await page.context().close();
 });
 

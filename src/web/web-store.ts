@@ -4,7 +4,9 @@
  * non-extractable); the libsodium session keys of a pairing are stored as bytes (base64url),
  * because libsodium cannot use a CryptoKey. See docs/WEB.md "Keys".
  */
-import type { ReplayEntry, StoredPairing } from '../authenticator/authenticator-state.js';
+import type { PinnedHost, ReplayEntry, StoredPairing, StoredPolicy } from '../authenticator/authenticator-state.js';
+import type { HistoryEntry } from './web-history.js';
+import type { WebCustody } from './web-custody-state.js';
 
 export const DB_NAME = 'latch-web';
 const STORE = 'kv';
@@ -28,10 +30,20 @@ export interface WebDevice {
   sshKeys: WebSshKey[];
 }
 
+/** Each record is one IndexedDB value; `transact` changes one record atomically. */
 export interface WebRecords {
   device: WebDevice;
   pairings: StoredPairing[];
   replay: ReplayEntry[];
+  history: HistoryEntry[];
+  /** Timed approvals (same shape and rules as `latch device`'s, policy-book.ts). */
+  policies: StoredPolicy[];
+  /** SSH host keys pinned per host name on first verified use. */
+  pinnedHosts: PinnedHost[];
+  /** Pairing ids whose user opted in to timed approvals for unverified hosts. */
+  allowUnverifiedFor: string[];
+  /** Custody (issue 4 in the browser): device key, session, account. */
+  custody: WebCustody;
 }
 
 function req<T>(r: IDBRequest<T>): Promise<T> {
