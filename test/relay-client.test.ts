@@ -182,3 +182,20 @@ for (const mode of ['websocket', 'long-poll'] as const) {
     }
   });
 }
+
+test('inboxes: "connected" is reported once the WebSocket is subscribed, not when a first long-poll returns', async () => {
+  // One queue with nothing queued: the first receive may be a 25 s long-poll started before the
+  // socket was up. The status must not wait for it (the web page showed "Connecting…" meanwhile).
+  const q = await newQueue();
+  const ac = new AbortController();
+  const statuses: string[] = [];
+  const connected = new Promise<number>((resolve) => {
+    const started = Date.now();
+    const it = client.inbox(q, { signal: ac.signal, onStatus: (s) => { statuses.push(s); if (s === 'connected') resolve(Date.now() - started); } })[Symbol.asyncIterator]();
+    void it.next().catch(() => undefined);
+  });
+  const ms = await Promise.race([connected, new Promise<number>((r) => setTimeout(() => r(-1), 15_000).unref())]);
+  ac.abort();
+  assert.notEqual(ms, -1, `no "connected" within 15 s (statuses: ${statuses.join(',')})`);
+  assert.deepEqual(statuses, ['connected']);
+});

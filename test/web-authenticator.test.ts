@@ -89,8 +89,8 @@ test('pair by pasted link in Chromium: same check code, status reaches the page,
   const computerCode = /Check code: (\d{3}-\d{3})/.exec(pair.stderr())?.[1];
   assert.ok(pageCode, 'the page shows a check code');
   assert.equal(pageCode, computerCode);
-  // Not waiting for the inbox's 'connected' status: RelayClient reports it only after its first
-  // receive returns (a 25 s long-poll when the WebSocket is not up yet); messages arrive meanwhile.
+  // The inbox line says "Listening" as soon as the relay's WebSocket is subscribed.
+  await page.getByText('Listening for requests.').waitFor({ timeout: 10_000 });
   await page.screenshot({ path: artifactPath('web-paired-390x844.png'), fullPage: true });
 
   const pageKey = (await page.getByLabel('SSH public key').textContent())!.trim();
@@ -202,4 +202,42 @@ test('the protocol vectors pass in the browser (same protocol module the app bun
     assert.equal(parseAuthorizedKeyLine(k.line).type, k.algorithm === 'Ed25519' ? 'ssh-ed25519' : 'ecdsa-sha2-nistp256');
   }
   await page.context().close();
+});
+
+test('a browser restart keeps the device, its key and the pairing (persistent profile)', { skip }, async () => {
+  const s = await server();
+  const computer = tempDir('web-restart-computer');
+  const profile = tempDir('web-restart-profile');
+  const { chromium: launcher } = await import('playwright-core');
+  const launch = () =>
+    launcher.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      viewport: { width: 390, height: 844 },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+  const pair = latch(['pair', '--server', s.url, '--uri-only', '--timeout', '60', '--name', 'desk'], { home: computer });
+  const [link] = await pair.waitFor(/^latch:\S+/m, 'stdout');
+  let ctx = await launch();
+  let page = ctx.pages()[0] ?? (await ctx.newPage());
+  await page.goto(`${s.url}/app/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.getByLabel('Pairing link').fill(link!);
+  await page.getByRole('button', { name: 'Pair', exact: true }).click();
+  await page.getByRole('status').getByText('Paired with desk').waitFor();
+  assert.equal((await pair.exited).code, 0, pair.stderr());
+  const key = (await page.getByLabel('SSH public key').textContent())!.trim();
+  await ctx.close(); // the whole browser process ends
+
+  ctx = await launch();
+  page = ctx.pages()[0] ?? (await ctx.newPage());
+  await page.goto(`${s.url}/app/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.getByRole('status').getByText('Paired with desk').waitFor();
+  assert.equal((await page.getByLabel('SSH public key').textContent())!.trim(), key, 'same SSH key after a restart');
+  const st = await latchRun(['status', '--json'], { home: computer });
+  assert.equal(st.code, 0, st.stderr);
+  const json = JSON.parse(st.stdout);
+  assert.equal(json.device.reachable, true, 'the restarted browser answers `me`');
+  assert.equal(json.device.ssh_public_key, key);
+  await ctx.close();
 });

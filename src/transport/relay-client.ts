@@ -310,6 +310,9 @@ export class RelayClient {
         waker.wake();
       },
       onConnected: () => {
+        // The relay answered a subscribe: say so now, not when a long-poll that may have been
+        // started before the socket was up returns (up to LONG_POLL_SECONDS later).
+        setStatus('connected');
         rescanAll(); // wakes may have been missed while disconnected
         waker.wake();
       },
