@@ -7,7 +7,7 @@
  * that matches none of our requests is left for its owner, and only acked (cleared) once it is
  * older than any request could wait.
  */
-import { LatchError } from '../util/latch-error.js';
+import { LatchError, isLatchError } from '../util/latch-error.js';
 import { decodeBase64url } from '../protocol/base64url.js';
 import { boxMessageRandom, openBoxedMessage } from '../protocol/envelope.js';
 import {
@@ -112,7 +112,11 @@ export class AuthenticatorClient {
       });
       arm(opts.timeoutSeconds);
       const envelope = boxMessageRandom(this.sodium, bytes, this.#peer, this.#boxSecret);
-      this.relay.send(this.pairing.authenticatorQueue, envelope).catch((e: unknown) => this.#pending.get(message.request_id)?.reject(e));
+      this.relay.send(this.pairing.authenticatorQueue, envelope).catch((e: unknown) => {
+        // The authenticator closes its inbox when the user removes this computer there.
+        const err = isLatchError(e) && e.code === 'queue_closed' ? new LatchError('unpaired', `"${this.pairing.deviceName}" removed this computer; pair again with \`latch pair\``) : e;
+        this.#pending.get(message.request_id)?.reject(err);
+      });
     });
   }
 

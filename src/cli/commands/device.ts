@@ -1,7 +1,7 @@
 /** `latch device <init|pair|run>`: the headless authenticator. */
 import { usageError } from '../cli-context.js';
 
-const USAGE = 'latch device <init|pair|run|key|policy|host> [options]';
+const USAGE = 'latch device <init|pair|run|key|policy|host|computer> [options]';
 
 const SUB: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
   init: async () => (await import('./device-init.js')).deviceInit,
@@ -10,6 +10,7 @@ const SUB: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = 
   key: async () => (await import('./device-key.js')).deviceKey,
   policy: async () => (await import('./device-policy.js')).devicePolicy,
   host: async () => (await import('./device-host.js')).deviceHost,
+  computer: async () => (await import('./device-computer.js')).deviceComputer,
 };
 
 export async function device(argv: string[]): Promise<number> {

@@ -9,6 +9,10 @@ import { validateName } from '../../protocol/pairing-link.js';
 import { RelayClient } from '../../transport/relay-client.js';
 import { startPairing, completePairing } from '../../computer/pair-with-authenticator.js';
 import { loadComputerState, updateComputerState } from '../../computer/computer-state.js';
+import { requestUnpair } from '../../computer/unpair-authenticator.js';
+
+/** How long `latch pair` waits for the replaced authenticator to confirm it forgot the old pairing. */
+const REPLACED_UNPAIR_SECONDS = 5;
 
 const USAGE = 'latch pair [--server URL] [--uri-only] [--timeout SECONDS] [--name NAME] [--json]';
 
@@ -44,9 +48,17 @@ export async function pair(argv: string[]): Promise<number> {
     log: (line) => cli.err(`  ${line}`),
     onOffer: (code) => cli.err(`Check code: ${code}  (your authenticator must show the same code)`),
   });
-  await updateComputerState(cli.paths.computerFile, (s) => {
+  const replaced = await updateComputerState(cli.paths.computerFile, (s) => {
+    const old = s.pairing;
     s.pairing = paired;
+    return old;
   });
+  if (replaced) {
+    // The old authenticator must not keep a pairing (and timed approvals) for this computer.
+    // Best effort and short: if it is offline, the request waits on the relay for it (§5.3).
+    const r = await requestUnpair(sodium, replaced, REPLACED_UNPAIR_SECONDS);
+    cli.err(r.answered ? `"${replaced.deviceName}" forgot the pairing this one replaces.` : `"${replaced.deviceName}" did not confirm it forgot the old pairing (${r.reason}); remove this computer there if it still lists it.`);
+  }
   if (values.json) {
     cli.out(JSON.stringify({ paired: true, device: { name: paired.deviceName, id: paired.deviceId, ssh_keys: paired.sshKeys } }));
   }
