@@ -9,6 +9,7 @@ import { LatchError } from '../util/latch-error.js';
 import { sendError, sendJson } from '../relay/relay-http.js';
 import { CUSTODY_PREFIX } from './custody-api.js';
 import { CustodyService, type CustodyOptions } from './custody-service.js';
+import { clientAddress } from '../util/client-address.js';
 
 const MAX_BODY = 64 * 1024;
 
@@ -68,7 +69,7 @@ const ROUTES: Route[] = [
 /** Where a join request came from, as shown to the approving device. */
 function originOf(req: IncomingMessage): string {
   const ua = String(req.headers['user-agent'] ?? 'unknown client').replace(/[^\x20-\x7e]/g, '').slice(0, 80);
-  return `${req.socket.remoteAddress ?? 'unknown address'} (${ua})`;
+  return `${clientAddress(req)} (${ua})`;
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -143,7 +144,7 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
           // saw it (bad token, bad body) on a route that would change an account.
           if (!reachedService && route.auth && route.method === 'POST' && e instanceof LatchError) {
             const account = params.find((x) => x.startsWith('0x')) ?? null;
-            svc.audit({ account, action: path.split('/').pop() ?? 'request', decision: 'refused', detail: { code: e.code, reason: e.message, from: req.socket.remoteAddress ?? null } });
+            svc.audit({ account, action: path.split('/').pop() ?? 'request', decision: 'refused', detail: { code: e.code, reason: e.message, from: clientAddress(req) } });
           }
           if (e instanceof LatchError) {
             sendError(res, e.status, e.code, e.message);

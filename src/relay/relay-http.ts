@@ -16,6 +16,7 @@ import { RELAY_AUTH_FAILED_MESSAGE, RELAY_AUTH_HEADER, verifyRelayProof } from '
 import { isMessageId, type RelayStore } from './relay-store.js';
 import { RelayWebSocketHub } from './relay-ws.js';
 import { SqliteRelayStore } from './sqlite-relay-store.js';
+import { clientAddress } from '../util/client-address.js';
 
 export const RELAY_PROTOCOL_VERSION = 1;
 export const DEFAULT_TTL_SECONDS = 172800;
@@ -141,7 +142,7 @@ export function createRelay(opts: RelayOptions): Relay {
       body,
     });
     if (!check.ok) {
-      const remote = req.socket.remoteAddress ?? '?';
+      const remote = clientAddress(req);
       authLog.line(remote, 'auth failed', `auth failed: ${method} ${pathname} from ${remote}: ${check.reason}`, Date.now());
       throw new HttpError(401, 'unauthorized', RELAY_AUTH_FAILED_MESSAGE);
     }
@@ -171,7 +172,7 @@ export function createRelay(opts: RelayOptions): Relay {
 
   function rateCheck(req: IncomingMessage): void {
     if (limiter === undefined) return;
-    const d = limiter.take(req.socket.remoteAddress ?? 'unknown', Date.now());
+    const d = limiter.take(clientAddress(req), Date.now());
     if (!d.ok) {
       throw new HttpError(429, 'rate_limited', 'too many requests; slow down', { 'retry-after': String(d.retryAfterSeconds) });
     }
@@ -304,7 +305,7 @@ export function createRelay(opts: RelayOptions): Relay {
     const { wait, limit, after } = parseQuery(req.url!);
     let messages = await store.list(queue, after, limit, Date.now());
     if (messages.length === 0 && wait > 0) {
-      const remote = req.socket.remoteAddress ?? '?';
+      const remote = clientAddress(req);
       const mine = longPollsByIp.get(remote) ?? 0;
       if (mine >= MAX_LONG_POLLS_PER_IP) {
         throw new HttpError(429, 'too_many_connections', `at most ${MAX_LONG_POLLS_PER_IP} waiting long-polls per client`, { 'retry-after': '1' });
@@ -456,7 +457,7 @@ export function createRelay(opts: RelayOptions): Relay {
       return true;
     }
     if (limiter !== undefined) {
-      const d = limiter.take(req.socket.remoteAddress ?? 'unknown', Date.now());
+      const d = limiter.take(clientAddress(req), Date.now());
       if (!d.ok) {
         const body = JSON.stringify({ error: { code: 'rate_limited', message: 'too many requests; slow down' } });
         socket.end(

@@ -13,6 +13,7 @@ import { RateLimiter, type RateLimit } from './rate-limiter.js';
 import { RELAY_AUTH_FAILED_MESSAGE, verifyRelayProof } from './relay-proof.js';
 import type { RelayStore } from './relay-store.js';
 import { MAX_CLIENT_FRAME_BYTES, parseClientFrame, type ServerFrame } from './relay-ws-frame.js';
+import { clientAddress } from '../util/client-address.js';
 
 export const MAX_SUBSCRIPTIONS_PER_SOCKET = 1000;
 /** Open sockets per client IP (PROTOCOL.md §3.5): bounds the memory and wake fan-out one client can hold. */
@@ -65,7 +66,7 @@ export class RelayWebSocketHub {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {});
-    const remote = req.socket.remoteAddress ?? '?';
+    const remote = clientAddress(req);
     // Counted from the upgrade request on, so a burst of handshakes cannot overshoot the cap.
     if ((this.#socketsByIp.get(remote) ?? 0) >= MAX_SOCKETS_PER_IP) {
       const body = JSON.stringify({

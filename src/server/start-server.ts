@@ -8,6 +8,7 @@ import { createRelay, sendError } from '../relay/relay-http.js';
 import type { RateLimit } from '../relay/rate-limiter.js';
 import { openCustody, type CustodyServerOptions } from '../custody/open-custody.js';
 import { createWebAppStatic } from './web-app-static.js';
+import { resolveClientAddress } from '../util/client-address.js';
 
 export interface StartServerOptions {
   host: string;
@@ -17,6 +18,8 @@ export interface StartServerOptions {
   maxMessageBytes?: number;
   rateLimit?: RateLimit | false;
   log?: (line: string) => void;
+  /** Reverse proxies whose X-Forwarded-For is believed (client-address.ts). */
+  trustedProxies?: ReadonlySet<string>;
   /** Custody (issue 4) on the same port; on by default, `false` turns it off. */
   custody?: CustodyServerOptions | false;
 }
@@ -41,8 +44,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const custody = opts.custody === false ? undefined : await openCustody({ ...(opts.custody ?? {}), dataDir: opts.dataDir, log, publicUrl: () => publicUrl });
 
   const webApp = createWebAppStatic(); // the web authenticator at /app/ (issue 5)
+  const trusted = opts.trustedProxies ?? new Set<string>();
   const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req: IncomingMessage, res: ServerResponse) => {
     try {
+      resolveClientAddress(req, trusted);
       if (relay.handle(req, res)) return;
       if (webApp.handle(req, res)) return;
       if (custody?.handle(req, res)) return;
@@ -59,6 +64,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => {});
     try {
+      resolveClientAddress(req, trusted);
       if (relay.handleUpgrade(req, socket, head)) return;
     } catch (e) {
       log(`upgrade failed: ${e instanceof Error ? e.message : String(e)}`);

@@ -3,9 +3,11 @@ import { mkdirSync } from 'node:fs';
 import { defaultCli, parse, usageError, secondsFrom } from '../cli-context.js';
 import { startServer } from '../../server/start-server.js';
 import { CUSTODY_FLAGS, custodyOptionsFrom } from './server-custody-flags.js';
+import { parseTrustedProxies } from '../../util/client-address.js';
 
 const USAGE =
   'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND[/BURST]|off]\n' +
+  '             [--trusted-proxy ADDRESS]...\n' +
   '             [--ledger embedded|flow-testnet|flow-mainnet|URL] [--recovery-delay SECONDS] [--tx-limit FLOW] [--daily-limit FLOW]\n' +
   '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--no-custody]\n' +
   '       latch server audit verify [--data DIR] [--json]';
@@ -27,6 +29,7 @@ export async function server(argv: string[]): Promise<number> {
       ttl: { type: 'string' },
       'max-message-bytes': { type: 'string' },
       'rate-limit': { type: 'string' },
+      'trusted-proxy': { type: 'string', multiple: true },
       ...CUSTODY_FLAGS,
     },
     USAGE,
@@ -39,7 +42,14 @@ export async function server(argv: string[]): Promise<number> {
   const rl = values['rate-limit'];
   const rlm = rl === undefined || rl === 'off' ? undefined : /^([1-9][0-9]{0,6})(?:\/([1-9][0-9]{0,7}))?$/.exec(rl);
   if (rl !== undefined && rl !== 'off' && !rlm) throw usageError('--rate-limit must be PER_SECOND[/BURST] (whole numbers), or off', USAGE);
+  let trustedProxies: Set<string>;
+  try {
+    trustedProxies = parseTrustedProxies(values['trusted-proxy'] ?? []);
+  } catch (e) {
+    throw usageError(`--trusted-proxy takes the proxy's IP address: ${(e as Error).message}`, USAGE);
+  }
   const running = await startServer({
+    trustedProxies,
     host,
     port,
     dataDir,
