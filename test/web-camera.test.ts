@@ -1,0 +1,193 @@
+/**
+ * Issue 5, "Camera": pairing by scanning `latch pair`'s QR code in real Chromium. Chromium's
+ * fake camera plays a Y4M file with the link rendered as a QR code (test/helpers/qr-video.ts);
+ * the page's real getUserMedia → canvas → zxing-wasm path reads it, against a real `latch
+ * server` and `latch pair`. Each case launches its own Chromium: the camera flags differ.
+ * Skips where /usr/bin/chromium is absent.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { latch, startLatchServer, tempDir, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
+import { writeQrVideo } from './helpers/qr-video.js';
+import { CHROMIUM_SKIP, artifactPath, fakeCameraArgs, launchChromium } from './helpers/web-browser.js';
+
+const skip = CHROMIUM_SKIP;
+const PHONE = { width: 390, height: 844 };
+let srv: LatchServer | undefined;
+after(async () => {
+  await srv?.stop().catch(() => undefined);
+});
+async function server(): Promise<LatchServer> {
+  srv ??= await startLatchServer();
+  return srv;
+}
+
+/** `latch pair --uri-only` in a fresh home: the link it prints, and the process (its check code goes to stderr). */
+async function startPair(s: LatchServer, name: string): Promise<{ link: string; pair: LatchProcess }> {
+  const pair = latch(['pair', '--server', s.url, '--uri-only', '--timeout', '60', '--name', name], { home: tempDir('cam-computer') });
+  const [link] = await pair.waitFor(/^latch:\S+/m, 'stdout');
+  return { link, pair };
+}
+
+function qrFile(text: string): string {
+  return writeQrVideo(join(tempDir('qr-video'), 'qr.y4m'), text);
+}
+
+interface Opened {
+  browser: Browser;
+  context: BrowserContext;
+  page: Page;
+  /** Every URL the page (and its service worker) asked for. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A Chromium of its own with `args`, the app open at the phone size. Camera permission is
+ * granted (as a person tapping Allow) only when `grantCamera`; otherwise headless Chromium
+ * refuses it, as a person tapping Block.
+ */
+async function openApp(url: string, args: string[], grantCamera: boolean): Promise<Opened> {
+  const browser = await launchChromium(args);
+  const context = await browser.newContext({ viewport: PHONE, ...(grantCamera ? { permissions: ['camera'] } : {}) });
+  const requests: string[] = [];
+  context.on('request', (r) => requests.push(r.url()));
+  // Instrumentation only (getUserMedia stays the browser's own): remember the streams the page
+  // opens, so the test can see the camera was turned off again.
+  await context.addInitScript(() => {
+    const md = navigator.mediaDevices;
+    if (!md) return;
+    const real = md.getUserMedia.bind(md);
+    const streams: MediaStream[] = [];
+    (globalThis as unknown as { latchTestStreams: MediaStream[] }).latchTestStreams = streams;
+    md.getUserMedia = async (c) => {
+      const s = await real(c);
+      streams.push(s);
+      return s;
+    };
+  });
+  const page = await context.newPage();
+  await page.goto(`${url}/app/#pair`);
+  await page.waitForSelector('body[data-ready="true"]');
+  return { browser, context, page, requests, close: () => browser.close() };
+}
+
+/** How many camera streams the page opened, and how many of their tracks are still live. */
+function cameraState(page: Page): Promise<{ streams: number; live: number }> {
+  return page.evaluate(() => {
+    const streams = (globalThis as unknown as { latchTestStreams: MediaStream[] }).latchTestStreams;
+    return { streams: streams.length, live: streams.flatMap((s) => s.getTracks()).filter((t) => t.readyState === 'live').length };
+  });
+}
+
+async function alertText(page: Page): Promise<string> {
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  return ((await alert.textContent()) ?? '').trim();
+}
+
+function focusedId(page: Page): Promise<string | undefined> {
+  return page.evaluate(() => document.activeElement?.id);
+}
+
+const checkCode = (text: string | null | undefined): string | undefined => /Check code: (\d{3}-\d{3})/.exec(text ?? '')?.[1];
+
+test('Pairing by camera: Scan reads latch pair\'s QR code from the camera, pairs, and the check codes match', { skip }, async () => {
+  const s = await server();
+  const { link, pair } = await startPair(s, 'laptop');
+  const app = await openApp(s.url, [...fakeCameraArgs(qrFile(link)), '--use-fake-ui-for-media-stream'], true);
+  try {
+    const { page } = app;
+    await page.getByLabel('Device name').fill('Ada camera');
+    await page.getByRole('button', { name: 'Scan' }).click();
+    await page.getByRole('status').getByText('Paired with laptop').waitFor({ timeout: 30_000 });
+    assert.equal((await pair.exited).code, 0, pair.stderr());
+    const pageCode = checkCode(await page.locator('#check-code').textContent());
+    assert.ok(pageCode, 'the page shows a check code');
+    assert.equal(pageCode, checkCode(pair.stderr()), 'same check code on the computer and in the page');
+    assert.equal(await page.getByRole('alert').isVisible(), false);
+    await page.screenshot({ path: artifactPath('web-camera-paired-390x844.png'), fullPage: true });
+
+    // The camera was really used, and is off again.
+    assert.deepEqual(await cameraState(page), { streams: 1, live: 0 });
+    assert.equal(await page.locator('#scanner').isHidden(), true);
+    // The decoder's wasm came from latch server, and nothing was fetched from anywhere else.
+    const wasm = app.requests.filter((u) => u.endsWith('.wasm'));
+    assert.deepEqual([...new Set(wasm)], [`${s.url}/app/zxing_reader.wasm`]);
+    assert.deepEqual(app.requests.filter((u) => !u.startsWith(`${s.url}/`)), []);
+  } finally {
+    await app.close();
+  }
+});
+
+test('Camera denied: the page says so and focuses "Pairing link"; a pasted link still pairs', { skip }, async () => {
+  const s = await server();
+  const { link, pair } = await startPair(s, 'desk');
+  // A fake camera exists (showing a valid pairing QR), but permission is not given.
+  const app = await openApp(s.url, fakeCameraArgs(qrFile(link)), false);
+  try {
+    const { page } = app;
+    await page.getByRole('button', { name: 'Scan' }).click();
+    assert.equal(await alertText(page), 'Camera permission denied [camera_denied]. Paste the link into "Pairing link" instead.');
+    assert.equal(await focusedId(page), 'pairing-link');
+    assert.equal(await page.locator('#scanner').isHidden(), true);
+    await page.screenshot({ path: artifactPath('web-camera-denied-390x844.png'), fullPage: true });
+
+    await page.keyboard.insertText(link); // typed into the focused field
+    await page.getByRole('button', { name: 'Pair', exact: true }).click();
+    await page.getByRole('status').getByText('Paired with desk').waitFor();
+    assert.equal((await pair.exited).code, 0, pair.stderr());
+    assert.equal(checkCode(await page.locator('#check-code').textContent()), checkCode(pair.stderr()));
+    assert.equal(await page.getByRole('alert').isVisible(), false, 'the camera error is gone once pairing starts');
+  } finally {
+    await app.close();
+  }
+});
+
+test('a QR code that is not a pairing link gets the clear bad-link error', { skip }, async () => {
+  const s = await server();
+  const app = await openApp(s.url, [...fakeCameraArgs(qrFile('https://example.com/not-a-latch-link')), '--use-fake-ui-for-media-stream'], true);
+  try {
+    const { page } = app;
+    await page.getByRole('button', { name: 'Scan' }).click();
+    const text = await alertText(page);
+    assert.match(text, /^That is not a pairing link: .*not a Latch pairing link.*\[bad_pairing_link\]$/);
+    assert.equal(await page.getByLabel('Pairing link').inputValue(), 'https://example.com/not-a-latch-link', 'what was scanned is shown, as text');
+    assert.equal(await focusedId(page), 'pairing-link');
+    assert.deepEqual(await cameraState(page), { streams: 1, live: 0 });
+    assert.equal(await page.getByRole('status').textContent().then((t) => /Paired/.test(t ?? '')), false);
+  } finally {
+    await app.close();
+  }
+});
+
+test('while scanning the page shows the camera and what to do; "Stop camera" turns it off', { skip }, async () => {
+  const s = await server();
+  // Chromium's built-in fake camera pattern: a live picture with no QR code in it.
+  const app = await openApp(s.url, [...fakeCameraArgs(), '--use-fake-ui-for-media-stream'], true);
+  try {
+    const { page } = app;
+    await page.getByRole('button', { name: 'Scan' }).click();
+    await page.getByText('Point the camera at the QR code that latch pair shows.').waitFor();
+    await page.waitForFunction(() => {
+      const v = document.getElementById('scan-video') as HTMLVideoElement;
+      return v.videoWidth > 0 && !v.paused;
+    });
+    assert.deepEqual(await cameraState(page), { streams: 1, live: 1 });
+    await page.screenshot({ path: artifactPath('web-scanning-390x844.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Stop camera' }).click();
+    assert.equal(await page.locator('#scanner').isHidden(), true);
+    await page.waitForFunction(() => (globalThis as unknown as { latchTestStreams: MediaStream[] }).latchTestStreams.every((st) => st.getTracks().every((t) => t.readyState === 'ended')));
+    assert.deepEqual(await cameraState(page), { streams: 1, live: 0 });
+    assert.equal(await page.getByRole('alert').isVisible(), false, 'stopping is not an error');
+    // Scanning again opens the camera again.
+    await page.getByRole('button', { name: 'Scan' }).click();
+    await page.getByText('Point the camera at the QR code that latch pair shows.').waitFor();
+    assert.deepEqual(await cameraState(page), { streams: 2, live: 1 });
+    await page.getByRole('button', { name: 'Stop camera' }).click();
+  } finally {
+    await app.close();
+  }
+});
