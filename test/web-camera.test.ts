@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { latch, startLatchServer, tempDir, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
-import { writeQrVideo } from './helpers/qr-video.js';
+import { qrY4m, writeQrVideo } from './helpers/qr-video.js';
 import { CHROMIUM_SKIP, artifactPath, fakeCameraArgs, launchChromium } from './helpers/web-browser.js';
 
 const skip = CHROMIUM_SKIP;
@@ -45,12 +45,13 @@ interface Opened {
 }
 
 /**
- * A Chromium of its own with `args`, the app open at the phone size. Camera permission is
- * granted (as a person tapping Allow) only when `grantCamera`; otherwise headless Chromium
- * refuses it, as a person tapping Block.
+ * A Chromium of its own whose fake camera shows the Y4M file `video` (or Chromium's built-in
+ * test pattern when undefined), the app open on its Pair screen at the phone size. Camera
+ * permission is granted (a person tapping Allow) only when `grantCamera`; otherwise headless
+ * Chromium refuses it (a person tapping Block).
  */
-async function openApp(url: string, args: string[], grantCamera: boolean): Promise<Opened> {
-  const browser = await launchChromium(args);
+async function openApp(url: string, video: string | undefined, grantCamera: boolean): Promise<Opened> {
+  const browser = await launchChromium(fakeCameraArgs(video));
   const context = await browser.newContext({ viewport: PHONE, ...(grantCamera ? { permissions: ['camera'] } : {}) });
   const requests: string[] = [];
   context.on('request', (r) => requests.push(r.url()));
@@ -92,17 +93,33 @@ function focusedId(page: Page): Promise<string | undefined> {
   return page.evaluate(() => document.activeElement?.id);
 }
 
+/** Waits for "Paired with NAME" in the status line; fails at once with the page's alert if one shows instead. */
+async function waitForPaired(page: Page, name: string): Promise<void> {
+  const paired = page.getByRole('status').getByText(`Paired with ${name}`);
+  await Promise.race([
+    paired.waitFor({ timeout: 30_000 }),
+    page
+      .getByRole('alert')
+      .waitFor({ timeout: 30_000 })
+      .then(async () => assert.fail(`the page says: ${await page.getByRole('alert').textContent()}`))
+      .catch((e: unknown) => {
+        if (e instanceof assert.AssertionError) throw e;
+        return new Promise(() => undefined); // no alert: the other branch decides
+      }),
+  ]);
+}
+
 const checkCode = (text: string | null | undefined): string | undefined => /Check code: (\d{3}-\d{3})/.exec(text ?? '')?.[1];
 
 test('Pairing by camera: Scan reads latch pair\'s QR code from the camera, pairs, and the check codes match', { skip }, async () => {
   const s = await server();
   const { link, pair } = await startPair(s, 'laptop');
-  const app = await openApp(s.url, [...fakeCameraArgs(qrFile(link)), '--use-fake-ui-for-media-stream'], true);
+  const app = await openApp(s.url, qrFile(link), true);
   try {
     const { page } = app;
     await page.getByLabel('Device name').fill('Ada camera');
     await page.getByRole('button', { name: 'Scan' }).click();
-    await page.getByRole('status').getByText('Paired with laptop').waitFor({ timeout: 30_000 });
+    await waitForPaired(page, 'laptop');
     assert.equal((await pair.exited).code, 0, pair.stderr());
     const pageCode = checkCode(await page.locator('#check-code').textContent());
     assert.ok(pageCode, 'the page shows a check code');
@@ -126,7 +143,7 @@ test('Camera denied: the page says so and focuses "Pairing link"; a pasted link 
   const s = await server();
   const { link, pair } = await startPair(s, 'desk');
   // A fake camera exists (showing a valid pairing QR), but permission is not given.
-  const app = await openApp(s.url, fakeCameraArgs(qrFile(link)), false);
+  const app = await openApp(s.url, qrFile(link), false);
   try {
     const { page } = app;
     await page.getByRole('button', { name: 'Scan' }).click();
@@ -137,7 +154,7 @@ test('Camera denied: the page says so and focuses "Pairing link"; a pasted link 
 
     await page.keyboard.insertText(link); // typed into the focused field
     await page.getByRole('button', { name: 'Pair', exact: true }).click();
-    await page.getByRole('status').getByText('Paired with desk').waitFor();
+    await waitForPaired(page, 'desk');
     assert.equal((await pair.exited).code, 0, pair.stderr());
     assert.equal(checkCode(await page.locator('#check-code').textContent()), checkCode(pair.stderr()));
     assert.equal(await page.getByRole('alert').isVisible(), false, 'the camera error is gone once pairing starts');
@@ -148,7 +165,7 @@ test('Camera denied: the page says so and focuses "Pairing link"; a pasted link 
 
 test('a QR code that is not a pairing link gets the clear bad-link error', { skip }, async () => {
   const s = await server();
-  const app = await openApp(s.url, [...fakeCameraArgs(qrFile('https://example.com/not-a-latch-link')), '--use-fake-ui-for-media-stream'], true);
+  const app = await openApp(s.url, qrFile('https://example.com/not-a-latch-link'), true);
   try {
     const { page } = app;
     await page.getByRole('button', { name: 'Scan' }).click();
@@ -166,7 +183,7 @@ test('a QR code that is not a pairing link gets the clear bad-link error', { ski
 test('while scanning the page shows the camera and what to do; "Stop camera" turns it off', { skip }, async () => {
   const s = await server();
   // Chromium's built-in fake camera pattern: a live picture with no QR code in it.
-  const app = await openApp(s.url, [...fakeCameraArgs(), '--use-fake-ui-for-media-stream'], true);
+  const app = await openApp(s.url, undefined, true);
   try {
     const { page } = app;
     await page.getByRole('button', { name: 'Scan' }).click();
@@ -190,4 +207,30 @@ test('while scanning the page shows the camera and what to do; "Stop camera" tur
   } finally {
     await app.close();
   }
+});
+
+test('the fake-camera helper writes a C420 Y4M: header, then FRAME + Y + U + V per frame, black modules in a white quiet zone', () => {
+  const w = 128;
+  const h = 96;
+  const y4m = qrY4m('hi', { width: w, height: h, frames: 2, fps: 5 });
+  const header = 'YUV4MPEG2 W128 H96 F5:1 Ip A1:1 C420jpeg\n';
+  assert.equal(y4m.subarray(0, header.length).toString('latin1'), header);
+  const frameLen = 'FRAME\n'.length + w * h * 1.5;
+  assert.equal(y4m.length, header.length + 2 * frameLen);
+  const f0 = y4m.subarray(header.length, header.length + frameLen);
+  assert.deepEqual(f0, y4m.subarray(header.length + frameLen), 'identical frames');
+  assert.equal(f0.subarray(0, 6).toString('latin1'), 'FRAME\n');
+  const luma = f0.subarray(6, 6 + w * h);
+  assert.ok(luma.every((v) => v === 0 || v === 255));
+  // 'hi' is a version 1 code: 21 modules + 2 x 4 quiet = 29, so 3 px a module in 96 px, centred
+  // at (32, 16). The corners (quiet zone) are white; the finder patterns' outer corners black.
+  assert.equal(luma[0], 255);
+  assert.equal(luma[w * h - 1], 255);
+  assert.equal(luma[16 * w + 32], 0);
+  assert.equal(luma[16 * w + 31], 255);
+  assert.equal(luma[(16 + 63 - 1) * w + 32], 0);
+  assert.equal(luma[(16 + 63) * w + 32], 255);
+  // 40 px cannot hold 29 modules at 2 px each: the helper refuses rather than write an unreadable code.
+  assert.throws(() => qrY4m('hi', { width: 40, height: 40 }), TypeError);
+  assert.ok(f0.subarray(6 + w * h).every((v) => v === 128), 'grey chroma');
 });
