@@ -17,7 +17,7 @@ export interface QrVideoOptions {
   fps?: number;
 }
 
-/** Quiet zone of 4 modules on every side (ISO/IEC 18004 §6.3.8): decoders need it to find the code. */
+/** The 4-module quiet zone ISO/IEC 18004 asks for on every side: decoders need it to find the code. */
 const QUIET = 4;
 
 /** The luma plane: white (255) page, black (0) modules, the code centred at the largest whole module size. */

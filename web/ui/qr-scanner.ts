@@ -42,11 +42,11 @@ const zxingOverrides = {
  * Scans until a QR code is read, then stops the camera and returns its text. Stops the camera
  * on abort and on error too. Errors are LatchErrors: `camera_unavailable` (no mediaDevices: not a
  * secure context), `camera_denied`, `no_camera`, `camera_failed`, `decoder_unavailable`,
- * `scan_timeout`; an abort rejects with the signal's reason.
+ * `decoder_failed`, `scan_timeout`; an abort rejects with the signal's reason.
  */
 export async function scanQrCode(video: HTMLVideoElement, signal: AbortSignal, onStatus: (text: string) => void): Promise<string> {
   signal.throwIfAborted();
-  // mediaDevices exists only in a secure context (W3C Media Capture §9.2): HTTPS, or http://localhost.
+  // Navigator.mediaDevices is [SecureContext] (W3C Media Capture and Streams): HTTPS, or http://localhost.
   if (!globalThis.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
     throw new LatchError('camera_unavailable', 'the camera needs this app opened over HTTPS (or on localhost)');
   }
@@ -59,7 +59,12 @@ export async function scanQrCode(video: HTMLVideoElement, signal: AbortSignal, o
     video.srcObject = stream;
     video.muted = true;
     video.playsInline = true;
-    await untilAborted(video.play(), signal);
+    await untilAborted(
+      video.play().catch((e: unknown) => {
+        throw new LatchError('camera_failed', 'the camera preview could not start', { cause: e });
+      }),
+      signal,
+    );
     onStatus('Loading the QR decoder…');
     const decode = await untilAborted(decoderReady, signal);
     onStatus('Point the camera at the QR code that latch pair shows.');
@@ -70,8 +75,11 @@ export async function scanQrCode(video: HTMLVideoElement, signal: AbortSignal, o
       if (stream.getVideoTracks().every((t) => t.readyState === 'ended')) throw new LatchError('camera_failed', 'the camera stopped');
       if (Date.now() > deadline) throw new LatchError('scan_timeout', `no QR code found in ${SCAN_LIMIT_MS / 60_000} minutes`);
       if (drawFrame(video, canvas)) {
-        const text = await decode(canvas);
+        const text = await decode(canvas).catch((e: unknown) => {
+          throw new LatchError('decoder_failed', 'the QR decoder failed', { cause: e });
+        });
         if (text !== undefined) {
+          signal.throwIfAborted(); // "Stop camera" pressed while this frame was decoding: do not pair after all
           onStatus('QR code read.');
           return text;
         }
@@ -94,7 +102,7 @@ async function openCamera(): Promise<MediaStream> {
   }
 }
 
-/** getUserMedia's DOMException names (W3C Media Capture and Streams §9.2) as stable codes. */
+/** getUserMedia's DOMException names (W3C Media Capture and Streams, getUserMedia()) as stable codes. */
 function cameraError(e: unknown): LatchError {
   const name = e instanceof Error ? e.name : '';
   if (name === 'NotAllowedError' || name === 'SecurityError') return new LatchError('camera_denied', 'camera permission denied', { cause: e });
