@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { latch, startLatchServer, tempDir, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
-import { qrY4m, writeQrVideo } from './helpers/qr-video.js';
+import { qrY4m, writeQrVideo, type QrVideoOptions } from './helpers/qr-video.js';
 import { CHROMIUM_SKIP, artifactPath, fakeCameraArgs, launchChromium } from './helpers/web-browser.js';
 
 const skip = CHROMIUM_SKIP;
@@ -31,8 +31,8 @@ async function startPair(s: LatchServer, name: string): Promise<{ link: string; 
   return { link, pair };
 }
 
-function qrFile(text: string): string {
-  return writeQrVideo(join(tempDir('qr-video'), 'qr.y4m'), text);
+function qrFile(text: string, opts: QrVideoOptions = {}): string {
+  return writeQrVideo(join(tempDir('qr-video'), 'qr.y4m'), text, opts);
 }
 
 interface Opened {
@@ -180,10 +180,28 @@ test('a QR code that is not a pairing link gets the clear bad-link error', { ski
   }
 });
 
-test('while scanning the page shows the camera and what to do; "Stop camera" turns it off', { skip }, async () => {
+test('a small QR code in a 1280x720 studio-range picture (a terminal seen from a step away) is read too', { skip }, async () => {
   const s = await server();
-  // Chromium's built-in fake camera pattern: a live picture with no QR code in it.
-  const app = await openApp(s.url, undefined, true);
+  // A pairing-link-sized text at 3 px a module: the scanner scales 1280 px down to 960 before
+  // decoding, so this is about 2.3 px a module when decoded.
+  const text = `https://example.com/${'x'.repeat(150)}`;
+  const app = await openApp(s.url, qrFile(text, { width: 1280, height: 720, moduleSize: 3, levels: 'video' }), true);
+  try {
+    const { page } = app;
+    await page.getByRole('button', { name: 'Scan' }).click();
+    assert.match(await alertText(page), /^That is not a pairing link: .*\[bad_pairing_link\]$/);
+    assert.equal(await page.getByLabel('Pairing link').inputValue(), text);
+  } finally {
+    await app.close();
+  }
+});
+
+test('while scanning the page shows the camera and what to do; an unreadable code keeps it scanning; "Stop camera" turns it off', { skip }, async () => {
+  const s = await server();
+  // A damaged QR code: it looks like latch pair's, but no decoder can read it.
+  const { link, pair } = await startPair(s, 'laptop');
+  pair.kill();
+  const app = await openApp(s.url, qrFile(link, { unreadable: true }), true);
   try {
     const { page } = app;
     await page.getByRole('button', { name: 'Scan' }).click();
@@ -192,8 +210,14 @@ test('while scanning the page shows the camera and what to do; "Stop camera" tur
       const v = document.getElementById('scan-video') as HTMLVideoElement;
       return v.videoWidth > 0 && !v.paused;
     });
+    await page.waitForTimeout(1500); // several decode attempts
+    assert.equal(await page.getByText('Point the camera at the QR code that latch pair shows.').isVisible(), true, 'still scanning');
+    assert.equal(await page.getByRole('alert').isVisible(), false);
+    assert.equal(await page.getByLabel('Pairing link').inputValue(), '');
     assert.deepEqual(await cameraState(page), { streams: 1, live: 1 });
     await page.screenshot({ path: artifactPath('web-scanning-390x844.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.screenshot({ path: artifactPath('web-scanning-1280x800.png'), fullPage: true });
     await page.getByRole('button', { name: 'Stop camera' }).click();
     assert.equal(await page.locator('#scanner').isHidden(), true);
     await page.waitForFunction(() => (globalThis as unknown as { latchTestStreams: MediaStream[] }).latchTestStreams.every((st) => st.getTracks().every((t) => t.readyState === 'ended')));

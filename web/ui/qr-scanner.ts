@@ -96,7 +96,12 @@ export async function scanQrCode(video: HTMLVideoElement, signal: AbortSignal, o
 async function openCamera(): Promise<MediaStream> {
   try {
     // `ideal` facing (not `exact`): a laptop's only camera faces the user and must still work.
-    return await navigator.mediaDevices.getUserMedia({ video: { facingMode: { ideal: 'environment' } }, audio: false });
+    // 720p where the camera has it (the default is often 640x480): a QR code drawn in a terminal
+    // has small modules, and more pixels on them read more reliably; never an error if not.
+    return await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: { ideal: 'environment' }, width: { ideal: 1280 }, height: { ideal: 720 } },
+      audio: false,
+    });
   } catch (e) {
     throw cameraError(e);
   }
