@@ -6,9 +6,9 @@
  *
  * Decoder: the browser's own `BarcodeDetector` where it has `qr_code` (Chromium on Android,
  * macOS, ChromeOS), else zxing-wasm (ZXing-C++ built to WebAssembly). Its wasm is served by
- * `latch server` beside app.js, never from the CDN the library defaults to: the page's CSP
- * allows scripts and connections to our own origin for this, and a pairing must not depend on a
- * third party being up (or seeing who pairs).
+ * `latch server` beside app.js, never from the CDN the library defaults to: a pairing must not
+ * depend on a third party being up (or let it see who pairs), and the page's CSP allows only
+ * our origin (connect-src 'self', script-src 'wasm-unsafe-eval' to compile it).
  */
 import { prepareZXingModule, purgeZXingModule, readBarcodes } from 'zxing-wasm/reader';
 import { LatchError } from '../../src/util/latch-error.js';
