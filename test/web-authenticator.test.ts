@@ -54,6 +54,7 @@ test('latch server serves the built app at /app/ with content types, and refuses
     ['/app/app.css', 200, /^text\/css/],
     ['/app/manifest.webmanifest', 200, /^application\/manifest\+json/],
     ['/app/icon.svg', 200, /^image\/svg\+xml/],
+    ['/app/zxing_reader.wasm', 200, /^application\/wasm$/], // the QR decoder, served by us (WebAssembly.instantiateStreaming needs this type)
     ['/app/../package.json', 404, /^text\/plain/],
     ['/app/%2e%2e/%2e%2e/package.json', 404, /^text\/plain/],
     ['/app/..%2f..%2fpackage.json', 404, /^text\/plain/],
@@ -169,8 +170,22 @@ test('a bad link gets a clear error in the page, and Scan points to the paste fi
   await page.keyboard.press('Enter');
   await page.getByText(/protocol version 7.*\[unsupported_version\]/).waitFor();
   await page.screenshot({ path: artifactPath('web-bad-link-390x844.png'), fullPage: true });
+  // This browser has no fake camera (test/web-camera.test.ts has those). Chromium looks for a
+  // device before asking for permission: with no camera (as in CI) it is NotFoundError; on a
+  // machine with a webcam, headless Chromium refuses permission (NotAllowedError).
+  await page.getByLabel('Pairing link').fill('');
   await page.getByRole('button', { name: 'Scan' }).click();
-  await page.getByText(/paste the link into "Pairing link"/i).waitFor();
+  await page.getByText(/Paste the link into "Pairing link" instead\.$/).waitFor();
+  const scanError = ((await alert.textContent()) ?? '').trim();
+  assert.ok(
+    [
+      'No camera found [no_camera]. Paste the link into "Pairing link" instead.',
+      'Camera permission denied [camera_denied]. Paste the link into "Pairing link" instead.',
+    ].includes(scanError),
+    scanError,
+  );
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'pairing-link', 'the paste field has focus');
+  assert.equal(await page.locator('#scanner').isHidden(), true, 'no camera preview is left open');
   await page.context().close();
 });
 

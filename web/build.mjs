@@ -4,6 +4,7 @@
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +28,17 @@ await build({
   logLevel: 'warning',
 });
 for (const f of STATIC) copyFileSync(join(here, f), join(out, f));
+// The QR decoder's WebAssembly (web/ui/qr-scanner.ts loads it beside app.js): served by us, never
+// from the CDN zxing-wasm defaults to. Not a shell file: sw.js caches it once a scan has used it.
+const zxingWasm = createRequire(import.meta.url).resolve('zxing-wasm/reader/zxing_reader.wasm');
+copyFileSync(zxingWasm, join(out, 'zxing_reader.wasm'));
+// Its notices travel with it (zxing-wasm: MIT; the ZXing-C++ it is built from: Apache-2.0, as Latch).
+writeFileSync(
+  join(out, 'zxing_reader.wasm.LICENSE.txt'),
+  'zxing_reader.wasm is zxing-wasm 3.1.4 (https://github.com/Sec-ant/zxing-wasm), built from ZXing-C++\n' +
+    '(https://github.com/zxing-cpp/zxing-cpp, Apache License 2.0).\n\n' +
+    readFileSync(join(dirname(zxingWasm), '..', '..', 'LICENSE'), 'utf8'),
+);
 // The service worker's cache name changes whenever any shell file does, so an update is picked up.
 const hash = createHash('sha256');
 for (const f of ['app.js', ...STATIC]) hash.update(readFileSync(join(out, f)));

@@ -3,6 +3,9 @@
  * update is seen at once when online) and fall back to the cache when offline. The relay
  * (/v1/...) is never cached. SHELL_VERSION is replaced by web/build.mjs with a content hash. */
 const CACHE = 'latch-shell-SHELL_VERSION';
+// Not zxing_reader.wasm (the QR decoder, ~930 KB): pairing needs the relay, so a scanner is no use
+// offline, and Chrome on Android decodes with BarcodeDetector instead; the fetch handler below
+// caches it once a scan has used it.
 const SHELL = ['./', './index.html', './app.js', './app.css', './manifest.webmanifest', './icon.svg'];
 
 self.addEventListener('install', (event) => {

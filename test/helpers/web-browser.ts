@@ -15,19 +15,33 @@ export const CHROMIUM_SKIP: string | false = existsSync(CHROMIUM) ? false : `${C
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 
+const BASE_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
 let browser: Promise<Browser> | undefined;
+/** The one shared Chromium of a test file (no camera flags). */
 export function chromium(): Promise<Browser> {
-  browser ??= import('playwright-core').then(({ chromium: c }) =>
-    c.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    }),
-  );
+  browser ??= launchChromium();
   return browser;
 }
+
+const launched: Promise<Browser>[] = [];
+/**
+ * A Chromium of its own, with extra command-line flags (e.g. a fake camera). The caller should
+ * close it; any still open when the file ends are closed then.
+ */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  const b = import('playwright-core').then(({ chromium: c }) => c.launch({ executablePath: CHROMIUM, args: [...BASE_ARGS, ...extraArgs] }));
+  launched.push(b);
+  return b;
+}
 after(async () => {
-  if (browser) await (await browser).close().catch(() => undefined);
+  for (const b of launched) await (await b.catch(() => undefined))?.close().catch(() => undefined);
 });
+
+/** Flags for Chromium's fake camera showing `y4mFile` (or its built-in test pattern when omitted). */
+export function fakeCameraArgs(y4mFile?: string): string[] {
+  return ['--use-fake-device-for-media-stream', ...(y4mFile ? [`--use-file-for-fake-video-capture=${y4mFile}`] : [])];
+}
 
 export function artifactPath(name: string): string {
   mkdirSync(ARTIFACTS, { recursive: true });

@@ -79,7 +79,9 @@ export function setupPairScreen(ctx: AppContext): void {
       const stoppedByUser = ctl.signal.aborted;
       stopScan();
       if (stoppedByUser) return;
-      ctx.fail(`${errorText(e)}. Paste the link into "Pairing link" instead.`);
+      // A sentence a person reads first ("Camera permission denied [camera_denied].") and where to go instead.
+      const why = errorText(e);
+      ctx.fail(`${why.charAt(0).toUpperCase()}${why.slice(1)}. Paste the link into "Pairing link" instead.`);
       linkField.focus();
     }
   }
