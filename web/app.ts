@@ -7,6 +7,7 @@ import { sodiumReady } from '../src/protocol/sodium.js';
 import { WebStore, type WebDevice } from '../src/web/web-store.js';
 import { loadOrCreateDevice, serveRequests } from '../src/web/web-authenticator.js';
 import { errorText, type AppContext } from './ui/app-context.js';
+import { CardApprover } from './ui/ssh-approver.js';
 import { byId } from './ui/dom.js';
 import { setupPairScreen } from './screens/pair-screen.js';
 import { renderComputers } from './screens/computers-screen.js';
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
   let device: WebDevice = await loadOrCreateDevice(sodium, store, 'Web authenticator');
 
   let serving: AbortController | undefined;
+  const approver = new CardApprover();
   const ctx: AppContext = {
     sodium,
     store,
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
         sodium,
         store,
         log,
+        approver,
         signal: ctl.signal,
         onStatus: (s) => {
           if (ctl.signal.aborted) return;
