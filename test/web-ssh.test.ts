@@ -14,6 +14,9 @@ import type { Locator, Page } from 'playwright-core';
 import { decodeBase64, decodeBase64url } from '../src/protocol/base64url.js';
 import { parseAuthorizedKeyLine } from '../src/protocol/ssh/ssh-public-key.js';
 import { parseSshSignature, verifySshSignature } from '../src/protocol/ssh/ssh-signature.js';
+import { SshWriter } from '../src/protocol/ssh/ssh-wire.js';
+import { AgentClient } from '../src/agent/agent-client.js';
+import { decodeSignResponse, encodeSignRequest } from '../src/agent/agent-codec.js';
 import { LATCH_CLI, latch, latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
 import { latchInteractive, type Watched } from './helpers/latch-ssh-env.js';
 import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
@@ -69,9 +72,9 @@ after(async () => {
 });
 
 /** ssh through the agent, with the host-name hint command as `latch ssh setup` writes it. */
-function ssh(): Promise<{ code: number; stdout: string; stderr: string }> {
-  const args = sshArgs(sshd!.port, agentSocket);
-  args.push('-o', `KnownHostsCommand=${process.execPath} ${LATCH_CLI} agent hint --agent ${agentSocket} %r %h %p %K`);
+function ssh(opts: { port?: number; hintPort?: number; knownHostsDir?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const args = sshArgs(opts.port ?? sshd!.port, agentSocket, opts.knownHostsDir);
+  args.push('-o', `KnownHostsCommand=${process.execPath} ${LATCH_CLI} agent hint --agent ${agentSocket} %r %h ${opts.hintPort ?? '%p'} %K`);
   return run('ssh', [...args, `${user}@127.0.0.1`, 'echo logged-in'], { env: { ...process.env, LATCH_HOME: computer } });
 }
 
@@ -87,8 +90,12 @@ async function card(): Promise<Locator> {
   return c;
 }
 
-async function history(): Promise<string> {
-  return (await page.locator('#history').textContent()) ?? '';
+/** Wait for a History entry with this text (the History screen is shown for it); returns the entry's text. */
+async function historyEntry(text: string | RegExp): Promise<string> {
+  await page.evaluate(() => (location.hash = 'history'));
+  const li = page.locator('#history li', { hasText: text }).first();
+  await li.waitFor();
+  return (await li.textContent()) ?? '';
 }
 
 async function screenshots(name: string): Promise<void> {
@@ -114,8 +121,7 @@ test('an ssh login is approved in a card that shows user@host and "verified host
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'logged-in');
   assert.equal(await page.getByRole('article').count(), 0, 'the card is gone once answered');
-  await page.getByText('approved once').first().waitFor();
-  assert.match(await history(), new RegExp(`SSH login as ${user}@\\[127\\.0\\.0\\.1\\]:${sshd!.port}.*laptop`));
+  assert.match(await historyEntry('approved once'), new RegExp(`SSH login as ${user}@\\[127\\.0\\.0\\.1\\]:${sshd!.port}.*laptop`));
 });
 
 test('an ssh login denied in the card fails with Permission denied (publickey), and the agent keeps serving', { skip }, async () => {
@@ -125,7 +131,7 @@ test('an ssh login denied in the card fails with Permission denied (publickey), 
   const r = await login;
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /Permission denied \(publickey\)/);
-  await page.locator('#history').getByText(/^denied/).first().waitFor();
+  assert.match(await historyEntry(/denied$/), /SSH login as/);
   const list = await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: agentSocket } });
   assert.equal(list.code, 0, list.stderr);
   assert.equal(list.stdout.trim().split(' ')[1], pageKey.split(' ')[1]);
@@ -171,7 +177,7 @@ test('a git commit is signed after approving in the page; the card shows author 
   const v = await git(['verify-commit', 'HEAD']);
   assert.equal(v.code, 0, v.stderr);
   assert.match(v.stderr, /Good "git" signature for ann@example\.com with (ED25519|ECDSA)/);
-  await page.locator('#history').getByText('Git commit signature').first().waitFor();
+  assert.match(await historyEntry('Git commit signature'), /approved once$/);
 });
 
 test('a timed approval ("all SSH logins" for 1 h) lets the next login through with no card; it is on Policies; Revoke brings the card back', { skip }, async () => {
@@ -184,7 +190,7 @@ test('a timed approval ("all SSH logins" for 1 h) lets the next login through wi
   await c.getByRole('spinbutton', { name: 'Hours' }).fill('1');
   await c.getByRole('button', { name: 'Approve' }).click();
   assert.equal((await first).code, 0);
-  await page.getByText('approved for 1 h (all SSH logins)').first().waitFor();
+  await historyEntry('approved for 1 h (all SSH logins)');
 
   // The next login needs no card.
   let cardSeen = false;
@@ -194,7 +200,7 @@ test('a timed approval ("all SSH logins" for 1 h) lets the next login through wi
   );
   const second = await ssh();
   assert.equal(second.code, 0, second.stderr);
-  await page.getByText(/approved by policy [0-9a-f]{8} \(all SSH logins\)/).first().waitFor();
+  await historyEntry(/approved by policy [0-9a-f]{8} \(all SSH logins\)/);
   assert.equal(cardSeen, false, 'no card while a policy covers the login');
   void watch;
 
@@ -211,38 +217,63 @@ test('a timed approval ("all SSH logins" for 1 h) lets the next login through wi
   assert.notEqual((await third).code, 0);
 });
 
-test('the per-computer opt-in for unverified hosts is stored for the review core', { skip }, async () => {
+test('an unverified host gets "approve once only" unless the computer is opted in on the Computers screen', { skip }, async () => {
+  // An old-style publickey request without session-bind, straight to the agent: the host cannot be verified.
+  const { blob: key, type } = parseAuthorizedKeyLine(pageKey);
+  const data = new SshWriter().string(new Uint8Array(32).fill(7)).byte(50).string('bob').string('ssh-connection').string('publickey').bool(true).string(type).string(key).bytes();
+  // Wrapped, so the sign answer is awaited only after the card has been clicked.
+  const askAgent = async (): Promise<{ answer: Promise<Uint8Array> }> => {
+    const client = await AgentClient.connect(agentSocket);
+    return { answer: client.request(encodeSignRequest(key, data)).finally(() => client.close()) };
+  };
+
+  let pending = await askAgent();
+  let c = await card();
+  assert.match((await c.textContent()) ?? '', /host NOT verified/);
+  assert.match((await c.textContent()) ?? '', /This host is not verified: approve once only\./);
+  assert.equal(await c.getByRole('combobox').count(), 0, 'no timed approval offered');
+  await c.getByRole('button', { name: 'Deny' }).click();
+  await assert.rejects(pending.answer.then(decodeSignResponse), /refused/);
+
   await page.evaluate(() => (location.hash = 'computers'));
   const box = page.getByRole('checkbox', { name: 'Allow timed approvals for unverified hosts from laptop' });
   assert.equal(await box.isChecked(), false, 'off by default');
   await box.check();
-  const stored = async () =>
-    page.evaluate(async () => {
-      const db = await new Promise<IDBDatabase>((res, rej) => {
-        const r = indexedDB.open('latch-web');
-        r.onsuccess = () => res(r.result);
-        r.onerror = () => rej(r.error);
-      });
-      const [opt, pairings] = await Promise.all(
-        ['allowUnverifiedFor', 'pairings'].map(
-          (k) =>
-            new Promise<any>((res, rej) => {
-              const r = db.transaction('kv').objectStore('kv').get(k);
-              r.onsuccess = () => res(r.result);
-              r.onerror = () => rej(r.error);
-            }),
-        ),
-      );
-      db.close();
-      return { opt: opt ?? [], ids: (pairings ?? []).map((p: { id: string }) => p.id) };
-    });
   await page.getByText('Timed approvals allowed for unverified hosts from laptop').waitFor();
-  let s = await stored();
-  assert.deepEqual(s.opt, s.ids);
+  pending = await askAgent();
+  c = await card();
+  assert.match((await c.textContent()) ?? '', /host NOT verified/);
+  // No host name (no hint for this request), so only "all SSH logins".
+  assert.deepEqual(await c.getByRole('combobox').locator('option').allTextContents(), ['Once only', 'all SSH logins, for…']);
+  await c.getByRole('button', { name: 'Deny' }).click();
+  await assert.rejects(pending.answer.then(decodeSignResponse), /refused/);
   await box.uncheck();
   await page.getByText('Unverified hosts from laptop: approve once only').waitFor();
-  s = await stored();
-  assert.deepEqual(s.opt, []);
+  pending = await askAgent();
+  c = await card();
+  assert.equal(await c.getByRole('combobox').count(), 0, 'opted out again');
+  await c.getByRole('button', { name: 'Deny' }).click();
+  await assert.rejects(pending.answer.then(decodeSignResponse), /refused/);
+});
+
+test('a changed host key under a pinned host name is refused with no card, and History says why', { skip }, async () => {
+  // A second sshd with another host key, presented under the first one's name and port (pinned by the first login).
+  const other = await startSshd({ authorizedKeys: [pageKey] });
+  try {
+    let cardSeen = false;
+    void page.getByRole('article').waitFor({ timeout: 20_000 }).then(
+      () => (cardSeen = true),
+      () => undefined,
+    );
+    const r = await ssh({ port: other.port, hintPort: sshd!.port, knownHostsDir: tempDir('web-kh') });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Permission denied \(publickey\)/);
+    await historyEntry('refused: host key changed');
+    assert.equal(cardSeen, false, 'no card for a changed host key');
+    assert.match(agent!.stderr(), /host key of \[127\.0\.0\.1\]:\d+ changed.*\[host_key_changed\]/);
+  } finally {
+    await other.stop();
+  }
 });
 
 test('the web signer signs through the review core with Ed25519 and with the P-256 fallback: ssh-keygen -Y verify and the SSH codec accept both', { skip }, async () => {
