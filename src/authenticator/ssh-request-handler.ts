@@ -15,10 +15,6 @@ import type { Approver } from './sign-review.js';
 
 export { pinName } from './ssh-sign-core.js';
 
-/** Denies everything: what a RequestHandler does when nobody can be asked. */
-export const denyAll: Approver = { interactive: false, ask: async () => ({ kind: 'deny', reason: 'nobody to ask' }) };
-export const approveOnce: Approver = { interactive: false, ask: async () => ({ kind: 'once' }) };
-
 export class SshRequestHandler {
   readonly #core: SshSignCore<StoredSshKey>;
 

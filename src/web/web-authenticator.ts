@@ -19,7 +19,7 @@ import type { ReplayEntry, StoredPairing } from '../authenticator/authenticator-
 import { describe, handleRequest, type Log, type RequestStore, type Send } from '../authenticator/request-core.js';
 import { pairAsAuthenticator } from '../authenticator/pairing-steps.js';
 import { SshSignCore } from '../authenticator/ssh-sign-core.js';
-import type { Approver } from '../authenticator/sign-review.js';
+import { denyAll, type Approver } from '../authenticator/sign-review.js';
 import { generateWebSshKey, webSshKeyInfo } from './web-keys.js';
 import { addHistory } from './web-history.js';
 import { webSshSignStore } from './web-ssh-store.js';
@@ -65,7 +65,7 @@ export class WebRequestHandler {
   ) {
     this.#ssh = new SshSignCore<WebSshKey>({
       store: webSshSignStore(store),
-      approver: opts.approver ?? { interactive: false, ask: async () => ({ kind: 'deny', reason: 'nobody to ask' }) },
+      approver: opts.approver ?? denyAll,
       log,
       clock,
       // Every outcome goes to the History screen, approvals by a policy (no card) included.
