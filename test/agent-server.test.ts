@@ -14,7 +14,7 @@ import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import { ed25519PublicKeyBlob, formatAuthorizedKeyLine, parseAuthorizedKeyLine } from '../src/protocol/ssh/ssh-public-key.js';
 import { ed25519SignatureBlob, verifySshSignature } from '../src/protocol/ssh/ssh-signature.js';
 import { HOSTBOUND_METHOD } from '../src/protocol/ssh/ssh-userauth.js';
-import { hostVerification } from '../src/agent/host-verification.js';
+import { hostVerification } from '../src/protocol/ssh/host-verification.js';
 import { isLatchError } from '../src/util/latch-error.js';
 import { LocalKeyBackend } from './helpers/local-key-backend.js';
 import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';

@@ -75,8 +75,10 @@ test('what the web app bundles is browser-safe: nothing reachable from the page 
       assert.ok(!t.startsWith('node:'), `${f} imports ${spec}`);
       // Node-only parts of the authenticator: the keystore file and its lock, process ids.
       assert.ok(!['src/authenticator/keystore.js', 'src/authenticator/request-handler.js', 'src/util/file-lock.js', 'src/util/atomic-file.js'].includes(t), `${f} imports ${spec}`);
+      // Nothing of the agent (Node sockets); what the core shares with it lives in src/protocol.
+      assert.ok(!t.startsWith('src/agent/'), `${f} imports ${spec}`);
       if (t.startsWith('src/') || t.startsWith('web/')) todo.push(t.replace(/\.js$/, '.ts'));
     }
   }
-  assert.ok(seen.has('src/authenticator/request-core.ts') && seen.has('src/protocol/envelope.ts'), 'the walk reaches the shared core');
+  for (const f of ['src/authenticator/request-core.ts', 'src/authenticator/ssh-sign-core.ts', 'src/protocol/envelope.ts']) assert.ok(seen.has(f), `the walk reaches ${f}`);
 });

@@ -7,6 +7,7 @@ import { sodiumReady } from '../src/protocol/sodium.js';
 import { WebStore, type WebDevice } from '../src/web/web-store.js';
 import { loadOrCreateDevice, serveRequests } from '../src/web/web-authenticator.js';
 import { errorText, type AppContext } from './ui/app-context.js';
+import { CardApprover } from './ui/ssh-approver.js';
 import { byId } from './ui/dom.js';
 import { setupPairScreen } from './screens/pair-screen.js';
 import { renderComputers } from './screens/computers-screen.js';
@@ -23,7 +24,8 @@ const log = (line: string): void => console.info(`[latch] ${line}`);
 
 function show(screen: string): void {
   const name = (SCREENS as readonly string[]).includes(screen) ? screen : 'requests';
-  for (const s of document.querySelectorAll<HTMLElement>('[data-screen]')) s.hidden = s.dataset.screen !== name;
+  // Only the screens: <body> carries data-screen too (for styling) and must never be hidden.
+  for (const s of document.querySelectorAll<HTMLElement>('main [data-screen]')) s.hidden = s.dataset.screen !== name;
   for (const a of document.querySelectorAll<HTMLAnchorElement>('nav a')) {
     if (a.hash === `#${name}`) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -41,6 +43,7 @@ async function main(): Promise<void> {
   let device: WebDevice = await loadOrCreateDevice(sodium, store, 'Web authenticator');
 
   let serving: AbortController | undefined;
+  const approver = new CardApprover();
   const ctx: AppContext = {
     sodium,
     store,
@@ -64,6 +67,7 @@ async function main(): Promise<void> {
         sodium,
         store,
         log,
+        approver,
         signal: ctl.signal,
         onStatus: (s) => {
           if (ctl.signal.aborted) return;

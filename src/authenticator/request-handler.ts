@@ -10,8 +10,8 @@ import type { Sodium } from '../protocol/sodium.js';
 import type { Keystore } from './keystore.js';
 import type { AuthenticatorState, ReplayEntry, StoredPairing } from './authenticator-state.js';
 import { sshKeyInfo } from './ssh-key-factory.js';
-import { SshRequestHandler, denyAll } from './ssh-request-handler.js';
-import type { Approver } from './sign-review.js';
+import { SshRequestHandler } from './ssh-request-handler.js';
+import { denyAll, type Approver } from './sign-review.js';
 import { handleRequest, type Log, type RequestStore, type Send } from './request-core.js';
 
 export type { Log, Send } from './request-core.js';

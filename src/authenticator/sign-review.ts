@@ -34,6 +34,11 @@ export interface Approver {
   ask(review: SignReview): Promise<Decision>;
 }
 
+/** Denies everything: what a request handler does when nobody can be asked. */
+export const denyAll: Approver = { interactive: false, ask: async () => ({ kind: 'deny', reason: 'nobody to ask' }) };
+/** `latch device run --auto-approve`: each request once, never a timed policy. */
+export const approveOnce: Approver = { interactive: false, ask: async () => ({ kind: 'once' }) };
+
 export const DEFAULT_POLICY_HOURS = 3;
 const MAX_POLICY_SECONDS = 7 * 24 * 3600;
 

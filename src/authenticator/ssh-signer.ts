@@ -10,21 +10,12 @@ import { p256 } from '@noble/curves/nist.js';
 import { decodeBase64url } from '../protocol/base64url.js';
 import type { Sodium } from '../protocol/sodium.js';
 import { decodeBase64 } from '../protocol/base64url.js';
-import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import { ed25519SignatureBlob, p256SignatureBlob } from '../protocol/ssh/ssh-signature.js';
 import { parseSshSignDataForKey, type ParsedSshSignData } from '../protocol/ssh/sign-data-guard.js';
-import { LatchError } from '../util/latch-error.js';
 import type { StoredSshKey } from './authenticator-state.js';
 
 export function storedKeyBlob(key: StoredSshKey): Uint8Array {
   return decodeBase64(key.publicBlob, 'stored key');
-}
-
-/** The stored key with this public blob, or `unknown_key` at once. */
-export function findStoredKey(keys: readonly StoredSshKey[], keyBlob: Uint8Array): StoredSshKey {
-  const k = keys.find((x) => bytesEqual(storedKeyBlob(x), keyBlob));
-  if (!k) throw new LatchError('unknown_key', 'this authenticator has no such SSH key');
-  return k;
 }
 
 /** Guard, then sign; returns the SSH signature blob. */

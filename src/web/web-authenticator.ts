@@ -2,8 +2,9 @@
  * The web authenticator's protocol side (PROTOCOL.md §4 steps 2 and 4, §5 requests), built on
  * the same pure src/protocol module as `latch device`. Browser-only (IndexedDB, WebCrypto).
  *
- * What it answers today: pair_hello, me and unpair. ssh_sign and sign_message get an honest
- * `unsupported_request` error until the request cards (Approve/Deny) exist; see docs/WEB.md.
+ * It answers pair_hello, me and unpair, and ssh_sign and sign_message through the same review
+ * and policy core as `latch device run` (ssh-sign-core.ts), asking the page's Approver (the
+ * request cards); without an Approver every signature is denied.
  */
 import { LatchError } from '../util/latch-error.js';
 import { decodeBase64url } from '../protocol/base64url.js';
@@ -17,8 +18,12 @@ import { RelayClient } from '../transport/relay-client.js';
 import type { ReplayEntry, StoredPairing } from '../authenticator/authenticator-state.js';
 import { describe, handleRequest, type Log, type RequestStore, type Send } from '../authenticator/request-core.js';
 import { pairAsAuthenticator } from '../authenticator/pairing-steps.js';
+import { SshSignCore } from '../authenticator/ssh-sign-core.js';
+import { denyAll, type Approver } from '../authenticator/sign-review.js';
 import { generateWebSshKey, webSshKeyInfo } from './web-keys.js';
-import type { WebDevice, WebStore } from './web-store.js';
+import { addHistory } from './web-history.js';
+import { webSshSignStore } from './web-ssh-store.js';
+import type { WebDevice, WebSshKey, WebStore } from './web-store.js';
 
 export { PAIRING_TAKEN_MESSAGE } from '../authenticator/pairing-steps.js';
 export type { Log } from '../authenticator/request-core.js';
@@ -48,12 +53,25 @@ export function queueKeyOf(p: StoredPairing): QueueKeyPair {
 
 /** PROTOCOL.md §5 for the browser: open, check, claim in IndexedDB (replay cache), act, answer. */
 export class WebRequestHandler {
+  readonly #ssh: SshSignCore<WebSshKey>;
+
   constructor(
     private readonly sodium: Sodium,
     private readonly store: WebStore,
     private readonly log: Log,
     private readonly clock: () => number = nowSeconds,
-  ) {}
+    /** Who approves signatures (the request cards); without one every signature is denied. */
+    opts: { approver?: Approver } = {},
+  ) {
+    this.#ssh = new SshSignCore<WebSshKey>({
+      store: webSshSignStore(store),
+      approver: opts.approver ?? denyAll,
+      log,
+      clock,
+      // Every outcome goes to the History screen, approvals by a policy (no card) included.
+      onOutcome: (o) => addHistory(store, { at: clock(), kind: o.kind, title: o.title, from: o.from, outcome: o.outcome }),
+    });
+  }
 
   /** IndexedDB readwrite transactions are the browser's keystore lock (web-store.ts). */
   readonly #store: RequestStore = {
@@ -80,12 +98,13 @@ export class WebRequestHandler {
       claimMarker: { owner: OWNER } as Partial<ReplayEntry>,
       // Ours, or another tab's that is recent: still being worked on. Older: that page died.
       unfinished: (c, now) => ((c as ReplayEntry & { owner?: string }).owner === OWNER || now - c.at < CLAIM_BUSY_SECONDS ? 'busy' : 'interrupted'),
-      act: (request) => this.#act(request),
+      act: (request, ack) => this.#act(pairing, request, ack),
     });
   }
 
-  async #act(request: RequestMessage): Promise<unknown> {
-    switch (request.body.kind) {
+  async #act(pairing: StoredPairing, request: RequestMessage, ack: () => Promise<void>): Promise<unknown> {
+    const body = request.body;
+    switch (body.kind) {
       case 'pair_hello':
       case 'me': {
         const device = await this.store.get('device');
@@ -94,8 +113,14 @@ export class WebRequestHandler {
       }
       case 'unpair':
         return {};
-      default:
-        throw new LatchError('unsupported_request', `the web authenticator cannot answer ${request.body.kind} requests yet; use \`latch device run\``);
+      case 'ssh_sign':
+        return this.#ssh.sshSign(pairing, body, ack);
+      case 'sign_message':
+        return this.#ssh.signMessage(pairing, body, ack);
+      default: {
+        const never: never = body;
+        throw new LatchError('unsupported_request', `unsupported request ${String((never as { kind: string }).kind)}`);
+      }
     }
   }
 }
@@ -138,12 +163,14 @@ export async function serveRequests(opts: {
   signal: AbortSignal;
   onStatus?: (s: 'connected' | 'disconnected') => void;
   onHandled?: (pairing: StoredPairing) => void;
+  /** Who approves SSH logins and git signatures (the request cards). */
+  approver?: Approver;
 }): Promise<void> {
   const { sodium, store, log } = opts;
   const pairings = (await store.get('pairings')) ?? [];
   const byRelay = new Map<string, StoredPairing[]>();
   for (const p of pairings) byRelay.set(p.relayUrl, [...(byRelay.get(p.relayUrl) ?? []), p]);
-  const handler = new WebRequestHandler(sodium, store, log);
+  const handler = new WebRequestHandler(sodium, store, log, nowSeconds, opts.approver ? { approver: opts.approver } : {});
   await Promise.all(
     [...byRelay].map(async ([url, list]) => {
       const relay = new RelayClient({ url });

@@ -50,6 +50,9 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
   const left = h('p', { class: 'time-left', 'aria-live': 'off' });
   const remember = h('select', { id: `${id}-remember` }, h('option', { value: '', text: 'Once only' }), ...spec.timedOptions.map((o) => h('option', { value: o.scope, text: `${o.label}, for…` })));
   const hours = h('input', { id: `${id}-hours`, type: 'number', min: '1', max: '168', step: '1', value: String(spec.defaultHours ?? 3), inputmode: 'numeric' });
+  // Hours mean something only with a timed choice; disabled for "Once only" so it is not misread.
+  hours.disabled = true;
+  remember.addEventListener('change', () => (hours.disabled = remember.value === ''));
   const timed = spec.timedOptions.length
     ? h('div', { class: 'remember' }, h('label', { for: remember.id, text: 'Approve' }), remember, h('label', { for: hours.id, text: 'Hours' }), hours)
     : h('p', { class: 'muted', text: spec.kind === 'ssh' ? 'This host is not verified: approve once only.' : 'Approve once only.' });

@@ -7,7 +7,7 @@ import { RelayClient } from '../../transport/relay-client.js';
 import { readPassphrase } from '../../util/passphrase.js';
 import { custodyLoopFor } from './device-run-custody.js';
 import { ConsoleApprover } from '../../authenticator/console-approver.js';
-import { approveOnce } from '../../authenticator/ssh-request-handler.js';
+import { approveOnce } from '../../authenticator/sign-review.js';
 
 const USAGE = 'latch device run [--auto-approve] [--prompt-timeout SECONDS]';
 

@@ -1,0 +1,283 @@
+/**
+ * The authenticator's review and policy core for `ssh_sign` and `sign_message` (issue 3),
+ * shared by `latch device run` (keystore file) and the web authenticator (IndexedDB and
+ * WebCrypto): check the key, the data (no cross-protocol signing) and the session binds
+ * itself; work out whether the host is verified and whether its key matches the one pinned
+ * for that name; then sign if a timed approval covers the request, else ack the computer and
+ * ask the user. Storage and signing are the caller's (`SshSignStore`), so both authenticators
+ * apply exactly the same checks. Browser-safe: no Node APIs.
+ */
+import { LatchError } from '../util/latch-error.js';
+import { decodeBase64, decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
+import type { SshSignBody, SignMessageBody, SignResult } from '../protocol/messages.js';
+import { sshFingerprint } from '../protocol/ssh/ssh-public-key.js';
+import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
+import { verifySessionBind } from '../protocol/ssh/session-bind.js';
+import { armorSshsig, buildSshsigSignedDataForMessage, encodeSshsig } from '../protocol/ssh/sshsig.js';
+import { parseGitObject } from '../protocol/ssh/git-object.js';
+import { parseSshSignDataForKey } from '../protocol/ssh/sign-data-guard.js';
+import { hostVerification } from '../protocol/ssh/host-verification.js';
+import type { PinnedHost, PolicyScope, StoredPairing, StoredPolicy } from './authenticator-state.js';
+import { coveringPolicy, scopeFor } from './policy-book.js';
+import { cleanLine, describeScope, type Approver, type SignReview } from './sign-review.js';
+
+/** What the core needs of a key: its name, type and public blob (base64, authorized_keys middle field). */
+export interface SshSignKey {
+  name: string;
+  type: 'ssh-ed25519' | 'ecdsa-sha2-nistp256';
+  publicBlob: string;
+}
+
+/** The newest stored view the review works from. */
+export interface SshSignSnapshot<K extends SshSignKey> {
+  keys: readonly K[];
+  pinnedHosts: readonly PinnedHost[];
+  policies: readonly StoredPolicy[];
+  /** Pairing ids whose user opted in to timed approvals for unverified hosts. */
+  allowUnverifiedFor: readonly string[];
+}
+
+/** Storage and signing: the keystore file for `latch device`, IndexedDB and WebCrypto for the page. */
+export interface SshSignStore<K extends SshSignKey> {
+  /** Read the newest state (another process or tab may have revoked or opted in meanwhile). */
+  snapshot(): Promise<SshSignSnapshot<K>>;
+  /** Pin `host` (replacing any pin of the same name). */
+  pinHost(host: PinnedHost): Promise<void>;
+  /** Store a timed approval (policy-book.ts grantPolicy, which also drops expired ones). */
+  grantPolicy(policy: StoredPolicy, now: number): Promise<void>;
+  /**
+   * The SSH signature blob (RFC 4253 §6.6) over `data`. The core calls it only after the
+   * cross-protocol guard has accepted `data` for this key; adapters guard again anyway.
+   */
+  sign(key: K, data: Uint8Array): Promise<Uint8Array>;
+}
+
+/** One finished request, for a history screen: what the card said and how it ended. */
+export interface SignOutcome {
+  kind: SignReview['kind'];
+  title: string;
+  from: string;
+  outcome: string;
+}
+
+export interface SshSignCoreOptions<K extends SshSignKey> {
+  store: SshSignStore<K>;
+  approver: Approver;
+  log: (line: string) => void;
+  clock: () => number;
+  /** Told of every approval, denial and refusal, including approvals by a policy (no prompt then). */
+  onOutcome?: (o: SignOutcome) => void | Promise<void>;
+}
+
+/** known_hosts style name: "host" on port 22, else "[host]:port". */
+export function pinName(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+export function keyBlobOf(key: SshSignKey): Uint8Array {
+  return decodeBase64(key.publicBlob, 'stored key');
+}
+
+/** The stored key with this public blob, or `unknown_key` at once. */
+export function findSignKey<K extends SshSignKey>(keys: readonly K[], keyBlob: Uint8Array): K {
+  const k = keys.find((x) => bytesEqual(keyBlobOf(x), keyBlob));
+  if (!k) throw new LatchError('unknown_key', 'this authenticator has no such SSH key');
+  return k;
+}
+
+export class SshSignCore<K extends SshSignKey> {
+  constructor(private readonly o: SshSignCoreOptions<K>) {}
+
+  async sshSign(pairing: StoredPairing, body: SshSignBody, ack: () => Promise<void>): Promise<SignResult> {
+    const state = await this.o.store.snapshot(); // see revocations and opt-ins made by others
+    const key = findSignKey(state.keys, decodeBase64url(body.key));
+    const data = decodeBase64url(body.data);
+    const parsed = parseSshSignDataForKey(keyBlobOf(key), data); // refuses anything not SSH, before any prompt
+    const binds = [];
+    for (const b of body.binds) {
+      const bind = {
+        hostKeyBlob: decodeBase64url(b.host_key),
+        sessionId: decodeBase64url(b.session_id),
+        signature: decodeBase64url(b.signature),
+        isForwarding: b.is_forwarding,
+      };
+      // The authenticator trusts no one's word for a host: it checks the host's signature itself.
+      if (!(await verifySessionBind(bind))) throw new LatchError('bad_session_bind', 'a session bind does not verify: refusing to sign');
+      binds.push(bind);
+    }
+    const optedIn = state.allowUnverifiedFor.includes(pairing.id);
+    const review: SignReview = {
+      computerName: pairing.computerName,
+      pairingId: pairing.id,
+      kind: 'ssh',
+      keyName: key.name,
+      keyFingerprint: sshFingerprint(keyBlobOf(key)),
+      lines: [],
+      timedScopes: [],
+    };
+    let pin: { name: string; hostKey: Uint8Array } | undefined;
+    if (parsed.kind === 'userauth') {
+      const ua = parsed.userauth;
+      const hv = hostVerification(ua, binds);
+      const hostKey = hv.verified ? hv.hostKeyBlob : (ua.hostKeyBlob ?? binds[binds.length - 1]?.hostKeyBlob);
+      review.user = ua.user;
+      review.verified = hv.verified;
+      review.hostKeyFingerprint = hostKey ? sshFingerprint(hostKey) : undefined;
+      if (body.host_hint) review.host = pinName(body.host_hint.host, body.host_hint.port);
+      if (hv.verified && review.host) {
+        const pinned = state.pinnedHosts.find((p) => p.name === review.host);
+        if (pinned && !bytesEqual(decodeBase64url(pinned.hostKey), hv.hostKeyBlob)) {
+          const msg =
+            `host key of ${review.host} changed: pinned ${sshFingerprint(decodeBase64url(pinned.hostKey))}, ` +
+            `now ${sshFingerprint(hv.hostKeyBlob)}; refusing to sign (if the change is expected: latch device host forget ${review.host})`;
+          this.o.log(`REFUSED login as ${ua.user} to ${review.host} from ${pairing.computerName}: ${msg}`);
+          await this.#record({ kind: 'ssh', title: `SSH login as ${ua.user}@${review.host}`, from: pairing.computerName, outcome: 'refused: host key changed' });
+          throw new LatchError('host_key_changed', msg);
+        }
+        if (!pinned) pin = { name: review.host, hostKey: hv.hostKeyBlob };
+      }
+      const hostText = review.host ?? `unknown host name (host key ${review.hostKeyFingerprint ?? 'not sent'})`;
+      review.lines.push(
+        `SSH login as ${ua.user}@${hostText}`,
+        hv.verified
+          ? `  host key ${review.hostKeyFingerprint}: VERIFIED (the host proved it holds this key)${pin ? ', pinned now on approval' : ''}`
+          : `  host NOT VERIFIED (${unverifiedReason(hv.reason)})`,
+      );
+      if (hv.verified || optedIn) review.timedScopes = review.host ? ['host', 'ssh'] : ['ssh'];
+    } else {
+      review.kind = 'sshsig';
+      review.namespace = parsed.sshsig.namespace;
+      review.lines.push(
+        `Signature (ssh-keygen -Y sign) in namespace "${parsed.sshsig.namespace}"`,
+        `  over a ${parsed.sshsig.hashAlgorithm} hash only: the message itself is not shown`,
+      );
+    }
+    review.lines.push(`  key ${key.name} (${review.keyFingerprint}), from computer "${pairing.computerName}"`);
+
+    const outcome = await this.#approve(review, state, ack);
+    const signature = await this.o.store.sign(key, data);
+    if (pin) {
+      await this.o.store.pinHost({ name: pin.name, hostKey: encodeBase64url(pin.hostKey), pinnedAt: this.o.clock() });
+      this.o.log(`pinned host key of ${pin.name}: ${sshFingerprint(pin.hostKey)}`);
+    }
+    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome });
+    return { signature: encodeBase64url(signature) };
+  }
+
+  async signMessage(pairing: StoredPairing, body: SignMessageBody, ack: () => Promise<void>): Promise<SignResult> {
+    const state = await this.o.store.snapshot();
+    const key = findSignKey(state.keys, decodeBase64url(body.key));
+    const message = decodeBase64url(body.message);
+    const review: SignReview = {
+      computerName: pairing.computerName,
+      pairingId: pairing.id,
+      kind: 'message',
+      keyName: key.name,
+      keyFingerprint: sshFingerprint(keyBlobOf(key)),
+      namespace: body.namespace,
+      lines: [],
+      timedScopes: [],
+    };
+    let git;
+    try {
+      git = body.namespace === 'git' ? parseGitObject(message) : undefined;
+    } catch {
+      git = undefined;
+    }
+    if (git) {
+      review.kind = 'git';
+      review.timedScopes = ['git'];
+      review.lines.push(`Git ${git.kind} signature`);
+      if (git.kind === 'tag') review.lines.push(`  tag ${git.tag ?? '?'} on ${git.type ?? '?'} ${git.object ?? '?'}`, `  tagger    ${git.tagger ?? '?'}`);
+      else {
+        review.lines.push(`  author    ${git.author ?? '?'}`, `  committer ${git.committer ?? '?'}`);
+        review.lines.push(`  parents   ${git.parents.length ? git.parents.join(', ') : '(none: first commit)'}`);
+      }
+      if (git.extraHeaders.length) review.lines.push(`  other headers: ${git.extraHeaders.join(', ')}`);
+      review.lines.push('  message:', ...git.message.split('\n').slice(0, 20).map((l) => `    | ${l}`));
+    } else {
+      review.lines.push(`Signature in namespace "${body.namespace}" over a ${message.length}-byte message`);
+      const text = safeText(message);
+      if (text !== undefined) review.lines.push(...text.split('\n').slice(0, 12).map((l) => `    | ${l}`));
+      else review.lines.push('  (binary message, not shown)');
+    }
+    review.lines.push(`  key ${key.name} (${review.keyFingerprint}), from computer "${pairing.computerName}"`);
+
+    const outcome = await this.#approve(review, state, ack);
+    // PROTOCOL.sshsig §3: the signature is over the signed-data blob, hashed with sha512 as ssh-keygen does.
+    const signed = buildSshsigSignedDataForMessage(body.namespace, message, 'sha512');
+    parseSshSignDataForKey(keyBlobOf(key), signed); // the same guard as every other signature
+    const signature = await this.o.store.sign(key, signed);
+    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome });
+    return { signature: armorSshsig(encodeSshsig({ publicKey: keyBlobOf(key), namespace: body.namespace, hashAlgorithm: 'sha512', signature })) };
+  }
+
+  /** Resolves with how it was approved (by policy or by the user); throws `denied` otherwise. */
+  async #approve(review: SignReview, state: SshSignSnapshot<K>, ack: () => Promise<void>): Promise<string> {
+    const now = this.o.clock();
+    const policy = coveringPolicy({ policies: [...state.policies] }, review, now);
+    if (policy) {
+      this.o.log(`approved by policy ${policy.id} (${describeScope(policy.scope)}, ${policy.expiresAt - now} s left): ${review.lines[0]}`);
+      return `approved by policy ${policy.id} (${describeScope(policy.scope)})`;
+    }
+    if (this.o.approver.interactive) await ack().catch((e: unknown) => this.o.log(`could not send the ack: ${(e as Error).message}`));
+    else for (const l of review.lines) this.o.log(`  ${cleanLine(l)}`); // unattended: keep a record of what was signed
+    const decision = await this.o.approver.ask(review);
+    if (decision.kind === 'deny') {
+      this.o.log(`denied: ${review.lines[0]}${decision.reason ? ` (${decision.reason})` : ''}`);
+      await this.#record({ kind: review.kind, title: review.lines[0]!, from: review.computerName, outcome: `denied${decision.reason ? ` (${decision.reason})` : ''}` });
+      throw new LatchError('denied', `denied on the authenticator${decision.reason ? ` (${decision.reason})` : ''}`);
+    }
+    let outcome = 'approved once';
+    if (decision.kind === 'timed') {
+      if (!review.timedScopes.includes(decision.scope)) {
+        this.o.log(`a timed approval (${decision.scope}) is not available for this request: approved once only`);
+      } else {
+        const scope: PolicyScope = scopeFor(decision.scope, review);
+        // Only needs to be unique among this authenticator's policies; randomUUID is in Node 20 and browsers.
+        const id = globalThis.crypto.randomUUID().slice(0, 8);
+        await this.o.store.grantPolicy({ id, pairingId: review.pairingId, computerName: review.computerName, scope, createdAt: now, expiresAt: now + decision.seconds }, now);
+        this.o.log(`policy ${id}: ${describeScope(scope)} for ${decision.seconds} s (computer "${review.computerName}")`);
+        outcome = `approved for ${durationText(decision.seconds)} (${describeScope(scope)})`;
+      }
+    }
+    this.o.log(`approved: ${review.lines[0]}`);
+    return outcome;
+  }
+
+  async #record(o: SignOutcome): Promise<void> {
+    try {
+      await this.o.onOutcome?.(o);
+    } catch (e) {
+      this.o.log(`could not record the outcome: ${(e as Error).message}`);
+    }
+  }
+}
+
+function durationText(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
+function unverifiedReason(reason: 'no-bind' | 'forwarded' | 'not-hostbound' | 'mismatch'): string {
+  switch (reason) {
+    case 'no-bind':
+      return 'ssh sent no session-bind: OpenSSH older than 8.9?';
+    case 'forwarded':
+      return 'the request comes through a forwarded agent';
+    case 'not-hostbound':
+      return 'ssh did not use the host-bound userauth method';
+    case 'mismatch':
+      return 'the request does not match the bound session';
+  }
+}
+
+function safeText(bytes: Uint8Array): string | undefined {
+  try {
+    const t = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return /[\x00-\x08\x0b-\x1f\x7f]/.test(t) ? undefined : t;
+  } catch {
+    return undefined;
+  }
+}

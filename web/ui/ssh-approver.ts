@@ -1,0 +1,66 @@
+/**
+ * The page's Approver for SSH logins and git signatures (issue 5): each SignReview from the
+ * shared review core (src/authenticator/ssh-sign-core.ts) becomes a request card, and the
+ * card's answer becomes the core's Decision. The core records every outcome in History.
+ *
+ * The card's deadline: the core acks the computer before asking (interactive), and an ack
+ * makes the computer wait ACK_EXTENSION_SECONDS from then (src/computer/authenticator-client.ts
+ * re-arms its timer once, whatever the agent's --sign-timeout). The card closes a few seconds
+ * earlier, so a late Approve is never sent to a computer that already gave up.
+ */
+import { ACK_EXTENSION_SECONDS } from '../../src/protocol/protocol-constants.js';
+import { DEFAULT_POLICY_HOURS, type Approver, type Decision, type SignReview } from '../../src/authenticator/sign-review.js';
+import type { PolicyScope } from '../../src/authenticator/authenticator-state.js';
+import { showRequestCard, type CardSpec, type TimedOption } from './request-cards.js';
+
+/** Seconds kept between the card's deadline and the computer's, for the answer's trip over the relay. */
+const ANSWER_MARGIN_SECONDS = 5;
+
+export function signReviewCard(review: SignReview, now: number): CardSpec {
+  const [title = 'Signature request', ...rest] = review.lines;
+  return {
+    kind: review.kind,
+    title,
+    from: review.computerName,
+    // The core indents detail lines for a terminal; a card has its own layout.
+    lines: rest.map((l) => l.replace(/^ {2}/, '')),
+    ...(review.verified === undefined ? {} : { verified: review.verified }),
+    expiresAt: now + ACK_EXTENSION_SECONDS - ANSWER_MARGIN_SECONDS,
+    timedOptions: review.timedScopes.map((scope) => ({ scope, label: scopeLabel(scope, review) })),
+    defaultHours: DEFAULT_POLICY_HOURS,
+  };
+}
+
+function scopeLabel(scope: PolicyScope['kind'], review: SignReview): TimedOption['label'] {
+  switch (scope) {
+    case 'host':
+      return `${review.user ?? '?'}@${review.host ?? '?'}`;
+    case 'ssh':
+      return 'all SSH logins';
+    case 'git':
+      return 'all git signatures';
+  }
+}
+
+export class CardApprover implements Approver {
+  readonly interactive = true;
+
+  async ask(review: SignReview): Promise<Decision> {
+    const d = await showRequestCard(signReviewCard(review, Math.floor(Date.now() / 1000)));
+    switch (d.kind) {
+      case 'once':
+        return { kind: 'once' };
+      case 'timed': {
+        // The card offers only the review's scopes; the core checks again.
+        const scope = review.timedScopes.find((s) => s === d.scope);
+        return scope ? { kind: 'timed', scope, seconds: d.seconds } : { kind: 'once' };
+      }
+      case 'deny':
+        return { kind: 'deny' };
+      case 'expired':
+        return { kind: 'deny', reason: 'no answer in time' };
+      case 'withdrawn':
+        return { kind: 'deny', reason: 'withdrawn' };
+    }
+  }
+}
