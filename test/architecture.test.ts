@@ -63,13 +63,15 @@ test('parts do not import the CLI or the server composition', () => {
 });
 
 test('what the web app bundles is browser-safe: src/web and the shared authenticator core import no node: modules', () => {
-  const files = [...sources('src/web'), 'src/authenticator/request-core.ts', 'src/authenticator/pairing-steps.ts'];
+  // Custody: the device key's separation check, the notice handling and the inbox maker are shared with the page.
+  const custody = ['src/authenticator/custody-device-key.ts', 'src/authenticator/custody-notice-core.ts', 'src/authenticator/custody-inbox.ts', 'src/authenticator/custody-state.ts'];
+  const files = [...sources('src/web'), 'src/authenticator/request-core.ts', 'src/authenticator/pairing-steps.ts', ...custody];
   for (const f of files) {
     for (const spec of imports(f)) {
       const t = target(f, spec);
       assert.ok(!t.startsWith('node:'), `${f} imports ${spec}`);
       // And not the Node-only parts of the authenticator (keystore, process ids).
-      if (t.startsWith('src/authenticator/')) assert.ok(['src/authenticator/authenticator-state.js', 'src/authenticator/request-core.js', 'src/authenticator/pairing-steps.js'].includes(t), `${f} imports ${spec}`);
+      if (t.startsWith('src/authenticator/')) assert.ok(['src/authenticator/authenticator-state.js', 'src/authenticator/request-core.js', 'src/authenticator/pairing-steps.js', ...custody.map((c) => c.replace(/\.ts$/, '.js'))].includes(t), `${f} imports ${spec}`);
     }
   }
 });

@@ -1,0 +1,132 @@
+/**
+ * The custody account held by the web authenticator (issue 4 in the browser, docs/CUSTODY.md):
+ * sign in by email (the device key signs the login challenge), create an account with a notice
+ * inbox, keep the refresh token, read the account. The same SDK (`CustodyClient`) as the CLI,
+ * with the WebCrypto signer (web-custody-key.ts). State lives in IndexedDB record `custody`
+ * (web-custody-state.ts). Browser-only.
+ */
+import { LatchError } from '../util/latch-error.js';
+import type { Sodium } from '../protocol/sodium.js';
+import { CustodyClient, type AccountView } from '../sdk/custody-client.js';
+import type { CustodySigner } from '../authenticator/custody-device-key.js';
+import { newCustodyInbox } from '../authenticator/custody-inbox.js';
+import { createWebCustodyKey, webCustodySigner } from './web-custody-key.js';
+import type { WebCustody } from './web-custody-state.js';
+import type { WebStore } from './web-store.js';
+
+export { createWebCustodyKey, webCustodySigner } from './web-custody-key.js';
+
+/** The reminder `latch account create --skip-recovery` gives, in the page's words. */
+export const NO_RECOVERY_REMINDER =
+  'No recovery key: if you lose this device and the server, the account is lost. Add one later from the CLI: latch account create --add-recovery --recovery-dir DIR';
+
+export async function loadCustody(store: WebStore): Promise<WebCustody | undefined> {
+  return store.get('custody');
+}
+
+/** Change the custody record in one IndexedDB transaction (web-store.ts `transact`). */
+export async function saveCustody(store: WebStore, fn: (c: WebCustody) => void): Promise<WebCustody> {
+  return store.transact('custody', (c) => {
+    if (!c) throw new LatchError('not_logged_in', 'this authenticator has no custody key yet: sign in first');
+    fn(c);
+    return { write: c, value: c };
+  });
+}
+
+/** A client for the stored server that writes every new refresh token back to IndexedDB. */
+export function custodyClient(store: WebStore, c: WebCustody): CustodyClient {
+  return new CustodyClient({
+    server: c.server,
+    ...(c.refreshToken ? { refreshToken: c.refreshToken } : {}),
+    onTokens: async (t) => {
+      await saveCustody(store, (x) => (x.refreshToken = t.refresh_token));
+    },
+  });
+}
+
+export function custodySigner(c: WebCustody): CustodySigner {
+  return webCustodySigner(c);
+}
+
+/**
+ * The custody record for `server`, made on first use with a fresh non-extractable device key.
+ * Another server keeps the device key and drops the rest, as `latch login --server` does.
+ */
+export async function ensureCustody(store: WebStore, server: string): Promise<WebCustody> {
+  const url = server.replace(/\/+$/, '');
+  const existing = await store.get('custody');
+  if (existing?.server === url) return existing;
+  const key = existing ?? (await createWebCustodyKey());
+  const fresh: WebCustody = { server: url, deviceKey: key.deviceKey, devicePublicKey: key.devicePublicKey };
+  // Two tabs at once: keep whichever record for this server was written first.
+  return store.transact('custody', (c) => (c?.server === url ? { value: c } : { write: fresh, value: fresh }));
+}
+
+/** Step 1 of the dev issuer's login: the server mails a code (DATA/outbox/<email>.txt) and returns a challenge. */
+export async function startLogin(store: WebStore, server: string, email: string): Promise<void> {
+  const addr = email.trim().toLowerCase();
+  if (!/^[^\s@]+@[^\s@]+$/.test(addr)) throw new LatchError('bad_email', 'enter an email address');
+  const c = await ensureCustody(store, server);
+  const { challenge } = await custodyClient(store, c).loginStart(addr);
+  await saveCustody(store, (x) => (x.pendingLogin = { email: addr, challenge }));
+}
+
+/** Step 2: the device key signs the challenge; the tokens are bound to this device. */
+export async function completeLogin(store: WebStore, code: string): Promise<WebCustody> {
+  const c = await store.get('custody');
+  if (!c?.pendingLogin) throw new LatchError('no_pending_login', 'ask for a code first');
+  if (!/^[0-9]{6}$/.test(code.trim())) throw new LatchError('bad_code', 'the code is the 6 digits from the mail');
+  const { email, challenge } = c.pendingLogin;
+  const client = custodyClient(store, c);
+  const t = await client.loginComplete(email, code.trim(), challenge, custodySigner(c));
+  return saveCustody(store, (x) => {
+    x.email = email;
+    x.refreshToken = t.refresh_token;
+    delete x.pendingLogin;
+  });
+}
+
+/** Forget the session (the device key stays: it is this browser's identity for the server). */
+export async function signOut(store: WebStore): Promise<void> {
+  await store.transact('custody', (c) => (c ? { write: { server: c.server, deviceKey: c.deviceKey, devicePublicKey: c.devicePublicKey }, value: undefined } : { value: undefined }));
+}
+
+/**
+ * A new account: keys 0 = this device, 1 = the server's; no recovery key (the page does not
+ * write recovery kits yet), so the user gets the CLI's reminder. The notice inbox is on the
+ * custody server's own relay, as the CLI registers it.
+ */
+export async function createAccount(store: WebStore, sodium: Sodium, deviceName: string): Promise<WebCustody> {
+  const c = await store.get('custody');
+  if (!c?.refreshToken) throw new LatchError('not_logged_in', 'sign in first');
+  if (c.account) throw new LatchError('already_has_account', `this authenticator already holds a key of ${c.account}`);
+  const name = deviceName.trim();
+  if (name === '' || name.length > 64) throw new LatchError('bad_name', 'give this device a name (at most 64 characters)');
+  const client = custodyClient(store, c);
+  const inbox = newCustodyInbox(sodium, c.server);
+  const created = await client.createAccount({ deviceName: name, inbox: inbox.wire });
+  const acct = await client.getAccount(created.address);
+  const mine = acct.keys.find((k) => k.public_key === c.devicePublicKey && !k.revoked);
+  return saveCustody(store, (x) => {
+    x.account = created.address;
+    x.keyIndex = mine ? Number(mine.index) : 0;
+    x.serverBoxPublicKey = acct.server_box_public_key;
+    x.inbox = inbox.stored;
+    x.recoveryMissing = true;
+    if (client.refreshToken) x.refreshToken = client.refreshToken;
+  });
+}
+
+/** The account as the server (and its ledger) sees it: keys with role, weight, revoked, device name. */
+export async function fetchAccount(store: WebStore, c: WebCustody): Promise<AccountView> {
+  if (!c.account) throw new LatchError('no_account', 'this authenticator has no account yet');
+  return custodyClient(store, c).getAccount(c.account);
+}
+
+/** Cancel a recovery this device was told about (docs/CUSTODY.md "Recover"), and stop showing it. */
+export async function cancelRecovery(store: WebStore, recoveryId: string): Promise<void> {
+  const c = await store.get('custody');
+  if (!c) throw new LatchError('not_logged_in', 'sign in first');
+  await custodyClient(store, c).cancelRecovery(recoveryId);
+  await saveCustody(store, (x) => (x.recoveries = (x.recoveries ?? []).filter((r) => r.id !== recoveryId)));
+}
