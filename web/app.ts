@@ -24,7 +24,8 @@ const log = (line: string): void => console.info(`[latch] ${line}`);
 
 function show(screen: string): void {
   const name = (SCREENS as readonly string[]).includes(screen) ? screen : 'requests';
-  for (const s of document.querySelectorAll<HTMLElement>('[data-screen]')) s.hidden = s.dataset.screen !== name;
+  // section: body carries data-screen too (for CSS), and must never be hidden.
+  for (const s of document.querySelectorAll<HTMLElement>('section[data-screen]')) s.hidden = s.dataset.screen !== name;
   for (const a of document.querySelectorAll<HTMLAnchorElement>('nav a')) {
     if (a.hash === `#${name}`) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
