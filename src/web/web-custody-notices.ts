@@ -39,6 +39,8 @@ export async function serveCustodyNotices(opts: {
   askJoin(n: JoinNotice, signal: AbortSignal): Promise<NoticeAnswer>;
   askSign(n: SignNotice, what: string, signal: AbortSignal): Promise<NoticeAnswer>;
   onChange?: () => void;
+  /** A recovery of the account started: say so wherever the user is. */
+  onRecovery?: (n: RecoveryNotice) => void;
 }): Promise<boolean> {
   const { store, log } = opts;
   const c = await store.get('custody');
@@ -66,6 +68,7 @@ export async function serveCustodyNotices(opts: {
           await saveCustody(store, (x) => {
             x.recoveries = [...(x.recoveries ?? []).filter((y) => y.id !== r.recovery_id), { id: r.recovery_id, account: r.account, deviceName: r.device_name, readyAt: r.ready_at }];
           });
+          opts.onRecovery?.(r);
         },
         outcome: async (o) => {
           // A card withdrawn because the page stopped serving is not an outcome: it comes back.

@@ -10,6 +10,7 @@ import type { Sodium } from '../protocol/sodium.js';
 import { CustodyClient, type AccountView } from '../sdk/custody-client.js';
 import type { CustodySigner } from '../authenticator/custody-device-key.js';
 import { newCustodyInbox } from '../authenticator/custody-inbox.js';
+import { encodeRecoveryKit, newRecoveryKey, recoveryKitFileName } from '../authenticator/custody-recovery-kit-format.js';
 import { createWebCustodyKey, webCustodySigner } from './web-custody-key.js';
 import type { WebCustody } from './web-custody-state.js';
 import type { WebStore } from './web-store.js';
@@ -17,8 +18,34 @@ import type { WebStore } from './web-store.js';
 export { createWebCustodyKey, webCustodySigner } from './web-custody-key.js';
 
 /** The reminder `latch account create --skip-recovery` gives, in the page's words. */
-export const NO_RECOVERY_REMINDER =
-  'No recovery key: if you lose this device and the server, the account is lost. Add one later from the CLI: latch account create --add-recovery --recovery-dir DIR';
+export const NO_RECOVERY_REMINDER = 'No recovery key: if you lose this device and the server, the account is lost. Make a recovery kit below.';
+
+/** A recovery kit ready to save: the same file `latch account create --recovery-dir` writes. */
+export interface RecoveryKitDownload {
+  fileName: string;
+  /** The kit's JSON: the key inside is encrypted under the recovery passphrase. */
+  text: string;
+  publicKey: string;
+}
+
+export function checkRecoveryPassphrase(passphrase: string, again: string): void {
+  if (passphrase.length < 8) throw new LatchError('passphrase_too_short', 'the recovery passphrase needs at least 8 characters');
+  if (passphrase !== again) throw new LatchError('passphrase_mismatch', 'the two passphrases differ');
+}
+
+/**
+ * A new recovery key, sealed into a kit at once (Argon2id MODERATE in libsodium's WebAssembly:
+ * 256 MiB, a second or two). The key exists in this page's memory only for that, and its bytes
+ * are zeroed afterwards; it is never stored (docs/CUSTODY.md: the kit is its only copy).
+ */
+function sealNewRecoveryKey(sodium: Sodium, address: string, passphrase: string): RecoveryKitDownload {
+  const key = newRecoveryKey();
+  try {
+    return { fileName: recoveryKitFileName(address), text: encodeRecoveryKit(sodium, address, key.secret, passphrase), publicKey: key.publicKey };
+  } finally {
+    key.secret.fill(0);
+  }
+}
 
 export async function loadCustody(store: WebStore): Promise<WebCustody | undefined> {
   return store.get('custody');
@@ -92,11 +119,12 @@ export async function signOut(store: WebStore): Promise<void> {
 }
 
 /**
- * A new account: keys 0 = this device, 1 = the server's; no recovery key (the page does not
- * write recovery kits yet), so the user gets the CLI's reminder. The notice inbox is on the
- * custody server's own relay, as the CLI registers it.
+ * A new account: keys 0 = this device, 1 = the server's, and 2 = the recovery key when a
+ * recovery passphrase is given (its kit comes back to be downloaded). Without one the user gets
+ * the CLI's reminder. The notice inbox is on the custody server's own relay, as the CLI
+ * registers it.
  */
-export async function createAccount(store: WebStore, sodium: Sodium, deviceName: string): Promise<WebCustody> {
+export async function createAccount(store: WebStore, sodium: Sodium, deviceName: string, recoveryPassphrase?: string): Promise<{ custody: WebCustody; kit?: RecoveryKitDownload }> {
   const c = await store.get('custody');
   if (!c?.refreshToken) throw new LatchError('not_logged_in', 'sign in first');
   if (c.account) throw new LatchError('already_has_account', `this authenticator already holds a key of ${c.account}`);
@@ -104,17 +132,46 @@ export async function createAccount(store: WebStore, sodium: Sodium, deviceName:
   if (name === '' || name.length > 64) throw new LatchError('bad_name', 'give this device a name (at most 64 characters)');
   const client = custodyClient(store, c);
   const inbox = newCustodyInbox(sodium, c.server);
-  const created = await client.createAccount({ deviceName: name, inbox: inbox.wire });
-  const acct = await client.getAccount(created.address);
-  const mine = acct.keys.find((k) => k.public_key === c.devicePublicKey && !k.revoked);
-  return saveCustody(store, (x) => {
-    x.account = created.address;
-    x.keyIndex = mine ? Number(mine.index) : 0;
-    x.serverBoxPublicKey = acct.server_box_public_key;
-    x.inbox = inbox.stored;
-    x.recoveryMissing = true;
-    if (client.refreshToken) x.refreshToken = client.refreshToken;
-  });
+  // The kit is bound to the address (AAD), known only once the account exists; so the key is
+  // made first and sealed after, as `latch account create` does.
+  const recovery = recoveryPassphrase !== undefined ? newRecoveryKey() : undefined;
+  try {
+    const created = await client.createAccount({ deviceName: name, inbox: inbox.wire, ...(recovery ? { recoveryPublicKey: recovery.publicKey } : {}) });
+    const acct = await client.getAccount(created.address);
+    const mine = acct.keys.find((k) => k.public_key === c.devicePublicKey && !k.revoked);
+    const custody = await saveCustody(store, (x) => {
+      x.account = created.address;
+      x.keyIndex = mine ? Number(mine.index) : 0;
+      x.serverBoxPublicKey = acct.server_box_public_key;
+      x.inbox = inbox.stored;
+      x.recoveryMissing = true; // until the kit is sealed below
+      if (client.refreshToken) x.refreshToken = client.refreshToken;
+    });
+    if (!recovery) return { custody };
+    let text: string;
+    try {
+      text = encodeRecoveryKit(sodium, created.address, recovery.secret, recoveryPassphrase!);
+    } catch (e) {
+      throw new LatchError('recovery_kit_failed', `account ${created.address} was created, but its recovery kit could not be made (${(e as Error).message}); make a new one on the Account screen`);
+    }
+    return { custody: await saveCustody(store, (x) => delete x.recoveryMissing), kit: { fileName: recoveryKitFileName(created.address), text, publicKey: recovery.publicKey } };
+  } finally {
+    recovery?.secret.fill(0);
+  }
+}
+
+/**
+ * A recovery key for an account made without one (`latch account create --add-recovery`): the
+ * kit is sealed first, then this device and the server add the key; the kit comes back to be
+ * downloaded. A kit whose key was not added (an error) is useless and never offered.
+ */
+export async function addRecoveryKey(store: WebStore, sodium: Sodium, passphrase: string): Promise<RecoveryKitDownload> {
+  const c = await store.get('custody');
+  if (!c?.account || c.keyIndex === undefined) throw new LatchError('no_account', 'this authenticator has no account yet');
+  const kit = sealNewRecoveryKey(sodium, c.account, passphrase);
+  await custodyClient(store, c).addRecoveryKey({ address: c.account, recoveryPublicKey: kit.publicKey, device: { keyIndex: c.keyIndex, signer: custodySigner(c) } });
+  await saveCustody(store, (x) => delete x.recoveryMissing);
+  return kit;
 }
 
 /** The account as the server (and its ledger) sees it: keys with role, weight, revoked, device name. */

@@ -5,8 +5,9 @@
  * way with a Cancel button. Also fills the Keys screen's `#account-keys` part (this device's
  * custody public key), so the Keys screen's own module does not need to know about custody.
  */
-import { cancelRecovery, completeLogin, createAccount, fetchAccount, loadCustody, NO_RECOVERY_REMINDER, startLogin } from '../../src/web/web-custody.js';
+import { addRecoveryKey, cancelRecovery, checkRecoveryPassphrase, completeLogin, createAccount, fetchAccount, loadCustody, NO_RECOVERY_REMINDER, startLogin, type RecoveryKitDownload } from '../../src/web/web-custody.js';
 import type { WebCustody } from '../../src/web/web-custody-state.js';
+import { LatchError } from '../../src/util/latch-error.js';
 import { errorText, type AppContext } from '../ui/app-context.js';
 import { restartCustodyNotices } from '../ui/custody-notices.js';
 import { byId, formatTime, h } from '../ui/dom.js';
@@ -15,6 +16,41 @@ type Stage = 'signin' | 'code' | 'create' | 'account';
 
 let shownStage: Stage | undefined;
 let generation = 0;
+/** The kit made in this page load, offered again until the page closes (it is encrypted). */
+let lastKit: RecoveryKitDownload | undefined;
+/** The add-recovery form survives re-renders, so a half-typed passphrase is not wiped. */
+let kitForm: { account: string; el: HTMLElement } | undefined;
+
+const SYNC_HINT = 'Move it to a synced cloud folder (Dropbox, iCloud Drive, Google Drive, OneDrive, …): a kit that lives only on this device is lost with it. Keep the passphrase apart from the kit.';
+
+/** Hand the kit to the browser as a download (a Blob: nothing leaves the page but the file). */
+function download(kit: RecoveryKitDownload): void {
+  const url = URL.createObjectURL(new Blob([kit.text], { type: 'application/json' }));
+  const a = h('a', { href: url, download: kit.fileName, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+function passphraseFields(prefix: string): { fields: Node[]; value(): string | undefined } {
+  const first = h('input', { id: `${prefix}-pass`, type: 'password', autocomplete: 'new-password' });
+  const again = h('input', { id: `${prefix}-pass-again`, type: 'password', autocomplete: 'new-password' });
+  return {
+    fields: [h('label', { for: first.id, text: 'Recovery passphrase' }), first, h('label', { for: again.id, text: 'Repeat the recovery passphrase' }), again],
+    value: () => {
+      if (first.value === '' && again.value === '') return undefined;
+      checkRecoveryPassphrase(first.value, again.value);
+      return first.value;
+    },
+  };
+}
+
+function kitSaved(): HTMLElement {
+  const again = h('button', { type: 'button', class: 'small', text: 'Download the recovery kit again' });
+  again.addEventListener('click', () => lastKit && download(lastKit));
+  return h('div', {}, h('p', { text: `Recovery kit downloaded as ${lastKit!.fileName}. ${SYNC_HINT}` }), again);
+}
 
 function stageOf(c: WebCustody | undefined): Stage {
   if (c?.account) return 'account';
@@ -71,24 +107,53 @@ function codeForm(ctx: AppContext, c: WebCustody): HTMLElement {
 
 function createForm(ctx: AppContext, c: WebCustody): HTMLElement {
   const name = h('input', { id: 'custody-device-name', type: 'text', maxlength: '64', autocomplete: 'off', value: ctx.device().name });
+  const pass = passphraseFields('create');
   const create = h('button', { type: 'submit', class: 'primary', text: 'Create account' });
   return h(
     'div',
     {},
-    h('p', { text: `Signed in as ${c.email ?? ''}. Create an account: this device holds key 0, the server key 1; any two of the account's keys can sign.` }),
-    h('p', { class: 'warning', text: `The recovery kit is not made in the browser. ${NO_RECOVERY_REMINDER}` }),
+    h('p', { text: `Signed in as ${c.email ?? ''}. Create an account: this device holds key 0, the server key 1 and, if you make a recovery kit, the kit key 2; any two keys can sign.` }),
     form(
       () =>
         void act(ctx, create, async () => {
-          const made = await createAccount(ctx.store, ctx.sodium, name.value);
+          const passphrase = pass.value();
+          const made = await createAccount(ctx.store, ctx.sodium, name.value, passphrase);
           restartCustodyNotices(ctx);
-          return `Account ${made.account} created.`;
+          if (made.kit) {
+            lastKit = made.kit;
+            download(made.kit);
+          }
+          return `Account ${made.custody.account} created.`;
         }),
       h('label', { for: name.id, text: "This device's name" }),
       name,
+      h('h3', { text: 'Recovery kit' }),
+      h('p', { class: 'muted', text: 'A recovery passphrase makes a recovery kit: a file with the recovery key, encrypted under the passphrase, the same as `latch account create --recovery-dir` writes. Leave it empty to skip (you can make one later).' }),
+      ...pass.fields,
       h('div', { class: 'buttons' }, create),
     ),
   );
+}
+
+function addKitForm(ctx: AppContext, c: WebCustody): HTMLElement {
+  if (kitForm && kitForm.account === c.account) return kitForm.el;
+  const pass = passphraseFields('add');
+  const make = h('button', { type: 'submit', class: 'primary', text: 'Make recovery kit' });
+  const el = form(
+    () =>
+      void act(ctx, make, async () => {
+        const passphrase = pass.value();
+        if (passphrase === undefined) throw new LatchError('passphrase_required', 'choose a recovery passphrase');
+        lastKit = await addRecoveryKey(ctx.store, ctx.sodium, passphrase);
+        download(lastKit);
+        kitForm = undefined;
+        return 'Recovery key added to the account.';
+      }),
+    ...pass.fields,
+    h('div', { class: 'buttons' }, make),
+  );
+  kitForm = { account: c.account!, el };
+  return el;
 }
 
 function recoveryWarnings(ctx: AppContext, c: WebCustody): HTMLElement[] {
@@ -136,8 +201,10 @@ async function accountView(ctx: AppContext, c: WebCustody): Promise<HTMLElement>
     );
     const recovery = a.keys.find((k) => k.role === 'recovery' && !k.revoked);
     kit = recovery
-      ? h('p', { text: `The account has a recovery key (key ${recovery.index}); its kit was written where it was made. Keep it and its passphrase apart.` })
-      : h('p', { class: 'warning', text: NO_RECOVERY_REMINDER });
+      ? lastKit?.publicKey === recovery.public_key
+        ? kitSaved()
+        : h('p', { text: `The account has a recovery key (key ${recovery.index}); its kit was saved where it was made. Keep it and its passphrase apart.` })
+      : h('div', {}, h('p', { class: 'warning', text: NO_RECOVERY_REMINDER }), addKitForm(ctx, c));
   } catch (e) {
     keys = h('p', { class: 'error', text: `Cannot read the account from the server: ${errorText(e)}` });
     kit = h('p', { class: 'muted', text: c.recoveryMissing ? NO_RECOVERY_REMINDER : '' });

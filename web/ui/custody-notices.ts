@@ -22,6 +22,8 @@ export function restartCustodyNotices(ctx: AppContext): void {
     log: ctx.log,
     signal: ctl.signal,
     onChange: () => void ctx.refresh(),
+    // The alert line shows on every screen; the Account screen has the Cancel button.
+    onRecovery: (r) => ctx.fail(`Recovery of account ${r.account} started by a new device "${r.device_name}". If this was not you, cancel it on the Account screen.`),
     askJoin: async (n, signal) =>
       answerOf(
         await showRequestCard(
