@@ -63,8 +63,8 @@ test('parts do not import the CLI or the server composition', () => {
 });
 
 test('what the web app bundles is browser-safe: src/web and the shared authenticator core import no node: modules', () => {
-  // Custody: the device key's separation check, the notice handling and the inbox maker are shared with the page.
-  const custody = ['src/authenticator/custody-device-key.ts', 'src/authenticator/custody-notice-core.ts', 'src/authenticator/custody-inbox.ts', 'src/authenticator/custody-state.ts'];
+  // Custody: the device key's separation check, the notice handling, the inbox maker and the kit format are shared with the page.
+  const custody = ['src/authenticator/custody-device-key.ts', 'src/authenticator/custody-notice-core.ts', 'src/authenticator/custody-inbox.ts', 'src/authenticator/custody-state.ts', 'src/authenticator/custody-recovery-kit-format.ts'];
   const files = [...sources('src/web'), 'src/authenticator/request-core.ts', 'src/authenticator/pairing-steps.ts', ...custody];
   for (const f of files) {
     for (const spec of imports(f)) {
