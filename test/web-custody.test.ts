@@ -190,6 +190,29 @@ test('custody in the page: sign in, create an account, approve a 2FA join from i
   assert.doesNotMatch(readFileSync(kitPath, 'utf8'), /"secret"|"private/);
   await page.getByText(`Recovery kit downloaded as latch-recovery-${address}.json.`).waitFor();
 
+  // After self-custody (the server key revoked), the laptop's transfer needs a second device:
+  // the page shows what the transaction does, decoded from the transaction, and signs it.
+  json(await latchRun(['account', 'self-custody', '--json'], { home: laptop }));
+  const transfer = latch(['account', 'transfer', '--to', bobAddr, '--amount', '2', '--json'], { home: laptop });
+  const signCard = page.getByRole('article').filter({ hasText: 'transfer 2.00000000 FLOW' });
+  await signCard.waitFor({ timeout: 30_000 });
+  assert.match((await signCard.textContent()) ?? '', new RegExp(`Sign for your account: transfer 2\\.00000000 FLOW to ${bobAddr}.*from device "laptop"`));
+  await page.screenshot({ path: artifactPath('web-card-custody-sign-390x844.png'), fullPage: true });
+  await signCard.getByRole('button', { name: 'Approve' }).click();
+  const sent = await transfer.exited;
+  assert.equal(sent.code, 0, transfer.stderr());
+  assert.deepEqual(JSON.parse(transfer.stdout()).transaction.envelope_signatures.map((x: { key_index: string }) => x.key_index).sort(), ['0', '2']);
+  const refused = latch(['account', 'transfer', '--to', bobAddr, '--amount', '5'], { home: laptop });
+  const signCard2 = page.getByRole('article').filter({ hasText: 'transfer 5.00000000 FLOW' });
+  await signCard2.waitFor({ timeout: 30_000 });
+  await signCard2.getByRole('button', { name: 'Deny' }).click();
+  assert.notEqual((await refused.exited).code, 0);
+  assert.equal(json<{ balance: string }>(await latchRun(['account', 'show', bobAddr, '--json'], { home: bob })).balance, '1003.00000000');
+
+  await page.getByRole('button', { name: 'Refresh account' }).click();
+  await keyList.getByText(/Key 1 · server.*revoked/).waitFor();
+  assert.match((await page.locator('#account').textContent()) ?? '', /self-custody: the server key is revoked/);
+
   // A reload keeps the account and the key.
   await page.reload();
   await page.waitForSelector('body[data-ready="true"]');

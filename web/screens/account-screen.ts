@@ -209,7 +209,10 @@ async function accountView(ctx: AppContext, c: WebCustody): Promise<HTMLElement>
     keys = h('p', { class: 'error', text: `Cannot read the account from the server: ${errorText(e)}` });
     kit = h('p', { class: 'muted', text: c.recoveryMissing ? NO_RECOVERY_REMINDER : '' });
   }
-  return h('div', {}, ...recoveryWarnings(ctx, c), head, h('h3', { text: 'Keys and devices' }), keys, h('h3', { text: 'Recovery kit' }), kit);
+  // Changes made from other devices (a revoke, self-custody) reach the page only when it reads again.
+  const reread = h('button', { type: 'button', class: 'small', text: 'Refresh account' });
+  reread.addEventListener('click', () => void act(ctx, reread, async () => 'Account read from the server.'));
+  return h('div', {}, ...recoveryWarnings(ctx, c), head, h('h3', { text: 'Keys and devices' }), keys, h('div', { class: 'buttons' }, reread), h('h3', { text: 'Recovery kit' }), kit);
 }
 
 function renderAccountKeys(c: WebCustody | undefined): void {
