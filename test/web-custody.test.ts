@@ -229,6 +229,12 @@ test('a recovery kit made with the account in the page opens with the CLI; a rec
   await page.goto(`${server.url}/app/`);
   await page.waitForSelector('body[data-ready="true"]');
   const email = 'kay@example.com';
+  // A code asked for the wrong address can be dropped: the page goes back to the email field.
+  await page.getByRole('link', { name: 'Account' }).click();
+  await page.getByLabel('Email', { exact: true }).fill('typo@example.com');
+  await page.getByRole('button', { name: 'Send code' }).click();
+  await page.getByRole('button', { name: 'Use another email' }).click();
+  await page.getByLabel('Email', { exact: true }).waitFor();
   const kitDownload = page.waitForEvent('download', { timeout: 60_000 });
   const address = await signInAndCreate(page, server, email, 'Kay phone', RECOVERY_PASSPHRASE);
   const dl = await kitDownload;

@@ -113,9 +113,13 @@ export async function completeLogin(store: WebStore, code: string): Promise<WebC
   });
 }
 
-/** Forget the session (the device key stays: it is this browser's identity for the server). */
-export async function signOut(store: WebStore): Promise<void> {
-  await store.transact('custody', (c) => (c ? { write: { server: c.server, deviceKey: c.deviceKey, devicePublicKey: c.devicePublicKey }, value: undefined } : { value: undefined }));
+/** Drop a login waiting for its code (the user wants another email). */
+export async function cancelLogin(store: WebStore): Promise<void> {
+  await store.transact('custody', (c) => {
+    if (!c?.pendingLogin) return { value: undefined };
+    delete c.pendingLogin;
+    return { write: c, value: undefined };
+  });
 }
 
 /**

@@ -5,7 +5,7 @@
  * way with a Cancel button. Also fills the Keys screen's `#account-keys` part (this device's
  * custody public key), so the Keys screen's own module does not need to know about custody.
  */
-import { addRecoveryKey, cancelRecovery, checkRecoveryPassphrase, completeLogin, createAccount, fetchAccount, loadCustody, NO_RECOVERY_REMINDER, startLogin, type RecoveryKitDownload } from '../../src/web/web-custody.js';
+import { addRecoveryKey, cancelLogin, cancelRecovery, checkRecoveryPassphrase, completeLogin, createAccount, fetchAccount, loadCustody, NO_RECOVERY_REMINDER, startLogin, type RecoveryKitDownload } from '../../src/web/web-custody.js';
 import type { WebCustody } from '../../src/web/web-custody-state.js';
 import { LatchError } from '../../src/util/latch-error.js';
 import { errorText, type AppContext } from '../ui/app-context.js';
@@ -97,11 +97,13 @@ function signInForm(ctx: AppContext): HTMLElement {
 function codeForm(ctx: AppContext, c: WebCustody): HTMLElement {
   const code = h('input', { id: 'custody-code', type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', maxlength: '6', required: true });
   const signIn = h('button', { type: 'submit', class: 'primary', text: 'Sign in' });
+  const other = h('button', { type: 'button', text: 'Use another email' });
+  other.addEventListener('click', () => void act(ctx, other, async () => (await cancelLogin(ctx.store), '')));
   return h(
     'div',
     {},
     h('p', { text: `Enter the 6-digit code sent to ${c.pendingLogin?.email ?? ''}.` }),
-    form(() => void act(ctx, signIn, async () => `Signed in as ${(await completeLogin(ctx.store, code.value)).email}.`), h('label', { for: code.id, text: 'Code' }), code, h('div', { class: 'buttons' }, signIn)),
+    form(() => void act(ctx, signIn, async () => `Signed in as ${(await completeLogin(ctx.store, code.value)).email}.`), h('label', { for: code.id, text: 'Code' }), code, h('div', { class: 'buttons' }, other, signIn)),
   );
 }
 
