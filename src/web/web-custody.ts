@@ -5,7 +5,7 @@
  * with the WebCrypto signer (web-custody-key.ts). State lives in IndexedDB record `custody`
  * (web-custody-state.ts). Browser-only.
  */
-import { LatchError } from '../util/latch-error.js';
+import { isLatchError, LatchError } from '../util/latch-error.js';
 import type { Sodium } from '../protocol/sodium.js';
 import { CustodyClient, type AccountView } from '../sdk/custody-client.js';
 import type { CustodySigner } from '../authenticator/custody-device-key.js';
@@ -188,6 +188,13 @@ export async function fetchAccount(store: WebStore, c: WebCustody): Promise<Acco
 export async function cancelRecovery(store: WebStore, recoveryId: string): Promise<void> {
   const c = await store.get('custody');
   if (!c) throw new LatchError('not_logged_in', 'sign in first');
-  await custodyClient(store, c).cancelRecovery(recoveryId);
-  await saveCustody(store, (x) => (x.recoveries = (x.recoveries ?? []).filter((r) => r.id !== recoveryId)));
+  const forget = (): Promise<WebCustody> => saveCustody(store, (x) => (x.recoveries = (x.recoveries ?? []).filter((r) => r.id !== recoveryId)));
+  try {
+    await custodyClient(store, c).cancelRecovery(recoveryId);
+  } catch (e) {
+    // Completed or cancelled already: nothing left to cancel, so stop showing it, but say so.
+    if (isLatchError(e, 'recovery_closed')) await forget();
+    throw e;
+  }
+  await forget();
 }
