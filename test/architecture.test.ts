@@ -80,5 +80,5 @@ test('what the web app bundles is browser-safe: nothing reachable from the page 
       if (t.startsWith('src/') || t.startsWith('web/')) todo.push(t.replace(/\.js$/, '.ts'));
     }
   }
-  for (const f of ['src/authenticator/request-core.ts', 'src/authenticator/ssh-sign-core.ts', 'src/protocol/envelope.ts']) assert.ok(seen.has(f), `the walk reaches ${f}`);
+  for (const f of ['src/authenticator/request-core.ts', 'src/authenticator/ssh-sign-core.ts', 'src/authenticator/custody-notice-core.ts', 'src/authenticator/custody-device-key.ts', 'src/protocol/envelope.ts']) assert.ok(seen.has(f), `the walk reaches ${f}`);
 });

@@ -15,6 +15,7 @@ import { renderPolicies } from './screens/policies-screen.js';
 import { renderHistory } from './screens/history-screen.js';
 import { renderKeys } from './screens/keys-screen.js';
 import { renderAccount } from './screens/account-screen.js';
+import { restartCustodyNotices } from './ui/custody-notices.js';
 
 const SCREENS = ['requests', 'pair', 'computers', 'policies', 'history', 'account', 'keys'] as const;
 const statusEl = byId('status');
@@ -92,6 +93,8 @@ async function main(): Promise<void> {
   if (last) ctx.say(`Paired with ${last.computerName}`);
   await ctx.refresh();
   ctx.restartInbox();
+  // The custody account's notices (2FA joins, recoveries): a no-op until this browser holds an account.
+  restartCustodyNotices(ctx);
   document.body.dataset.ready = 'true';
 }
 

@@ -1,9 +1,7 @@
 /**
- * The recovery kit: the account's recovery key, generated on the authenticator and written
- * ONLY here, encrypted under a recovery passphrase:
- *   key  = Argon2id(passphrase, salt)  (libsodium crypto_pwhash, MODERATE limits: 3 passes, 256 MiB)
- *   box  = XChaCha20-Poly1305(key, nonce, P-256 scalar, aad = "latch-recovery-kit-v1|" + address)
- * The address and public key are in clear so a user (and `recover`) can see what the kit is for.
+ * The recovery kit as a file: written ONLY into a folder the user names, never kept in the
+ * keystore. The format (Argon2id + XChaCha20-Poly1305, address as AAD) is
+ * custody-recovery-kit-format.ts, shared with the web authenticator.
  *
  * "Is this folder synced?" heuristic (Hyphen's users lost backups in unsynced folders): we warn
  * unless the path, or a parent, has a name used by common sync clients (Dropbox, Google Drive,
@@ -15,86 +13,30 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { LatchError } from '../util/latch-error.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import type { Sodium } from '../protocol/sodium.js';
-import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../ledger/flow/flow-account-key.js';
-import { flowPublicKeyFromPrivate, generateFlowPrivateKey, signFlowMessage } from '../ledger/flow/flow-signer.js';
-import { classifyCustodyMessage, type CustodySigner } from './custody-device-key.js';
+import type { CustodySigner } from './custody-device-key.js';
+import { decodeRecoveryKit, encodeRecoveryKit, recoveryKitFileName } from './custody-recovery-kit-format.js';
 
-interface KitFile {
-  format: 'latch-recovery-kit';
-  v: 1;
-  address: string;
-  public_key: string;
-  kdf: { alg: 'argon2id13'; opslimit: number; memlimit: number; salt: string };
-  nonce: string;
-  ciphertext: string;
-}
-
-const aad = (address: string): Uint8Array => new TextEncoder().encode(`latch-recovery-kit-v1|${address}`);
-
-export function newRecoveryKey(): { secret: Uint8Array; publicKey: string } {
-  const secret = generateFlowPrivateKey(SIGN_ALGO_ECDSA_P256);
-  return { secret, publicKey: flowPublicKeyFromPrivate(secret, SIGN_ALGO_ECDSA_P256) };
-}
+export { newRecoveryKey } from './custody-recovery-kit-format.js';
 
 export function recoveryKitPath(dir: string, address: string): string {
-  return join(dir, `latch-recovery-${address}.json`);
+  return join(dir, recoveryKitFileName(address));
 }
 
 export function writeRecoveryKit(sodium: Sodium, dir: string, address: string, secret: Uint8Array, passphrase: string): string {
-  const kdf = { alg: 'argon2id13' as const, opslimit: sodium.crypto_pwhash_OPSLIMIT_MODERATE, memlimit: sodium.crypto_pwhash_MEMLIMIT_MODERATE, salt: encodeBase64url(sodium.randombytes_buf(sodium.crypto_pwhash_SALTBYTES)) };
-  const key = derive(sodium, passphrase, kdf);
-  const nonce = sodium.randombytes_buf(sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-  const file: KitFile = {
-    format: 'latch-recovery-kit',
-    v: 1,
-    address,
-    public_key: flowPublicKeyFromPrivate(secret, SIGN_ALGO_ECDSA_P256),
-    kdf,
-    nonce: encodeBase64url(nonce),
-    ciphertext: encodeBase64url(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(secret, aad(address), null, nonce, key)),
-  };
   const path = recoveryKitPath(dir, address);
-  writeFileAtomic(path, JSON.stringify(file, null, 1) + '\n');
+  writeFileAtomic(path, encodeRecoveryKit(sodium, address, secret, passphrase));
   return path;
 }
 
 export function readRecoveryKit(sodium: Sodium, path: string, passphrase: string): { address: string; publicKey: string; signer: CustodySigner } {
-  let f: KitFile;
+  let text: string;
   try {
-    f = JSON.parse(readFileSync(path, 'utf8')) as KitFile;
+    text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new LatchError('bad_recovery_kit', `cannot read the recovery kit ${path}: ${(e as Error).message.slice(0, 120)}`);
   }
-  if (f?.format !== 'latch-recovery-kit' || f.v !== 1 || f.kdf?.alg !== 'argon2id13' || typeof f.address !== 'string') {
-    throw new LatchError('bad_recovery_kit', 'this is not a Latch recovery kit (or an unknown version)');
-  }
-  let secret: Uint8Array;
-  try {
-    secret = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, decodeBase64url(f.ciphertext), aad(f.address), decodeBase64url(f.nonce), derive(sodium, passphrase, f.kdf));
-  } catch {
-    throw new LatchError('bad_passphrase', 'wrong recovery passphrase, or the kit was altered');
-  }
-  const publicKey = flowPublicKeyFromPrivate(secret, SIGN_ALGO_ECDSA_P256);
-  if (publicKey !== f.public_key) throw new LatchError('bad_recovery_kit', 'the kit\'s key does not match its public key');
-  return {
-    address: f.address,
-    publicKey,
-    signer: {
-      publicKey,
-      // The recovery key obeys the same separation as the device key.
-      async sign(message) {
-        classifyCustodyMessage(message);
-        return signFlowMessage(message, secret, SIGN_ALGO_ECDSA_P256, HASH_ALGO_SHA2_256);
-      },
-    },
-  };
-}
-
-function derive(sodium: Sodium, passphrase: string, kdf: KitFile['kdf']): Uint8Array {
-  if (!Number.isSafeInteger(kdf.opslimit) || !Number.isSafeInteger(kdf.memlimit) || kdf.memlimit > 2 ** 31) throw new LatchError('bad_recovery_kit', 'the kit has bad KDF parameters');
-  return sodium.crypto_pwhash(32, passphrase, decodeBase64url(kdf.salt), kdf.opslimit, kdf.memlimit, sodium.crypto_pwhash_ALG_ARGON2ID13);
+  return decodeRecoveryKit(sodium, text, passphrase, `the recovery kit ${path}`);
 }
 
 const SYNC_NAMES = /^(dropbox.*|google ?drive|my drive|onedrive.*|icloud ?drive|mobile documents|clouddrive|cloud ?drive|box|box sync|pcloud.*|nextcloud|owncloud|sync|mega|megasync|syncthing|seafile.*)$/i;

@@ -82,7 +82,8 @@ export class CustodyClient {
     this.server = opts.server.replace(/\/+$/, '');
     this.#access = opts.accessToken;
     this.#refresh = opts.refreshToken;
-    this.#fetch = opts.fetch ?? fetch;
+    // Not `fetch` itself: browsers throw "Illegal invocation" when fetch is called with a `this` other than the global.
+    this.#fetch = opts.fetch ?? ((input, init) => fetch(input, init));
     this.#onTokens = opts.onTokens;
   }
 

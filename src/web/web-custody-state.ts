@@ -22,5 +22,8 @@ export interface WebCustody {
   serverBoxPublicKey?: string;
   /** Session keys for the notice inbox: bytes, like a pairing's (docs/WEB.md "Keys"). */
   inbox?: StoredCustodyInbox;
+  /** True when the account was created without a recovery key: remind the user (as the CLI does). */
   recoveryMissing?: boolean;
+  /** Recoveries under way that the server told this device about; shown until cancelled or over. */
+  recoveries?: { id: string; account: string; deviceName: string; readyAt: number }[];
 }

@@ -5,11 +5,10 @@
  */
 import { defaultCli, type Cli } from '../cli-context.js';
 import { sodiumReady, type Sodium } from '../../protocol/sodium.js';
-import { encodeBase64url } from '../../protocol/base64url.js';
-import { queueIdFromPublicKey } from '../../protocol/queue-id.js';
 import { DEFAULT_RELAY_URL } from '../../protocol/protocol-constants.js';
 import { Keystore } from '../../authenticator/keystore.js';
 import { deviceSigner, newDeviceKey, type CustodySigner } from '../../authenticator/custody-device-key.js';
+import { newCustodyInbox } from '../../authenticator/custody-inbox.js';
 import type { StoredCustody, StoredCustodyInbox } from '../../authenticator/custody-state.js';
 import { CustodyClient, type DeviceInbox } from '../../sdk/custody-client.js';
 import { LatchError } from '../../util/latch-error.js';
@@ -77,12 +76,7 @@ export function requireAccount(s: Session, address?: string): { address: string;
 
 /** A fresh relay inbox (on the custody server's own relay) for the server's notices. */
 export function newInbox(sodium: Sodium, relayUrl: string): { stored: StoredCustodyInbox; wire: DeviceInbox } {
-  const q = sodium.crypto_sign_keypair();
-  const b = sodium.crypto_box_keypair();
-  return {
-    stored: { relayUrl, queuePublicKey: encodeBase64url(q.publicKey), queueSecretKey: encodeBase64url(q.privateKey), boxPublicKey: encodeBase64url(b.publicKey), boxSecretKey: encodeBase64url(b.privateKey) },
-    wire: { relay_url: relayUrl, queue_id: queueIdFromPublicKey(sodium, q.publicKey), box_public_key: encodeBase64url(b.publicKey) },
-  };
+  return newCustodyInbox(sodium, relayUrl);
 }
 
 /** After create / join / recover: this device now holds key `keyIndex` of `address`. */

@@ -1,0 +1,186 @@
+/**
+ * The custody notices an authenticator receives (docs/CUSTODY.md "Join", "Recover",
+ * "Self-custody"), handled the same way by `latch device run` (custody-notices.ts) and the web
+ * authenticator (src/web/web-custody-notices.ts). Pure and browser-safe: no keystore, no
+ * node: modules; the caller supplies the signer, the custody client and how to ask the user.
+ *
+ *   - custody-join: the new device's name, where it asked from, and the time left; on approval
+ *     the add-key transaction is built HERE from the notice's public key (the server only sees
+ *     the signature), then the server co-signs.
+ *   - custody-sign (after self-custody): the transaction is decoded from itself, never from the
+ *     server's words; only Latch's own templates are signed.
+ *   - custody-recovery: a warning with the way to cancel.
+ * Messages are acknowledged only after they were handled, like the pairing inboxes.
+ */
+import { decodeBase64url } from '../protocol/base64url.js';
+import { openBoxedMessage } from '../protocol/envelope.js';
+import type { QueueKeyPair } from '../protocol/queue-id.js';
+import type { Sodium } from '../protocol/sodium.js';
+import type { RelayClient } from '../transport/relay-client.js';
+import type { CustodyClient } from '../sdk/custody-client.js';
+import type { DeviceNotice } from '../custody/custody-api.js';
+import type { CustodySigner } from './custody-device-key.js';
+import type { StoredCustodyInbox } from './custody-state.js';
+import { fromRestTransaction } from '../ledger/flow/flow-rest-shape.js';
+import { normalizeTransaction } from '../ledger/flow/flow-transaction.js';
+import { findTemplate, parseTemplateCall } from '../ledger/flow/cadence-templates.js';
+
+export type JoinNotice = Extract<DeviceNotice, { type: 'custody-join' }>;
+export type SignNotice = Extract<DeviceNotice, { type: 'custody-sign' }>;
+export type RecoveryNotice = Extract<DeviceNotice, { type: 'custody-recovery' }>;
+
+/** The user's answer to a join or signature request; 'expired' = no answer in time (nothing is sent). */
+export type NoticeAnswer = 'approve' | 'deny' | 'expired';
+
+/** What became of a notice, for a history or a log. */
+export interface NoticeOutcome {
+  notice: DeviceNotice;
+  outcome: 'approved' | 'denied' | 'expired' | 'ignored' | 'refused' | 'shown' | 'failed';
+  /** A person's reading: what was asked, or why it failed. */
+  detail: string;
+}
+
+export interface NoticeHandlerDeps {
+  client: CustodyClient;
+  /** This device's account and key there. */
+  account: string;
+  keyIndex: number;
+  signer: CustodySigner;
+  log: (line: string) => void;
+  askJoin(n: JoinNotice, secondsLeft: number): Promise<NoticeAnswer>;
+  askSign(n: SignNotice, what: string, secondsLeft: number): Promise<NoticeAnswer>;
+  /** Show the recovery warning (it needs no answer: cancelling is a separate action). */
+  showRecovery?(n: RecoveryNotice): void | Promise<void>;
+  outcome?(o: NoticeOutcome): void | Promise<void>;
+  now?: () => number;
+}
+
+export function parseNotice(bytes: Uint8Array): DeviceNotice {
+  const n = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as DeviceNotice;
+  if (n?.type === 'custody-join') {
+    if (typeof n.join_id !== 'string' || typeof n.account !== 'string' || typeof n.device_name !== 'string' || !/^[0-9a-f]{128}$/.test(String(n.device_public_key)) || typeof n.expires_at !== 'number' || typeof n.origin !== 'string') throw new Error('bad join notice');
+    return n;
+  }
+  if (n?.type === 'custody-sign' && typeof n.request_id === 'string' && typeof n.account === 'string' && typeof n.expires_at === 'number' && n.transaction !== null && typeof n.transaction === 'object') return n;
+  if (n?.type === 'custody-recovery' && typeof n.recovery_id === 'string' && typeof n.ready_at === 'number') return n;
+  throw new Error('unknown notice');
+}
+
+/** The question a join asks, in the words `latch device run` prints. */
+export function joinQuestion(n: JoinNotice): string {
+  return `Add device "${n.device_name}" (${n.origin}) to account ${n.account}?`;
+}
+
+/** The recovery warning with the way to cancel it. */
+export function recoveryWarning(n: RecoveryNotice): string {
+  return `RECOVERY of account ${n.account} started by a new device "${n.device_name}"; it completes at ${new Date(n.ready_at * 1000).toISOString()}. ` +
+    `If this was not you, cancel it: latch account recover --cancel ${n.recovery_id}`;
+}
+
+/**
+ * What a signature request's transaction does, read from the transaction itself; undefined
+ * when it is not for this account or not one of Latch's templates (then it must be refused).
+ */
+export function describeSignRequest(n: SignNotice, account: string): { what: string } | { refuse: string } {
+  const tx = normalizeTransaction(fromRestTransaction(n.transaction));
+  if (tx.payer !== account || tx.authorizers.length !== 1 || tx.authorizers[0] !== account) return { refuse: 'a signature request for another account' };
+  // Only Latch's own templates are ever signed; which network's they are does not matter here.
+  const network = (['emulator', 'testnet', 'mainnet'] as const).find((nw) => findTemplate(nw, tx.script) !== undefined);
+  if (!network) return { refuse: 'a signature request for a script that is not a Latch template' };
+  const call = parseTemplateCall(network, tx.script, tx.arguments);
+  const what = call.kind === 'transfer' ? `transfer ${call.amount} FLOW to ${call.to}` : call.kind === 'revoke-key' ? `revoke key ${call.keyIndex}` : `add key ${call.key.publicKey.slice(0, 16)}...`;
+  return { what };
+}
+
+/** Handle one notice: ask, then approve (signing here) or deny. Errors go to the outcome, not up. */
+export async function handleNotice(n: DeviceNotice, d: NoticeHandlerDeps): Promise<NoticeOutcome> {
+  const now = d.now ?? (() => Math.floor(Date.now() / 1000));
+  const done = async (outcome: NoticeOutcome['outcome'], detail: string): Promise<NoticeOutcome> => {
+    const o = { notice: n, outcome, detail };
+    await d.outcome?.(o);
+    return o;
+  };
+  try {
+    if (n.type === 'custody-recovery') {
+      const text = recoveryWarning(n);
+      d.log(`custody: ${text}`);
+      await d.showRecovery?.(n);
+      return done('shown', text);
+    }
+    const left = n.expires_at - now();
+    if (n.type === 'custody-sign') {
+      const r = describeSignRequest(n, d.account);
+      if ('refuse' in r) {
+        const other = r.refuse.includes('another account');
+        d.log(`custody: ${r.refuse}; ${other ? 'ignored' : 'refused'}`);
+        if (!other) await d.client.denySignRequest(n.request_id).catch(() => undefined);
+        return done(other ? 'ignored' : 'refused', r.refuse);
+      }
+      d.log(`custody: signature request from "${n.device_name}" for account ${n.account}: ${r.what}, ${Math.max(0, left)} s left`);
+      if (left <= 0) return done('expired', r.what);
+      const answer = await d.askSign(n, r.what, left);
+      if (answer !== 'approve') {
+        if (answer === 'deny') await d.client.denySignRequest(n.request_id).catch(() => undefined);
+        d.log(`custody: signature request ${answer === 'deny' ? 'denied' : 'expired'}; nothing changes`);
+        return done(answer === 'deny' ? 'denied' : 'expired', r.what);
+      }
+      const out = await d.client.approveSignRequest({ requestId: n.request_id, transaction: n.transaction, device: { keyIndex: d.keyIndex, signer: d.signer } });
+      d.log(`custody: signed; transaction ${out.id}`);
+      return done('approved', `${r.what} (transaction ${out.id})`);
+    }
+    d.log(`custody: join request for account ${n.account}: device "${n.device_name}" from ${n.origin}, ${Math.max(0, left)} s left`);
+    if (left <= 0) {
+      d.log('custody: the join request has expired; nothing changes');
+      return done('expired', 'the request had expired');
+    }
+    if (n.account !== d.account) {
+      d.log('custody: the join request is for another account; ignored');
+      return done('ignored', 'for another account');
+    }
+    const answer = await d.askJoin(n, left);
+    if (answer !== 'approve') {
+      if (answer === 'deny') await d.client.denyJoin(n.join_id).catch(() => undefined);
+      d.log(`custody: join ${answer === 'deny' ? 'denied' : 'expired'}; nothing changes`);
+      return done(answer === 'deny' ? 'denied' : 'expired', 'nothing changed');
+    }
+    const out = await d.client.approveJoin({ joinId: n.join_id, address: d.account, newDevicePublicKey: n.device_public_key, device: { keyIndex: d.keyIndex, signer: d.signer } });
+    d.log(`custody: join approved; "${n.device_name}" is key ${out.key_index} (transaction ${out.id})`);
+    return done('approved', `key ${out.key_index}`);
+  } catch (e) {
+    d.log(`custody: could not finish: ${(e as Error).message}`);
+    return done('failed', (e as Error).message);
+  }
+}
+
+/**
+ * Wait on the custody inbox and hand each opened notice to `handle`, one at a time; a message
+ * is acked after it was handled (or when it cannot be opened: it never will be).
+ */
+export async function serveCustodyInbox(opts: {
+  sodium: Sodium;
+  relay: RelayClient;
+  inbox: StoredCustodyInbox;
+  serverBoxPublicKey: string;
+  signal: AbortSignal;
+  log: (line: string) => void;
+  handle: (n: DeviceNotice) => Promise<unknown>;
+  onStatus?: (s: 'connected' | 'disconnected') => void;
+}): Promise<void> {
+  const { sodium, relay, inbox, log } = opts;
+  const queue: QueueKeyPair = { publicKey: decodeBase64url(inbox.queuePublicKey), secretKey: decodeBase64url(inbox.queueSecretKey) };
+  try {
+    for await (const { message } of relay.inboxes([queue], { signal: opts.signal, ...(opts.onStatus ? { onStatus: opts.onStatus } : {}) })) {
+      try {
+        // crypto_box from the server's X25519 key to this device's (docs/CUSTODY.md "Join").
+        const notice = parseNotice(openBoxedMessage(sodium, message.body, decodeBase64url(opts.serverBoxPublicKey), decodeBase64url(inbox.boxSecretKey)));
+        await opts.handle(notice);
+      } catch (e) {
+        log(`custody: ignored a notice: ${(e as Error).message}`);
+      }
+      if (opts.signal.aborted) return; // unacked: it comes back when the inbox is served again
+      await relay.ack(queue, [message.id]).catch((e: Error) => log(`custody: ack failed: ${e.message}`));
+    }
+  } catch (e) {
+    if (!opts.signal.aborted) log(`custody: inbox stopped: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The recovery kit's format (docs/CUSTODY.md "Keys at rest"), without files: the account's
+ * recovery key, encrypted under a recovery passphrase:
+ *   key  = Argon2id(passphrase, salt)  (libsodium crypto_pwhash, MODERATE limits: 3 passes, 256 MiB)
+ *   box  = XChaCha20-Poly1305(key, nonce, P-256 scalar, aad = "latch-recovery-kit-v1|" + address)
+ * The address and public key are in clear so a user (and `recover`) can see what the kit is for.
+ * Browser-safe (libsodium's WebAssembly has Argon2id), so the web authenticator writes the same
+ * kit as `latch account create`, as a download; custody-recovery-kit.ts writes and reads files.
+ */
+import { LatchError } from '../util/latch-error.js';
+import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
+import type { Sodium } from '../protocol/sodium.js';
+import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../ledger/flow/flow-account-key.js';
+import { flowPublicKeyFromPrivate, generateFlowPrivateKey, signFlowMessage } from '../ledger/flow/flow-signer.js';
+import { classifyCustodyMessage, type CustodySigner } from './custody-device-key.js';
+
+interface KitFile {
+  format: 'latch-recovery-kit';
+  v: 1;
+  address: string;
+  public_key: string;
+  kdf: { alg: 'argon2id13'; opslimit: number; memlimit: number; salt: string };
+  nonce: string;
+  ciphertext: string;
+}
+
+const aad = (address: string): Uint8Array => new TextEncoder().encode(`latch-recovery-kit-v1|${address}`);
+
+export function newRecoveryKey(): { secret: Uint8Array; publicKey: string } {
+  const secret = generateFlowPrivateKey(SIGN_ALGO_ECDSA_P256);
+  return { secret, publicKey: flowPublicKeyFromPrivate(secret, SIGN_ALGO_ECDSA_P256) };
+}
+
+/** The kit's file name: the same wherever it is written. */
+export function recoveryKitFileName(address: string): string {
+  return `latch-recovery-${address}.json`;
+}
+
+/** The kit file's text (JSON). */
+export function encodeRecoveryKit(sodium: Sodium, address: string, secret: Uint8Array, passphrase: string): string {
+  const kdf = { alg: 'argon2id13' as const, opslimit: sodium.crypto_pwhash_OPSLIMIT_MODERATE, memlimit: sodium.crypto_pwhash_MEMLIMIT_MODERATE, salt: encodeBase64url(sodium.randombytes_buf(sodium.crypto_pwhash_SALTBYTES)) };
+  const key = derive(sodium, passphrase, kdf);
+  const nonce = sodium.randombytes_buf(sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  const file: KitFile = {
+    format: 'latch-recovery-kit',
+    v: 1,
+    address,
+    public_key: flowPublicKeyFromPrivate(secret, SIGN_ALGO_ECDSA_P256),
+    kdf,
+    nonce: encodeBase64url(nonce),
+    ciphertext: encodeBase64url(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(secret, aad(address), null, nonce, key)),
+  };
+  key.fill(0);
+  return JSON.stringify(file, null, 1) + '\n';
+}
+
+/** Open a kit's text; `where` names it in errors (a path, or "the kit"). */
+export function decodeRecoveryKit(sodium: Sodium, text: string, passphrase: string, where = 'the recovery kit'): { address: string; publicKey: string; signer: CustodySigner } {
+  let f: KitFile;
+  try {
+    f = JSON.parse(text) as KitFile;
+  } catch (e) {
+    throw new LatchError('bad_recovery_kit', `cannot read ${where}: ${(e as Error).message.slice(0, 120)}`);
+  }
+  if (f?.format !== 'latch-recovery-kit' || f.v !== 1 || f.kdf?.alg !== 'argon2id13' || typeof f.address !== 'string') {
+    throw new LatchError('bad_recovery_kit', 'this is not a Latch recovery kit (or an unknown version)');
+  }
+  let secret: Uint8Array;
+  try {
+    secret = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, decodeBase64url(f.ciphertext), aad(f.address), decodeBase64url(f.nonce), derive(sodium, passphrase, f.kdf));
+  } catch {
+    throw new LatchError('bad_passphrase', 'wrong recovery passphrase, or the kit was altered');
+  }
+  const publicKey = flowPublicKeyFromPrivate(secret, SIGN_ALGO_ECDSA_P256);
+  if (publicKey !== f.public_key) throw new LatchError('bad_recovery_kit', 'the kit\'s key does not match its public key');
+  return {
+    address: f.address,
+    publicKey,
+    signer: {
+      publicKey,
+      // The recovery key obeys the same separation as the device key.
+      async sign(message) {
+        classifyCustodyMessage(message);
+        return signFlowMessage(message, secret, SIGN_ALGO_ECDSA_P256, HASH_ALGO_SHA2_256);
+      },
+    },
+  };
+}
+
+function derive(sodium: Sodium, passphrase: string, kdf: KitFile['kdf']): Uint8Array {
+  if (!Number.isSafeInteger(kdf.opslimit) || !Number.isSafeInteger(kdf.memlimit) || kdf.memlimit > 2 ** 31) throw new LatchError('bad_recovery_kit', 'the kit has bad KDF parameters');
+  return sodium.crypto_pwhash(32, passphrase, decodeBase64url(kdf.salt), kdf.opslimit, kdf.memlimit, sodium.crypto_pwhash_ALG_ARGON2ID13);
+}
