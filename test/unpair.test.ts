@@ -3,18 +3,11 @@
  * `latch device computer remove` on the authenticator, and `latch pair` replacing a pairing
  * (the old authenticator is told to forget it).
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { latch, latchRun, newAuthenticator, pairComputer, startLatchServer, type LatchServer } from './helpers/latch-process.js';
+import { latch, latchRun, newAuthenticator, pairComputer, sharedLatchServer } from './helpers/latch-process.js';
 
-let srv: LatchServer | undefined;
-after(async () => {
-  await srv?.stop().catch(() => undefined);
-});
-async function server(): Promise<LatchServer> {
-  srv ??= await startLatchServer();
-  return srv;
-}
+const server = sharedLatchServer;
 async function computers(phone: string): Promise<string[]> {
   const r = await latchRun(['device', 'computer', 'list', '--json'], { home: phone });
   assert.equal(r.code, 0, r.stderr);

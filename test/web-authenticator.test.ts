@@ -2,26 +2,19 @@
  * Issue 5 foundation: the web authenticator in real Chromium against a real `latch server`
  * and `latch pair`. Skips where /usr/bin/chromium is absent.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { parseAuthorizedKeyLine } from '../src/protocol/ssh/ssh-public-key.js';
-import { latch, latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
+import { latch, latchRun, tempDir, sharedLatchServer } from './helpers/latch-process.js';
 import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium } from './helpers/web-browser.js';
 
 const skip = CHROMIUM_SKIP;
-let srv: LatchServer | undefined;
-after(async () => {
-  await srv?.stop().catch(() => undefined);
-});
-async function server(): Promise<LatchServer> {
-  srv ??= await startLatchServer();
-  return srv;
-}
+const server = sharedLatchServer;
 
 function rawGet(url: string, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
   const u = new URL(url);
@@ -142,9 +135,6 @@ test('pair by pasted link in Chromium: same check code, status reaches the page,
 
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.screenshot({ path: artifactPath('web-paired-1280x800.png'), fullPage: true });
-  mkdirSync(join(REPO_ROOT, 'docs', 'screenshots'), { recursive: true });
-  copyFileSync(artifactPath('web-paired-390x844.png'), join(REPO_ROOT, 'docs', 'screenshots', 'web-paired-390x844.png'));
-  copyFileSync(artifactPath('web-paired-1280x800.png'), join(REPO_ROOT, 'docs', 'screenshots', 'web-paired-1280x800.png'));
 
   // Offline: the service worker keeps the shell available.
   await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
@@ -254,5 +244,16 @@ test('a browser restart keeps the device, its key and the pairing (persistent pr
   const json = JSON.parse(st.stdout);
   assert.equal(json.device.reachable, true, 'the restarted browser answers `me`');
   assert.equal(json.device.ssh_public_key, key);
+
+  // `latch unpair` from the computer: the page answers and forgets the pairing in the same write.
+  const un = await latchRun(['unpair', '--json'], { home: computer });
+  assert.equal(un.code, 0, un.stderr);
+  assert.deepEqual(JSON.parse(un.stdout), { unpaired: true, was_paired: true, device: 'Web authenticator', authenticator_answered: true });
+  await page.evaluate(() => (location.hash = 'computers'));
+  await page.getByText('No computer paired yet.').waitFor();
+  await page.reload();
+  await page.waitForSelector('body[data-ready="true"]');
+  await page.evaluate(() => (location.hash = 'computers'));
+  await page.getByText('No computer paired yet.').waitFor();
   await ctx.close();
 });

@@ -5,24 +5,17 @@
  * server` and `latch pair`. Each case launches its own Chromium: the camera flags differ.
  * Skips where /usr/bin/chromium is absent.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { latch, startLatchServer, tempDir, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
+import { latch, tempDir, type LatchProcess, type LatchServer, sharedLatchServer } from './helpers/latch-process.js';
 import { qrY4m, writeQrVideo, type QrVideoOptions } from './helpers/qr-video.js';
 import { CHROMIUM_SKIP, artifactPath, fakeCameraArgs, launchChromium } from './helpers/web-browser.js';
 
 const skip = CHROMIUM_SKIP;
 const PHONE = { width: 390, height: 844 };
-let srv: LatchServer | undefined;
-after(async () => {
-  await srv?.stop().catch(() => undefined);
-});
-async function server(): Promise<LatchServer> {
-  srv ??= await startLatchServer();
-  return srv;
-}
+const server = sharedLatchServer;
 
 /** `latch pair --uri-only` in a fresh home: the link it prints, and the process (its check code goes to stderr). */
 async function startPair(s: LatchServer, name: string): Promise<{ link: string; pair: LatchProcess }> {

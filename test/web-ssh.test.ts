@@ -319,3 +319,60 @@ test('the web signer signs through the review core with Ed25519 and with the P-2
   }
   await ctx.close();
 });
+
+/** The accessible name (or role) of what has focus in the page. */
+function focused(): Promise<string> {
+  return page.evaluate(() => {
+    const el = document.activeElement as HTMLElement | null;
+    if (!el) return '';
+    const label = el.getAttribute('aria-label') ?? (el.id ? document.querySelector(`label[for="${el.id}"]`)?.textContent : null) ?? el.textContent ?? '';
+    return `${el.tagName.toLowerCase()}:${label.trim().split('\n')[0]}`;
+  });
+}
+
+test('by keyboard alone: the screens are reached from the nav, a card takes focus (not a button), Tab reaches Deny then Approve, Enter approves', { skip }, async () => {
+  await page.evaluate(() => (location.hash = 'requests'));
+  // Keyboard navigation between screens: focus a nav link, Enter.
+  await page.getByRole('link', { name: 'Computers' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Paired computers' }).waitFor();
+  assert.equal(await page.getByRole('link', { name: 'Computers' }).getAttribute('aria-current'), 'page');
+
+  const login = ssh();
+  const c = await card();
+  await page.waitForFunction(() => document.activeElement?.tagName === 'ARTICLE');
+  // A stray Enter on the focused card does nothing: only a button answers.
+  await page.keyboard.press('Enter');
+  assert.equal(await c.isVisible(), true, 'Enter on the card itself does not answer it');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'select:Approve', 'first the "Approve … for" choice');
+  await page.keyboard.press('Tab'); // Hours is disabled while "Once only" is chosen, so skipped
+  assert.equal(await focused(), 'button:Deny');
+  await page.keyboard.press('Tab');
+  assert.equal(await focused(), 'button:Approve');
+  await page.keyboard.press('Enter');
+  const r = await login;
+  assert.equal(r.code, 0, r.stderr);
+  await historyEntry('approved once');
+});
+
+test('screenshots of the main screens at phone and desktop sizes (test artifacts; docs/WEB.md shows them)', { skip }, async () => {
+  // A timed approval, so the Policies screen has a row.
+  const login = ssh();
+  const c = await card();
+  await c.getByRole('combobox').selectOption({ label: 'all SSH logins, for…' });
+  await c.getByRole('spinbutton', { name: 'Hours' }).fill('3');
+  await c.getByRole('button', { name: 'Approve' }).click();
+  assert.equal((await login).code, 0);
+  for (const screen of ['requests', 'pair', 'computers', 'policies', 'history', 'account', 'keys']) {
+    await page.evaluate((s) => (location.hash = s), screen);
+    await page.locator(`section[data-screen="${screen}"]`).waitFor();
+    for (const [size, vp] of [['390x844', PHONE], ['1280x800', DESKTOP]] as const) {
+      await page.setViewportSize(vp);
+      await page.screenshot({ path: artifactPath(`web-screen-${screen}-${size}.png`), fullPage: true });
+    }
+    await page.setViewportSize(PHONE);
+  }
+  await page.evaluate(() => (location.hash = 'policies'));
+  assert.match((await page.locator('#policies').textContent()) ?? '', /all SSH logins/);
+});

@@ -8,7 +8,7 @@
 import { LatchError, isLatchError } from '../util/latch-error.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import { boxMessageRandom, envelopeKind, openBoxedMessage } from '../protocol/envelope.js';
-import { checkFresh, encodeMessage, parseMessage, requestHash, type RequestMessage, type ResponseMessage } from '../protocol/messages.js';
+import { checkFresh, encodeMessage, parseMessage, requestHash, type DeviceInfo, type RequestMessage, type ResponseMessage, type SignMessageBody, type SignResult, type SshSignBody } from '../protocol/messages.js';
 import { PROTOCOL_VERSION, REPLAY_CACHE_SECONDS } from '../protocol/protocol-constants.js';
 import type { Sodium } from '../protocol/sodium.js';
 import type { ReplayEntry, StoredPairing } from './authenticator-state.js';
@@ -37,6 +37,33 @@ export interface HandleRequestOptions {
   unfinished: (entry: ReplayEntry, now: number) => 'busy' | 'interrupted';
   /** Do what the request asks. `ack` tells the computer a person is being asked. */
   act: (request: RequestMessage, ack: () => Promise<void>) => Promise<unknown>;
+}
+
+/** What an authenticator does for each request kind (PROTOCOL.md §5.6, §5.8): one table for both authenticators. */
+export interface RequestActions {
+  deviceInfo(): DeviceInfo | Promise<DeviceInfo>;
+  sshSign(pairing: StoredPairing, body: SshSignBody, ack: () => Promise<void>): Promise<SignResult>;
+  signMessage(pairing: StoredPairing, body: SignMessageBody, ack: () => Promise<void>): Promise<SignResult>;
+}
+
+/** Runs the action for `request`; `unpair` only answers here, its effect is applied with the answer (handleRequest). */
+export async function actOn(pairing: StoredPairing, request: RequestMessage, ack: () => Promise<void>, actions: RequestActions): Promise<unknown> {
+  const body = request.body;
+  switch (body.kind) {
+    case 'pair_hello':
+    case 'me':
+      return actions.deviceInfo();
+    case 'unpair':
+      return {};
+    case 'ssh_sign':
+      return actions.sshSign(pairing, body, ack);
+    case 'sign_message':
+      return actions.signMessage(pairing, body, ack);
+    default: {
+      const never: never = body;
+      throw new LatchError('unsupported_request', `unsupported request ${String((never as { kind: string }).kind)}`);
+    }
+  }
 }
 
 /**

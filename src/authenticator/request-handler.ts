@@ -4,15 +4,14 @@
  * marker, and the Node authenticator's actions (device info, unpair, SSH and Git signing).
  * One instance serves all pairings of a keystore.
  */
-import { LatchError } from '../util/latch-error.js';
-import { nowSeconds, type DeviceInfo, type RequestMessage } from '../protocol/messages.js';
+import { nowSeconds, type DeviceInfo } from '../protocol/messages.js';
 import type { Sodium } from '../protocol/sodium.js';
 import type { Keystore } from './keystore.js';
 import type { AuthenticatorState, ReplayEntry, StoredPairing } from './authenticator-state.js';
 import { sshKeyInfo } from './ssh-key-factory.js';
 import { SshRequestHandler } from './ssh-request-handler.js';
 import { denyAll, type Approver } from './sign-review.js';
-import { handleRequest, type Log, type RequestStore, type Send } from './request-core.js';
+import { actOn, handleRequest, type Log, type RequestStore, type Send } from './request-core.js';
 
 export type { Log, Send } from './request-core.js';
 
@@ -58,27 +57,13 @@ export class RequestHandler {
       claimMarker: { pid: process.pid },
       // Another live process is on it; our own pid means a duplicate delivery in flight here.
       unfinished: (c: ReplayEntry) => (c.pid !== undefined && (c.pid === process.pid || processAlive(c.pid)) ? 'busy' : 'interrupted'),
-      act: (request, ack) => this.#act(pairing, request, ack),
+      act: (request, ack) =>
+        actOn(pairing, request, ack, {
+          deviceInfo: () => deviceInfo(this.keystore.state),
+          sshSign: (p, b, a) => this.#ssh.sshSign(p, b, a),
+          signMessage: (p, b, a) => this.#ssh.signMessage(p, b, a),
+        }),
     });
-  }
-
-  async #act(pairing: StoredPairing, request: RequestMessage, ack: () => Promise<void>): Promise<unknown> {
-    const body = request.body;
-    switch (body.kind) {
-      case 'pair_hello':
-      case 'me':
-        return deviceInfo(this.keystore.state);
-      case 'unpair':
-        return {};
-      case 'ssh_sign':
-        return this.#ssh.sshSign(pairing, body, ack);
-      case 'sign_message':
-        return this.#ssh.signMessage(pairing, body, ack);
-      default: {
-        const never: never = body;
-        throw new LatchError('unsupported_request', `unsupported request ${String((never as { kind: string }).kind)}`);
-      }
-    }
   }
 }
 

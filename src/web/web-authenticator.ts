@@ -8,7 +8,7 @@
  */
 import { LatchError } from '../util/latch-error.js';
 import { decodeBase64url } from '../protocol/base64url.js';
-import { newRequestId, nowSeconds, type DeviceInfo, type RequestMessage } from '../protocol/messages.js';
+import { newRequestId, nowSeconds, type DeviceInfo } from '../protocol/messages.js';
 import type { PairingLink } from '../protocol/pairing-link.js';
 import { validateName } from '../protocol/pairing-link.js';
 import { TIMEOUT_PAIR_SECONDS } from '../protocol/protocol-constants.js';
@@ -16,7 +16,7 @@ import type { QueueKeyPair } from '../protocol/queue-id.js';
 import type { Sodium } from '../protocol/sodium.js';
 import { RelayClient } from '../transport/relay-client.js';
 import type { ReplayEntry, StoredPairing } from '../authenticator/authenticator-state.js';
-import { describe, handleRequest, type Log, type RequestStore, type Send } from '../authenticator/request-core.js';
+import { actOn, describe, handleRequest, type Log, type RequestStore, type Send } from '../authenticator/request-core.js';
 import { pairAsAuthenticator } from '../authenticator/pairing-steps.js';
 import { SshSignCore } from '../authenticator/ssh-sign-core.js';
 import { denyAll, type Approver } from '../authenticator/sign-review.js';
@@ -80,13 +80,15 @@ export class WebRequestHandler {
         const { replay, write, claim } = decide(list ?? []);
         return write ? { write: replay, value: claim } : { value: claim };
       }),
-    finish: async (update, removePairing) => {
-      await this.store.transact('replay', (list) => ({ write: update(list ?? []), value: undefined }));
-      // A second transaction: IndexedDB records are written one key at a time here.
-      if (removePairing !== undefined) {
-        await this.store.transact('pairings', (list) => ({ write: (list ?? []).filter((p) => p.id !== removePairing), value: undefined }));
-      }
-    },
+    // One transaction over both records: an unpair that was answered is applied (as the keystore does).
+    finish: (update, removePairing) =>
+      this.store.transactMany(['replay', 'pairings'], (v) => ({
+        write: {
+          replay: update(v.replay ?? []),
+          ...(removePairing !== undefined ? { pairings: (v.pairings ?? []).filter((p) => p.id !== removePairing) } : {}),
+        },
+        value: undefined,
+      })),
   };
 
   handle(pairing: StoredPairing, envelope: Uint8Array, send: Send): Promise<void> {
@@ -98,30 +100,17 @@ export class WebRequestHandler {
       claimMarker: { owner: OWNER } as Partial<ReplayEntry>,
       // Ours, or another tab's that is recent: still being worked on. Older: that page died.
       unfinished: (c, now) => ((c as ReplayEntry & { owner?: string }).owner === OWNER || now - c.at < CLAIM_BUSY_SECONDS ? 'busy' : 'interrupted'),
-      act: (request, ack) => this.#act(pairing, request, ack),
+      act: (request, ack) =>
+        actOn(pairing, request, ack, {
+          deviceInfo: async () => {
+            const device = await this.store.get('device');
+            if (!device) throw new LatchError('not_initialised', 'the web authenticator has no keys yet');
+            return webDeviceInfo(device);
+          },
+          sshSign: (p, b, a) => this.#ssh.sshSign(p, b, a),
+          signMessage: (p, b, a) => this.#ssh.signMessage(p, b, a),
+        }),
     });
-  }
-
-  async #act(pairing: StoredPairing, request: RequestMessage, ack: () => Promise<void>): Promise<unknown> {
-    const body = request.body;
-    switch (body.kind) {
-      case 'pair_hello':
-      case 'me': {
-        const device = await this.store.get('device');
-        if (!device) throw new LatchError('not_initialised', 'the web authenticator has no keys yet');
-        return webDeviceInfo(device);
-      }
-      case 'unpair':
-        return {};
-      case 'ssh_sign':
-        return this.#ssh.sshSign(pairing, body, ack);
-      case 'sign_message':
-        return this.#ssh.signMessage(pairing, body, ack);
-      default: {
-        const never: never = body;
-        throw new LatchError('unsupported_request', `unsupported request ${String((never as { kind: string }).kind)}`);
-      }
-    }
   }
 }
 

@@ -103,6 +103,39 @@ export class WebStore {
     return out!.value;
   }
 
+  /** `transact` over several records in ONE readwrite transaction: all writes land, or none. */
+  async transactMany<K extends keyof WebRecords, R>(
+    keys: readonly K[],
+    fn: (values: { [P in K]?: WebRecords[P] }) => { write?: { [P in K]?: WebRecords[P] }; value: R },
+  ): Promise<R> {
+    const tx = this.db.transaction(STORE, 'readwrite');
+    const store = tx.objectStore(STORE);
+    const values: { [P in K]?: WebRecords[P] } = {};
+    let pending = keys.length;
+    let out: { write?: { [P in K]?: WebRecords[P] }; value: R } | undefined;
+    let failure: unknown;
+    for (const key of keys) {
+      const get = store.get(key);
+      get.onsuccess = () => {
+        values[key] = get.result as WebRecords[K] | undefined;
+        if (--pending > 0) return;
+        try {
+          out = fn(values);
+          for (const [k, v] of Object.entries(out.write ?? {})) if (v !== undefined) store.put(v, k);
+        } catch (e) {
+          failure = e;
+          tx.abort();
+        }
+      };
+    }
+    try {
+      await txDone(tx);
+    } catch (e) {
+      throw failure ?? e;
+    }
+    return out!.value;
+  }
+
   close(): void {
     this.db.close();
   }

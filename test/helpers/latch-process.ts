@@ -150,3 +150,13 @@ export async function pairComputer(server: LatchServer, phone: string): Promise<
   if (code !== 0) throw new Error(`latch pair failed: ${pair.stderr()}`);
   return computer;
 }
+
+let shared: Promise<LatchServer> | undefined;
+after(async () => {
+  if (shared) await (await shared.catch(() => undefined))?.stop().catch(() => undefined);
+});
+/** One `latch server` for the whole test file that asks for it, stopped when the file ends. */
+export function sharedLatchServer(): Promise<LatchServer> {
+  shared ??= startLatchServer();
+  return shared;
+}
