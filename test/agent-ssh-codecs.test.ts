@@ -308,3 +308,12 @@ test('git objects: parse real commit and tag from git; reject mis-attribution', 
   const cont = parseGitObject(base + 'mergetag object x\n author Evil <e@x>\n\nm\n');
   assert.equal(cont.author, 'A <a@x> 1 +0000');
 });
+
+test('git idents on the review are shown with a readable time in their own zone', async () => {
+  const { gitIdent } = await import('../src/authenticator/ssh-sign-core.js');
+  assert.equal(gitIdent('Ann Author <ann@example.com> 1795443186 +0000'), 'Ann Author <ann@example.com>, 2026-11-23 14:13:06 +0000');
+  assert.equal(gitIdent('B <b@x> 0 -0130'), 'B <b@x>, 1969-12-31 22:30:00 -0130');
+  assert.equal(gitIdent('C <c@x> 1700000000 +0545'), 'C <c@x>, 2023-11-15 03:58:20 +0545');
+  assert.equal(gitIdent('no time here'), 'no time here');
+  assert.equal(gitIdent(undefined), '?');
+});

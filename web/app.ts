@@ -63,7 +63,11 @@ async function main(): Promise<void> {
       serving?.abort();
       const ctl = new AbortController();
       serving = ctl;
-      inboxEl.textContent = 'Connecting to the relay…';
+      inboxEl.textContent = '';
+      // Nothing to listen for until a computer is paired: say so instead of "Connecting…" forever.
+      void store.get('pairings').then((p) => {
+        if (!ctl.signal.aborted && inboxEl.textContent === '') inboxEl.textContent = p?.length ? 'Connecting to the relay…' : 'No computer paired yet: open Pair.';
+      });
       void serveRequests({
         sodium,
         store,

@@ -188,9 +188,9 @@ export class SshSignCore<K extends SshSignKey> {
       review.kind = 'git';
       review.timedScopes = ['git'];
       review.lines.push(`Git ${git.kind} signature`);
-      if (git.kind === 'tag') review.lines.push(`  tag ${git.tag ?? '?'} on ${git.type ?? '?'} ${git.object ?? '?'}`, `  tagger    ${git.tagger ?? '?'}`);
+      if (git.kind === 'tag') review.lines.push(`  tag ${git.tag ?? '?'} on ${git.type ?? '?'} ${git.object ?? '?'}`, `  tagger    ${gitIdent(git.tagger)}`);
       else {
-        review.lines.push(`  author    ${git.author ?? '?'}`, `  committer ${git.committer ?? '?'}`);
+        review.lines.push(`  author    ${gitIdent(git.author)}`, `  committer ${gitIdent(git.committer)}`);
         review.lines.push(`  parents   ${git.parents.length ? git.parents.join(', ') : '(none: first commit)'}`);
       }
       if (git.extraHeaders.length) review.lines.push(`  other headers: ${git.extraHeaders.join(', ')}`);
@@ -280,4 +280,18 @@ function safeText(bytes: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A git ident line ("Name <email> 1795443186 +0000") with its time made readable in its own
+ * zone ("Name <email>, 2026-11-19 10:33:06 +0000"); shown as sent where it does not parse.
+ */
+export function gitIdent(ident: string | undefined): string {
+  if (ident === undefined) return '?';
+  const m = /^(.*) ([0-9]{1,12}) ([+-])([0-9]{2})([0-9]{2})$/.exec(ident);
+  if (!m) return ident;
+  const offsetMinutes = (m[3] === '-' ? -1 : 1) * (Number(m[4]) * 60 + Number(m[5]));
+  const local = new Date((Number(m[2]) + offsetMinutes * 60) * 1000);
+  if (Number.isNaN(local.getTime())) return ident;
+  return `${m[1]}, ${local.toISOString().slice(0, 19).replace('T', ' ')} ${m[3]}${m[4]}${m[5]}`;
 }
