@@ -115,6 +115,9 @@ test('an ssh login is approved in a card that shows user@host and "verified host
   assert.match(text, /from laptop/);
   assert.match(text, /\d+ s left/);
   assert.equal(await page.getByRole('heading', { name: 'History' }).isVisible(), true, 'the History screen stays open under the card');
+  // While the card waits for the user, the page still answers other requests.
+  const st = await latchRun(['status', '--json'], { home: computer });
+  assert.equal(JSON.parse(st.stdout).device.reachable, true, `latch status while a card is open: ${st.stdout}`);
   await screenshots('ssh');
   await c.getByRole('button', { name: 'Approve' }).click();
   const r = await login;

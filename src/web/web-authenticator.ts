@@ -30,6 +30,8 @@ export type { Log } from '../authenticator/request-core.js';
 
 /** This page load's id: marks replay claims, like the pid does for `latch device`. */
 const OWNER = Math.random().toString(36).slice(2);
+/** Requests of one relay handled at once; more wait until one is answered. */
+const MAX_REQUESTS_IN_FLIGHT = 16;
 /** A claim by another tab/page load older than this, still unanswered, is treated as interrupted. */
 const CLAIM_BUSY_SECONDS = 60;
 
@@ -164,21 +166,31 @@ export async function serveRequests(opts: {
     [...byRelay].map(async ([url, list]) => {
       const relay = new RelayClient({ url });
       const byQueue = new Map(list.map((p) => [p.id, p]));
+      // Requests are handled side by side (a page can show several cards), so a `me` from
+      // `latch status` is answered while a card waits for the user. The replay claim (§5.5)
+      // keeps a redelivered request from running twice; each message is acked after its answer.
+      const inFlight = new Set<Promise<void>>();
       try {
         for await (const { queueId, message } of relay.inboxes(list.map(queueKeyOf), { signal: opts.signal, onStatus: opts.onStatus })) {
           const pairing = byQueue.get(queueId);
           if (!pairing) continue;
-          try {
-            await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
-            await relay.ack(queueKeyOf(pairing), [message.id]);
-            opts.onHandled?.(pairing);
-          } catch (e) {
-            log(`could not answer ${pairing.computerName}: ${describe(e)}`);
-          }
+          const job = (async () => {
+            try {
+              await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
+              await relay.ack(queueKeyOf(pairing), [message.id]);
+              opts.onHandled?.(pairing);
+            } catch (e) {
+              log(`could not answer ${pairing.computerName}: ${describe(e)}`);
+            }
+          })();
+          inFlight.add(job);
+          void job.finally(() => inFlight.delete(job));
+          if (inFlight.size >= MAX_REQUESTS_IN_FLIGHT) await Promise.race(inFlight);
         }
       } catch (e) {
         if (!opts.signal.aborted) log(`inbox for ${url} stopped: ${describe(e)}`);
       }
+      await Promise.allSettled(inFlight);
     }),
   );
 }
