@@ -359,6 +359,21 @@ test('by keyboard alone: the screens are reached from the nav, a card takes focu
   await historyEntry('approved once');
 });
 
+test('a request sent while the app is closed is caught up when it opens again, and approved there', { skip }, async () => {
+  const url = page.url();
+  await page.goto('about:blank'); // the app is closed; its IndexedDB stays
+  const login = ssh();
+  // The request now waits on the relay (the agent waits --sign-timeout, 20 s, for an ack).
+  await new Promise((r) => setTimeout(r, 2_000));
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]');
+  const c = await card();
+  assert.match((await c.textContent()) ?? '', /SSH login as/);
+  await c.getByRole('button', { name: 'Approve' }).click();
+  const r = await login;
+  assert.equal(r.code, 0, r.stderr);
+});
+
 test('screenshots of the main screens at phone and desktop sizes (test artifacts; docs/WEB.md shows them)', { skip }, async () => {
   // A timed approval, so the Policies screen has a row.
   const login = ssh();
