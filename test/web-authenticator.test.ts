@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -246,11 +246,16 @@ test('a browser restart keeps the device, its key and the pairing (persistent pr
   assert.equal(json.device.ssh_public_key, key);
 
   // `latch unpair` from the computer: the page answers and forgets the pairing in the same write.
+  const kept = readFileSync(join(computer, 'computer.json'));
   const un = await latchRun(['unpair', '--json'], { home: computer });
   assert.equal(un.code, 0, un.stderr);
   assert.deepEqual(JSON.parse(un.stdout), { unpaired: true, was_paired: true, device: 'Web authenticator', authenticator_answered: true });
   await page.evaluate(() => (location.hash = 'computers'));
   await page.getByText('No computer paired yet.').waitFor();
+  // Someone with a copy of the old computer.json: the open page must not answer the forgotten pairing.
+  writeFileSync(join(computer, 'computer.json'), kept);
+  const stale = JSON.parse((await latchRun(['status', '--json'], { home: computer })).stdout);
+  assert.equal(stale.device.reachable, false, 'a forgotten pairing gets no answer from the open page');
   await page.reload();
   await page.waitForSelector('body[data-ready="true"]');
   await page.evaluate(() => (location.hash = 'computers'));

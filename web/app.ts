@@ -7,6 +7,7 @@ import { sodiumReady } from '../src/protocol/sodium.js';
 import { WebStore, type WebDevice } from '../src/web/web-store.js';
 import { loadOrCreateDevice, serveRequests } from '../src/web/web-authenticator.js';
 import { errorText, type AppContext } from './ui/app-context.js';
+import { pairingSignal, withdrawRemovedPairings } from './ui/pairing-signals.js';
 import { CardApprover } from './ui/ssh-approver.js';
 import { byId } from './ui/dom.js';
 import { setupPairScreen } from './screens/pair-screen.js';
@@ -44,7 +45,18 @@ async function main(): Promise<void> {
   let device: WebDevice = await loadOrCreateDevice(sodium, store, 'Web authenticator');
 
   let serving: AbortController | undefined;
-  const approver = new CardApprover();
+  const approver = new CardApprover({
+    signalFor: pairingSignal,
+    stillPaired: async (id) => ((await store.get('pairings')) ?? []).some((p) => p.id === id),
+  });
+  // Other tabs of this app: a pairing made or forgotten there restarts our inbox too.
+  const tabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('latch-pairings') : undefined;
+  const restart = async (tell: boolean): Promise<void> => {
+    const ids = new Set(((await store.get('pairings')) ?? []).map((p) => p.id));
+    withdrawRemovedPairings(ids);
+    if (tell) tabs?.postMessage('changed');
+    startInbox();
+  };
   const ctx: AppContext = {
     sodium,
     store,
@@ -59,34 +71,43 @@ async function main(): Promise<void> {
     refresh: async () => {
       await Promise.all([renderComputers(ctx), renderPolicies(ctx), renderHistory(ctx), renderKeys(ctx), renderAccount(ctx)]);
     },
-    restartInbox: () => {
-      serving?.abort();
-      const ctl = new AbortController();
-      serving = ctl;
-      inboxEl.textContent = '';
-      // Nothing to listen for until a computer is paired: say so instead of "Connecting…" forever.
-      void store.get('pairings').then((p) => {
-        if (!ctl.signal.aborted && inboxEl.textContent === '') inboxEl.textContent = p?.length ? 'Connecting to the relay…' : 'No computer paired yet: open Pair.';
-      });
-      void serveRequests({
-        sodium,
-        store,
-        log,
-        approver,
-        signal: ctl.signal,
-        onStatus: (s) => {
-          if (ctl.signal.aborted) return;
-          inboxEl.textContent = s === 'connected' ? 'Listening for requests.' : 'Relay unreachable; retrying.';
-          document.body.dataset.inbox = s;
-        },
-        onHandled: () => void ctx.refresh(),
-      });
-    },
+    restartInbox: () => void restart(true),
     show: (screen) => {
       if (location.hash !== `#${screen}`) location.hash = screen;
       else show(screen);
     },
   };
+  function startInbox(): void {
+    serving?.abort();
+    const ctl = new AbortController();
+    serving = ctl;
+    inboxEl.textContent = '';
+    // Nothing to listen for until a computer is paired: say so instead of "Connecting…" forever.
+    void store.get('pairings').then((p) => {
+      if (!ctl.signal.aborted && inboxEl.textContent === '') inboxEl.textContent = p?.length ? 'Connecting to the relay…' : 'No computer paired yet: open Pair.';
+    });
+    void serveRequests({
+      sodium,
+      store,
+      log,
+      approver,
+      signal: ctl.signal,
+      onStatus: (s) => {
+        if (ctl.signal.aborted) return;
+        inboxEl.textContent = s === 'connected' ? 'Listening for requests.' : 'Relay unreachable; retrying.';
+        document.body.dataset.inbox = s;
+      },
+      onHandled: () => void ctx.refresh(),
+      onPairingGone: () => {
+        void ctx.refresh();
+        ctx.restartInbox();
+      },
+    });
+  }
+  tabs?.addEventListener('message', () => {
+    void ctx.refresh();
+    void restart(false);
+  });
 
   setupPairScreen(ctx);
   document.addEventListener('latch:changed', () => void ctx.refresh());

@@ -45,8 +45,9 @@ export async function runDevice(opts: {
         const queue = queues[group.findIndex((p) => p.id === queueId)];
         if (!pairing || !queue) continue;
         try {
-          await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
-          await relay.ack(queue, [message.id]);
+          const handled = await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
+          // 'busy': another handler holds the claim; it acks (or a later redelivery is answered).
+          if (handled === 'done') await relay.ack(queue, [message.id]);
         } catch (e) {
           // A local failure (disk, relay): leave the message unacked so it is handled again.
           log(`could not finish a request from ${pairing.computerName}: ${(e as Error).message}`);

@@ -86,11 +86,19 @@ export function describe(e: unknown): string {
 }
 
 /**
+ * What the caller does with the relay message afterwards: 'done' = ack it; 'busy' = leave it
+ * unacked, because another handler (process, tab) still holds its claim: acking would drop the
+ * request if that handler dies, while a redelivery later gets the cached answer or
+ * `request_interrupted` (§5.5).
+ */
+export type Handled = 'done' | 'busy';
+
+/**
  * Handle one envelope from a pairing's inbox; answers go out through `send`. Never throws for
  * what a peer sent: bad input is logged and, where the request can be identified, answered with
  * an error response. Only local failures (storage, relay) reject.
  */
-export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array, send: Send, o: HandleRequestOptions): Promise<void> {
+export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array, send: Send, o: HandleRequestOptions): Promise<Handled> {
   const { sodium, log } = o;
   const computerPk = decodeBase64url(pairing.computerPublicKey);
   const sessionSk = decodeBase64url(pairing.sessionSecretKey);
@@ -101,7 +109,7 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
   } catch (e) {
     // Cannot tell who sent it, so there is nobody to answer (§4.2): log only.
     log(`dropped an envelope for ${pairing.computerName}: ${describe(e)}`);
-    return;
+    return 'done';
   }
   let request: RequestMessage;
   try {
@@ -110,7 +118,7 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
     request = msg;
   } catch (e) {
     log(`refused a malformed message from ${pairing.computerName}: ${describe(e)}`);
-    return;
+    return 'done';
   }
   const hash = requestHash(sodium, bytes);
   const reply = (plain: Uint8Array): Promise<void> => send(boxMessageRandom(sodium, plain, computerPk, sessionSk));
@@ -152,17 +160,17 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
   switch (claim.kind) {
     case 'mismatch':
       log(`refused request ${request.request_id}: its id was used before for a different request`);
-      return;
+      return 'done';
     case 'busy':
       log(`request ${request.request_id} (${request.body.kind}) is already being handled`);
-      return;
+      return 'busy';
     case 'cached':
       log(`replayed request ${request.request_id} (${request.body.kind}) answered from cache`);
       await reply(decodeBase64url(claim.response));
-      return;
+      return 'done';
     case 'stale':
       await reply(respond({ error: errorBody(staleError) }));
-      return;
+      return 'done';
     case 'interrupted': {
       // Claimed by a handler that died mid-action: it may or may not have acted, so the only
       // safe answer is a refusal (never a second signature).
@@ -170,7 +178,7 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
       const plain = respond({ error: { code: 'request_interrupted', message: 'the authenticator stopped while handling this request; try again' } });
       await finish(plain, false);
       await reply(plain);
-      return;
+      return 'done';
     }
     case 'claimed':
       break;
@@ -191,4 +199,5 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
   await finish(plain, unpaired);
   await reply(plain);
   if (unpaired) log(`unpaired from ${pairing.computerName}`);
+  return 'done';
 }

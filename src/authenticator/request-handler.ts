@@ -11,7 +11,7 @@ import type { AuthenticatorState, ReplayEntry, StoredPairing } from './authentic
 import { sshKeyInfo } from './ssh-key-factory.js';
 import { SshRequestHandler } from './ssh-request-handler.js';
 import { denyAll, type Approver } from './sign-review.js';
-import { actOn, handleRequest, type Log, type RequestStore, type Send } from './request-core.js';
+import { actOn, handleRequest, type Handled, type Log, type RequestStore, type Send } from './request-core.js';
 
 export type { Log, Send } from './request-core.js';
 
@@ -43,12 +43,17 @@ export class RequestHandler {
       finish: (update, removePairing) =>
         keystore.update((s) => {
           s.replay = update(s.replay);
-          if (removePairing !== undefined) s.pairings = s.pairings.filter((p) => p.id !== removePairing);
+          if (removePairing !== undefined) {
+            // Its timed approvals and opt-in go with it (as `latch device computer remove` does).
+            s.pairings = s.pairings.filter((p) => p.id !== removePairing);
+            s.policies = (s.policies ?? []).filter((p) => p.pairingId !== removePairing);
+            s.allowUnverifiedFor = (s.allowUnverifiedFor ?? []).filter((id) => id !== removePairing);
+          }
         }),
     };
   }
 
-  handle(pairing: StoredPairing, envelope: Uint8Array, send: Send): Promise<void> {
+  handle(pairing: StoredPairing, envelope: Uint8Array, send: Send): Promise<Handled> {
     return handleRequest(pairing, envelope, send, {
       sodium: this.sodium,
       store: this.#store,

@@ -16,7 +16,7 @@ import type { QueueKeyPair } from '../protocol/queue-id.js';
 import type { Sodium } from '../protocol/sodium.js';
 import { RelayClient } from '../transport/relay-client.js';
 import type { ReplayEntry, StoredPairing } from '../authenticator/authenticator-state.js';
-import { actOn, describe, handleRequest, type Log, type RequestStore, type Send } from '../authenticator/request-core.js';
+import { actOn, describe, handleRequest, type Handled, type Log, type RequestStore, type Send } from '../authenticator/request-core.js';
 import { pairAsAuthenticator } from '../authenticator/pairing-steps.js';
 import { SshSignCore } from '../authenticator/ssh-sign-core.js';
 import { denyAll, type Approver } from '../authenticator/sign-review.js';
@@ -32,8 +32,27 @@ export type { Log } from '../authenticator/request-core.js';
 const OWNER = Math.random().toString(36).slice(2);
 /** Requests of one relay handled at once; more wait until one is answered. */
 const MAX_REQUESTS_IN_FLIGHT = 16;
-/** A claim by another tab/page load older than this, still unanswered, is treated as interrupted. */
-const CLAIM_BUSY_SECONDS = 60;
+/**
+ * Without Web Locks: a claim by another tab/page load older than this, still unanswered, is
+ * treated as interrupted. Longer than any card can wait (ACK_EXTENSION_SECONDS after an ack that
+ * may itself come late), so a live tab's claim is never declared dead.
+ */
+const CLAIM_BUSY_SECONDS = 180;
+/** Web Lock held for this page load's whole life: other tabs see it while we live, never after. */
+const OWNER_LOCK_PREFIX = 'latch-page-';
+const locks: LockManager | undefined = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+void locks?.request(OWNER_LOCK_PREFIX + OWNER, () => new Promise<never>(() => undefined)).catch(() => undefined);
+
+/** The page loads alive now (by their held Web Lock), or undefined where the browser has no Web Locks. */
+async function liveOwners(): Promise<Set<string> | undefined> {
+  if (!locks) return undefined;
+  try {
+    const { held = [] } = await locks.query();
+    return new Set(held.flatMap((l) => (l.name?.startsWith(OWNER_LOCK_PREFIX) ? [l.name.slice(OWNER_LOCK_PREFIX.length)] : [])));
+  } catch {
+    return undefined;
+  }
+}
 
 /** Load the device record, creating it (and its non-extractable SSH key) on first use. */
 export async function loadOrCreateDevice(sodium: Sodium, store: WebStore, defaultName: string): Promise<WebDevice> {
@@ -82,26 +101,40 @@ export class WebRequestHandler {
         const { replay, write, claim } = decide(list ?? []);
         return write ? { write: replay, value: claim } : { value: claim };
       }),
-    // One transaction over both records: an unpair that was answered is applied (as the keystore does).
+    // One transaction over all records: an unpair that was answered is applied (as the keystore
+    // does), with that computer's timed approvals and opt-in.
     finish: (update, removePairing) =>
-      this.store.transactMany(['replay', 'pairings'], (v) => ({
+      this.store.transactMany(['replay', 'pairings', 'policies', 'allowUnverifiedFor'], (v) => ({
         write: {
           replay: update(v.replay ?? []),
-          ...(removePairing !== undefined ? { pairings: (v.pairings ?? []).filter((p) => p.id !== removePairing) } : {}),
+          ...(removePairing !== undefined
+            ? {
+                pairings: (v.pairings ?? []).filter((p) => p.id !== removePairing),
+                policies: (v.policies ?? []).filter((p) => p.pairingId !== removePairing),
+                allowUnverifiedFor: (v.allowUnverifiedFor ?? []).filter((id) => id !== removePairing),
+              }
+            : {}),
         },
         value: undefined,
       })),
   };
 
-  handle(pairing: StoredPairing, envelope: Uint8Array, send: Send): Promise<void> {
+  async handle(pairing: StoredPairing, envelope: Uint8Array, send: Send): Promise<Handled> {
+    const live = await liveOwners();
     return handleRequest(pairing, envelope, send, {
       sodium: this.sodium,
       store: this.#store,
       log: this.log,
       clock: this.clock,
       claimMarker: { owner: OWNER } as Partial<ReplayEntry>,
-      // Ours, or another tab's that is recent: still being worked on. Older: that page died.
-      unfinished: (c, now) => ((c as ReplayEntry & { owner?: string }).owner === OWNER || now - c.at < CLAIM_BUSY_SECONDS ? 'busy' : 'interrupted'),
+      // Ours, or a page load that still holds its Web Lock: being worked on. Otherwise that page
+      // died mid-action (closed, reloaded, killed). Without Web Locks, by the claim's age.
+      unfinished: (c, now) => {
+        const owner = (c as ReplayEntry & { owner?: string }).owner;
+        if (owner === OWNER) return 'busy';
+        if (live) return owner !== undefined && live.has(owner) ? 'busy' : 'interrupted';
+        return now - c.at < CLAIM_BUSY_SECONDS ? 'busy' : 'interrupted';
+      },
       act: (request, ack) =>
         actOn(pairing, request, ack, {
           deviceInfo: async () => {
@@ -154,6 +187,8 @@ export async function serveRequests(opts: {
   signal: AbortSignal;
   onStatus?: (s: 'connected' | 'disconnected') => void;
   onHandled?: (pairing: StoredPairing) => void;
+  /** A message arrived for, or a request removed, a pairing this inbox was started with: restart it. */
+  onPairingGone?: (pairing: StoredPairing) => void;
   /** Who approves SSH logins and git signatures (the request cards). */
   approver?: Approver;
 }): Promise<void> {
@@ -172,14 +207,26 @@ export async function serveRequests(opts: {
       const inFlight = new Set<Promise<void>>();
       try {
         for await (const { queueId, message } of relay.inboxes(list.map(queueKeyOf), { signal: opts.signal, onStatus: opts.onStatus })) {
-          const pairing = byQueue.get(queueId);
-          if (!pairing) continue;
+          const started = byQueue.get(queueId);
+          if (!started) continue;
           const job = (async () => {
             try {
-              await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
-              await relay.ack(queueKeyOf(pairing), [message.id]);
+              // The newest state, not the one this inbox started with: a pairing forgotten since
+              // (unpaired here, by the computer, or in another tab) must never be answered again.
+              const pairing = ((await store.get('pairings')) ?? []).find((p) => p.id === queueId);
+              if (!pairing) {
+                log(`ignored a message for "${started.computerName}", which is no longer paired`);
+                await relay.ack(queueKeyOf(started), [message.id]).catch(() => undefined);
+                opts.onPairingGone?.(started);
+                return;
+              }
+              const handled = await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
+              // 'busy': another live tab holds the claim; it acks, or a redelivery gets the answer.
+              if (handled === 'done') await relay.ack(queueKeyOf(pairing), [message.id]);
               opts.onHandled?.(pairing);
+              if (!((await store.get('pairings')) ?? []).some((p) => p.id === pairing.id)) opts.onPairingGone?.(pairing);
             } catch (e) {
+              const pairing = started;
               log(`could not answer ${pairing.computerName}: ${describe(e)}`);
             }
           })();

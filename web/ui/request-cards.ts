@@ -38,6 +38,35 @@ export type CardDecision = { kind: 'once' } | { kind: 'deny' } | { kind: 'timed'
 
 let nextId = 0;
 
+/**
+ * Tap-jacking guard. A card's buttons must not change under a finger: new cards go BELOW the
+ * open ones (never on top, which would push them down), an answered card keeps its space for
+ * a moment, and after any card appears or goes, every Approve stays disabled for ARM_MS, so a
+ * tap aimed at one card (or a double tap) cannot land on another card's Approve. A peer can
+ * time its request to arrive just before the user's tap; it cannot make that tap count.
+ */
+const ARM_MS = 700;
+/** How long an answered card's space is kept (as a short "Approved" / "Denied" line). */
+const SETTLE_MS = 1000;
+const approveButtons = new Set<HTMLButtonElement>();
+let armTimer: ReturnType<typeof setTimeout> | undefined;
+
+function cardsMoved(): void {
+  for (const b of approveButtons) b.disabled = true;
+  clearTimeout(armTimer);
+  armTimer = setTimeout(() => {
+    for (const b of approveButtons) b.disabled = false;
+  }, ARM_MS);
+}
+
+const SETTLED_TEXT: Record<CardDecision['kind'], string> = {
+  once: 'Approved.',
+  timed: 'Approved.',
+  deny: 'Denied.',
+  expired: 'No answer in time: denied.',
+  withdrawn: 'Withdrawn.',
+};
+
 function updateEmptyState(): void {
   const cards = byId('cards');
   const live = byId('requests-live');
@@ -69,7 +98,9 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
     timed,
     h('div', { class: 'buttons' }, deny, approve),
   );
-  byId('cards').prepend(card);
+  byId('cards').append(card);
+  approveButtons.add(approve);
+  cardsMoved();
   updateEmptyState();
 
   return new Promise<CardDecision>((resolve) => {
@@ -79,8 +110,16 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
       done = true;
       clearInterval(timer);
       signal?.removeEventListener('abort', onAbort);
-      card.remove();
-      updateEmptyState();
+      approveButtons.delete(approve);
+      // Keep the card's space for a moment, as a plain line (not an article: it asks nothing now).
+      const spacer = h('div', { class: 'request settled', role: 'note', text: `${cleanLine(spec.title)}: ${SETTLED_TEXT[d.kind]}` });
+      spacer.style.minHeight = `${card.offsetHeight}px`;
+      card.replaceWith(spacer);
+      setTimeout(() => {
+        spacer.remove();
+        cardsMoved();
+        updateEmptyState();
+      }, SETTLE_MS);
       resolve(d);
     };
     const tick = (): void => {
@@ -95,6 +134,8 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
     if (signal?.aborted) onAbort();
     deny.addEventListener('click', () => settle({ kind: 'deny' }));
     approve.addEventListener('click', () => {
+      // A tab throttled in the background may run its timer late: the deadline is checked here too.
+      if (Date.now() / 1000 >= spec.expiresAt) return settle({ kind: 'expired' });
       const scope = remember.value;
       if (!scope) return settle({ kind: 'once' });
       const n = Number(hours.value);
@@ -105,7 +146,8 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
       }
       settle({ kind: 'timed', scope, seconds: Math.round(n) * 3600 });
     });
-    // Focus the card itself, not a button: a stray Enter must never approve.
-    if (!done) card.focus();
+    // Focus the card itself, not a button: a stray Enter must never approve. Only when it is the
+    // only card: focusing (and scrolling to) a second card would move the first under the finger.
+    if (!done && approveButtons.size === 1) card.focus();
   });
 }

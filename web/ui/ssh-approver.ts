@@ -45,8 +45,20 @@ function scopeLabel(scope: PolicyScope['kind'], review: SignReview): TimedOption
 export class CardApprover implements Approver {
   readonly interactive = true;
 
+  constructor(
+    private readonly opts: {
+      /** Aborted when the request's pairing is forgotten: the card is withdrawn. */
+      signalFor?: (pairingId: string) => AbortSignal;
+      /** Checked after a click: an approval for a pairing forgotten meanwhile is not signed. */
+      stillPaired?: (pairingId: string) => Promise<boolean>;
+    } = {},
+  ) {}
+
   async ask(review: SignReview): Promise<Decision> {
-    const d = await showRequestCard(signReviewCard(review, Math.floor(Date.now() / 1000)));
+    const d = await showRequestCard(signReviewCard(review, Math.floor(Date.now() / 1000)), this.opts.signalFor?.(review.pairingId));
+    if ((d.kind === 'once' || d.kind === 'timed') && this.opts.stillPaired && !(await this.opts.stillPaired(review.pairingId))) {
+      return { kind: 'deny', reason: 'the computer was unpaired' };
+    }
     switch (d.kind) {
       case 'once':
         return { kind: 'once' };
