@@ -192,7 +192,7 @@ export async function serveCustodyInbox(opts: {
   const { sodium, relay, inbox, log } = opts;
   const queue: QueueKeyPair = { publicKey: decodeBase64url(inbox.queuePublicKey), secretKey: decodeBase64url(inbox.queueSecretKey) };
   try {
-    for await (const { message } of relay.inboxes([queue], { signal: opts.signal, ...(opts.onStatus ? { onStatus: opts.onStatus } : {}) })) {
+    for await (const { message } of relay.inboxes([queue], { signal: opts.signal, onError: (e) => log(`custody: cannot read notices from the relay (${e.code}: ${e.message}); retrying`), ...(opts.onStatus ? { onStatus: opts.onStatus } : {}) })) {
       try {
         // crypto_box from the server's X25519 key to this device's (docs/CUSTODY.md "Join").
         const notice = parseNotice(openBoxedMessage(sodium, message.body, decodeBase64url(opts.serverBoxPublicKey), decodeBase64url(inbox.boxSecretKey)));
