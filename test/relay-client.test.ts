@@ -289,9 +289,12 @@ test('inboxes: a relay refusing one queue (401) neither stops the others nor ham
     const c = new RelayClient({ url: proxy.url, WebSocket: null });
     await client.send(refused.id, octets('late'));
     const statuses: string[] = [];
+    const errors: LatchError[] = [];
     const ac = new AbortController();
     // The refused queue first: it must not starve the one after it.
-    const it = c.inboxes([refused, fine], { signal: ac.signal, onStatus: (s) => statuses.push(s) })[Symbol.asyncIterator]();
+    const it = c
+      .inboxes([refused, fine], { signal: ac.signal, onStatus: (s) => statuses.push(s), onError: (e) => errors.push(e) })
+      [Symbol.asyncIterator]();
     const started = Date.now();
     await client.send(fine.id, octets('on time'));
     const [a] = await take(it, 1);
@@ -303,6 +306,7 @@ test('inboxes: a relay refusing one queue (401) neither stops the others nor ham
     const seconds = (Date.now() - started) / 1000;
     assert.ok(refusedGets >= 3 && refusedGets <= 10, `${refusedGets} refused GETs in ${seconds.toFixed(1)} s`);
     assert.equal(statuses.at(-1), 'disconnected', 'one queue still cannot be read');
+    assert.deepEqual(errors.map((e) => e.code), ['unauthorized'], 'reported once, not once per retry');
     refusing = false;
     const [b] = await later;
     assert.deepEqual([b!.queueId, text(b!.message)], [refused.id, 'late']);
@@ -320,4 +324,24 @@ test('inbox: an error raised here, not by the relay, still ends the inbox (a cal
   const q = await newQueue();
   const it = client.inboxes([q, q])[Symbol.asyncIterator]();
   await assert.rejects(it.next(), (e) => e instanceof TypeError && /duplicate queue/.test(e.message));
+});
+
+test('inboxes: a relay answering garbage for every queue is reported once for the inbox, not once per queue', async () => {
+  const queues = await Promise.all([newQueue(), newQueue(), newQueue()]);
+  let left = 9;
+  const proxy = await misbehavingProxy(relay.url, () => (left-- > 0 ? { status: 200, body: 'garbage' } : undefined));
+  try {
+    const c = new RelayClient({ url: proxy.url, WebSocket: null });
+    await client.send(queues[1]!.id, octets('through'));
+    const errors: LatchError[] = [];
+    const ac = new AbortController();
+    const it = c.inboxes(queues, { signal: ac.signal, onError: (e) => errors.push(e) })[Symbol.asyncIterator]();
+    const [m] = await take(it, 1);
+    assert.equal(text(m!.message), 'through');
+    assert.ok(left < 0, 'all garbage answers were served');
+    assert.deepEqual(errors.map((e) => e.code), ['relay_bad_response']);
+    ac.abort();
+  } finally {
+    await proxy.stop();
+  }
 });

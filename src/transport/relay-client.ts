@@ -300,9 +300,12 @@ export class RelayClient {
        */
       failures: 0,
       retryAt: 0,
-      /** The failure last given to onError (code and status), so an outage is reported once. */
-      reported: undefined as string | undefined,
     }));
+    /**
+     * The failure last given to onError (code and status): an outage is reported once for the
+     * whole inbox (not per queue, not per retry), and again only when its reason changes.
+     */
+    let reported: string | undefined;
     if (new Set(entries.map((e) => e.id)).size !== entries.length) throw new TypeError('inboxes: duplicate queue');
     const byId = new Map(entries.map((e) => [e.id, e]));
     const startRescan = (e: (typeof entries)[number]) => {
@@ -388,8 +391,8 @@ export class RelayClient {
             setStatus('disconnected');
             const latchErr = err as LatchError;
             const why = `${latchErr.code} ${latchErr.status}`;
-            if (e.reported !== why) {
-              e.reported = why;
+            if (reported !== why) {
+              reported = why;
               try {
                 onError?.(latchErr);
               } catch {
@@ -401,8 +404,10 @@ export class RelayClient {
           if (e.failures > 0) rescanAll(); // the relay came back: re-list, as after a WebSocket reconnect
           e.failures = 0;
           e.retryAt = 0;
-          e.reported = undefined;
-          if (entries.every((x) => x.failures === 0)) setStatus('connected');
+          if (entries.every((x) => x.failures === 0)) {
+            reported = undefined;
+            setStatus('connected');
+          }
           for (const message of messages) {
             if (rescan) {
               e.seen.add(message.id);
