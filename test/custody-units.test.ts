@@ -98,6 +98,33 @@ test('recovery kit: round trip, wrong passphrase, tampering, sync heuristic', as
   assert.equal(looksSynced(marked), true);
 });
 
+test('recovery kit: a crafted kit asking for unbounded Argon2id work is refused at once, not run', async () => {
+  const sodium = await sodiumReady();
+  const dir = tempDir('kit-kdf');
+  const k = newRecoveryKey();
+  const path = writeRecoveryKit(sodium, dir, '0xf8d6e0586b0a20c7', k.secret, 'pass phrase');
+  const f = JSON.parse(readFileSync(path, 'utf8')) as { kdf: Record<string, unknown> };
+  const crafted = (kdf: Record<string, unknown>) => writeFileSync(path, JSON.stringify({ ...f, kdf: { ...f.kdf, ...kdf } }));
+  // 2^32 passes would take days: the check must come before Argon2id runs (the test would hang otherwise).
+  for (const opslimit of [5, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+    crafted({ opslimit });
+    const started = Date.now();
+    assert.throws(() => readRecoveryKit(sodium, path, 'pass phrase'), (e) => isLatchError(e, 'recovery_kit_kdf_too_costly'), String(opslimit));
+    assert.ok(Date.now() - started < 1000, `refused without deriving (${opslimit})`);
+  }
+  crafted({ memlimit: 2 ** 32 });
+  assert.throws(() => readRecoveryKit(sodium, path, 'pass phrase'), (e) => isLatchError(e, 'recovery_kit_kdf_too_costly'));
+  for (const bad of [{ opslimit: 0 }, { opslimit: 2.5 }, { opslimit: '3' }, { memlimit: -1 }]) {
+    crafted(bad);
+    assert.throws(() => readRecoveryKit(sodium, path, 'pass phrase'), (e) => isLatchError(e, 'bad_recovery_kit'), JSON.stringify(bad));
+  }
+  // SENSITIVE passes (the cap) still open; the kit's own MODERATE ones of course too.
+  crafted({ opslimit: sodium.crypto_pwhash_OPSLIMIT_SENSITIVE });
+  assert.throws(() => readRecoveryKit(sodium, path, 'pass phrase'), (e) => isLatchError(e, 'bad_passphrase')); // derived, then the box does not open
+  crafted({});
+  assert.equal(readRecoveryKit(sodium, path, 'pass phrase').publicKey, k.publicKey);
+});
+
 test('audit chain: verifies, and detects an edited, deleted or reordered row', () => {
   const fresh = (): Database.Database => {
     const db = new Database(':memory:');

@@ -156,6 +156,43 @@ test('ssh-keygen -Y sign through the agent shows the namespace; ssh-keygen -Y ve
   assert.match(v.stdout, /Good "file" signature/);
 });
 
+test('a long commit message is cut on the authenticator with a line saying how much is hidden; so is a long signed text (sign_message)', async () => {
+  fs.writeFileSync(path.join(repo, 'long.txt'), 'long\n');
+  await git(['add', 'long.txt']);
+  const lines = Array.from({ length: 30 }, (_, i) => `message line ${i + 1}`);
+  let from = env.device.stderr().length;
+  const commit = git(['commit', '-q', '-m', lines.join('\n')]);
+  const prompt = await answer('y', from);
+  assert.equal((await commit).code, 0);
+  assert.match(prompt, /\| message line 20\n/);
+  assert.doesNotMatch(prompt, /message line 21/);
+  assert.match(prompt, /\| message line 20\n +\(10 more lines not shown\)\n/);
+
+  // Exactly at the limit: nothing is hidden, so nothing is said.
+  fs.writeFileSync(path.join(repo, 'long2.txt'), 'long\n');
+  await git(['add', 'long2.txt']);
+  from = env.device.stderr().length;
+  const exact = git(['commit', '-q', '-m', lines.slice(0, 20).join('\n')]);
+  const prompt2 = await answer('y', from);
+  assert.equal((await exact).code, 0);
+  assert.match(prompt2, /\| message line 20\n/);
+  assert.doesNotMatch(prompt2, /not shown/);
+
+  const dir = tempDir('ysign-long');
+  const msg = path.join(dir, 'msg.txt');
+  fs.writeFileSync(msg, lines.join('\n') + '\n');
+  const pub = path.join(dir, 'key.pub');
+  fs.writeFileSync(pub, env.keys[0]! + '\n');
+  from = env.device.stderr().length;
+  // Latch's gpg.ssh.program sends the whole message (sign_message), so the authenticator shows its text.
+  const sign = latchRun(['git', 'sign', '-Y', 'sign', '-n', 'file', '-f', pub, '-U', msg], { home: env.computer, env: { ...process.env, SSH_AUTH_SOCK: env.agentSocket } });
+  const prompt3 = await answer('y', from);
+  const signed = await sign;
+  assert.equal(signed.code, 0, signed.stderr);
+  assert.match(prompt3, /\| message line 12\n +\(18 more lines not shown\)\n/);
+  assert.doesNotMatch(prompt3, /message line 13/);
+});
+
 test('a git object too large for the relay envelope is refused with a clear error, without a prompt', async () => {
   const pub = path.join(tempDir('big'), 'key.pub');
   fs.writeFileSync(pub, env.keys[0]! + '\n');

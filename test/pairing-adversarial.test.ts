@@ -18,11 +18,23 @@ after(async () => {
   for (const c of cleanup) await c().catch(() => undefined);
 });
 
-/** Forwards to the relay; while `tamper` is on, flips one bit of every message body it hands out. */
-async function tamperingProxy(target: string): Promise<{ url: string; tamper: { on: boolean; count: number } }> {
-  const tamper = { on: false, count: 0 };
+/**
+ * Forwards to the relay; while `tamper` is on, flips one bit of every message body it hands out.
+ * While `refuse` has a count for a queue id, it answers that many GETs of the queue's messages
+ * itself with the relay's 401 (as for a reader proof from a clock more than 300 s off).
+ */
+async function tamperingProxy(target: string): Promise<{ url: string; tamper: { on: boolean; count: number; refuse: Map<string, number> } }> {
+  const tamper = { on: false, count: 0, refuse: new Map<string, number>() };
   const t = new URL(target);
   const server: Server = createServer((req, res) => {
+    const queue = req.method === 'GET' ? /^\/v1\/queues\/([^/]+)\/messages/.exec(req.url ?? '')?.[1] : undefined;
+    const refusals = queue === undefined ? 0 : (tamper.refuse.get(queue) ?? 0);
+    if (refusals > 0) {
+      tamper.refuse.set(queue!, refusals - 1);
+      req.resume();
+      res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'unauthorized', message: 'relay authentication failed' } }));
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -144,4 +156,39 @@ test('a replayed request gets the cached answer; a reused id with other content 
   // ...and the pairing is still there (the stale unpair did nothing).
   assert.equal(JSON.parse((await latchRun(['status', '--json'], { home: computerHome })).stdout).device.reachable, true);
   run.kill();
+});
+
+test('a relay that refuses the authenticator\'s reads (401) does not stop `latch device run`: it says so, retries, and serves the next request', async () => {
+  const srv = await relay();
+  const proxy = await tamperingProxy(srv.url);
+  const phone = await newAuthenticator('phone');
+  const computer = await pairComputer({ ...srv, url: proxy.url }, phone);
+  const p = JSON.parse(readFileSync(join(computer, 'computer.json'), 'utf8')).pairing as ComputerPairing;
+  const run = latch(['device', 'run'], { home: phone });
+  await run.waitFor(/waiting for requests from 1 paired computer/);
+  const status = async () => JSON.parse((await latchRun(['status', '--json'], { home: computer })).stdout).device.reachable as boolean;
+  // The long-poll in flight is forwarded; the reads after this request's delivery are refused.
+  proxy.tamper.refuse.set(p.authenticatorQueue, 3);
+  assert.equal(await status(), true);
+  // Before the fix the inbox ended at the first 401 and the authenticator was unreachable for good.
+  assert.equal(await status(), true, 'the next request is served after the refusals');
+  assert.equal(proxy.tamper.refuse.get(p.authenticatorQueue), 0);
+  await run.waitFor(/relay .* cannot read requests \(unauthorized: relay authentication failed\); retrying/);
+  assert.equal(run.stderr().match(/cannot read requests/g)?.length, 1, 'one line per outage, not one per retry');
+  run.kill();
+});
+
+test('a relay that refuses the computer\'s reads (401) fails a waiting request at once with the relay\'s reason, not with a timeout', async () => {
+  const srv = await relay();
+  const proxy = await tamperingProxy(srv.url);
+  const phone = await newAuthenticator('phone');
+  const computer = await pairComputer({ ...srv, url: proxy.url }, phone);
+  const p = JSON.parse(readFileSync(join(computer, 'computer.json'), 'utf8')).pairing as ComputerPairing;
+  const s = await P.sodiumReady();
+  proxy.tamper.refuse.set(P.queueIdFromPublicKey(s, P.decodeBase64url(p.queuePublicKey)), 1000);
+  const started = Date.now();
+  const st = JSON.parse((await latchRun(['status', '--json'], { home: computer })).stdout) as { device: { reachable: boolean; problem?: string } };
+  assert.equal(st.device.reachable, false);
+  assert.equal(st.device.problem, 'relay authentication failed');
+  assert.ok(Date.now() - started < 4000, 'before the 5 s timeout of `me`');
 });

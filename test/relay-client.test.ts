@@ -1,8 +1,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { createServer, request, type Server } from 'node:http';
 import { RelayClient, type RelayMessage } from '../src/transport/relay-client.js';
-import { isLatchError } from '../src/util/latch-error.js';
+import { isLatchError, type LatchError } from '../src/util/latch-error.js';
 import { startRelayProcess, type RelayProcess } from './helpers/relay-process.js';
 import { newQueue, octets } from './helpers/relay-keys.js';
 
@@ -198,4 +199,149 @@ test('inboxes: "connected" is reported once the WebSocket is subscribed, not whe
   ac.abort();
   assert.notEqual(ms, -1, `no "connected" within 15 s (statuses: ${statuses.join(',')})`);
   assert.deepEqual(statuses, ['connected']);
+});
+
+/**
+ * A relay that misbehaves (PROTOCOL.md §2: the relay is untrusted): forwards to the real relay,
+ * except that while `bad` says so for a GET of a queue's messages it answers that itself.
+ * No WebSocket upgrades: clients long-poll or poll through it.
+ */
+async function misbehavingProxy(
+  target: string,
+  bad: (queueId: string) => { status: number; body: string } | undefined,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const t = new URL(target);
+  const server: Server = createServer((req, res) => {
+    const m = req.method === 'GET' ? /^\/v1\/queues\/([^/]+)\/messages/.exec(req.url ?? '') : null;
+    const answer = m ? bad(m[1]!) : undefined;
+    if (answer !== undefined) {
+      req.resume();
+      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
+      return;
+    }
+    const up = request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', () => res.writeHead(502).end());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${addr.port}`,
+    stop: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+const RELAY_401 = { status: 401, body: JSON.stringify({ error: { code: 'unauthorized', message: 'relay authentication failed' } }) };
+const bodies = {
+  'a body that is not JSON': { status: 200, body: '<html>captive portal</html>' },
+  'a malformed message list': { status: 200, body: JSON.stringify({ messages: [{ id: 'x', body: 1 }] }) },
+  'a 401 (clock skew, or a lying relay)': RELAY_401,
+  'a 404 with an error body carrying terminal escapes': { status: 404, body: JSON.stringify({ error: { code: 'not_found', message: 'gone\u001b[2J\u202eevil' } }) },
+};
+
+for (const [what, answer] of Object.entries(bodies)) {
+  test(`inbox: after ${what} the inbox reports disconnected, says why, retries, and then yields the real message`, async () => {
+    let left = 2;
+    const proxy = await misbehavingProxy(relay.url, () => (left-- > 0 ? answer : undefined));
+    try {
+      const c = new RelayClient({ url: proxy.url, WebSocket: null });
+      const q = await newQueue();
+      await client.send(q.id, octets('real'));
+      const statuses: string[] = [];
+      const errors: LatchError[] = [];
+      const ac = new AbortController();
+      const it = c
+        .inbox(q, { signal: ac.signal, onStatus: (s) => statuses.push(s), onError: (e) => errors.push(e) })
+        [Symbol.asyncIterator]();
+      const [m] = await take(it, 1);
+      assert.equal(text(m!), 'real');
+      assert.deepEqual(statuses, ['disconnected', 'connected']);
+      // Reported once for the outage, not once per retry; the relay's words are cleaned.
+      assert.equal(errors.length, 1);
+      assert.equal(left, -1, 'both bad answers were served');
+      assert.doesNotMatch(errors[0]!.message, /[\p{Cc}\p{Cf}]/u);
+      if (answer.status === 401) assert.ok(isLatchError(errors[0], 'unauthorized'));
+      ac.abort();
+      assert.equal((await it.next()).done, true);
+    } finally {
+      await proxy.stop();
+    }
+  });
+}
+
+test('inboxes: a relay refusing one queue (401) neither stops the others nor hammers; that queue recovers later', async () => {
+  const [refused, fine] = await Promise.all([newQueue(), newQueue()]);
+  let refusing = true;
+  let refusedGets = 0;
+  const proxy = await misbehavingProxy(relay.url, (id) => {
+    if (id !== refused.id || !refusing) return undefined;
+    refusedGets++;
+    return RELAY_401;
+  });
+  try {
+    const c = new RelayClient({ url: proxy.url, WebSocket: null });
+    await client.send(refused.id, octets('late'));
+    const statuses: string[] = [];
+    const errors: LatchError[] = [];
+    const ac = new AbortController();
+    // The refused queue first: it must not starve the one after it.
+    const it = c
+      .inboxes([refused, fine], { signal: ac.signal, onStatus: (s) => statuses.push(s), onError: (e) => errors.push(e) })
+      [Symbol.asyncIterator]();
+    const started = Date.now();
+    await client.send(fine.id, octets('on time'));
+    const [a] = await take(it, 1);
+    assert.deepEqual([a!.queueId, text(a!.message)], [fine.id, 'on time']);
+    // Keep the inbox running (it is pulled) while the relay goes on refusing.
+    const later = take(it, 1);
+    await new Promise((r) => setTimeout(r, 3000));
+    // Retried with a growing backoff (200 ms doubling): neither given up nor hammered.
+    const seconds = (Date.now() - started) / 1000;
+    assert.ok(refusedGets >= 3 && refusedGets <= 10, `${refusedGets} refused GETs in ${seconds.toFixed(1)} s`);
+    assert.equal(statuses.at(-1), 'disconnected', 'one queue still cannot be read');
+    assert.deepEqual(errors.map((e) => e.code), ['unauthorized'], 'reported once, not once per retry');
+    refusing = false;
+    const [b] = await later;
+    assert.deepEqual([b!.queueId, text(b!.message)], [refused.id, 'late']);
+    await client.send(fine.id, octets('after'));
+    const [d] = await take(it, 1);
+    assert.equal(text(d!.message), 'after');
+    assert.equal(statuses.at(-1), 'connected');
+    ac.abort();
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test('inbox: an error raised here, not by the relay, still ends the inbox (a caller bug is not retried)', async () => {
+  const q = await newQueue();
+  const it = client.inboxes([q, q])[Symbol.asyncIterator]();
+  await assert.rejects(it.next(), (e) => e instanceof TypeError && /duplicate queue/.test(e.message));
+});
+
+test('inboxes: a relay answering garbage for every queue is reported once for the inbox, not once per queue', async () => {
+  const queues = await Promise.all([newQueue(), newQueue(), newQueue()]);
+  let left = 9;
+  const proxy = await misbehavingProxy(relay.url, () => (left-- > 0 ? { status: 200, body: 'garbage' } : undefined));
+  try {
+    const c = new RelayClient({ url: proxy.url, WebSocket: null });
+    await client.send(queues[1]!.id, octets('through'));
+    const errors: LatchError[] = [];
+    const ac = new AbortController();
+    const it = c.inboxes(queues, { signal: ac.signal, onError: (e) => errors.push(e) })[Symbol.asyncIterator]();
+    const [m] = await take(it, 1);
+    assert.equal(text(m!.message), 'through');
+    assert.ok(left < 0, 'all garbage answers were served');
+    assert.deepEqual(errors.map((e) => e.code), ['relay_bad_response']);
+    ac.abort();
+  } finally {
+    await proxy.stop();
+  }
 });

@@ -24,6 +24,8 @@ import type { StoredCustodyInbox } from './custody-state.js';
 import { fromRestTransaction } from '../ledger/flow/flow-rest-shape.js';
 import { normalizeTransaction } from '../ledger/flow/flow-transaction.js';
 import { findTemplate, parseTemplateCall } from '../ledger/flow/cadence-templates.js';
+import { FULL_WEIGHT, HASH_ALGO_SHA2_256, HASH_ALGO_SHA3_256, SIGN_ALGO_ECDSA_P256, SIGN_ALGO_ECDSA_SECP256K1, type NewFlowAccountKey } from '../ledger/flow/flow-account-key.js';
+import { CUSTODY_KEY_WEIGHT } from '../custody/custody-api.js';
 
 export type JoinNotice = Extract<DeviceNotice, { type: 'custody-join' }>;
 export type SignNotice = Extract<DeviceNotice, { type: 'custody-sign' }>;
@@ -81,15 +83,35 @@ export function recoveryWarning(n: RecoveryNotice): string {
  * What a signature request's transaction does, read from the transaction itself; undefined
  * when it is not for this account or not one of Latch's templates (then it must be refused).
  */
-export function describeSignRequest(n: SignNotice, account: string): { what: string } | { refuse: string } {
+export function describeSignRequest(n: SignNotice, account: string): { what: string; account: string } | { refuse: string } {
   const tx = normalizeTransaction(fromRestTransaction(n.transaction));
   if (tx.payer !== account || tx.authorizers.length !== 1 || tx.authorizers[0] !== account) return { refuse: 'a signature request for another account' };
   // Only Latch's own templates are ever signed; which network's they are does not matter here.
   const network = (['emulator', 'testnet', 'mainnet'] as const).find((nw) => findTemplate(nw, tx.script) !== undefined);
   if (!network) return { refuse: 'a signature request for a script that is not a Latch template' };
   const call = parseTemplateCall(network, tx.script, tx.arguments);
-  const what = call.kind === 'transfer' ? `transfer ${call.amount} FLOW to ${call.to}` : call.kind === 'revoke-key' ? `revoke key ${call.keyIndex}` : `add key ${call.key.publicKey.slice(0, 16)}...`;
-  return { what };
+  const what = call.kind === 'transfer' ? `transfer ${call.amount} FLOW to ${call.to}` : call.kind === 'revoke-key' ? `revoke key ${call.keyIndex}` : describeNewKey(call.key);
+  // The account is the one the transaction acts on (its payer and sole authorizer, checked
+  // above), never the notice's `account` field: that is the server's word, not what is signed.
+  return { what, account: tx.payer };
+}
+
+const SIGN_ALGO_NAMES: Record<number, string> = { [SIGN_ALGO_ECDSA_P256]: 'ECDSA P-256', [SIGN_ALGO_ECDSA_SECP256K1]: 'ECDSA secp256k1' };
+const HASH_ALGO_NAMES: Record<number, string> = { [HASH_ALGO_SHA2_256]: 'SHA2-256', [HASH_ALGO_SHA3_256]: 'SHA3-256' };
+
+/**
+ * Everything an add-key grants: which key, its algorithms and its weight. Custody keys weigh
+ * CUSTODY_KEY_WEIGHT (500: any two of device, server and recovery key reach Flow's 1000); any
+ * other weight is flagged, and one of FULL_WEIGHT or more is said to control the account alone
+ * (docs/CUSTODY.md; Flow: a transaction needs signatures of total weight >= 1000).
+ */
+function describeNewKey(key: NewFlowAccountKey): string {
+  const algos = `${SIGN_ALGO_NAMES[key.signAlgo] ?? `signature algorithm ${key.signAlgo}`}, ${HASH_ALGO_NAMES[key.hashAlgo] ?? `hash algorithm ${key.hashAlgo}`}`;
+  const hex = key.publicKey;
+  const text = `add key ${hex.slice(0, 16)}...${hex.slice(-16)} (${algos}), weight ${key.weight}`;
+  if (key.weight >= FULL_WEIGHT) return `${text} - WARNING: not the usual ${CUSTODY_KEY_WEIGHT}; a key of weight ${FULL_WEIGHT} alone controls the whole account`;
+  if (key.weight !== CUSTODY_KEY_WEIGHT) return `${text} - WARNING: not the usual ${CUSTODY_KEY_WEIGHT}`;
+  return text;
 }
 
 /** Handle one notice: ask, then approve (signing here) or deny. Errors go to the outcome, not up. */
@@ -116,9 +138,10 @@ export async function handleNotice(n: DeviceNotice, d: NoticeHandlerDeps): Promi
         if (!other) await d.client.denySignRequest(n.request_id).catch(() => undefined);
         return done(other ? 'ignored' : 'refused', r.refuse);
       }
-      d.log(`custody: signature request from "${n.device_name}" for account ${n.account}: ${r.what}, ${Math.max(0, left)} s left`);
+      d.log(`custody: signature request from "${n.device_name}" for account ${r.account}: ${r.what}, ${Math.max(0, left)} s left`);
       if (left <= 0) return done('expired', r.what);
-      const answer = await d.askSign(n, r.what, left);
+      // Whoever shows the question reads the account from the transaction, not from the server.
+      const answer = await d.askSign({ ...n, account: r.account }, r.what, left);
       if (answer !== 'approve') {
         if (answer === 'deny') await d.client.denySignRequest(n.request_id).catch(() => undefined);
         d.log(`custody: signature request ${answer === 'deny' ? 'denied' : 'expired'}; nothing changes`);
@@ -169,7 +192,7 @@ export async function serveCustodyInbox(opts: {
   const { sodium, relay, inbox, log } = opts;
   const queue: QueueKeyPair = { publicKey: decodeBase64url(inbox.queuePublicKey), secretKey: decodeBase64url(inbox.queueSecretKey) };
   try {
-    for await (const { message } of relay.inboxes([queue], { signal: opts.signal, ...(opts.onStatus ? { onStatus: opts.onStatus } : {}) })) {
+    for await (const { message } of relay.inboxes([queue], { signal: opts.signal, onError: (e) => log(`custody: cannot read notices from the relay (${e.code}: ${e.message}); retrying`), ...(opts.onStatus ? { onStatus: opts.onStatus } : {}) })) {
       try {
         // crypto_box from the server's X25519 key to this device's (docs/CUSTODY.md "Join").
         const notice = parseNotice(openBoxedMessage(sodium, message.body, decodeBase64url(opts.serverBoxPublicKey), decodeBase64url(inbox.boxSecretKey)));

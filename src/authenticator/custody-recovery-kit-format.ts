@@ -65,6 +65,8 @@ export function decodeRecoveryKit(sodium: Sodium, text: string, passphrase: stri
   if (f?.format !== 'latch-recovery-kit' || f.v !== 1 || f.kdf?.alg !== 'argon2id13' || typeof f.address !== 'string') {
     throw new LatchError('bad_recovery_kit', 'this is not a Latch recovery kit (or an unknown version)');
   }
+  // Checked before the passphrase is tried, so a kit that is refused says why, not "wrong passphrase".
+  checkKdf(sodium, f.kdf);
   let secret: Uint8Array;
   try {
     secret = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, decodeBase64url(f.ciphertext), aad(f.address), decodeBase64url(f.nonce), derive(sodium, passphrase, f.kdf));
@@ -87,7 +89,32 @@ export function decodeRecoveryKit(sodium: Sodium, text: string, passphrase: stri
   };
 }
 
+/**
+ * The most work a kit may ask of Argon2id. A kit is a file anyone can hand the user, and its KDF
+ * parameters are read from it: without a bound, a crafted kit (opslimit 2^40) hangs
+ * `latch account recover` or the web page for ever. Kits are written with MODERATE (3 passes,
+ * 256 MiB); the bounds are libsodium's SENSITIVE opslimit (4 passes) and 2 GiB of memory, so any
+ * kit libsodium's presets can describe still opens, and the worst accepted kit costs seconds.
+ */
+export const MAX_KIT_OPSLIMIT = 4;
+export const MAX_KIT_MEMLIMIT = 2 ** 31;
+
+function checkKdf(sodium: Sodium, kdf: KitFile['kdf']): void {
+  if (
+    !Number.isSafeInteger(kdf.opslimit) ||
+    !Number.isSafeInteger(kdf.memlimit) ||
+    typeof kdf.salt !== 'string' ||
+    kdf.opslimit < sodium.crypto_pwhash_OPSLIMIT_MIN ||
+    kdf.memlimit < sodium.crypto_pwhash_MEMLIMIT_MIN
+  ) {
+    throw new LatchError('bad_recovery_kit', 'the kit has bad KDF parameters');
+  }
+  if (kdf.opslimit > MAX_KIT_OPSLIMIT || kdf.memlimit > MAX_KIT_MEMLIMIT) {
+    throw new LatchError('recovery_kit_kdf_too_costly', `the kit asks for more key-derivation work than Latch allows (at most ${MAX_KIT_OPSLIMIT} passes and ${MAX_KIT_MEMLIMIT / 2 ** 20} MiB); it was not written by Latch`);
+  }
+}
+
 function derive(sodium: Sodium, passphrase: string, kdf: KitFile['kdf']): Uint8Array {
-  if (!Number.isSafeInteger(kdf.opslimit) || !Number.isSafeInteger(kdf.memlimit) || kdf.memlimit > 2 ** 31) throw new LatchError('bad_recovery_kit', 'the kit has bad KDF parameters');
+  checkKdf(sodium, kdf);
   return sodium.crypto_pwhash(32, passphrase, decodeBase64url(kdf.salt), kdf.opslimit, kdf.memlimit, sodium.crypto_pwhash_ALG_ARGON2ID13);
 }

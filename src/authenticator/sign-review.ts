@@ -82,7 +82,22 @@ export function describeScope(scope: PolicyScope): string {
   }
 }
 
-/** Terminal safety: what a computer sent must not drive the authenticator's terminal or log. */
+/**
+ * Characters a peer's text must not carry onto a card, a terminal or a log: every control (Cc:
+ * C0, DEL, C1 - they drive a terminal; a line break would forge a line) and every format
+ * character (Cf: the bidi embeddings, overrides and isolates U+202A-202E, U+2066-2069, the marks
+ * U+200E/200F/061C, zero-width U+200B-200D, U+2060-2064, U+FEFF, the soft hyphen U+00AD, tag
+ * characters...), which can reorder or hide text so that "evil" reads as "live" (Unicode UAX #9,
+ * CVE-2021-42574 "Trojan Source"). Also the line and paragraph separators (Zl, Zp), which some
+ * renderers break on, and lone surrogates (Cs), which are not text.
+ */
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
+/**
+ * Terminal and card safety: what a computer sent must not drive the authenticator's terminal or
+ * log, nor reorder or hide what the card shows. A tab becomes a space (it is harmless but a
+ * control); everything else unsafe becomes a visible "?".
+ */
 export function cleanLine(line: string): string {
-  return line.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '?');
+  return line.replace(UNSAFE, (c) => (c === '\t' ? ' ' : '?'));
 }

@@ -194,11 +194,11 @@ export class SshSignCore<K extends SshSignKey> {
         review.lines.push(`  parents   ${git.parents.length ? git.parents.join(', ') : '(none: first commit)'}`);
       }
       if (git.extraHeaders.length) review.lines.push(`  other headers: ${git.extraHeaders.join(', ')}`);
-      review.lines.push('  message:', ...git.message.split('\n').slice(0, 20).map((l) => `    | ${l}`));
+      review.lines.push('  message:', ...previewLines(git.message, GIT_MESSAGE_LINES));
     } else {
       review.lines.push(`Signature in namespace "${body.namespace}" over a ${message.length}-byte message`);
       const text = safeText(message);
-      if (text !== undefined) review.lines.push(...text.split('\n').slice(0, 12).map((l) => `    | ${l}`));
+      if (text !== undefined) review.lines.push(...previewLines(text, MESSAGE_LINES));
       else review.lines.push('  (binary message, not shown)');
     }
     review.lines.push(`  key ${key.name} (${review.keyFingerprint}), from computer "${pairing.computerName}"`);
@@ -294,4 +294,22 @@ export function gitIdent(ident: string | undefined): string {
   const local = new Date((Number(m[2]) + offsetMinutes * 60) * 1000);
   if (Number.isNaN(local.getTime())) return ident;
   return `${m[1]}, ${local.toISOString().slice(0, 19).replace('T', ' ')} ${m[3]}${m[4]}${m[5]}`;
+}
+
+/** How much of a git commit/tag message, and of any other signed text, a review shows. */
+const GIT_MESSAGE_LINES = 20;
+const MESSAGE_LINES = 12;
+
+/**
+ * The first `max` lines of a signed text, quoted; when there are more, a last line says how many
+ * are not shown, so the user never takes a cut text for the whole of what is signed.
+ */
+export function previewLines(text: string, max: number): string[] {
+  const all = text.split('\n');
+  // git ends a message with a newline: that empty last "line" is not hidden text.
+  if (all.length > 1 && all[all.length - 1] === '') all.pop();
+  const shown = all.slice(0, max).map((l) => `    | ${l}`);
+  const more = all.length - max;
+  if (more > 0) shown.push(`    (${more} more line${more === 1 ? '' : 's'} not shown)`);
+  return shown;
 }

@@ -26,7 +26,7 @@ import {
 import { PROTOCOL_VERSION, ACK_EXTENSION_SECONDS } from '../protocol/protocol-constants.js';
 import type { QueueKeyPair } from '../protocol/queue-id.js';
 import type { Sodium } from '../protocol/sodium.js';
-import type { RelayClient, RelayMessage } from '../transport/relay-client.js';
+import { classifyInboxFailure, type RelayClient, type RelayMessage } from '../transport/relay-client.js';
 import type { ComputerPairing } from './computer-state.js';
 
 /** A response nobody here claims is cleared once older than this (longest wait + margin). */
@@ -127,7 +127,14 @@ export class AuthenticatorClient {
 
   async #receive(): Promise<void> {
     try {
-      for await (const m of this.relay.inbox(this.#queue, { signal: this.#abort.signal })) {
+      // The inbox outlives relay errors (it retries); but a relay that refuses to read this queue
+      // (e.g. 401 from a clock more than 300 s off, PROTOCOL.md §3.2) fails the requests waiting
+      // now with its reason, rather than letting them run into a timeout that explains nothing.
+      const onError = (e: LatchError): void => {
+        if (classifyInboxFailure(e) !== 'relay-refused') return;
+        for (const p of [...this.#pending.values()]) p.reject(e);
+      };
+      for await (const m of this.relay.inbox(this.#queue, { signal: this.#abort.signal, onError })) {
         await this.#dispatch(m).catch((e) => this.log(`inbox: ${(e as Error).message}`));
       }
     } catch (e) {

@@ -52,6 +52,12 @@ const LONG_POLL_SECONDS = 25;
 const PAGE = 100;
 const MAX_BACKOFF_MS = 5000;
 /**
+ * An inbox that got a relay answer that is not a known transient one (a 4xx such as 401) retries
+ * at most this slowly: such answers rarely heal in seconds (a clock off by more than §3.2's
+ * 300 s), so the relay is not hammered, yet delivery resumes by itself once they do.
+ */
+const MAX_INBOX_BACKOFF_MS = 30_000;
+/**
  * Re-list every queue from the start this often (in case a wake was lost, and to yield again
  * messages yielded but never acked); also the least time between two yields of one message.
  */
@@ -60,8 +66,8 @@ const EMPTY_BODY = new Uint8Array(0);
 /** Without WebSockets, several queues are polled (wait=0) this often. */
 const MULTI_POLL_MS = 2000;
 
-function backoffMs(attempt: number): number {
-  const base = Math.min(MAX_BACKOFF_MS, 200 * 2 ** Math.min(attempt, 10));
+function backoffMs(attempt: number, maxMs = MAX_BACKOFF_MS): number {
+  const base = Math.min(maxMs, 200 * 2 ** Math.min(attempt, 10));
   return base / 2 + Math.random() * (base / 2);
 }
 
@@ -90,6 +96,37 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Errors worth retrying: the relay is down, overloaded, or rate limiting us. */
 export function isTransientRelayError(e: unknown): boolean {
   return e instanceof LatchError && (e.code === 'relay_unreachable' || e.status === 429 || e.status >= 500);
+}
+
+/**
+ * What an inbox does with a failed receive. The relay is untrusted (PROTOCOL.md §2) and may
+ * answer anything: one bad reply must not end delivery for good while the caller still shows
+ * "connected". So every answer from the relay - transient (unreachable, 429, 5xx, a malformed
+ * message list, which is `relay_bad_response`), or any other HTTP error - is retried with backoff
+ * while the inbox reports "disconnected". That includes 401: the proof is signed here with the
+ * queue's own key over its own path, so a 401 means either this device's clock is more than
+ * 300 s off (§3.2; it heals when the clock is set) or the relay is lying; ending the inbox fixes
+ * neither, and the reported error says which it was. Only errors raised here, not by the relay
+ * (TypeError and the like: caller and programmer bugs), still end the inbox.
+ */
+export type InboxFailure = 'transient' | 'relay-refused' | 'fatal';
+
+export function classifyInboxFailure(e: unknown): InboxFailure {
+  if (isTransientRelayError(e)) return 'transient';
+  // receive() raises LatchError only for what the relay answered (or failed to answer).
+  if (e instanceof LatchError) return 'relay-refused';
+  return 'fatal';
+}
+
+/** Options of inbox() and inboxes(). */
+export interface InboxOptions {
+  signal?: AbortSignal;
+  onStatus?: (s: 'connected' | 'disconnected') => void;
+  /**
+   * Told why the relay could not be read, once per outage and again when the reason changes
+   * (the inbox goes on retrying; "connected" follows when it recovers). For a log or a status line.
+   */
+  onError?: (e: LatchError) => void;
 }
 
 /** A latch that wakes one waiter; a wake with no waiter is remembered. */
@@ -222,31 +259,22 @@ export class RelayClient {
     });
   }
 
-  inbox(
-    queue: QueueKeyPair,
-    opts?: { signal?: AbortSignal; onStatus?: (s: 'connected' | 'disconnected') => void },
-  ): AsyncIterable<RelayMessage> {
+  inbox(queue: QueueKeyPair, opts?: InboxOptions): AsyncIterable<RelayMessage> {
     const run = this.#run.bind(this);
     return {
       async *[Symbol.asyncIterator]() {
-        for await (const item of run([queue], opts?.signal, opts?.onStatus)) yield item.message;
+        for await (const item of run([queue], opts ?? {})) yield item.message;
       },
     };
   }
 
-  inboxes(
-    queues: QueueKeyPair[],
-    opts?: { signal?: AbortSignal; onStatus?: (s: 'connected' | 'disconnected') => void },
-  ): AsyncIterable<{ queueId: string; message: RelayMessage }> {
+  inboxes(queues: QueueKeyPair[], opts?: InboxOptions): AsyncIterable<{ queueId: string; message: RelayMessage }> {
     const run = this.#run.bind(this);
-    return { [Symbol.asyncIterator]: () => run(queues, opts?.signal, opts?.onStatus) };
+    return { [Symbol.asyncIterator]: () => run(queues, opts ?? {}) };
   }
 
-  async *#run(
-    queues: QueueKeyPair[],
-    signal: AbortSignal | undefined,
-    onStatus: ((s: 'connected' | 'disconnected') => void) | undefined,
-  ): AsyncGenerator<{ queueId: string; message: RelayMessage }> {
+  async *#run(queues: QueueKeyPair[], opts: InboxOptions): AsyncGenerator<{ queueId: string; message: RelayMessage }> {
+    const { signal, onStatus, onError } = opts;
     const sodium = await sodiumReady();
     const safetyMs = this.#safetyPollMs;
     const startedAt = Date.now();
@@ -266,7 +294,18 @@ export class RelayClient {
       lastRescanAt: startedAt,
       /** Yielded and not acked through this client since: id -> when last yielded. */
       yielded: new Map<string, number>(),
+      /**
+       * Failed receives in a row, and when to try again: per queue, so a relay that refuses one
+       * queue neither stops the others nor has its backoff reset by their successes.
+       */
+      failures: 0,
+      retryAt: 0,
     }));
+    /**
+     * The failure last given to onError (code and status): an outage is reported once for the
+     * whole inbox (not per queue, not per retry), and again only when its reason changes.
+     */
+    let reported: string | undefined;
     if (new Set(entries.map((e) => e.id)).size !== entries.length) throw new TypeError('inboxes: duplicate queue');
     const byId = new Map(entries.map((e) => [e.id, e]));
     const startRescan = (e: (typeof entries)[number]) => {
@@ -318,7 +357,6 @@ export class RelayClient {
       },
       onDisconnected: () => waker.wake(),
     });
-    let failures = 0;
     try {
       while (!signal?.aborted) {
         for (const e of entries) {
@@ -326,6 +364,7 @@ export class RelayClient {
           // periodic re-list is also started from here.
           if (Date.now() - e.lastRescanAt >= safetyMs) startRescan(e);
           if (!e.dirty) continue;
+          if (e.retryAt > Date.now()) continue; // backing off after a failure; still due
           e.dirty = false;
           const rescan = e.rescan;
           const longPoll = !rescan && !wakes.connected && entries.length === 1;
@@ -345,15 +384,30 @@ export class RelayClient {
             messages = await this.receive(e.key, ropts);
           } catch (err) {
             if (signal?.aborted) return;
-            if (!isTransientRelayError(err)) throw err;
+            const kind = classifyInboxFailure(err);
+            if (kind === 'fatal') throw err;
             e.dirty = true;
+            e.retryAt = Date.now() + backoffMs(e.failures++, kind === 'transient' ? MAX_BACKOFF_MS : MAX_INBOX_BACKOFF_MS);
             setStatus('disconnected');
-            await sleep(backoffMs(failures++), signal);
-            break; // restart the round
+            const latchErr = err as LatchError;
+            const why = `${latchErr.code} ${latchErr.status}`;
+            if (reported !== why) {
+              reported = why;
+              try {
+                onError?.(latchErr);
+              } catch {
+                // a report callback's failure must not end the inbox
+              }
+            }
+            continue; // the other queues go on; this one is retried at retryAt
           }
-          if (failures > 0) rescanAll(); // the relay came back: re-list, as after a WebSocket reconnect
-          failures = 0;
-          setStatus('connected');
+          if (e.failures > 0) rescanAll(); // the relay came back: re-list, as after a WebSocket reconnect
+          e.failures = 0;
+          e.retryAt = 0;
+          if (entries.every((x) => x.failures === 0)) {
+            reported = undefined;
+            setStatus('connected');
+          }
           for (const message of messages) {
             if (rescan) {
               e.seen.add(message.id);
@@ -384,12 +438,17 @@ export class RelayClient {
           if (messages.length === PAGE) e.dirty = true;
           if (longPoll && messages.length === 0) e.dirty = true;
         }
-        if (entries.some((e) => e.dirty)) continue;
+        const now = Date.now();
+        if (entries.some((e) => e.dirty && e.retryAt <= now)) continue;
+        // Queues backing off after a failure are due again at their retryAt.
+        const backoffDue = Math.max(0, Math.min(...entries.filter((e) => e.dirty).map((e) => e.retryAt - now)));
         if (wakes.connected) {
-          const due = Math.max(0, Math.min(...entries.map((e) => e.lastRescanAt)) + safetyMs - Date.now());
-          if (!(await waker.wait(due, signal))) rescanAll();
+          const due = Math.max(0, Math.min(...entries.map((e) => e.lastRescanAt)) + safetyMs - now);
+          if (!(await waker.wait(Math.min(due, backoffDue), signal)) && due <= backoffDue) rescanAll();
         } else {
-          await waker.wait(entries.length === 1 ? 0 : MULTI_POLL_MS, signal);
+          // One queue long-polls (so it waits 0 between polls), except while it backs off.
+          const poll = entries.length === 1 ? (Number.isFinite(backoffDue) ? backoffDue : 0) : Math.min(MULTI_POLL_MS, backoffDue);
+          await waker.wait(poll, signal);
           markAll();
         }
       }
@@ -460,8 +519,10 @@ export class RelayClient {
     }
     if (!res.ok) {
       const err = (value as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-      const code = typeof err?.code === 'string' ? err.code : 'relay_error';
-      const message = typeof err?.message === 'string' ? err.message : `relay at ${this.url} answered HTTP ${res.status}`;
+      // The relay is untrusted (PROTOCOL.md §2) and its words reach logs and terminals: a code
+      // must look like one, a message is cut short and carries no control or format characters.
+      const code = typeof err?.code === 'string' && /^[a-z0-9_]{1,40}$/.test(err.code) ? err.code : 'relay_error';
+      const message = typeof err?.message === 'string' ? err.message.slice(0, 200).replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu, '?') : `relay at ${this.url} answered HTTP ${res.status}`;
       const e = new LatchError(code, message, { status: res.status });
       const ra = res.headers.get('retry-after');
       if (ra !== null && /^[0-9]{1,4}$/.test(ra)) (e as LatchError & { retryAfterSeconds?: number }).retryAfterSeconds = Number(ra);
