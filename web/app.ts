@@ -98,6 +98,9 @@ async function main(): Promise<void> {
         document.body.dataset.inbox = s;
       },
       onHandled: () => void ctx.refresh(),
+      onRelayError: (url, e) => {
+        if (!ctl.signal.aborted) inboxEl.textContent = `Cannot read the relay at ${new URL(url).host} (${errorText(e)}); retrying.`;
+      },
       onPairingGone: () => {
         void ctx.refresh();
         ctx.restartInbox();

@@ -187,6 +187,8 @@ export async function serveRequests(opts: {
   signal: AbortSignal;
   onStatus?: (s: 'connected' | 'disconnected') => void;
   onHandled?: (pairing: StoredPairing) => void;
+  /** Why a relay cannot be read (once per outage); the inbox keeps retrying. */
+  onRelayError?: (url: string, e: Error) => void;
   /** A message arrived for, or a request removed, a pairing this inbox was started with: restart it. */
   onPairingGone?: (pairing: StoredPairing) => void;
   /** Who approves SSH logins and git signatures (the request cards). */
@@ -206,7 +208,14 @@ export async function serveRequests(opts: {
       // keeps a redelivered request from running twice; each message is acked after its answer.
       const inFlight = new Set<Promise<void>>();
       try {
-        for await (const { queueId, message } of relay.inboxes(list.map(queueKeyOf), { signal: opts.signal, onStatus: opts.onStatus })) {
+        for await (const { queueId, message } of relay.inboxes(list.map(queueKeyOf), {
+          signal: opts.signal,
+          onStatus: opts.onStatus,
+          onError: (e) => {
+            log(`cannot read ${url}: ${describe(e)}; retrying`);
+            opts.onRelayError?.(url, e);
+          },
+        })) {
           const started = byQueue.get(queueId);
           if (!started) continue;
           const job = (async () => {
