@@ -80,27 +80,11 @@ export class WebStore {
    * transactions on a store one at a time, across tabs too, so this is the browser's version
    * of the keystore lock. `fn` must be synchronous (an await would end the transaction).
    */
-  async transact<K extends keyof WebRecords, R>(key: K, fn: (value: WebRecords[K] | undefined) => { write?: WebRecords[K]; value: R }): Promise<R> {
-    const tx = this.db.transaction(STORE, 'readwrite');
-    const store = tx.objectStore(STORE);
-    let out: { write?: WebRecords[K]; value: R } | undefined;
-    let failure: unknown;
-    const get = store.get(key);
-    get.onsuccess = () => {
-      try {
-        out = fn(get.result as WebRecords[K] | undefined);
-        if (out.write !== undefined) store.put(out.write, key);
-      } catch (e) {
-        failure = e;
-        tx.abort();
-      }
-    };
-    try {
-      await txDone(tx);
-    } catch (e) {
-      throw failure ?? e;
-    }
-    return out!.value;
+  transact<K extends keyof WebRecords, R>(key: K, fn: (value: WebRecords[K] | undefined) => { write?: WebRecords[K]; value: R }): Promise<R> {
+    return this.transactMany([key], (v) => {
+      const out = fn(v[key]);
+      return { write: out.write === undefined ? {} : ({ [key]: out.write } as { [P in K]?: WebRecords[P] }), value: out.value };
+    });
   }
 
   /** `transact` over several records in ONE readwrite transaction: all writes land, or none. */
