@@ -120,7 +120,7 @@ async function main(): Promise<void> {
   const last = pairings.at(-1);
   if (last) ctx.say(`Paired with ${last.computerName}`);
   await ctx.refresh();
-  ctx.restartInbox();
+  void restart(false); // a page opening changes no pairing: other tabs need not restart
   // The custody account's notices (2FA joins, recoveries): a no-op until this browser holds an account.
   restartCustodyNotices(ctx);
   document.body.dataset.ready = 'true';
