@@ -11,6 +11,7 @@ import path from 'node:path';
 import { run } from './helpers/agent-test-env.js';
 import { LATCH_CLI, latchRun, tempDir } from './helpers/latch-process.js';
 import { setupLatchSsh, type LatchSshEnv } from './helpers/latch-ssh-env.js';
+import { signingRepo } from './helpers/git-repo.js';
 
 let env: LatchSshEnv;
 let repo: string;
@@ -25,27 +26,10 @@ const git = (args: string[]) => run('git', ['-C', repo, ...args], { env: gitEnv 
 
 before(async () => {
   env = await setupLatchSsh();
-  const home = tempDir('githome');
-  repo = path.join(home, 'repo');
-  gitEnv = {
-    ...process.env,
-    HOME: home,
-    GIT_CONFIG_GLOBAL: path.join(home, 'gitconfig'),
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_AUTHOR_NAME: 'Ann Author',
-    GIT_AUTHOR_EMAIL: 'ann@example.com',
-    GIT_COMMITTER_NAME: 'Carl Committer',
-    GIT_COMMITTER_EMAIL: 'carl@example.com',
-    LATCH_HOME: env.computer,
-  };
-  fs.writeFileSync(gitEnv.GIT_CONFIG_GLOBAL!, '');
-  fs.mkdirSync(repo);
-  assert.equal((await git(['init', '-q'])).code, 0);
-  assert.equal((await git(['config', 'user.email', 'ann@example.com'])).code, 0);
-  const setup = await latchRun(['git', 'setup', '--repo', repo, '--agent', env.agentSocket], { home: env.computer, env: gitEnv });
-  assert.equal(setup.code, 0, setup.stderr);
-  assert.match(setup.stderr, /gpg\.format = ssh/);
-  assert.match(setup.stderr, /To undo:\n.*--unset gpg\.format/);
+  const r = await signingRepo({ prefix: 'githome', computer: env.computer, agentSocket: env.agentSocket });
+  ({ repo, gitEnv } = r);
+  assert.match(r.setup.stderr, /gpg\.format = ssh/);
+  assert.match(r.setup.stderr, /To undo:\n.*--unset gpg\.format/);
 });
 
 after(async () => {

@@ -21,6 +21,7 @@ import { LATCH_CLI, latch, latchRun, startLatchServer, tempDir, type LatchServer
 import { latchInteractive, type Watched } from './helpers/latch-ssh-env.js';
 import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
 import { run } from './helpers/agent-test-env.js';
+import { signingRepo } from './helpers/git-repo.js';
 import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium } from './helpers/web-browser.js';
 
 const skip = CHROMIUM_SKIP;
@@ -141,26 +142,7 @@ test('an ssh login denied in the card fails with Permission denied (publickey), 
 });
 
 test('a git commit is signed after approving in the page; the card shows author and message; git verify-commit accepts it', { skip }, async () => {
-  const home = tempDir('web-githome');
-  const repo = path.join(home, 'repo');
-  const gitEnv = {
-    ...process.env,
-    HOME: home,
-    GIT_CONFIG_GLOBAL: path.join(home, 'gitconfig'),
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_AUTHOR_NAME: 'Ann Author',
-    GIT_AUTHOR_EMAIL: 'ann@example.com',
-    GIT_COMMITTER_NAME: 'Carl Committer',
-    GIT_COMMITTER_EMAIL: 'carl@example.com',
-    LATCH_HOME: computer,
-  };
-  const git = (args: string[]) => run('git', ['-C', repo, ...args], { env: gitEnv });
-  fs.writeFileSync(gitEnv.GIT_CONFIG_GLOBAL, '');
-  fs.mkdirSync(repo);
-  assert.equal((await git(['init', '-q'])).code, 0);
-  assert.equal((await git(['config', 'user.email', 'ann@example.com'])).code, 0);
-  const setup = await latchRun(['git', 'setup', '--repo', repo, '--agent', agentSocket], { home: computer, env: gitEnv });
-  assert.equal(setup.code, 0, setup.stderr);
+  const { repo, git } = await signingRepo({ prefix: 'web-githome', computer, agentSocket });
   fs.writeFileSync(path.join(repo, 'a.txt'), 'hello\n');
   assert.equal((await git(['add', 'a.txt'])).code, 0);
 

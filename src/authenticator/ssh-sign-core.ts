@@ -106,15 +106,7 @@ export class SshSignCore<K extends SshSignKey> {
       binds.push(bind);
     }
     const optedIn = state.allowUnverifiedFor.includes(pairing.id);
-    const review: SignReview = {
-      computerName: pairing.computerName,
-      pairingId: pairing.id,
-      kind: 'ssh',
-      keyName: key.name,
-      keyFingerprint: sshFingerprint(keyBlobOf(key)),
-      lines: [],
-      timedScopes: [],
-    };
+    const review = newReview(pairing, key, 'ssh');
     let pin: { name: string; hostKey: Uint8Array } | undefined;
     if (parsed.kind === 'userauth') {
       const ua = parsed.userauth;
@@ -168,16 +160,7 @@ export class SshSignCore<K extends SshSignKey> {
     const state = await this.o.store.snapshot();
     const key = findSignKey(state.keys, decodeBase64url(body.key));
     const message = decodeBase64url(body.message);
-    const review: SignReview = {
-      computerName: pairing.computerName,
-      pairingId: pairing.id,
-      kind: 'message',
-      keyName: key.name,
-      keyFingerprint: sshFingerprint(keyBlobOf(key)),
-      namespace: body.namespace,
-      lines: [],
-      timedScopes: [],
-    };
+    const review: SignReview = { ...newReview(pairing, key, 'message'), namespace: body.namespace };
     let git;
     try {
       git = body.namespace === 'git' ? parseGitObject(message) : undefined;
@@ -312,4 +295,9 @@ export function previewLines(text: string, max: number): string[] {
   const more = all.length - max;
   if (more > 0) shown.push(`    (${more} more line${more === 1 ? '' : 's'} not shown)`);
   return shown;
+}
+
+/** A review with no lines yet and no timed approval: what a request starts from. */
+function newReview(pairing: StoredPairing, key: SshSignKey, kind: SignReview['kind']): SignReview {
+  return { computerName: pairing.computerName, pairingId: pairing.id, kind, keyName: key.name, keyFingerprint: sshFingerprint(keyBlobOf(key)), lines: [], timedScopes: [] };
 }
