@@ -47,7 +47,7 @@ export async function runDevice(opts: {
         try {
           const handled = await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
           // 'busy': another handler holds the claim; it acks (or a later redelivery is answered).
-          if (handled === 'done') await relay.ack(queue, [message.id]);
+          if (handled !== 'busy') await relay.ack(queue, [message.id]);
         } catch (e) {
           // A local failure (disk, relay): leave the message unacked so it is handled again.
           log(`could not finish a request from ${pairing.computerName}: ${(e as Error).message}`);

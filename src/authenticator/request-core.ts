@@ -86,12 +86,12 @@ export function describe(e: unknown): string {
 }
 
 /**
- * What the caller does with the relay message afterwards: 'done' = ack it; 'busy' = leave it
- * unacked, because another handler (process, tab) still holds its claim: acking would drop the
- * request if that handler dies, while a redelivery later gets the cached answer or
- * `request_interrupted` (§5.5).
+ * What the caller does with the relay message afterwards: 'done' = ack it; 'unpaired' = ack it,
+ * and the pairing is now forgotten (stop serving it); 'busy' = leave it unacked, because another
+ * handler (process, tab) still holds its claim: acking would drop the request if that handler
+ * dies, while a redelivery later gets the cached answer or `request_interrupted` (§5.5).
  */
-export type Handled = 'done' | 'busy';
+export type Handled = 'done' | 'unpaired' | 'busy';
 
 /**
  * Handle one envelope from a pairing's inbox; answers go out through `send`. Never throws for
@@ -198,6 +198,7 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
   const unpaired = request.body.kind === 'unpair' && 'result' in outcome;
   await finish(plain, unpaired);
   await reply(plain);
-  if (unpaired) log(`unpaired from ${pairing.computerName}`);
-  return 'done';
+  if (!unpaired) return 'done';
+  log(`unpaired from ${pairing.computerName}`);
+  return 'unpaired';
 }

@@ -231,9 +231,9 @@ export async function serveRequests(opts: {
               }
               const handled = await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
               // 'busy': another live tab holds the claim; it acks, or a redelivery gets the answer.
-              if (handled === 'done') await relay.ack(queueKeyOf(pairing), [message.id]);
+              if (handled !== 'busy') await relay.ack(queueKeyOf(pairing), [message.id]);
               opts.onHandled?.(pairing);
-              if (!((await store.get('pairings')) ?? []).some((p) => p.id === pairing.id)) opts.onPairingGone?.(pairing);
+              if (handled === 'unpaired') opts.onPairingGone?.(pairing);
             } catch (e) {
               const pairing = started;
               log(`could not answer ${pairing.computerName}: ${describe(e)}`);
