@@ -18,6 +18,8 @@ import type { TemplateCall } from '../src/ledger/flow/cadence-templates.js';
 import { parseAmount } from '../src/ledger/flow/json-cadence.js';
 import { CUSTODY_KEY_WEIGHT } from '../src/custody/custody-api.js';
 import { isLatchError } from '../src/util/latch-error.js';
+import { newCustodyInbox } from '../src/authenticator/custody-inbox.js';
+import { sodiumReady } from '../src/protocol/sodium.js';
 
 let server: LatchServer;
 let bob: string;
@@ -105,6 +107,20 @@ test('replacing the recovery key with device + server waits the recovery delay; 
   assert.equal((await dee.client.getAccount(dee.address)).keys.filter((k) => !k.revoked).length, 2);
   await dee.client.cancelRecovery(changeId);
   await assert.rejects(dee.client.cancelRecovery(changeId), code('recovery_closed'));
+});
+
+test('a first recovery key is added at once only when every device was told; a device without an inbox delays it', async () => {
+  const sodium = await sodiumReady();
+  // Every device has an inbox on the server's own relay: told, so the add goes through.
+  const told = await sdkLogin(server, 'gus@example.com');
+  const { address } = await told.client.createAccount({ deviceName: 'phone', inbox: newCustodyInbox(sodium, server.url).wire });
+  const added = await told.client.addRecoveryKey({ address, recoveryPublicKey: recoverySigner().publicKey, device: { keyIndex: 0, signer: told.signer } });
+  assert.equal(added.status, 'sealed');
+  // A device nobody can reach (no inbox registered): delayed like a recovery.
+  const unreachable = await sdkLogin(server, 'hal@example.com');
+  const hal = (await unreachable.client.createAccount({ deviceName: 'phone' })).address;
+  await assert.rejects(unreachable.client.addRecoveryKey({ address: hal, recoveryPublicKey: recoverySigner().publicKey, device: { keyIndex: 0, signer: unreachable.signer } }), code('recovery_key_delayed'));
+  assert.equal((await unreachable.client.getAccount(hal)).keys.length, 2);
 });
 
 test('the recovery key does not spend with the server key and an account token', async () => {
