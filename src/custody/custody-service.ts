@@ -22,7 +22,7 @@ import { LatchError } from '../util/latch-error.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import { boxMessageRandom } from '../protocol/envelope.js';
 import { RelayClient } from '../transport/relay-client.js';
-import type { Ledger } from '../ledger/ledger.js';
+import { sendOutcomeUnknown, type Ledger } from '../ledger/ledger.js';
 import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256, parsePublicKey, type FlowAccountKey } from '../ledger/flow/flow-account-key.js';
 import { parseTemplateCall, type TemplateCall } from '../ledger/flow/cadence-templates.js';
 import { bytesToHex, hexToBytes } from '../ledger/flow/flow-hex.js';
@@ -314,8 +314,10 @@ export class CustodyService {
 
   /**
    * Records the co-signature (its digest for replay, its amount for the daily limit) BEFORE the
-   * ledger sees it, and drops the record when the ledger refuses: a request that reads the table
-   * while this one is sealing, or after a crash mid-send, counts it (issue 15 §2).
+   * ledger sees it, and drops the record only when the ledger refused it: a request that reads the
+   * table while this one is sealing, or after a crash mid-send, counts it (issue 15 §2). A send
+   * the network accepted but that was not seen sealed (seal_timeout) may still move the funds, so
+   * its record stays (ledger.ts sendOutcomeUnknown).
    */
   async #reserveAndSend(address: string, digest: string, call: TemplateCall, signed: FlowTransaction): Promise<Awaited<ReturnType<Ledger['sendTransaction']>>> {
     const amount = call.kind === 'transfer' ? ufix64ToUnits(call.amount).toString() : '0';
@@ -329,7 +331,7 @@ export class CustodyService {
     try {
       sent = await this.opts.ledger.sendTransaction(signed);
     } catch (e) {
-      this.db.prepare("DELETE FROM cosigns WHERE digest = ? AND tx_id = 'reserved'").run(digest);
+      if (!sendOutcomeUnknown(e)) this.db.prepare("DELETE FROM cosigns WHERE digest = ? AND tx_id = 'reserved'").run(digest);
       throw e;
     }
     this.db.prepare('UPDATE cosigns SET tx_id = ? WHERE digest = ?').run(sent.id, digest);

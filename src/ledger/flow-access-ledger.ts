@@ -147,7 +147,13 @@ export class FlowAccessLedger implements Ledger {
     }
     const deadline = Date.now() + this.sealTimeoutMs;
     for (;;) {
-      const rec = await this.fetchTransaction(id);
+      let rec: { tx: FlowTransaction; result?: RestResult };
+      try {
+        rec = await this.fetchTransaction(id);
+      } catch (e) {
+        // Accepted but not seen since: it may still seal (ledger.ts sendOutcomeUnknown).
+        throw new LatchError('transaction_unconfirmed', `transaction ${id} was accepted but its status could not be read (${(e as Error).message.slice(0, 200)}); look it up later by id`, { status: 504 });
+      }
       if (rec.result !== undefined && rec.result.status === 'Sealed') {
         if (rec.result.error_message !== '') {
           throw new LatchError('transaction_failed', `transaction ${id} failed on ${this.network}: ${rec.result.error_message.slice(0, 500)}`);

@@ -39,11 +39,26 @@ export interface Ledger {
   getAccount(address: string): Promise<LedgerAccount>;
   /** Embedded ledger only: a new account with these keys (indices 0..n-1) and balance (UFix64). */
   createAccount(keys: NewFlowAccountKey[], initialBalance: string): Promise<string>;
-  /** Applies a signed transaction; resolves once sealed. Throws LatchError when refused or failed. */
+  /**
+   * Applies a signed transaction; resolves once sealed. Throws LatchError when refused or failed,
+   * or, once the network has accepted it, when its outcome is not known (see sendOutcomeUnknown).
+   */
   sendTransaction(tx: FlowTransaction): Promise<SentTransaction>;
   /** Throws LatchError('unknown_transaction') when the ledger has no such transaction. */
   getTransaction(id: string): Promise<LedgerTransactionRecord>;
   /** A recent block id to use as a transaction's reference block. */
   latestBlockId(): Promise<string>;
   close(): Promise<void>;
+}
+
+/**
+ * Codes of a send that the network accepted but was not seen sealed (timeout, or the status poll
+ * failed): the transaction may still seal and move funds, so what the caller recorded for it
+ * (co-sign record, daily amount) must stay (issue 15 §2). Every other error is a refusal.
+ */
+export const SEND_OUTCOME_UNKNOWN = ['seal_timeout', 'transaction_unconfirmed'] as const;
+
+export function sendOutcomeUnknown(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (SEND_OUTCOME_UNKNOWN as readonly string[]).includes(code);
 }

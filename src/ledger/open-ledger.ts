@@ -4,6 +4,7 @@
  *
  * Test only: LATCH_TEST_LEDGER_DELAY_MS=N wraps the embedded ledger in SlowTestLedger (every
  * send waits N ms, like Flow sealing) so tests can show check-then-act races; `log` says so.
+ * LATCH_TEST_LEDGER_SEAL_TIMEOUT=1 with it: every send is applied, then answers `seal_timeout`.
  */
 import { EmbeddedLedger } from './embedded-ledger.js';
 import { FlowAccessLedger, flowAccessOptions } from './flow-access-ledger.js';
@@ -18,8 +19,9 @@ export function openLedger(spec: string | undefined, opts: { dataDir: string; ne
     const delay = process.env.LATCH_TEST_LEDGER_DELAY_MS;
     if (delay === undefined || delay === '') return embedded;
     if (!/^[0-9]{1,5}$/.test(delay)) throw new LatchError('bad_test_ledger', 'LATCH_TEST_LEDGER_DELAY_MS must be a whole number of milliseconds');
-    opts.log?.(`TEST ONLY: LATCH_TEST_LEDGER_DELAY_MS is set; every ledger send waits ${delay} ms (slow test ledger)`);
-    return new SlowTestLedger(embedded, Number(delay));
+    const sealTimeout = process.env.LATCH_TEST_LEDGER_SEAL_TIMEOUT === '1';
+    opts.log?.(`TEST ONLY: LATCH_TEST_LEDGER_DELAY_MS is set; every ledger send waits ${delay} ms (slow test ledger)${sealTimeout ? ', then answers seal_timeout' : ''}`);
+    return new SlowTestLedger(embedded, Number(delay), sealTimeout);
   }
   return new FlowAccessLedger(flowAccessOptions(spec, opts.network));
 }

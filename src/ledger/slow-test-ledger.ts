@@ -5,7 +5,12 @@
  * server (issue 15 §2: two requests both pass a check before either records its result) never
  * show; behind this adapter they do. Chosen only by the environment variable
  * LATCH_TEST_LEDGER_DELAY_MS (open-ledger.ts), never by a flag, and the server says so loudly.
+ *
+ * With `sealTimeout` (LATCH_TEST_LEDGER_SEAL_TIMEOUT=1) every send is applied and then answered
+ * with `seal_timeout`, as FlowAccessLedger answers when a transaction the network accepted is not
+ * seen sealed within its wait: the caller cannot tell whether the funds moved (they did).
  */
+import { LatchError } from '../util/latch-error.js';
 import type { Ledger, LedgerAccount, LedgerTransactionRecord, SentTransaction } from './ledger.js';
 import type { NewFlowAccountKey } from './flow/flow-account-key.js';
 import type { FlowTransaction } from './flow/flow-transaction.js';
@@ -17,6 +22,7 @@ export class SlowTestLedger implements Ledger {
   constructor(
     private readonly inner: Ledger,
     private readonly delayMs: number,
+    private readonly sealTimeout = false,
   ) {
     this.kind = inner.kind;
     this.network = inner.network;
@@ -24,7 +30,9 @@ export class SlowTestLedger implements Ledger {
 
   async sendTransaction(tx: FlowTransaction): Promise<SentTransaction> {
     await new Promise((r) => setTimeout(r, this.delayMs));
-    return this.inner.sendTransaction(tx);
+    const sent = await this.inner.sendTransaction(tx);
+    if (this.sealTimeout) throw new LatchError('seal_timeout', `transaction ${sent.id} was not sealed in time; look it up later by id`, { status: 504 });
+    return sent;
   }
 
   getAccount(address: string): Promise<LedgerAccount> {
