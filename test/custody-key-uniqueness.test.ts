@@ -158,3 +158,22 @@ test('a recovery after self-custody is refused with the reason; pending signatur
   await fay.client.denySignRequest(request_id);
   await fay.client.requestSignature(fay.address, second);
 });
+
+test('no path through the server adds a key of weight 1000: not a signature request, not /submit', async () => {
+  const gil = await owner('gil@example.com');
+  const dev = { keyIndex: 0, signer: gil.signer };
+  const rec = { keyIndex: 2, signer: gil.recovery };
+  const tablet = await sdkLogin(server, 'gil@example.com');
+  const { join_id } = await tablet.client.join(gil.address, 'tablet');
+  await gil.client.approveJoin({ joinId: join_id, address: gil.address, newDevicePublicKey: tablet.signer.publicKey, device: dev });
+  const heavy = (publicKey: string): TemplateCall => ({ kind: 'add-key', key: { publicKey, signAlgo: SIGN_ALGO_ECDSA_P256, hashAlgo: HASH_ALGO_SHA2_256, weight: 1000 } });
+
+  // One device asks the other to co-sign a key that alone would control the account.
+  const asked = await gil.client.buildSigned(gil.address, heavy(recoverySigner().publicKey), dev, [dev]);
+  await assert.rejects(gil.client.requestSignature(gil.address, asked), code('bad_key'));
+  // Two user keys hand the server such an add-key to forward.
+  const raw = await gil.client.buildSigned(gil.address, heavy(recoverySigner().publicKey), dev, [dev, rec]);
+  await assert.rejects(gil.client.submitTransaction(gil.address, raw), code('bad_key'));
+  const live = (await gil.client.getAccount(gil.address)).keys.filter((k) => !k.revoked);
+  assert.ok(live.every((k) => Number(k.weight) < 1000), JSON.stringify(live));
+});

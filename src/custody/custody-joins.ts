@@ -3,10 +3,10 @@
  * existing device builds and signs the add-key of exactly the new key, the server co-signs.
  */
 import type { Caller } from './token-service.js';
-import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../ledger/flow/flow-account-key.js';
 import { parseFlowAddress } from '../ledger/flow/flow-transaction.js';
 import { assertNewKey } from './new-key-check.js';
-import { CUSTODY_KEY_WEIGHT, JOIN_TTL_SECONDS, type TokenPair } from './custody-api.js';
+import { isCustodyKeyShape } from './custody-key-shape.js';
+import { JOIN_TTL_SECONDS, type TokenPair } from './custody-api.js';
 import { fail, newId, parseName, type CustodyCore, type SentView } from './custody-core.js';
 
 interface JoinRow {
@@ -71,7 +71,7 @@ export class JoinFlow {
       const keys = (await this.c.opts.ledger.getAccount(row.address)).keys;
       const checked = await this.c.check(row, body.transaction, keys, ['device']);
       const c = checked.call;
-      if (c.kind !== 'add-key' || c.key.publicKey !== j.device_public_key || c.key.weight !== CUSTODY_KEY_WEIGHT || c.key.signAlgo !== SIGN_ALGO_ECDSA_P256 || c.key.hashAlgo !== HASH_ALGO_SHA2_256) {
+      if (c.kind !== 'add-key' || c.key.publicKey !== j.device_public_key || !isCustodyKeyShape(c.key)) {
         fail('bad_transaction', 'the approval must add exactly the joining device\'s key (P-256/SHA2-256, weight 500)');
       }
       assertNewKey(keys, c.key.publicKey);

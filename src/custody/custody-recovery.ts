@@ -3,11 +3,10 @@
  * key; every device is told and may cancel during the delay; then the server co-signs.
  */
 import type { Caller } from './token-service.js';
-import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../ledger/flow/flow-account-key.js';
 import type { TemplateCall } from '../ledger/flow/cadence-templates.js';
 import { parseFlowAddress } from '../ledger/flow/flow-transaction.js';
 import { assertNewKey } from './new-key-check.js';
-import { CUSTODY_KEY_WEIGHT } from './custody-api.js';
+import { isCustodyKeyShape } from './custody-key-shape.js';
 import { fail, newId, parseName, type AccountRow, type Checked, type CustodyCore, type RecoveryRow, type RecoveryView } from './custody-core.js';
 
 export class RecoveryFlow {
@@ -47,7 +46,7 @@ export class RecoveryFlow {
   }
 
   #checkRecoveryCall(c: TemplateCall, device: string): void {
-    if (c.kind !== 'add-key' || c.key.publicKey !== device || c.key.weight !== CUSTODY_KEY_WEIGHT || c.key.signAlgo !== SIGN_ALGO_ECDSA_P256 || c.key.hashAlgo !== HASH_ALGO_SHA2_256) {
+    if (c.kind !== 'add-key' || c.key.publicKey !== device || !isCustodyKeyShape(c.key)) {
       fail('bad_transaction', 'recovery must add exactly this device\'s key (P-256/SHA2-256, weight 500)');
     }
   }

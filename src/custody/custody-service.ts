@@ -36,6 +36,7 @@ import { DevIssuer, migrateDevIssuer } from './dev-issuer.js';
 import { TokenService, migrateTokens, type Caller } from './token-service.js';
 import { AccountLocks } from './account-lock.js';
 import { assertNewKey } from './new-key-check.js';
+import { isCustodyKeyShape } from './custody-key-shape.js';
 import { keyFingerprint } from './key-fingerprint.js';
 import { dayOf, fail, newId, parseName, type AccountRow, type AccountView, type Checked, type CustodyCore, type CustodyOptions, type RecoveryRow, type SentView } from './custody-core.js';
 import { JoinFlow } from './custody-joins.js';
@@ -370,7 +371,7 @@ export class CustodyService {
       if (call.kind === 'add-key') {
         const hasRecovery = this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery' AND revoked = 0").get(row.address);
         if (hasRecovery) fail('use_join', 'new device keys are added through `latch account join` (2FA) or recovery, not a plain co-sign', 403);
-        if (call.key.weight !== CUSTODY_KEY_WEIGHT || call.key.signAlgo !== SIGN_ALGO_ECDSA_P256 || call.key.hashAlgo !== HASH_ALGO_SHA2_256) fail('bad_key', 'a recovery key is P-256/SHA2-256 with weight 500');
+        if (!isCustodyKeyShape(call.key)) fail('bad_key', 'a recovery key is P-256/SHA2-256 with weight 500');
         assertNewKey(keys, call.key.publicKey);
         change = await this.#recoveryKeyGate(row, caller, call.key.publicKey);
       }
@@ -430,7 +431,10 @@ export class CustodyService {
       }
       if (tx.payer !== row.address) fail('bad_transaction', `the payer must be ${row.address}`);
       const call = parseTemplateCall(this.opts.ledger.network, tx.script, tx.arguments);
-      if (call.kind === 'add-key') assertNewKey((await this.opts.ledger.getAccount(row.address)).keys, call.key.publicKey);
+      if (call.kind === 'add-key') {
+        if (!isCustodyKeyShape(call.key)) fail('bad_key', 'an added key is P-256/SHA2-256 with weight 500, so no one key reaches 1000 alone');
+        assertNewKey((await this.opts.ledger.getAccount(row.address)).keys, call.key.publicKey);
+      }
       const sent = await this.opts.ledger.sendTransaction(tx);
       if (call.kind === 'revoke-key') this.#markRevoked(row, call.keyIndex);
       if (call.kind === 'add-key') this.#recordKey(row.address, sent.events, 'device', call.key.publicKey, null);

@@ -12,6 +12,7 @@ import { envelopeMessage, normalizeTransaction } from '../ledger/flow/flow-trans
 import { fromRestTransaction, toRestTransaction, type RestTransaction } from '../ledger/flow/flow-rest-shape.js';
 import { ufix64ToUnits } from '../ledger/flow/json-cadence.js';
 import { assertNewKey } from './new-key-check.js';
+import { isCustodyKeyShape } from './custody-key-shape.js';
 import { JOIN_TTL_SECONDS } from './custody-api.js';
 import { fail, newId, type CustodyCore, type SentView } from './custody-core.js';
 
@@ -34,7 +35,10 @@ export class SignRequestFlow {
     return this.c.decideLocked(row.address, 'sign-request', { device: caller.device }, async () => {
       const keys = (await this.c.opts.ledger.getAccount(row.address)).keys;
       const checked = await this.c.check(row, body.transaction, keys, ['device']);
-      if (checked.call.kind === 'add-key') assertNewKey(keys, checked.call.key.publicKey);
+      if (checked.call.kind === 'add-key') {
+        if (!isCustodyKeyShape(checked.call.key)) fail('bad_key', 'an added key is P-256/SHA2-256 with weight 500, so no one key reaches 1000 alone');
+        assertNewKey(keys, checked.call.key.publicKey);
+      }
       const mine = this.c.db.prepare("SELECT idx, device_name FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(row.address, caller.device) as { idx: number; device_name: string | null } | undefined;
       if (!mine || !checked.signers.includes(mine.idx)) fail('bad_signer', 'the requesting device must have signed the transaction itself', 403);
       this.c.checkLimits(row, checked.call);
