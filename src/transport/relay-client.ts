@@ -14,7 +14,7 @@ import { sodiumReady, type Sodium } from '../protocol/sodium.js';
 import { LatchError } from '../util/latch-error.js';
 import { RELAY_AUTH_HEADER, signRelayProof } from '../relay/relay-proof.js';
 import { MESSAGE_ID_PATTERN } from '../relay/relay-store.js';
-import { RelaySocket, randomClientId, type DeliveredMessage, type WebSocketCtor } from './relay-socket.js';
+import { RelaySocket, nextClientId, type DeliveredMessage, type WebSocketCtor } from './relay-socket.js';
 
 export interface RelayMessage {
   id: string;
@@ -200,7 +200,7 @@ export class RelayClient {
     if (!isQueueId(queueId)) throw new TypeError('send: not a queue id');
     if (!(body instanceof Uint8Array)) throw new TypeError('send: body must be a Uint8Array');
     const path = `/v1/queues/${queueId}/messages`;
-    const cid = randomClientId();
+    const cid = nextClientId();
     const deadline = Date.now() + (opts?.retryForMs ?? SEND_RETRY_MS);
     const socket = this.#socket();
     let usedSocket = false;
@@ -227,6 +227,15 @@ export class RelayClient {
         await sleep(wait, opts?.signal);
       }
     }
+  }
+
+  /**
+   * Keeps this client's WebSocket open (for sends and acks, §3.7) until the returned function is
+   * called. Inboxes hold it by themselves; a client that only sends (a bench, a busy writer) can
+   * hold it to send over the socket instead of one HTTP request per message.
+   */
+  hold(): () => void {
+    return this.#socket().listen({ queues: [], onConnected: () => {}, onDisconnected: () => {}, onWake: () => {}, onDeliver: () => {} });
   }
 
   async receive(

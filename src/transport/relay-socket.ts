@@ -58,11 +58,19 @@ const later: (fn: () => void) => void =
     ? (fn) => void (globalThis as unknown as { setImmediate: (f: () => void) => void }).setImmediate(fn)
     : (fn) => void setTimeout(fn, 0);
 
-/** 16 random bytes, base64url: a client message id or an ack reference (§3.5). */
-export function randomClientId(): string {
+/**
+ * A client message id or an ack reference (§3.5): 16 random bytes per process, then a counter,
+ * so ids never repeat within a process and collide across processes with negligible odds,
+ * without a call to the random source per message.
+ */
+const ID_PREFIX = (() => {
   const b = new Uint8Array(16);
   globalThis.crypto.getRandomValues(b);
   return encodeBase64url(b);
+})();
+let idCounter = 0;
+export function nextClientId(): string {
+  return `${ID_PREFIX}${(idCounter++).toString(36)}`;
 }
 
 function lostSocket(): LatchError {
@@ -191,7 +199,7 @@ export class RelaySocket {
       settle(lostSocket());
       return;
     }
-    const ref = randomClientId();
+    const ref = nextClientId();
     this.#acks.set(ref, { resolve: () => settle(undefined), reject: (e) => settle(e) });
     this.#ws!.send(JSON.stringify({ op: 'ack', ref, acks: Object.fromEntries(b.acks) }));
   }
