@@ -33,6 +33,11 @@ export interface RelayClientOptions {
    * caller has not acked (PROTOCOL.md §3.7); default 60 s. Shorter values suit tests.
    */
   safetyPollMs?: number;
+  /**
+   * false: never send, receive or ack over the WebSocket, only take wakes from it, as with a
+   * protocol-1 relay (§3.7). For comparisons and as an escape hatch; default true.
+   */
+  socketDelivery?: boolean;
 }
 
 /**
@@ -165,6 +170,7 @@ export class RelayClient {
   readonly #fetch: typeof fetch;
   readonly #wsOption: unknown;
   readonly #safetyPollMs: number;
+  readonly #socketDelivery: boolean;
   #wsCtor: Promise<WebSocketCtor | undefined> | undefined;
   #sock: RelaySocket | undefined;
   /** Running inboxes, told about every successful ack() so they stop redelivering those ids. */
@@ -186,6 +192,7 @@ export class RelayClient {
     const safety = opts.safetyPollMs ?? SAFETY_POLL_MS;
     if (!Number.isFinite(safety) || safety < 1) throw new TypeError('safetyPollMs must be a positive number');
     this.#safetyPollMs = safety;
+    this.#socketDelivery = opts.socketDelivery ?? true;
   }
 
   /**
@@ -551,7 +558,7 @@ export class RelayClient {
 
   /** The client's one WebSocket (§3.7); connects while an inbox listens on it. */
   #socket(): RelaySocket {
-    this.#sock ??= new RelaySocket(this.#webSocketCtor(), wsUrl(this.url), sodiumReady());
+    this.#sock ??= new RelaySocket(this.#webSocketCtor(), wsUrl(this.url), sodiumReady(), this.#socketDelivery);
     return this.#sock;
   }
 

@@ -108,6 +108,8 @@ export class RelaySocket {
     private readonly ctor: Promise<WebSocketCtor | undefined>,
     private readonly url: string,
     private readonly sodium: Promise<Sodium>,
+    /** false: use the socket as protocol 1 does (wakes only), whatever the relay offers. */
+    private readonly protocol2 = true,
   ) {}
 
   /** Open, and speaking protocol 2: sends and acks can go here. */
@@ -247,7 +249,7 @@ export class RelaySocket {
       if (frame === undefined) return;
       switch (frame.op) {
         case 'ready':
-          this.#v2 = frame.protocol >= 2;
+          this.#v2 = this.protocol2 && frame.protocol >= 2;
           begin();
           return;
         case 'subscribed':
