@@ -9,9 +9,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
-import { latch, latchRun, startLatchServer, sharedLatchServer, tempDir, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
-import { CHROMIUM_SKIP, launchChromium, pairPageByLink } from './helpers/web-browser.js';
-import { homeTrustingCa, issueTestCert, makeTestCa, type TestCa } from './helpers/test-tls.js';
+import { latchRun, startLatchServer, sharedLatchServer, tempDir, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
+import { CHROMIUM_SKIP } from './helpers/web-browser.js';
+import { issueTestCert, makeTestCa, type TestCa } from './helpers/test-tls.js';
+import { pairWebOverHttps } from './helpers/web-pair-https.js';
 
 const servers: LatchServer[] = [];
 after(async () => {
@@ -64,33 +65,8 @@ test('HTTPS: the web authenticator pairs over HTTPS/WSS in Chromium; SIGHUP swap
   assert.equal(untrusted.code, 1);
   assert.match(untrusted.stderr, /cannot reach the relay at https:.*NODE_EXTRA_CA_CERTS.*\[relay_unreachable\]/);
 
-  const caEnv = { NODE_EXTRA_CA_CERTS: ca.certFile };
-  const computer = tempDir('tls-computer');
-  const pair = latch(['pair', '--server', server.url, '--uri-only', '--timeout', '60', '--name', 'laptop'], { home: computer, env: caEnv });
-  const [link] = await pair.waitFor(/^latch:\S+/m, 'stdout');
-  assert.match(link, new RegExp(`r=${encodeURIComponent(server.url)}`));
-
-  // Chromium trusts the throwaway CA (as a phone with the CA installed would), so the page is a
-  // real secure context: no certificate-error interstitial, and the service worker registers.
-  const browser = await launchChromium([], { ...process.env, HOME: homeTrustingCa(ca) });
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
-  const page = await ctx.newPage();
-  await page.goto(`${server.url}/app/`);
-  await page.waitForSelector('body[data-ready="true"]');
-  assert.equal(await page.evaluate(() => window.isSecureContext && location.protocol), 'https:');
-  await page.evaluate(() => navigator.serviceWorker.ready.then(() => undefined));
-  await pairPageByLink(page, link);
-  assert.equal((await pair.exited).code, 0, pair.stderr());
-  const pageCode = /Check code: (\d{3}-\d{3})/.exec((await page.locator('#check-code').textContent()) ?? '')?.[1];
-  assert.ok(pageCode);
-  assert.equal(pageCode, /Check code: (\d{3}-\d{3})/.exec(pair.stderr())?.[1]);
-  await page.getByText('Listening for requests.').waitFor({ timeout: 20_000 }); // the WSS subscription is up
-  const reachable = async (): Promise<boolean> => {
-    const st = await latchRun(['status', '--json'], { home: computer, env: caEnv });
-    assert.equal(st.code, 0, st.stderr);
-    return (JSON.parse(st.stdout) as { device: { reachable: boolean } }).device.reachable;
-  };
-  assert.equal(await reachable(), true, 'the page answers `me` through the HTTPS relay');
+  const web = await pairWebOverHttps(server.url, ca.certFile);
+  assert.equal(await web.reachable(), true, 'the page answers `me` through the HTTPS relay');
 
   // Renewal: new files in place, SIGHUP, new connections get the new certificate; same process.
   copyFileSync(second.certFile, certFile);
@@ -100,7 +76,7 @@ test('HTTPS: the web authenticator pairs over HTTPS/WSS in Chromium; SIGHUP swap
   await stderrAfter(server.proc, from, new RegExp(`SIGHUP: now serving TLS certificate SHA-256 ${second.fingerprint256}`));
   assert.equal(await servedFingerprint(server.port, ca), second.fingerprint256);
   assert.equal(server.proc.child.exitCode, null, 'no restart');
-  assert.equal(await reachable(), true, 'the page still answers after the swap');
+  assert.equal(await web.reachable(), true, 'the page still answers after the swap');
 
   // A half-done renewal (key of another certificate): refused, the served certificate stays.
   copyFileSync(first.keyFile, keyFile);
@@ -108,8 +84,7 @@ test('HTTPS: the web authenticator pairs over HTTPS/WSS in Chromium; SIGHUP swap
   server.proc.kill('SIGHUP');
   await stderrAfter(server.proc, from, /SIGHUP: kept the old TLS certificate: .*\[tls_bad_key\]/);
   assert.equal(await servedFingerprint(server.port, ca), second.fingerprint256);
-  await ctx.close();
-  await browser.close();
+  await web.close();
 });
 
 test('--tls-cert without --tls-key, or a key that does not match, is a clear error at start', async () => {

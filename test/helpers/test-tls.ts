@@ -36,12 +36,12 @@ export function makeTestCa(dir: string): TestCa {
  * `ca` for websites: what installing the CA on a phone does. Pages are then a real secure
  * context (no interstitial; service workers register), unlike with ignoreHTTPSErrors.
  */
-export function homeTrustingCa(ca: TestCa): string {
-  const home = join(ca.dir, 'browser-home');
+export function homeTrustingCa(caCertFile: string, dir: string): string {
+  const home = join(dir, 'browser-home');
   const db = `sql:${join(home, '.pki', 'nssdb')}`;
   mkdirSync(join(home, '.pki', 'nssdb'), { recursive: true });
   execFileSync('certutil', ['-d', db, '-N', '--empty-password'], { stdio: 'pipe' });
-  execFileSync('certutil', ['-d', db, '-A', '-t', 'C,,', '-n', 'Latch test CA', '-i', ca.certFile], { stdio: 'pipe' });
+  execFileSync('certutil', ['-d', db, '-A', '-t', 'C,,', '-n', 'Latch test CA', '-i', caCertFile], { stdio: 'pipe' });
   return home;
 }
 
