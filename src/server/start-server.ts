@@ -11,6 +11,7 @@ import type { RateLimit } from '../relay/rate-limiter.js';
 import { openCustody, type CustodyServerOptions } from '../custody/open-custody.js';
 import { createWebAppStatic } from './web-app-static.js';
 import { resolveClientAddress } from '../util/client-address.js';
+import { LogThrottle } from '../relay/log-throttle.js';
 import { LatchError } from '../util/latch-error.js';
 import { loadTlsFiles, type LoadedTls, type TlsFiles } from './tls-files.js';
 
@@ -50,6 +51,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Failed TLS handshakes logged per client address and minute (then one "suppressed" line). */
+const TLS_LOG_LINES_PER_MINUTE = 5;
+
 /** Node's default for the request line plus headers; larger gets 431. */
 const MAX_HEADER_BYTES = 16 * 1024;
 
@@ -82,9 +86,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const server = tls
     ? createHttpsServer({ maxHeaderSize: MAX_HEADER_BYTES, cert: tls.cert, key: tls.key }, handler)
     : createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler);
-  // A TLS handshake that fails (a scanner, a client that distrusts the certificate) is that
-  // client's problem; it must not reach the process as an unhandled error.
-  server.on('tlsClientError', (err: Error) => log(`TLS handshake failed: ${err.message}`));
+  // A TLS handshake that fails (a client that distrusts the certificate, a scanner) is that
+  // client's problem: logged, throttled per address since anyone can provoke it, never thrown.
+  const tlsLog = new LogThrottle(log, { perWindow: TLS_LOG_LINES_PER_MINUTE, windowMs: 60_000 });
+  const tlsLogSweep = setInterval(() => tlsLog.sweep(Date.now()), 60_000).unref();
+  server.on('tlsClientError', (err: Error, socket: Socket) => {
+    const from = socket.remoteAddress ?? 'unknown';
+    tlsLog.line(from, 'TLS handshake failures', `TLS handshake from ${from} failed: ${err.message}`, Date.now());
+  });
   // Long-polls last up to 30 s; anything slower than this is a stuck client.
   server.requestTimeout = 120_000;
   server.headersTimeout = 30_000;
@@ -144,6 +153,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     },
     close() {
       closing ??= (async () => {
+        clearInterval(tlsLogSweep);
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
         await relay.close(); // releases long-polls and WebSockets
         await custody?.close();
