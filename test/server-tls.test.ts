@@ -9,10 +9,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
-import { latchRun, startLatchServer, sharedLatchServer, tempDir, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
+import { latch, latchRun, newAuthenticator, startLatchServer, sharedLatchServer, tempDir, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
 import { CHROMIUM_SKIP } from './helpers/web-browser.js';
 import { issueTestCert, makeTestCa, type TestCa } from './helpers/test-tls.js';
 import { pairWebOverHttps } from './helpers/web-pair-https.js';
+import { freePort } from './helpers/sshd.js';
 
 const servers: LatchServer[] = [];
 after(async () => {
@@ -98,6 +99,24 @@ test('--tls-cert without --tls-key, or a key that does not match, is a clear err
   assert.equal(mismatch.code, 1);
   assert.match(mismatch.stderr, /is not the private key of the certificate .*\[tls_bad_key\]/);
   assert.doesNotMatch(mismatch.stderr, /PRIVATE KEY/);
+});
+
+test('--public-url: the authenticator uses the link\'s URL, the computer keeps the one it was given', async () => {
+  // Two routes to one server: the computer reaches 127.0.0.1, the link names localhost.
+  const port = await freePort();
+  const routed = await startLatchServer({ port, args: ['--public-url', `http://localhost:${port}`] });
+  servers.push(routed);
+  const phone = await newAuthenticator('route phone');
+  const computer = tempDir('route-computer');
+  const pair = latch(['pair', '--server', routed.url, '--uri-only', '--timeout', '30'], { home: computer });
+  const [link] = await pair.waitFor(/^latch:\/\/pair\?\S+/m, 'stdout');
+  assert.match(link, new RegExp(`&r=http%3A%2F%2Flocalhost%3A${routed.port}$`));
+  const dev = await latchRun(['device', 'pair', link], { home: phone });
+  assert.equal(dev.code, 0, dev.stderr);
+  assert.equal((await pair.exited).code, 0, pair.stderr());
+  const st = await latchRun(['status', '--json'], { home: computer });
+  assert.equal(st.code, 0, st.stderr);
+  assert.equal((JSON.parse(st.stdout) as { relay: string }).relay, routed.url);
 });
 
 test('--public-url: the pairing link carries it and /v1/health names it; a loopback link gets a warning', async () => {
