@@ -132,7 +132,7 @@ test('--public-url: the pairing link carries it and /v1/health names it; a loopb
 
   const loopback = await latchRun(['pair', '--server', (await sharedLatchServer()).url, '--uri-only', '--timeout', '1'], { home: tempDir('loop') });
   assert.match(loopback.stdout, /&r=http%3A%2F%2F127\.0\.0\.1%3A\d+$/m);
-  assert.match(loopback.stderr, /Warning: the link names the relay as http:\/\/127\.0\.0\.1:\d+, an address of this computer only\. .*a phone cannot/);
+  assert.match(loopback.stderr, /Warning: the link names the relay as http:\/\/127\.0\.0\.1:\d+, which only this computer reaches: a phone cannot use it\./);
 
   const bad = await latchRun(['server', '--listen', '127.0.0.1:0', '--data', tempDir('srv'), '--public-url', 'ftp://x']);
   assert.equal(bad.code, 2);

@@ -42,9 +42,8 @@ export async function pair(argv: string[]): Promise<number> {
   }
   if (isLoopbackUrl(pending.link.relayUrl)) {
     cli.err(
-      `Warning: the link names the relay as ${pending.link.relayUrl}, an address of this computer only. ` +
-        'An authenticator on this computer can use it; a phone cannot. For a phone, run the server where the phone ' +
-        'reaches it over HTTPS and pass --server https://..., or start it with --public-url URL (docs/DEPLOY.md).',
+      `Warning: the link names the relay as ${pending.link.relayUrl}, which only this computer reaches: ` +
+        'a phone cannot use it. For a phone: --server https://..., or `latch server --public-url URL` (docs/DEPLOY.md).',
     );
   }
   if (state.pairing) cli.err(`Note: this replaces the pairing with "${state.pairing.deviceName}".`);
