@@ -50,6 +50,8 @@ export interface RelayOptions {
   sweepIntervalMs?: number;
   /** WebSocket ping interval; default 25 s. */
   pingIntervalMs?: number;
+  /** The URL authenticators reach this relay at (`latch server --public-url`); /v1/health names it. */
+  publicUrl?: string;
 }
 
 export interface Relay {
@@ -404,7 +406,7 @@ export function createRelay(opts: RelayOptions): Relay {
     if (closed) throw new HttpError(503, 'shutting_down', 'relay is shutting down');
     if (pathname === '/v1/health') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
-      sendJson(res, 200, { ok: true, service: 'latch-relay', protocol: RELAY_PROTOCOL_VERSION });
+      sendJson(res, 200, { ok: true, service: 'latch-relay', protocol: RELAY_PROTOCOL_VERSION, ...(opts.publicUrl ? { public_url: opts.publicUrl } : {}) });
       return;
     }
     if (pathname === '/v1/ws') {
