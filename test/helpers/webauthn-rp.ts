@@ -14,7 +14,8 @@ export interface RelyingParty {
   verifyAuthentication(response: unknown): Promise<{ newCounter: number; userHandle?: string }>;
 }
 
-export function relyingParty(rpID: string, origin: string): RelyingParty {
+/** `topOrigin`: the site that embeds `origin` in a frame (a cross-origin login is accepted only from it). */
+export function relyingParty(rpID: string, origin: string, topOrigin?: string): RelyingParty {
   let challenge = '';
   const credentials: WebAuthnCredential[] = [];
   return {
@@ -51,7 +52,7 @@ export function relyingParty(rpID: string, origin: string): RelyingParty {
       const r = response as { id: string; response: { userHandle?: string } };
       const credential = credentials.find((c) => c.id === r.id);
       if (!credential) throw new Error(`unknown credential ${r.id}`);
-      const v = await verifyAuthenticationResponse({ response: response as never, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpID, credential, requireUserVerification: false });
+      const v = await verifyAuthenticationResponse({ response: response as never, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpID, credential, requireUserVerification: false, ...(topOrigin ? { expectedTopOrigin: topOrigin } : {}) });
       if (!v.verified) throw new Error('authentication did not verify');
       credential.counter = v.authenticationInfo.newCounter;
       return { newCounter: v.authenticationInfo.newCounter, userHandle: r.response.userHandle };
