@@ -223,6 +223,33 @@ test('a deny on the authenticator is NotAllowedError, and the page stays usable'
   }
 });
 
+test('an AbortSignal ends a waiting request with AbortError at once, and the next request works', { skip }, async () => {
+  await stopDevice(); // nobody answers: the request would wait for the authenticator
+  const page = await newPage();
+  try {
+    const options = await rp.authenticationOptions({ allow: true });
+    const name = await page.evaluate(async (json) => {
+      const P = PublicKeyCredential as unknown as { parseRequestOptionsFromJSON(j: unknown): PublicKeyCredentialRequestOptions };
+      const abort = new AbortController();
+      const pending = navigator.credentials.get({ publicKey: P.parseRequestOptionsFromJSON(json), signal: abort.signal });
+      abort.abort();
+      try {
+        await pending;
+        return 'resolved';
+      } catch (e) {
+        return (e as Error).name;
+      }
+    }, options);
+    assert.equal(name, 'AbortError');
+  } finally {
+    await startDevice(true);
+  }
+  const ok = await ceremony(page, 'get', await rp.authenticationOptions({ allow: true }));
+  assert.equal(ok.error, undefined, ok.message);
+  await rp.verifyAuthentication(ok.json);
+  await page.close();
+});
+
 test('an unpaired computer falls back to the browser\'s own authenticator (a CDP virtual authenticator)', { skip }, async () => {
   const unpaired = await browserWithHost(tempDir('unpaired'));
   try {
