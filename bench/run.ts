@@ -6,11 +6,13 @@ import { availableParallelism, cpus } from 'node:os';
 import { relayBench } from './relay-bench.js';
 import { agentBench } from './agent-bench.js';
 import { custodyBench } from './custody-bench.js';
+import { webauthnBench } from './webauthn-bench.js';
 
 const sections: [string, () => Promise<string[]>][] = [
   ['Relay round trip (issue 2)', relayBench],
   ['SSH sign round trip and login (issue 3)', agentBench],
   ['Custody co-sign (issue 4)', custodyBench],
+  ['WebAuthn get round trip (issue 11)', webauthnBench],
 ];
 
 console.log(`latch bench — node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'})`);

@@ -62,6 +62,32 @@ export interface AuthenticatorState {
   allowUnverifiedFor?: string[];
   /** Custody (issue 4): device key, session, account. Absent until `latch login`. */
   custody?: import('./custody-state.js').StoredCustody;
+  /** WebAuthn credentials (issue 11). Absent in older keystores. */
+  webauthnCredentials?: StoredWebauthnCredential[];
+}
+
+/**
+ * A WebAuthn credential (issue 11): one random key per credential, used only under `rpId`
+ * (src/authenticator/webauthn-core.ts). Discoverable: the authenticator finds it by rpId.
+ */
+export interface StoredWebauthnCredential {
+  /** Credential id, base64url of 32 random bytes. */
+  id: string;
+  rpId: string;
+  rpName: string;
+  /** The site's user handle (user.id), base64url. */
+  userHandle: string;
+  userName: string;
+  userDisplayName: string;
+  /** COSE algorithm: -7 ES256 (P-256), -8 EdDSA (Ed25519). */
+  alg: -7 | -8;
+  /** Private key, base64url: the P-256 scalar or the Ed25519 seed (32 bytes each). */
+  secret: string;
+  /** Public key, base64url: uncompressed P-256 point (65 bytes) or Ed25519 key (32 bytes). */
+  publicKey: string;
+  signCount: number;
+  createdAt: number;
+  lastUsedAt?: number;
 }
 
 export interface PinnedHost {

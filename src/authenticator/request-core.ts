@@ -12,6 +12,7 @@ import { checkFresh, encodeMessage, parseMessage, requestHash, type DeviceInfo, 
 import { PROTOCOL_VERSION, REPLAY_CACHE_SECONDS } from '../protocol/protocol-constants.js';
 import type { Sodium } from '../protocol/sodium.js';
 import type { ReplayEntry, StoredPairing } from './authenticator-state.js';
+import type { WebauthnCreateBody, WebauthnCreateResult, WebauthnGetBody, WebauthnGetResult } from '../protocol/webauthn/webauthn-requests.js';
 
 export type Log = (line: string) => void;
 export type Send = (envelope: Uint8Array) => Promise<void>;
@@ -44,6 +45,9 @@ export interface RequestActions {
   deviceInfo(): DeviceInfo | Promise<DeviceInfo>;
   sshSign(pairing: StoredPairing, body: SshSignBody, ack: () => Promise<void>): Promise<SignResult>;
   signMessage(pairing: StoredPairing, body: SignMessageBody, ack: () => Promise<void>): Promise<SignResult>;
+  /** WebAuthn (issue 11, PROTOCOL.md §5.9); an authenticator without them answers `unsupported_request`. */
+  webauthnCreate?(pairing: StoredPairing, body: WebauthnCreateBody, ack: () => Promise<void>): Promise<WebauthnCreateResult>;
+  webauthnGet?(pairing: StoredPairing, body: WebauthnGetBody, ack: () => Promise<void>): Promise<WebauthnGetResult>;
 }
 
 /** Runs the action for `request`; `unpair` only answers here, its effect is applied with the answer (handleRequest). */
@@ -59,6 +63,12 @@ export async function actOn(pairing: StoredPairing, request: RequestMessage, ack
       return actions.sshSign(pairing, body, ack);
     case 'sign_message':
       return actions.signMessage(pairing, body, ack);
+    case 'webauthn_create':
+      if (!actions.webauthnCreate) throw new LatchError('unsupported_request', 'this authenticator does not hold passkeys');
+      return actions.webauthnCreate(pairing, body, ack);
+    case 'webauthn_get':
+      if (!actions.webauthnGet) throw new LatchError('unsupported_request', 'this authenticator does not hold passkeys');
+      return actions.webauthnGet(pairing, body, ack);
     default: {
       const never: never = body;
       throw new LatchError('unsupported_request', `unsupported request ${String((never as { kind: string }).kind)}`);

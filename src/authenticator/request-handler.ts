@@ -11,6 +11,8 @@ import type { AuthenticatorState, ReplayEntry, StoredPairing } from './authentic
 import { sshKeyInfo } from './ssh-key-factory.js';
 import { SshRequestHandler } from './ssh-request-handler.js';
 import { denyAll, type Approver } from './sign-review.js';
+import { keystoreWebauthnCore } from './webauthn-request-handler.js';
+import type { WebauthnCore } from './webauthn-core.js';
 import { actOn, handleRequest, type Handled, type Log, type RequestStore, type Send } from './request-core.js';
 
 export type { Log, Send } from './request-core.js';
@@ -21,6 +23,7 @@ export function deviceInfo(state: AuthenticatorState): DeviceInfo {
 
 export class RequestHandler {
   readonly #ssh: SshRequestHandler;
+  readonly #webauthn: WebauthnCore;
   readonly #store: RequestStore;
 
   constructor(
@@ -32,6 +35,7 @@ export class RequestHandler {
     opts: { approver?: Approver } = {},
   ) {
     this.#ssh = new SshRequestHandler(sodium, keystore, opts.approver ?? denyAll, log, clock);
+    this.#webauthn = keystoreWebauthnCore(keystore, opts.approver ?? denyAll, log, clock);
     // Under the keystore lock, against the newest file on disk (another process may share it).
     this.#store = {
       claim: (decide) =>
@@ -67,6 +71,8 @@ export class RequestHandler {
           deviceInfo: () => deviceInfo(this.keystore.state),
           sshSign: (p, b, a) => this.#ssh.sshSign(p, b, a),
           signMessage: (p, b, a) => this.#ssh.signMessage(p, b, a),
+          webauthnCreate: (p, b, a) => this.#webauthn.create(p, b, a),
+          webauthnGet: (p, b, a) => this.#webauthn.get(p, b, a),
         }),
     });
   }

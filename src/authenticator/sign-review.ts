@@ -9,7 +9,7 @@ import type { PolicyScope } from './authenticator-state.js';
 export interface SignReview {
   computerName: string;
   pairingId: string;
-  kind: 'ssh' | 'git' | 'sshsig' | 'message';
+  kind: 'ssh' | 'git' | 'sshsig' | 'message' | 'webauthn';
   keyName: string;
   keyFingerprint: string;
   /** ssh: the login. */

@@ -12,6 +12,8 @@ import { PROTOCOL_VERSION, FRESHNESS_WINDOW_SECONDS } from './protocol-constants
 import { isQueueId } from './queue-id.js';
 import { validateName } from './pairing-link.js';
 import type { Sodium } from './sodium.js';
+// WebAuthn request kinds (issue 11): bodies and results live in their own file.
+import { parseWebauthnCreateBody, parseWebauthnCreateResult, parseWebauthnGetBody, parseWebauthnGetResult, type WebauthnCreateBody, type WebauthnCreateResult, type WebauthnGetBody, type WebauthnGetResult } from './webauthn/webauthn-requests.js';
 
 export const MessageType = { request: 'request', response: 'response', ack: 'ack', pairReject: 'pair_reject' } as const;
 
@@ -31,7 +33,9 @@ export type RequestBody =
   | { kind: 'me' }
   | { kind: 'unpair' }
   | SshSignBody
-  | SignMessageBody;
+  | SignMessageBody
+  | WebauthnCreateBody
+  | WebauthnGetBody;
 export type RequestKind = RequestBody['kind'];
 export type ResultFor<K extends RequestKind> = K extends 'pair_hello' | 'me'
   ? DeviceInfo
@@ -39,7 +43,11 @@ export type ResultFor<K extends RequestKind> = K extends 'pair_hello' | 'me'
     ? Record<string, never>
     : K extends 'ssh_sign' | 'sign_message'
       ? SignResult
-      : never;
+      : K extends 'webauthn_create'
+        ? WebauthnCreateResult
+        : K extends 'webauthn_get'
+          ? WebauthnGetResult
+          : never;
 
 /**
  * SSH and Git requests (issue 3; docs/AGENT.md "Protocol: SSH and Git requests"). Binary
@@ -221,10 +229,17 @@ function parseRequestBody(x: unknown): RequestBody {
       if (!/^[\x21-\x7e]{1,128}$/.test(namespace)) throw bad('sign_message.namespace must be printable ASCII without spaces');
       return { kind, key: b64(o, 'key', kind, 2048), namespace, message: b64(o, 'message', kind, MAX_SIGN_MESSAGE_BYTES, true) };
     }
+    case 'webauthn_create':
+      return parseWebauthnCreateBody(o);
+    case 'webauthn_get':
+      return parseWebauthnGetBody(o);
     default:
       throw new LatchError('unsupported_request', `request kind "${String(kind).slice(0, 32)}" is not supported`);
   }
 }
+
+/** The strict field readers, for the request kinds specified in their own files (webauthn/). */
+export { record as jsonRecord, keys as checkKeys, str as strField, b64 as b64Field };
 
 export function parseDeviceInfo(x: unknown): DeviceInfo {
   const o = record(x, 'device info');
@@ -263,6 +278,10 @@ export function parseResult<K extends RequestKind>(kind: K, x: unknown): ResultF
       if (!signature.startsWith('-----BEGIN SSH SIGNATURE-----\n')) throw bad('sign_message result is not an armored SSHSIG');
       return { signature } as ResultFor<K>;
     }
+    case 'webauthn_create':
+      return parseWebauthnCreateResult(x) as ResultFor<K>;
+    case 'webauthn_get':
+      return parseWebauthnGetResult(x) as ResultFor<K>;
     default:
       throw new TypeError(`no result parser for ${String(kind)}`);
   }

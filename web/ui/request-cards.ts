@@ -18,7 +18,7 @@ export interface TimedOption {
 }
 
 export interface CardSpec {
-  kind: 'ssh' | 'git' | 'sshsig' | 'message' | 'join' | 'custody-sign';
+  kind: 'ssh' | 'git' | 'sshsig' | 'message' | 'join' | 'custody-sign' | 'webauthn';
   /** The headline: "SSH login as me@server". */
   title: string;
   /** Who asks: the computer's name, or the new device's origin. */

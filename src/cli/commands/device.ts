@@ -1,7 +1,7 @@
 /** `latch device <init|pair|run>`: the headless authenticator. */
 import { usageError } from '../cli-context.js';
 
-const USAGE = 'latch device <init|pair|run|key|policy|host|computer> [options]';
+const USAGE = 'latch device <init|pair|run|key|policy|host|computer|passkey> [options]';
 
 const SUB: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
   init: async () => (await import('./device-init.js')).deviceInit,
@@ -11,6 +11,7 @@ const SUB: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = 
   policy: async () => (await import('./device-policy.js')).devicePolicy,
   host: async () => (await import('./device-host.js')).deviceHost,
   computer: async () => (await import('./device-computer.js')).deviceComputer,
+  passkey: async () => (await import('./device-passkey.js')).devicePasskey,
 };
 
 export async function device(argv: string[]): Promise<number> {

@@ -1,0 +1,160 @@
+/**
+ * What an authenticator decides for `webauthn_create` and `webauthn_get` (issue 11, PROTOCOL.md
+ * §5.9), whatever stores its keys: the Node authenticator (keystore, webauthn-request-handler.ts)
+ * and, later, the web authenticator (IndexedDB). Browser-safe.
+ *
+ * It binds the site itself: it re-parses clientDataJSON (type, challenge, origin) and checks the
+ * RP ID against that origin (client-data.ts, rp-id.ts), computes SHA-256(rpId) and
+ * SHA-256(clientDataJSON) itself, and uses a credential only under the RP ID it was made for.
+ * It never signs a hash a computer computed.
+ *
+ * Response fields (WebAuthn L3 §6.1, §6.5, §8.7): attestation "none" with Latch's AAGUID; UP set
+ * after the person approved; UV never set (neither `latch device run` nor the terminal verify a
+ * person, docs/BROWSER.md "User verification"); BE = BS = 0 (keys never leave the device); the
+ * sign counter is incremented in the store, under its lock, before each signature.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { equalBytes } from '@noble/curves/utils.js';
+import { LatchError } from '../util/latch-error.js';
+import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
+import { buildAuthenticatorData } from '../protocol/webauthn/authenticator-data.js';
+import { buildNoneAttestationObject } from '../protocol/webauthn/attestation-object.js';
+import { checkClientData, type ClientData } from '../protocol/webauthn/client-data.js';
+import { chooseAlgorithm, type CoseAlgorithm, type PublicKey } from '../protocol/webauthn/cose-key.js';
+import { rpIdHash } from '../protocol/webauthn/webauthn-sign-guard.js';
+import type { WebauthnCreateBody, WebauthnCreateResult, WebauthnGetBody, WebauthnGetResult } from '../protocol/webauthn/webauthn-requests.js';
+import type { StoredPairing } from './authenticator-state.js';
+import { cleanLine, type Approver, type SignReview } from './sign-review.js';
+
+/** Latch's AAGUID (WebAuthn L3 §6.5.2): names the product, the same for every Latch authenticator. */
+export const LATCH_AAGUID = Uint8Array.from([0xf6, 0xb0, 0xb6, 0x5c, 0x12, 0x76, 0x47, 0x48, 0x99, 0x29, 0x66, 0x02, 0x1a, 0x38, 0x92, 0x6a]);
+
+/** The public facts of a stored credential. */
+export interface WebauthnCredentialInfo {
+  id: Uint8Array;
+  rpId: string;
+  userHandle: Uint8Array;
+  userName: string;
+  createdAt: number;
+  lastUsedAt?: number;
+}
+
+export interface NewWebauthnCredential {
+  rpId: string;
+  rpName: string;
+  userHandle: Uint8Array;
+  userName: string;
+  userDisplayName: string;
+  alg: CoseAlgorithm;
+}
+
+/** Where credentials live; every method is atomic against other writers. */
+export interface WebauthnStore {
+  list(rpId: string): Promise<WebauthnCredentialInfo[]>;
+  /** Make a random key and a 32-byte random id, store them (replacing a credential of the same rpId and user handle, §6.3.2 step 7), return the public parts. */
+  create(c: NewWebauthnCredential): Promise<{ id: Uint8Array; publicKey: PublicKey }>;
+  /** Increment the credential's sign counter and return the new value. */
+  nextSignCount(id: Uint8Array): Promise<number>;
+  /** Sign `data` with the credential's key (which checks it is an assertion for its rpId): DER for ES256, 64 bytes for EdDSA. */
+  sign(id: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface WebauthnCoreOptions {
+  store: WebauthnStore;
+  approver: Approver;
+  log: (line: string) => void;
+}
+
+const ascii = (s: string): string => cleanLine(s).slice(0, 64);
+
+/** Lines that say where the request comes from, beyond the site itself. */
+function originLines(cd: ClientData, rpId: string): string[] {
+  const lines: string[] = [];
+  const host = new URL(cd.origin).hostname;
+  if (host !== rpId) lines.push(`page: ${ascii(cd.origin)}`);
+  if (cd.crossOrigin) lines.push(`asked from an embedded frame${cd.topOrigin ? ` inside ${ascii(cd.topOrigin)}` : ''}`);
+  return lines;
+}
+
+function review(pairing: StoredPairing, userName: string, credentialId: Uint8Array | undefined, lines: string[]): SignReview {
+  return {
+    computerName: pairing.computerName,
+    pairingId: pairing.id,
+    kind: 'webauthn',
+    keyName: userName,
+    keyFingerprint: credentialId ? encodeBase64url(credentialId).slice(0, 12) : '',
+    lines,
+    timedScopes: [],
+  };
+}
+
+function from(body: { browser: string }, pairing: StoredPairing): string {
+  return `from ${ascii(body.browser)} on ${ascii(pairing.computerName)}`;
+}
+
+export class WebauthnCore {
+  constructor(private readonly o: WebauthnCoreOptions) {}
+
+  async create(pairing: StoredPairing, body: WebauthnCreateBody, ack: () => Promise<void>): Promise<WebauthnCreateResult> {
+    const clientData = decodeBase64url(body.client_data, 'client_data');
+    const cd = checkClientData(clientData, { type: 'webauthn.create', rpId: body.rp_id });
+    const alg = chooseAlgorithm(body.algorithms);
+    if (alg === undefined) throw new LatchError('webauthn_not_supported', 'none of the offered algorithms is supported (ES256, EdDSA)');
+    const userHandle = decodeBase64url(body.user_id, 'user_id');
+    const site = ascii(body.rp_id);
+    const user = ascii(body.user_name);
+    const existing = await this.o.store.list(body.rp_id);
+    const excluded = existing.find((c) => body.exclude.some((x) => equalBytes(decodeBase64url(x), c.id)));
+    if (excluded) {
+      // §6.3.2 step 3: ask for presence before saying so, so a page cannot probe silently.
+      const lines = [`${site} asks to create a passkey for ${user}, but this authenticator already holds one for ${site} (as ${ascii(excluded.userName)}).`, from(body, pairing), ...originLines(cd, body.rp_id), 'Approving tells the site so; no passkey is made.'];
+      await this.#ask(review(pairing, body.user_name, excluded.id, lines), ack);
+      throw new LatchError('credential_excluded', 'this authenticator already holds a passkey for this site');
+    }
+    const lines = [`Create a passkey for ${site} ('${ascii(body.rp_name)}', as the site names itself) for ${user}?`, from(body, pairing), ...originLines(cd, body.rp_id)];
+    await this.#ask(review(pairing, body.user_name, undefined, lines), ack);
+    const made = await this.o.store.create({ rpId: body.rp_id, rpName: body.rp_name, userHandle, userName: body.user_name, userDisplayName: body.user_display_name, alg });
+    const authData = buildAuthenticatorData({
+      rpIdHash: rpIdHash(body.rp_id),
+      flags: { up: true, uv: false, be: false, bs: false },
+      signCount: 0,
+      attestedCredential: { aaguid: LATCH_AAGUID, credentialId: made.id, publicKey: made.publicKey },
+    });
+    this.o.log(`created a passkey for ${site} (${user}) for ${pairing.computerName}`);
+    return { credential_id: encodeBase64url(made.id), attestation_object: encodeBase64url(buildNoneAttestationObject(authData)) };
+  }
+
+  async get(pairing: StoredPairing, body: WebauthnGetBody, ack: () => Promise<void>): Promise<WebauthnGetResult> {
+    const clientData = decodeBase64url(body.client_data, 'client_data');
+    const cd = checkClientData(clientData, { type: 'webauthn.get', rpId: body.rp_id });
+    const allow = body.allow.map((x) => decodeBase64url(x));
+    const all = await this.o.store.list(body.rp_id);
+    const candidates = allow.length === 0 ? all : all.filter((c) => allow.some((a) => equalBytes(a, c.id)));
+    // Answered at once, without a prompt, so the page can fall back to another authenticator.
+    if (candidates.length === 0) throw new LatchError('no_credential', `no passkey for ${ascii(body.rp_id)} on this authenticator`);
+    // Several accounts: the most recently used one (choosing among them is not offered yet).
+    const cred = [...candidates].sort((a, b) => (b.lastUsedAt ?? b.createdAt) - (a.lastUsedAt ?? a.createdAt))[0]!;
+    const lines = [`Sign in to ${ascii(body.rp_id)} as ${ascii(cred.userName)}, ${from(body, pairing)}?`, ...originLines(cd, body.rp_id)];
+    if (candidates.length > 1) lines.push(`(${candidates.length} accounts here for this site; this one was used last)`);
+    await this.#ask(review(pairing, cred.userName, cred.id, lines), ack);
+    const signCount = await this.o.store.nextSignCount(cred.id);
+    const authData = buildAuthenticatorData({ rpIdHash: rpIdHash(body.rp_id), flags: { up: true, uv: false, be: false, bs: false }, signCount });
+    const signed = new Uint8Array(authData.length + 32);
+    signed.set(authData);
+    signed.set(sha256(clientData), authData.length);
+    const signature = await this.o.store.sign(cred.id, signed);
+    this.o.log(`signed in to ${ascii(body.rp_id)} as ${ascii(cred.userName)} for ${pairing.computerName}`);
+    return {
+      credential_id: encodeBase64url(cred.id),
+      authenticator_data: encodeBase64url(authData),
+      signature: encodeBase64url(signature),
+      user_handle: encodeBase64url(cred.userHandle),
+    };
+  }
+
+  async #ask(r: SignReview, ack: () => Promise<void>): Promise<void> {
+    if (this.o.approver.interactive) await ack();
+    const d = await this.o.approver.ask(r);
+    if (d.kind === 'deny') throw new LatchError('denied', `denied on the authenticator${d.reason ? ` (${d.reason})` : ''}`);
+  }
+}
