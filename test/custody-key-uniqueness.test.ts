@@ -2,7 +2,8 @@
  * Issue 15 §1 and §6 against a real `latch server` child process, through the HTTP API (SDK):
  * one key alone never reaches the 2-of-3 threshold. An account never holds one public key at
  * two live indexes, however the key arrives (co-signed add of a recovery key, recovery, join,
- * raw submission); replacing the recovery key waits like a recovery; the recovery key does not
+ * raw submission); replacing the recovery key needs a second device told and waits like a
+ * recovery (a one-device account refuses it: the attack of the review); the recovery key does not
  * spend with the server's key; a recovery after self-custody is refused with its reason; pending
  * signature requests hold their amount against the daily limit.
  */
@@ -36,12 +37,13 @@ interface Owner {
   signer: CustodySigner;
   recovery: CustodySigner;
   address: string;
+  email: string;
 }
 
 async function owner(email: string): Promise<Owner> {
   const a = await sdkLogin(server, email);
   const recovery = recoverySigner();
-  return { ...a, recovery, address: (await a.client.createAccount({ deviceName: 'phone', recoveryPublicKey: recovery.publicKey })).address };
+  return { ...a, recovery, email, address: (await a.client.createAccount({ deviceName: 'phone', recoveryPublicKey: recovery.publicKey })).address };
 }
 
 const addKey = (publicKey: string): TemplateCall => ({ kind: 'add-key', key: { publicKey, signAlgo: SIGN_ALGO_ECDSA_P256, hashAlgo: HASH_ALGO_SHA2_256, weight: CUSTODY_KEY_WEIGHT } });
@@ -91,11 +93,52 @@ test('recovery, join and a raw submission cannot add a key the account already h
   assert.equal((await cy.client.getAccount(cy.address)).keys.length, 3);
 });
 
-test('replacing the recovery key with device + server waits the recovery delay; any device cancels it', async () => {
+/** A second device of `o`'s account joins (approved by the first) and registers its notice inbox. */
+async function joinSecondDevice(o: Owner, name: string): Promise<{ client: CustodyClient; signer: CustodySigner }> {
+  const sodium = await sodiumReady();
+  const second = await sdkLogin(server, o.email);
+  const { join_id } = await second.client.join(o.address, name);
+  await o.client.approveJoin({ joinId: join_id, address: o.address, newDevicePublicKey: second.signer.publicKey, device: { keyIndex: 0, signer: o.signer } });
+  await second.client.waitForJoin(join_id, { pollMs: 50 });
+  await second.client.registerInbox(o.address, newCustodyInbox(sodium, server.url).wire);
+  return second;
+}
+
+test('the attack of issue 15 on a one-device account: revoke the kit, add a thief key; the replacement is refused, no key reaches 1000', async () => {
+  const sodium = await sodiumReady();
+  // The usual setup: one phone (told through its inbox) plus a recovery kit. The thief holds the phone.
+  const a = await sdkLogin(server, 'ivy@example.com');
+  const kit = recoverySigner();
+  const { address } = await a.client.createAccount({ deviceName: 'phone', recoveryPublicKey: kit.publicKey, inbox: newCustodyInbox(sodium, server.url).wire });
+  const dev = { keyIndex: 0, signer: a.signer };
+  const balance = (await a.client.getAccount(address)).balance;
+  // 1. Revoke the recovery key (device + server: at once).
+  await a.client.revoke({ address, keyIndex: 2, device: dev });
+  // 2. Add his own key as the new recovery key: the only device told would be the stolen one.
+  const thief = recoverySigner();
+  const refused = (e: unknown) => isLatchError(e, 'recovery_key_needs_second_device') && /second device/.test(e.message) && /recover/.test(e.message);
+  await assert.rejects(a.client.addRecoveryKey({ address, recoveryPublicKey: thief.publicKey, device: dev }), refused);
+  // Asking again does not turn into a delayed (and later completed) change.
+  await assert.rejects(a.client.addRecoveryKey({ address, recoveryPublicKey: thief.publicKey, device: dev }), refused);
+  const keys = (await a.client.getAccount(address)).keys;
+  assert.ok(!keys.some((k) => k.public_key === thief.publicKey), 'the thief key is not on the account');
+  const live = keys.filter((k) => !k.revoked);
+  assert.deepEqual(live.map((k) => k.index), ['0', '1']);
+  assert.ok(live.every((k) => Number(k.weight) < 1000), JSON.stringify(live));
+  // 3. Device + thief key cannot sign: the thief key is not there.
+  const both = await a.client.buildSigned(address, pay('600'), dev, [dev, { keyIndex: 3, signer: thief }]);
+  await assert.rejects(a.client.submitTransaction(address, both), (e) => isLatchError(e) && ['unknown_key', 'insufficient_weight'].includes(e.code));
+  assert.equal((await a.client.getAccount(address)).balance, balance);
+});
+
+test('replacing the recovery key with device + server needs a second device told; it waits the recovery delay; the other device cancels it', async () => {
   const dee = await owner('dee@example.com');
   const dev = { keyIndex: 0, signer: dee.signer };
   await dee.client.revoke({ address: dee.address, keyIndex: 2, device: dev });
   const fresh = recoverySigner();
+  // One device only: refused, nothing pending.
+  await assert.rejects(dee.client.addRecoveryKey({ address: dee.address, recoveryPublicKey: fresh.publicKey, device: dev }), code('recovery_key_needs_second_device'));
+  const tablet = await joinSecondDevice(dee, 'tablet');
   let changeId = '';
   await assert.rejects(dee.client.addRecoveryKey({ address: dee.address, recoveryPublicKey: fresh.publicKey, device: dev }), (e) => {
     assert.ok(isLatchError(e, 'recovery_key_delayed'), String(e));
@@ -104,9 +147,22 @@ test('replacing the recovery key with device + server waits the recovery delay; 
   });
   // Asking again before the delay is over changes nothing.
   await assert.rejects(dee.client.addRecoveryKey({ address: dee.address, recoveryPublicKey: fresh.publicKey, device: dev }), code('recovery_key_delayed'));
-  assert.equal((await dee.client.getAccount(dee.address)).keys.filter((k) => !k.revoked).length, 2);
-  await dee.client.cancelRecovery(changeId);
+  assert.equal((await dee.client.getAccount(dee.address)).keys.filter((k) => !k.revoked).length, 3);
+  await tablet.client.cancelRecovery(changeId);
   await assert.rejects(dee.client.cancelRecovery(changeId), code('recovery_closed'));
+});
+
+test('a pending replacement does not go on once the other device that was told is revoked', async () => {
+  const eve = await owner('eve@example.com');
+  const dev = { keyIndex: 0, signer: eve.signer };
+  await eve.client.revoke({ address: eve.address, keyIndex: 2, device: dev });
+  await joinSecondDevice(eve, 'tablet');
+  const thief = recoverySigner();
+  await assert.rejects(eve.client.addRecoveryKey({ address: eve.address, recoveryPublicKey: thief.publicKey, device: dev }), code('recovery_key_delayed'));
+  // The same device + server now revokes the tablet that was told: the change cannot go on.
+  await eve.client.revoke({ address: eve.address, keyIndex: 3, device: dev });
+  await assert.rejects(eve.client.addRecoveryKey({ address: eve.address, recoveryPublicKey: thief.publicKey, device: dev }), code('recovery_key_needs_second_device'));
+  assert.ok(!(await eve.client.getAccount(eve.address)).keys.some((k) => k.public_key === thief.publicKey));
 });
 
 test('a first recovery key is added at once only when every device was told; a device without an inbox delays it', async () => {

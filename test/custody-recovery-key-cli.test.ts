@@ -1,12 +1,13 @@
 /**
  * Issue 15 §1 through the real CLI and a real `latch server`: `account show` prints every key's
- * fingerprint; replacing the recovery key (device + server) is told to the devices and waits the
- * recovery delay; the kit is kept and reused, and a device can cancel the change.
+ * fingerprint; replacing the recovery key (device + server) is refused on a one-device account,
+ * and with a second device it is told to the devices and waits the recovery delay; the kit is
+ * kept and reused, and the other device can cancel the change.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { latch, latchRun, startLatchServer, tempDir } from './helpers/latch-process.js';
 import { cliLogin, json, RECOVERY_PASSPHRASE } from './helpers/custody-env.js';
@@ -15,7 +16,7 @@ const env = { LATCH_RECOVERY_PASSPHRASE: RECOVERY_PASSPHRASE };
 /** As `ssh-keygen -l` prints: SHA256 of the 64-byte key, unpadded base64 (computed here, independently). */
 const fingerprint = (hex: string) => 'SHA256:' + createHash('sha256').update(Buffer.from(hex, 'hex')).digest('base64').replace(/=+$/, '');
 
-test('account show prints fingerprints; a recovery-key replacement is told to the devices, waits the delay, keeps its kit and can be cancelled', async () => {
+test('account show prints fingerprints; a recovery-key replacement needs a second device, is told to the devices, waits the delay, keeps its kit and can be cancelled', async () => {
   const server = await startLatchServer({ args: ['--recovery-delay', '3600'] });
   after(() => server.stop());
   const phone = await cliLogin(server, 'phone', 'ada@example.com');
@@ -35,6 +36,19 @@ test('account show prints fingerprints; a recovery-key replacement is told to th
   json(await latchRun(['account', 'revoke', '--key', '2', '--json'], { home: phone }));
   const oldKit = JSON.parse(readFileSync(join(cloud, `latch-recovery-${address}.json`), 'utf8')) as { public_key: string };
 
+  // One device only: the replacement is refused (the only device told could be a stolen one),
+  // with what to do; the refused kit is not left behind, the revoked one is kept aside.
+  const alone = await latchRun(['account', 'create', '--add-recovery', '--recovery-dir', cloud], { home: phone, env });
+  assert.notEqual(alone.code, 0);
+  assert.match(alone.stderr, /second device/);
+  assert.match(alone.stderr, /latch account join/);
+  assert.match(alone.stderr, /latch account recover/);
+  assert.ok(!existsSync(join(cloud, `latch-recovery-${address}.json`)));
+  assert.equal(json<{ keys: { revoked: boolean }[] }>(await latchRun(['account', 'show', '--json'], { home: phone })).keys.filter((k) => !k.revoked).length, 2);
+
+  // A second device joins (the phone approves): now the replacement is told to it and waits.
+  const tablet = await cliLogin(server, 'tablet', 'ada@example.com');
+  assert.equal(json<{ key_index: number }>(await latchRun(['account', 'join', address, '--json'], { home: tablet })).key_index, 3);
   const first = await latchRun(['account', 'create', '--add-recovery', '--recovery-dir', cloud], { home: phone, env });
   assert.notEqual(first.code, 0);
   assert.match(first.stderr, /waits until/);
@@ -45,14 +59,14 @@ test('account show prints fingerprints; a recovery-key replacement is told to th
   assert.ok(readdirSync(cloud).some((f) => f.startsWith(`latch-recovery-${address}.json.replaced-`)));
   // Every device is told, with the new key's fingerprint.
   await run.waitFor(new RegExp(`NEW RECOVERY KEY ${fingerprint(newKit.public_key).replace(/[+/]/g, '\\$&')} for account ${address}`));
-  assert.equal(json<{ keys: unknown[] }>(await latchRun(['account', 'show', '--json'], { home: phone })).keys.length, 3);
+  assert.equal(json<{ keys: unknown[] }>(await latchRun(['account', 'show', '--json'], { home: phone })).keys.length, 4);
 
   // Asked again: the same kit, the same key, still waiting.
   const again = await latchRun(['account', 'create', '--add-recovery', '--recovery-dir', cloud], { home: phone, env });
   assert.match(again.stderr, /waits until/);
   assert.equal((JSON.parse(readFileSync(join(cloud, `latch-recovery-${address}.json`), 'utf8')) as { public_key: string }).public_key, newKit.public_key);
 
-  // A device cancels it.
-  assert.equal((await latchRun(['account', 'recover', '--cancel', changeId], { home: phone })).code, 0);
+  // The other device cancels it.
+  assert.equal((await latchRun(['account', 'recover', '--cancel', changeId], { home: tablet })).code, 0);
   run.kill();
 });

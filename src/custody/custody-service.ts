@@ -393,24 +393,43 @@ export class CustodyService {
    * key and a token would add a key of his own (issue 15 §1), so (docs/CUSTODY.md "Replacing
    * the recovery key"): every device is told, as for a recovery; the add is delayed like a
    * recovery when the account ever had a recovery key (a replacement) or when a device could not
-   * be told (no inbox, or its relay did not answer). Returns the id of the change the co-sign
-   * completes; throws `recovery_key_delayed` (409) while the delay runs.
+   * be told (no inbox, or its relay did not answer). A replacement also needs a live device
+   * OTHER than the asking one to have been told: on a one-device account the only device told
+   * is the stolen one, and nobody could cancel (`recovery_key_needs_second_device`, 403). Returns
+   * the id of the change the co-sign completes; throws `recovery_key_delayed` (409) while the
+   * delay runs.
    */
   async #recoveryKeyGate(row: AccountRow, caller: Caller, publicKey: string): Promise<string> {
     const now = this.#now();
     const pending = this.db.prepare("SELECT * FROM recoveries WHERE address = ? AND kind = 'recovery-key' AND status = 'pending' AND device_public_key = ? ORDER BY created_at DESC LIMIT 1").get(row.address, publicKey) as RecoveryRow | undefined;
     const delayed = (r: { id: string; ready_at: number }): never =>
       fail('recovery_key_delayed', `adding this recovery key (${keyFingerprint(publicKey)}) waits until ${new Date(r.ready_at * 1000).toISOString()}; every device was told and can cancel it (latch account recover --cancel ${r.id}); send it again then`, 409);
+    const replacement = this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery'").get(row.address) !== undefined;
+    // The HTTP layer audits the refusal with its code and message (custody-http.ts).
+    const needsSecond = (): never =>
+      fail(
+        'recovery_key_needs_second_device',
+        `replacing the recovery key needs a second device of this account that is told of it and can cancel it; none was reached. Join a second device first (latch account join ${row.address} on it), or recover with your recovery kit (latch account recover)`,
+        403,
+      );
     if (pending) {
+      // A second device told when the change started may since have been revoked (by the same
+      // device + server): then nobody who can still cancel was told, so it does not complete.
+      if (replacement && this.#otherLiveDevices(row.address, caller.device) === 0) needsSecond();
       if (pending.ready_at > now) delayed(pending);
       return pending.id;
     }
-    const replacement = this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery'").get(row.address) !== undefined;
     const id = newId();
     const name = (this.db.prepare("SELECT device_name FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(row.address, caller.device) as { device_name: string | null } | undefined)?.device_name ?? 'a device';
     const mustWait = replacement && this.opts.recoveryDelaySeconds > 0;
     const ready = now + this.opts.recoveryDelaySeconds;
-    const told = await this.#notify(row.address, { type: 'custody-recovery', change: 'recovery-key', key_fingerprint: keyFingerprint(publicKey), recovery_id: id, account: row.address, device_name: name, ready_at: mustWait ? ready : now, server_url: this.opts.publicUrl() });
+    const notice: DeviceNotice = { type: 'custody-recovery', change: 'recovery-key', key_fingerprint: keyFingerprint(publicKey), recovery_id: id, account: row.address, device_name: name, ready_at: mustWait ? ready : now, server_url: this.opts.publicUrl() };
+    // The other devices first: a replacement none of them received is refused before the asking
+    // device is told of a change that will not happen.
+    const others = await this.#notify(row.address, notice, caller.device);
+    if (replacement && others.told === 0) needsSecond();
+    const self = await this.#notify(row.address, notice, undefined, caller.device);
+    const told = { all: others.all && self.all, told: others.told + self.told, missed: others.missed + self.missed };
     const wait = this.opts.recoveryDelaySeconds > 0 && (replacement || !told.all);
     this.db.prepare("INSERT INTO recoveries (id, address, email, device_public_key, device_name, created_at, ready_at, status, key_index, kind) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, 'recovery-key')").run(id, row.address, caller.email, publicKey, name, now, wait ? ready : now);
     this.audit({ account: row.address, action: 'recovery-key-change', decision: wait ? 'info' : 'accepted', detail: { change: id, key: keyFingerprint(publicKey), by: caller.device, replacement, devices_told: told.told, devices_missed: told.missed, ready_at: wait ? ready : now } });
@@ -449,6 +468,11 @@ export class CustodyService {
     if (!Number.isInteger(idx)) fail('ledger', 'the ledger did not report the new key index', 502);
     this.db.prepare('INSERT OR REPLACE INTO custody_keys (address, idx, role, public_key, device_name, revoked) VALUES (?, ?, ?, ?, ?, 0)').run(address, idx, role, publicKey, name);
     return idx;
+  }
+
+  /** Live device keys of `address` other than `device`. */
+  #otherLiveDevices(address: string, device: string): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM custody_keys WHERE address = ? AND role = 'device' AND revoked = 0 AND public_key <> ?").get(address, device) as { n: number }).n;
   }
 
   #markRevoked(row: AccountRow, idx: number): void {
@@ -504,9 +528,10 @@ export class CustodyService {
   // ---- notices through the relay ----
 
   /** Boxes `notice` to every live device's inbox; says how many were told and how many missed (no inbox, or its relay failed). */
-  async #notify(address: string, notice: DeviceNotice, except?: string): Promise<{ all: boolean; told: number; missed: number }> {
-    const rows = (this.db.prepare("SELECT i.* FROM inboxes i JOIN custody_keys k ON k.address = i.address AND k.public_key = i.device WHERE i.address = ? AND k.revoked = 0 AND k.role = 'device'").all(address) as { device: string; relay_url: string; queue_id: string; box_public_key: string }[]).filter((r) => r.device !== except);
-    const devices = (this.db.prepare("SELECT public_key FROM custody_keys WHERE address = ? AND revoked = 0 AND role = 'device'").all(address) as { public_key: string }[]).filter((d) => d.public_key !== except).length;
+  async #notify(address: string, notice: DeviceNotice, except?: string, only?: string): Promise<{ all: boolean; told: number; missed: number }> {
+    const pick = (device: string): boolean => device !== except && (only === undefined || device === only);
+    const rows = (this.db.prepare("SELECT i.* FROM inboxes i JOIN custody_keys k ON k.address = i.address AND k.public_key = i.device WHERE i.address = ? AND k.revoked = 0 AND k.role = 'device'").all(address) as { device: string; relay_url: string; queue_id: string; box_public_key: string }[]).filter((r) => pick(r.device));
+    const devices = (this.db.prepare("SELECT public_key FROM custody_keys WHERE address = ? AND revoked = 0 AND role = 'device'").all(address) as { public_key: string }[]).filter((d) => pick(d.public_key)).length;
     const plain = new TextEncoder().encode(JSON.stringify(notice));
     const sent = await Promise.all(
       rows.map(async (r) => {
