@@ -13,6 +13,7 @@ import type { SshSignBody, SignMessageBody, SignResult } from '../protocol/messa
 import { sshFingerprint } from '../protocol/ssh/ssh-public-key.js';
 import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import { verifySessionBind } from '../protocol/ssh/session-bind.js';
+import { describeHostCertificate, parseHostKey, type HostKey } from '../protocol/ssh/ssh-certificate.js';
 import { armorSshsig, buildSshsigSignedDataForMessage, encodeSshsig } from '../protocol/ssh/sshsig.js';
 import { parseGitObject } from '../protocol/ssh/git-object.js';
 import { parseSshSignDataForKey } from '../protocol/ssh/sign-data-guard.js';
@@ -111,22 +112,25 @@ export class SshSignCore<K extends SshSignKey> {
     if (parsed.kind === 'userauth') {
       const ua = parsed.userauth;
       const hv = hostVerification(ua, binds);
-      const hostKey = hv.verified ? hv.hostKeyBlob : (ua.hostKeyBlob ?? binds[binds.length - 1]?.hostKeyBlob);
+      const hostKeyBlob = hv.verified ? hv.hostKeyBlob : (ua.hostKeyBlob ?? binds[binds.length - 1]?.hostKeyBlob);
+      // A host certificate (PROTOCOL.certkeys) is shown and pinned by the key it certifies, so a
+      // renewed certificate over the same host key keeps its pin (docs/AGENT.md "Host certificates").
+      const hostKey = hostKeyBlob ? hostKeyOf(hostKeyBlob) : undefined;
       review.user = ua.user;
       review.verified = hv.verified;
-      review.hostKeyFingerprint = hostKey ? sshFingerprint(hostKey) : undefined;
+      review.hostKeyFingerprint = hostKey ? sshFingerprint(hostKey.keyBlob) : undefined;
       if (body.host_hint) review.host = pinName(body.host_hint.host, body.host_hint.port);
-      if (hv.verified && review.host) {
+      if (hv.verified && review.host && hostKey) {
         const pinned = state.pinnedHosts.find((p) => p.name === review.host);
-        if (pinned && !bytesEqual(decodeBase64url(pinned.hostKey), hv.hostKeyBlob)) {
+        if (pinned && !bytesEqual(decodeBase64url(pinned.hostKey), hostKey.keyBlob)) {
           const msg =
             `host key of ${review.host} changed: pinned ${sshFingerprint(decodeBase64url(pinned.hostKey))}, ` +
-            `now ${sshFingerprint(hv.hostKeyBlob)}; refusing to sign (if the change is expected: latch device host forget ${review.host})`;
+            `now ${sshFingerprint(hostKey.keyBlob)}; refusing to sign (if the change is expected: latch device host forget ${review.host})`;
           this.o.log(`REFUSED login as ${ua.user} to ${review.host} from ${pairing.computerName}: ${msg}`);
           await this.#record({ kind: 'ssh', title: `SSH login as ${ua.user}@${review.host}`, from: pairing.computerName, outcome: 'refused: host key changed' });
           throw new LatchError('host_key_changed', msg);
         }
-        if (!pinned) pin = { name: review.host, hostKey: hv.hostKeyBlob };
+        if (!pinned) pin = { name: review.host, hostKey: hostKey.keyBlob };
       }
       const hostText = review.host ?? `unknown host name (host key ${review.hostKeyFingerprint ?? 'not sent'})`;
       review.lines.push(
@@ -135,6 +139,13 @@ export class SshSignCore<K extends SshSignKey> {
           ? `  host key ${review.hostKeyFingerprint}: VERIFIED (the host proved it holds this key)${pin ? ', pinned now on approval' : ''}`
           : `  host NOT VERIFIED (${unverifiedReason(hv.reason)})`,
       );
+      if (hostKey?.cert) {
+        const cert = hostKey.cert;
+        review.lines.push(`  host certificate ${describeHostCertificate(cert)}`);
+        const named = body.host_hint ? cert.principals.length === 0 || cert.principals.includes(body.host_hint.host) : undefined;
+        if (named === false) review.lines.push(`  the certificate does NOT name ${body.host_hint!.host} among its principals`);
+        if (BigInt(this.o.clock()) >= cert.validBefore || BigInt(this.o.clock()) < cert.validAfter) review.lines.push('  the certificate is NOT valid at this time');
+      }
       if (hv.verified || optedIn) review.timedScopes = review.host ? ['host', 'ssh'] : ['ssh'];
     } else {
       review.kind = 'sshsig';
@@ -234,6 +245,15 @@ export class SshSignCore<K extends SshSignKey> {
     } catch (e) {
       this.o.log(`could not record the outcome: ${(e as Error).message}`);
     }
+  }
+}
+
+/** A host key blob as the request carries it; one that does not parse is shown as sent. */
+function hostKeyOf(blob: Uint8Array): HostKey {
+  try {
+    return parseHostKey(blob);
+  } catch {
+    return { blob, keyBlob: blob };
   }
 }
 
