@@ -343,6 +343,25 @@ test('by keyboard alone: the screens are reached from the nav, a card takes focu
   await historyEntry('approved once');
 });
 
+test('ghost prompts: a login its computer gave up on while the app was closed is dropped unseen; the next card shows its age', { skip }, async () => {
+  const url = page.url();
+  await page.goto('about:blank'); // the app is closed; the request waits on the relay
+  const gaveUp = await ssh(); // the agent waits --sign-timeout (20 s) for an ack, then gives up
+  assert.notEqual(gaveUp.code, 0);
+  await agent!.waitFor(/did not answer within 20 s/);
+  const dropped = page.waitForEvent('console', { predicate: (m) => /dropped request \S+ \(ssh_sign\) from laptop unseen: it arrived \d+ s after its deadline/.test(m.text()), timeout: 30_000 });
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]');
+  await dropped;
+  assert.equal(await page.getByRole('article').count(), 0, 'no card for the abandoned request');
+  const login = ssh();
+  const c = await card();
+  assert.match((await c.textContent()) ?? '', /sent \d+ s ago/);
+  await c.getByRole('button', { name: 'Approve' }).click();
+  const r = await login;
+  assert.equal(r.code, 0, r.stderr);
+});
+
 test('a request sent while the app is closed is caught up when it opens again, and approved there', { skip }, async () => {
   const url = page.url();
   await page.goto('about:blank'); // the app is closed; its IndexedDB stays
