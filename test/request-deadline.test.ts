@@ -16,8 +16,8 @@ import { Keystore } from '../src/authenticator/keystore.js';
 import { RequestHandler } from '../src/authenticator/request-handler.js';
 import { ConsoleApprover } from '../src/authenticator/console-approver.js';
 import { generateEd25519SshKey } from '../src/authenticator/ssh-key-factory.js';
-import type { StoredPairing } from '../src/authenticator/authenticator-state.js';
 import { tempDir } from './helpers/latch-process.js';
+import { testPairing } from './helpers/test-pairing.js';
 import { setupLatchSsh } from './helpers/latch-ssh-env.js';
 import { startSshd, sshArgs } from './helpers/sshd.js';
 import { run } from './helpers/agent-test-env.js';
@@ -27,21 +27,7 @@ const COMMIT = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor Ada <ada@e
 
 async function setup() {
   const s = await P.sodiumReady();
-  const computer = s.crypto_box_keypair();
-  const session = s.crypto_box_keypair();
-  const queue = s.crypto_sign_keypair();
-  const pairing: StoredPairing = {
-    id: P.queueIdFromPublicKey(s, queue.publicKey),
-    computerName: 'laptop',
-    computerPublicKey: P.encodeBase64url(computer.publicKey),
-    computerQueue: P.queueIdFromPublicKey(s, s.crypto_sign_keypair().publicKey),
-    relayUrl: 'http://127.0.0.1:9',
-    sessionPublicKey: P.encodeBase64url(session.publicKey),
-    sessionSecretKey: P.encodeBase64url(session.privateKey),
-    queuePublicKey: P.encodeBase64url(queue.publicKey),
-    queueSecretKey: P.encodeBase64url(queue.privateKey),
-    pairedAt: P.nowSeconds(),
-  };
+  const { pairing, computer, session } = testPairing(s);
   const key = generateEd25519SshKey(s, 'main', 0);
   const path = join(tempDir('ks'), 'keystore.json');
   await Keystore.create(s, path, PASS, { v: 1, deviceId: P.encodeBase64url(new Uint8Array(16)), name: 'phone', createdAt: 0, sshKeys: [key], pairings: [pairing], replay: [] });
