@@ -20,7 +20,8 @@ import { tempDir } from './helpers/latch-process.js';
 import { testPairing } from './helpers/test-pairing.js';
 import { setupLatchSsh } from './helpers/latch-ssh-env.js';
 import { startSshd, sshArgs } from './helpers/sshd.js';
-import { run } from './helpers/agent-test-env.js';
+import { run, untilClockPasses } from './helpers/agent-test-env.js';
+import { DEADLINE_GRACE_SECONDS } from '../src/protocol/protocol-constants.js';
 
 const PASS = 'test passphrase';
 const COMMIT = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor Ada <ada@example.com> 1795443186 +0000\ncommitter Ada <ada@example.com> 1795443186 +0000\n\nfix the thing\n';
@@ -66,10 +67,22 @@ async function setup() {
 test('a request that arrives after its deadline is dropped unseen, and the log says why', async () => {
   const t = await setup();
   const now = t.clock.now();
-  const r = await t.send(t.gitRequest(now - 40, now - 10));
+  const r = await t.send(t.gitRequest(now - 41, now - 11));
   assert.equal(r.error?.code, 'request_expired');
   assert.doesNotMatch(t.screen(), /APPROVAL REQUEST/, 'never shown');
-  assert.ok(t.logs.some((l) => /dropped request \S+ \(sign_message\) from laptop unseen: it arrived 10 s after its deadline/.test(l)), t.logs.join('\n'));
+  assert.ok(t.logs.some((l) => /dropped request \S+ \(sign_message\) from laptop unseen: it arrived 11 s after its deadline/.test(l)), t.logs.join('\n'));
+  // Within the 10 s grace for clock differences it is still shown.
+  const late = t.send(t.gitRequest(now - 40, now - 10));
+  await t.waitForScreen(/> $/);
+  t.stdin.write('d\n');
+  assert.equal((await late).error?.code, 'denied');
+});
+
+test('a stale request (20 minutes off) is refused with stale_message, and the authenticator logs why', async () => {
+  const t = await setup();
+  const r = await t.send(t.gitRequest(t.clock.now() - 1200, t.clock.now() - 1170));
+  assert.equal(r.error?.code, 'stale_message');
+  assert.ok(t.logs.some((l) => /refused request \S+ \(sign_message\) from laptop: stale_message: message time is 20 minutes off this clock/.test(l)), t.logs.join('\n'));
 });
 
 test('a prompt shows the request age; one older than its sign timeout (an older computer, no deadline) gets no timed approval', async () => {
@@ -119,6 +132,8 @@ test('latch device run: a login the computer gave up on while the authenticator 
     const gaveUp = await run('ssh', args, { env: { ...process.env, SSH_AUTH_SOCK: env.agentSocket } });
     assert.notEqual(gaveUp.code, 0);
     await env.agent.waitFor(/did not answer within 5 s/);
+    // The deadline is when the agent gave up: wait out the grace for clock differences too.
+    await untilClockPasses(Date.now() / 1000 + DEADLINE_GRACE_SECONDS + 2);
     const device = await env.startDevice();
     await device.waitFor(/dropped request \S+ \(ssh_sign\) from \S+ unseen: it arrived \d+ s after its deadline/);
     assert.doesNotMatch(device.stderr(), /APPROVAL REQUEST/);

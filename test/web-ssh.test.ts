@@ -20,7 +20,8 @@ import { decodeSignResponse, encodeSignRequest } from '../src/agent/agent-codec.
 import { LATCH_CLI, latch, latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
 import { latchInteractive, type Watched } from './helpers/latch-ssh-env.js';
 import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
-import { run } from './helpers/agent-test-env.js';
+import { run, untilClockPasses } from './helpers/agent-test-env.js';
+import { DEADLINE_GRACE_SECONDS } from '../src/protocol/protocol-constants.js';
 import { signingRepo } from './helpers/git-repo.js';
 import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium } from './helpers/web-browser.js';
 
@@ -349,6 +350,8 @@ test('ghost prompts: a login its computer gave up on while the app was closed is
   const gaveUp = await ssh(); // the agent waits --sign-timeout (20 s) for an ack, then gives up
   assert.notEqual(gaveUp.code, 0);
   await agent!.waitFor(/did not answer within 20 s/);
+  // The deadline is when the agent gave up: wait out the grace for clock differences too.
+  await untilClockPasses(Date.now() / 1000 + DEADLINE_GRACE_SECONDS + 2);
   const dropped = page.waitForEvent('console', { predicate: (m) => /dropped request \S+ \(ssh_sign\) from laptop unseen: it arrived \d+ s after its deadline/.test(m.text()), timeout: 30_000 });
   await page.goto(url);
   await page.waitForSelector('body[data-ready="true"]');

@@ -9,7 +9,7 @@ import { LatchError, isLatchError } from '../util/latch-error.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import { boxMessageRandom, envelopeKind, openBoxedMessage } from '../protocol/envelope.js';
 import { checkFresh, encodeMessage, parseMessage, requestHash, type DeviceInfo, type RequestMessage, type ResponseMessage, type SignMessageBody, type SignResult, type SshSignBody } from '../protocol/messages.js';
-import { PROTOCOL_VERSION, REPLAY_CACHE_SECONDS, TIMEOUT_SIGN_SECONDS } from '../protocol/protocol-constants.js';
+import { DEADLINE_GRACE_SECONDS, PROTOCOL_VERSION, REPLAY_CACHE_SECONDS, TIMEOUT_SIGN_SECONDS } from '../protocol/protocol-constants.js';
 import type { Sodium } from '../protocol/sodium.js';
 import type { ReplayEntry, StoredPairing } from './authenticator-state.js';
 
@@ -60,7 +60,7 @@ export function requestTiming(request: RequestMessage): RequestTiming {
  * computer) is judged by the freshness window alone.
  */
 export function pastDeadline(request: RequestMessage, now: number): boolean {
-  return request.deadline !== undefined && now > request.deadline;
+  return request.deadline !== undefined && now > request.deadline + DEADLINE_GRACE_SECONDS;
 }
 
 /** What an authenticator does for each request kind (PROTOCOL.md §5.6, §5.8): one table for both authenticators. */
