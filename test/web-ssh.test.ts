@@ -23,7 +23,7 @@ import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
 import { run, untilClockPasses } from './helpers/agent-test-env.js';
 import { DEADLINE_GRACE_SECONDS } from '../src/protocol/protocol-constants.js';
 import { signingRepo } from './helpers/git-repo.js';
-import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium } from './helpers/web-browser.js';
+import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, pairPageByLink } from './helpers/web-browser.js';
 
 const skip = CHROMIUM_SKIP;
 const user = os.userInfo().username;
@@ -51,10 +51,7 @@ before(async () => {
   });
   await page.goto(`${srv.url}/app/`);
   await page.waitForSelector('body[data-ready="true"]');
-  await page.getByLabel('Device name').fill('Ada web');
-  await page.getByLabel('Pairing link').fill(link);
-  await page.getByRole('button', { name: 'Pair', exact: true }).click();
-  await page.getByRole('status').getByText('Paired with laptop').waitFor();
+  await pairPageByLink(page, link);
   assert.equal((await pair.exited).code, 0, pair.stderr());
   pageKey = (await page.getByLabel('SSH public key').textContent())!.trim();
   sshd = await startSshd({ authorizedKeys: [pageKey] });

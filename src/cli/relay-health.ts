@@ -1,10 +1,13 @@
 /** Is the relay there, and does this computer's clock agree with it? Asked before a user waits 90 s for nothing. */
 import { LatchError } from '../util/latch-error.js';
+import { validateRelayUrl } from '../protocol/pairing-link.js';
 
 /** Below this the two clocks agree well enough (Date has 1 s resolution; deadlines allow 10 s, PROTOCOL.md §5.2). */
 export const CLOCK_OFF_REPORT_SECONDS = 10;
 
 export interface RelayHealth {
+  /** The URL the relay says authenticators reach it at (`latch server --public-url`), if it says. */
+  publicUrl?: string;
   /** The relay's clock minus this computer's, from the response's Date header (PROTOCOL.md §3.3); undefined without one. */
   clockOffsetSeconds: number | undefined;
 }
@@ -14,15 +17,28 @@ export async function checkRelay(url: string): Promise<RelayHealth> {
   const sentAt = Date.now();
   try {
     res = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(5000) });
-  } catch {
-    throw new LatchError('relay_unreachable', `cannot reach the relay at ${url}: start it with \`latch server\`, or pass --server URL`);
+  } catch (e) {
+    throw new LatchError('relay_unreachable', `cannot reach the relay at ${url}${tlsHint(e)}: start it with \`latch server\`, or pass --server URL`);
   }
   const receivedAt = Date.now();
-  const body = (await res.json().catch(() => undefined)) as { service?: string } | undefined;
+  const clockOffsetSeconds = clockOffset(res.headers.get('date'), (sentAt + receivedAt) / 2);
+  const body = (await res.json().catch(() => undefined)) as { service?: string; public_url?: unknown } | undefined;
   if (!res.ok || body?.service !== 'latch-relay') {
     throw new LatchError('relay_unreachable', `${url} answered, but it is not a Latch relay`);
   }
-  return { clockOffsetSeconds: clockOffset(res.headers.get('date'), (sentAt + receivedAt) / 2) };
+  if (typeof body.public_url !== 'string') return { clockOffsetSeconds };
+  try {
+    return { publicUrl: validateRelayUrl(body.public_url), clockOffsetSeconds };
+  } catch {
+    return { clockOffsetSeconds }; // a relay that names a bad URL is treated as one that names none
+  }
+}
+
+/** fetch hides the TLS reason in `cause`; a certificate the computer does not trust is the usual one with a custom CA. */
+function tlsHint(e: unknown): string {
+  const code = (e as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  if (typeof code !== 'string' || !/CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS/.test(code)) return '';
+  return ` (TLS: ${code}; for a private CA, set NODE_EXTRA_CA_CERTS=/path/to/ca.pem, see docs/DEPLOY.md)`;
 }
 
 /** The relay's time (an HTTP Date, RFC 9110 §6.6.1) minus `localMs`, in whole seconds. */
