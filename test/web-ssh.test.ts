@@ -20,7 +20,8 @@ import { decodeSignResponse, encodeSignRequest } from '../src/agent/agent-codec.
 import { LATCH_CLI, latch, latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
 import { latchInteractive, type Watched } from './helpers/latch-ssh-env.js';
 import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
-import { run } from './helpers/agent-test-env.js';
+import { run, untilClockPasses } from './helpers/agent-test-env.js';
+import { DEADLINE_GRACE_SECONDS } from '../src/protocol/protocol-constants.js';
 import { signingRepo } from './helpers/git-repo.js';
 import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, pairPageByLink } from './helpers/web-browser.js';
 
@@ -338,6 +339,27 @@ test('by keyboard alone: the screens are reached from the nav, a card takes focu
   const r = await login;
   assert.equal(r.code, 0, r.stderr);
   await historyEntry('approved once');
+});
+
+test('ghost prompts: a login its computer gave up on while the app was closed is dropped unseen; the next card shows its age', { skip }, async () => {
+  const url = page.url();
+  await page.goto('about:blank'); // the app is closed; the request waits on the relay
+  const gaveUp = await ssh(); // the agent waits --sign-timeout (20 s) for an ack, then gives up
+  assert.notEqual(gaveUp.code, 0);
+  await agent!.waitFor(/did not answer within 20 s/);
+  // The deadline is when the agent gave up: wait out the grace for clock differences too.
+  await untilClockPasses(Date.now() / 1000 + DEADLINE_GRACE_SECONDS + 2);
+  const dropped = page.waitForEvent('console', { predicate: (m) => /dropped request \S+ \(ssh_sign\) from laptop unseen: it arrived \d+ s after its deadline/.test(m.text()), timeout: 30_000 });
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]');
+  await dropped;
+  assert.equal(await page.getByRole('article').count(), 0, 'no card for the abandoned request');
+  const login = ssh();
+  const c = await card();
+  assert.match((await c.textContent()) ?? '', /sent \d+ s ago/);
+  await c.getByRole('button', { name: 'Approve' }).click();
+  const r = await login;
+  assert.equal(r.code, 0, r.stderr);
 });
 
 test('a request sent while the app is closed is caught up when it opens again, and approved there', { skip }, async () => {

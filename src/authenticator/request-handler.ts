@@ -69,8 +69,8 @@ export class RequestHandler {
       act: (request, ack) =>
         actOn(pairing, request, ack, {
           deviceInfo: () => deviceInfo(this.keystore.state),
-          sshSign: (p, b, a) => this.#ssh.sshSign(p, b, a),
-          signMessage: (p, b, a) => this.#ssh.signMessage(p, b, a),
+          sshSign: (p, b, a, t) => this.#ssh.sshSign(p, b, a, t),
+          signMessage: (p, b, a, t) => this.#ssh.signMessage(p, b, a, t),
           webauthnCreate: (p, b, a) => this.#webauthn.create(p, b, a),
           webauthnGet: (p, b, a) => this.#webauthn.get(p, b, a),
         }),

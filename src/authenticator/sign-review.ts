@@ -24,6 +24,20 @@ export interface SignReview {
   lines: string[];
   /** Which timed approvals this request may be given ([] = approve once or deny only). */
   timedScopes: PolicyScope['kind'][];
+  /** Why timedScopes is empty when the kind of request would otherwise have some. */
+  noTimedReason?: string;
+  /** When the computer sent it (unix seconds, its clock), for showing the request's age. */
+  sentAt?: number;
+  /** After this (unix seconds, this clock) nobody waits for the answer: drop the prompt unseen. */
+  expiresAt?: number;
+}
+
+/**
+ * Whether a prompt is for a request its computer no longer waits for (issue 12, ghost
+ * prompts). Every approver checks this before showing a request that waited in a queue.
+ */
+export function expiredUnseen(review: SignReview, nowSeconds: number): boolean {
+  return review.expiresAt !== undefined && nowSeconds > review.expiresAt;
 }
 
 export type Decision = { kind: 'once' } | { kind: 'deny'; reason?: string } | { kind: 'timed'; scope: PolicyScope['kind']; seconds: number };

@@ -142,8 +142,8 @@ export class WebRequestHandler {
             if (!device) throw new LatchError('not_initialised', 'the web authenticator has no keys yet');
             return webDeviceInfo(device);
           },
-          sshSign: (p, b, a) => this.#ssh.sshSign(p, b, a),
-          signMessage: (p, b, a) => this.#ssh.signMessage(p, b, a),
+          sshSign: (p, b, a, t) => this.#ssh.sshSign(p, b, a, t),
+          signMessage: (p, b, a, t) => this.#ssh.signMessage(p, b, a, t),
         }),
     });
   }
