@@ -9,6 +9,7 @@ import type { RelayClient } from '../transport/relay-client.js';
 import { CustodyClient } from '../sdk/custody-client.js';
 import { deviceSigner } from './custody-device-key.js';
 import { handleNotice, joinQuestion, serveCustodyInbox } from './custody-notice-core.js';
+import { reregisterInbox } from './custody-inbox.js';
 import type { Keystore } from './keystore.js';
 
 export { parseNotice } from './custody-notice-core.js';
@@ -38,6 +39,7 @@ export async function custodyInboxLoop(opts: {
   }
   const c = keystore.state.custody!;
   if (!c.inbox || !c.serverBoxPublicKey) return;
+  await reregisterInbox({ sodium: opts.sodium, client: new CustodyClient({ server: c.server, ...(c.refreshToken ? { refreshToken: c.refreshToken } : {}) }), account: c.account!, inbox: c.inbox, signer: deviceSigner(c), log });
   log(`custody: listening for join and recovery requests of account ${c.account}`);
   const yesNo = async (question: string, left: number) => ((await opts.decide(question, left)) ? 'approve' : 'deny') as 'approve' | 'deny';
   await serveCustodyInbox({

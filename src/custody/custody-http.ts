@@ -45,9 +45,9 @@ const ROUTES: Route[] = [
       return svc.tokens.refresh(body.refresh_token);
     },
   },
-  { method: 'POST', pattern: r('/accounts'), auth: true, fields: { required: ['device_name'], optional: ['recovery_public_key', 'inbox'] }, run: ({ svc, caller, body }) => svc.createAccount(caller, body as never) },
+  { method: 'POST', pattern: r('/accounts'), auth: true, fields: { required: ['device_name'], optional: ['recovery_public_key', 'inbox'] }, run: ({ svc, caller, body, req }) => svc.createAccount(caller, body as never, req.headers.host) },
   { method: 'GET', pattern: r(`/accounts/${ADDR}`), auth: true, run: ({ svc, caller, params }) => svc.getAccount(caller, params[0]) },
-  { method: 'POST', pattern: r(`/accounts/${ADDR}/inbox`), auth: true, fields: { required: ['relay_url', 'queue_id', 'box_public_key'] }, run: ({ svc, caller, params, body }) => svc.registerInbox(caller, params[0], body) },
+  { method: 'POST', pattern: r(`/accounts/${ADDR}/inbox`), auth: true, fields: { required: ['relay_url', 'queue_id', 'box_public_key', 'signed_at', 'signature'] }, run: ({ svc, caller, params, body, req }) => svc.registerInbox(caller, params[0], body, req.headers.host) },
   { method: 'POST', pattern: r(`/accounts/${ADDR}/cosign`), auth: true, fields: { required: ['transaction'] }, run: ({ svc, caller, params, body }) => svc.cosign(caller, params[0], body as never) },
   { method: 'POST', pattern: r(`/accounts/${ADDR}/submit`), auth: true, fields: { required: ['transaction'] }, run: ({ svc, caller, params, body }) => svc.submit(caller, params[0], body as never) },
   {
@@ -160,6 +160,7 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
     },
     async close() {
       await Promise.allSettled([...inflight]);
+      await svc.notices.close();
       svc.close();
       await opts.ledger.close();
     },

@@ -20,7 +20,6 @@ import { LatchError } from '../util/latch-error.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import { boxMessageRandom } from '../protocol/envelope.js';
 import type { Sodium } from '../protocol/sodium.js';
-import { RelayClient } from '../transport/relay-client.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256, parsePublicKey, type FlowAccountKey } from '../ledger/flow/flow-account-key.js';
 import { parseTemplateCall, type TemplateCall } from '../ledger/flow/cadence-templates.js';
@@ -34,7 +33,10 @@ import { appendAudit, migrateAudit, verifyAuditChain, type AuditEntry } from './
 import { DevIssuer, migrateDevIssuer, type Mailer } from './dev-issuer.js';
 import { TokenService, migrateTokens, type Caller, type OidcIssuerConfig } from './token-service.js';
 import type { KeyVault } from './master-key.js';
-import { CUSTODY_KEY_WEIGHT, JOIN_TTL_SECONDS, loginMessage, type DeviceInbox, type DeviceNotice, type KeyRole, type TokenPair } from './custody-api.js';
+import { InboxRegistry, migrateInboxes } from './inbox-registry.js';
+import { NoticeSender, type LocalDelivery } from './notice-sender.js';
+import { RelayAllowList } from './relay-allow-list.js';
+import { CUSTODY_KEY_WEIGHT, JOIN_TTL_SECONDS, loginMessage, type DeviceNotice, type KeyRole, type TokenPair } from './custody-api.js';
 
 export interface CustodyOptions {
   dataDir: string;
@@ -53,6 +55,10 @@ export interface CustodyOptions {
   startingBalance?: string;
   accessTtlSeconds?: number;
   oidcIssuers?: OidcIssuerConfig[];
+  /** Remote relays notices may go to besides our own (`--inbox-relay`); relay-allow-list.ts. */
+  inboxRelays?: string[];
+  /** Our own relay, in-process; without it only allowed remote relays receive notices. */
+  deliverLocal?: LocalDelivery;
   now?: () => number;
 }
 
@@ -138,7 +144,8 @@ export class CustodyService {
   readonly #now: () => number;
   readonly #maxPerTx: bigint;
   readonly #daily: bigint;
-  readonly #relays = new Map<string, RelayClient>();
+  readonly #inboxes: InboxRegistry;
+  readonly notices: NoticeSender;
 
   private constructor(private readonly opts: CustodyOptions, db: Database.Database, jwtSecret: Uint8Array) {
     this.db = db;
@@ -147,6 +154,9 @@ export class CustodyService {
     this.issuer = new DevIssuer(db, opts.mailer);
     this.#maxPerTx = ufix64ToUnits(parseAmount(opts.maxPerTransaction ?? '1000.0'));
     this.#daily = ufix64ToUnits(parseAmount(opts.dailyLimit ?? '10000.0'));
+    const relays = new RelayAllowList(opts.inboxRelays ?? [], opts.publicUrl);
+    this.#inboxes = new InboxRegistry(db, relays, this.#now);
+    this.notices = new NoticeSender(relays, opts.deliverLocal, opts.log);
   }
 
   static async open(opts: CustodyOptions): Promise<CustodyService> {
@@ -217,10 +227,10 @@ export class CustodyService {
 
   // ---- accounts ----
 
-  async createAccount(caller: Caller, body: { device_name: unknown; recovery_public_key?: unknown; inbox?: unknown }): Promise<{ address: string } & TokenPair> {
+  async createAccount(caller: Caller, body: { device_name: unknown; recovery_public_key?: unknown; inbox?: unknown }, requestHost?: string): Promise<{ address: string } & TokenPair> {
     const name = parseName(body.device_name);
     const recovery = body.recovery_public_key === undefined || body.recovery_public_key === null ? undefined : parseDeviceKey(body.recovery_public_key, 'recovery_public_key');
-    const inbox = body.inbox === undefined ? undefined : parseInbox(body.inbox);
+    const inbox = body.inbox === undefined ? undefined : this.#inboxes.check(body.inbox, { account: null, device: caller.device, requestHost });
     if (recovery === caller.device) fail('bad_key', 'the recovery key must differ from the device key');
     return this.#decide(null, 'create-account', { email: caller.email, device: caller.device }, async () => {
       const serverSecret = generateFlowPrivateKey(SIGN_ALGO_ECDSA_P256);
@@ -236,7 +246,7 @@ export class CustodyService {
         ins.run(address, 0, 'device', caller.device, name);
         ins.run(address, 1, 'server', serverPublic, null);
         if (recovery) ins.run(address, 2, 'recovery', recovery, null);
-        if (inbox) this.#saveInbox(address, caller.device, inbox);
+        if (inbox) this.#inboxes.save(address, caller.device, inbox);
         this.audit({ account: address, action: 'create-account', decision: 'accepted', detail: { email: caller.email, device: caller.device, recovery: recovery !== undefined } });
       });
       tx.immediate();
@@ -287,14 +297,13 @@ export class CustodyService {
     };
   }
 
-  async registerInbox(caller: Caller, address: unknown, body: unknown): Promise<{ ok: true }> {
+  /** Signed by the device key it speaks for (inbox-registry.ts); a token alone is not enough. */
+  async registerInbox(caller: Caller, address: unknown, body: unknown, requestHost?: string): Promise<{ ok: true }> {
     const row = this.#forAccount(caller, address);
-    this.#saveInbox(row.address, caller.device, parseInbox(body));
-    return { ok: true };
-  }
-
-  #saveInbox(address: string, device: string, inbox: DeviceInbox): void {
-    this.db.prepare('INSERT OR REPLACE INTO inboxes (address, device, relay_url, queue_id, box_public_key) VALUES (?, ?, ?, ?, ?)').run(address, device, inbox.relay_url, inbox.queue_id, inbox.box_public_key);
+    return this.#decide(row.address, 'register-inbox', { device: caller.device }, async () => {
+      this.#inboxes.save(row.address, caller.device, this.#inboxes.check(body, { account: row.address, device: caller.device, requestHost }));
+      return { ok: true as const };
+    });
   }
 
   // ---- co-signing ----
@@ -644,20 +653,11 @@ export class CustodyService {
 
   // ---- notices through the relay ----
 
+  /** Starts the deliveries and returns at once: no request waits on a relay (notice-sender.ts). */
   async #notify(address: string, notice: DeviceNotice, except?: string): Promise<void> {
     const rows = (this.db.prepare("SELECT i.* FROM inboxes i JOIN custody_keys k ON k.address = i.address AND k.public_key = i.device WHERE i.address = ? AND k.revoked = 0 AND k.role = 'device'").all(address) as { device: string; relay_url: string; queue_id: string; box_public_key: string }[]).filter((r) => r.device !== except);
     const plain = new TextEncoder().encode(JSON.stringify(notice));
-    await Promise.all(
-      rows.map(async (r) => {
-        try {
-          let relay = this.#relays.get(r.relay_url);
-          if (!relay) this.#relays.set(r.relay_url, (relay = new RelayClient({ url: r.relay_url, WebSocket: null })));
-          await relay.send(r.queue_id, boxMessageRandom(this.opts.sodium, plain, decodeBase64url(r.box_public_key), this.#boxSecret));
-        } catch (e) {
-          this.opts.log(`could not notify a device of ${address}: ${(e as Error).message}`);
-        }
-      }),
-    );
+    this.notices.send(rows, (r) => boxMessageRandom(this.opts.sodium, plain, decodeBase64url(r.box_public_key), this.#boxSecret), `${notice.type} of ${address}`);
   }
 
   verifyAudit(): ReturnType<typeof verifyAuditChain> {
@@ -690,6 +690,7 @@ export function openCustodyDb(path: string): Database.Database {
     CREATE TABLE IF NOT EXISTS recoveries (id TEXT PRIMARY KEY, address TEXT NOT NULL, email TEXT NOT NULL, device_public_key TEXT NOT NULL,
       device_name TEXT NOT NULL, created_at INTEGER NOT NULL, ready_at INTEGER NOT NULL, status TEXT NOT NULL, key_index INTEGER);
   `);
+  migrateInboxes(db);
   migrateAudit(db);
   migrateTokens(db);
   migrateDevIssuer(db);
@@ -712,17 +713,6 @@ function parseDeviceKey(v: unknown, what = 'device_public_key'): string {
 function parseName(v: unknown): string {
   if (typeof v !== 'string' || !/^[\p{L}\p{N} ._'-]{1,64}$/u.test(v)) fail('bad_name', 'device_name must be 1-64 letters, digits, spaces or ._\'-');
   return v;
-}
-
-function parseInbox(v: unknown): DeviceInbox {
-  const o = v as Record<string, unknown>;
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) fail('bad_inbox', 'inbox must be an object');
-  const keys = Object.keys(o).sort().join(',');
-  if (keys !== 'box_public_key,queue_id,relay_url') fail('bad_inbox', 'inbox has exactly relay_url, queue_id and box_public_key');
-  if (typeof o.relay_url !== 'string' || !/^https?:\/\/[^\s]{1,200}$/.test(o.relay_url)) fail('bad_inbox', 'inbox.relay_url must be an http(s) URL');
-  if (typeof o.queue_id !== 'string' || !/^[A-Za-z0-9_-]{21}[AQgw]$/.test(o.queue_id)) fail('bad_inbox', 'inbox.queue_id is not a queue id');
-  if (typeof o.box_public_key !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(o.box_public_key)) fail('bad_inbox', 'inbox.box_public_key must be 32 bytes base64url');
-  return { relay_url: o.relay_url, queue_id: o.queue_id, box_public_key: o.box_public_key };
 }
 
 function checkLoginSignature(challenge: Uint8Array, signature: unknown, device: string): void {

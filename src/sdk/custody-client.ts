@@ -16,6 +16,7 @@ import { fromRestTransaction, toRestTransaction, type RestAccountKey, type RestT
 import { parseAmount } from '../ledger/flow/json-cadence.js';
 import { CUSTODY_KEY_WEIGHT, CUSTODY_PREFIX, loginMessage, type DeviceInbox, type KeyRole, type TokenPair } from '../custody/custody-api.js';
 import type { CustodySigner } from '../authenticator/custody-device-key.js';
+import { inboxMessage, type SignedDeviceInbox } from '../custody/inbox-signature.js';
 
 export type { CustodySigner } from '../authenticator/custody-device-key.js';
 export type { DeviceInbox, DeviceNotice, KeyRole, TokenPair } from '../custody/custody-api.js';
@@ -158,11 +159,13 @@ export class CustodyClient {
 
   // ---- accounts ----
 
-  async createAccount(opts: { deviceName: string; recoveryPublicKey?: string; inbox?: DeviceInbox }): Promise<{ address: string } & TokenPair> {
+  /** With an inbox, `device` (the logged-in device key) signs its registration. */
+  async createAccount(opts: { deviceName: string; recoveryPublicKey?: string; inbox?: DeviceInbox; device?: CustodySigner }): Promise<{ address: string } & TokenPair> {
+    if (opts.inbox !== undefined && opts.device === undefined) throw new TypeError('createAccount: an inbox needs the device signer');
     const out = await this.#call<{ address: string } & TokenPair>('POST', '/accounts', {
       device_name: opts.deviceName,
       ...(opts.recoveryPublicKey !== undefined ? { recovery_public_key: opts.recoveryPublicKey } : {}),
-      ...(opts.inbox !== undefined ? { inbox: opts.inbox } : {}),
+      ...(opts.inbox !== undefined ? { inbox: await signInbox(opts.device!, null, opts.inbox) } : {}),
     });
     await this.#tokens(out);
     return out;
@@ -172,8 +175,10 @@ export class CustodyClient {
     return this.#call('GET', `/accounts/${parseFlowAddress(address)}`);
   }
 
-  async registerInbox(address: string, inbox: DeviceInbox): Promise<void> {
-    await this.#call('POST', `/accounts/${parseFlowAddress(address)}/inbox`, inbox);
+  /** Registers (or re-registers) this device's notice inbox, signed by its device key. */
+  async registerInbox(address: string, inbox: DeviceInbox, device: CustodySigner): Promise<void> {
+    const a = parseFlowAddress(address);
+    await this.#call('POST', `/accounts/${a}/inbox`, await signInbox(device, a, inbox));
   }
 
   /** Builds a template transaction proposed by `proposer`, signed by every key in `signers`. */
@@ -345,4 +350,11 @@ export class CustodyClient {
   async cancelRecovery(recoveryId: string): Promise<void> {
     await this.#call('POST', `/recoveries/${recoveryId}/cancel`, {});
   }
+}
+
+/** An inbox registration signed by the device key (custody/inbox-signature.ts). */
+export async function signInbox(device: CustodySigner, account: string | null, inbox: DeviceInbox, signedAt = Math.floor(Date.now() / 1000)): Promise<SignedDeviceInbox> {
+  const plain: DeviceInbox = { relay_url: inbox.relay_url, queue_id: inbox.queue_id, box_public_key: inbox.box_public_key };
+  const sig = await device.sign(inboxMessage({ account, device: device.publicKey, inbox: plain, signedAt }));
+  return { ...plain, signed_at: signedAt, signature: bytesToHex(sig) };
 }

@@ -140,7 +140,7 @@ export async function createAccount(store: WebStore, sodium: Sodium, deviceName:
   // made first and sealed after, as `latch account create` does.
   const recovery = recoveryPassphrase !== undefined ? newRecoveryKey() : undefined;
   try {
-    const created = await client.createAccount({ deviceName: name, inbox: inbox.wire, ...(recovery ? { recoveryPublicKey: recovery.publicKey } : {}) });
+    const created = await client.createAccount({ deviceName: name, inbox: inbox.wire, device: custodySigner(c), ...(recovery ? { recoveryPublicKey: recovery.publicKey } : {}) });
     const acct = await client.getAccount(created.address);
     const mine = acct.keys.find((k) => k.public_key === c.devicePublicKey && !k.revoked);
     const custody = await saveCustody(store, (x) => {

@@ -85,7 +85,7 @@ export async function adoptAccount(s: Session, address: string, keyIndex: number
   let inbox: ReturnType<typeof newInbox> | undefined;
   if (withInbox) {
     inbox = newInbox(s.sodium, s.client.server);
-    await s.client.registerInbox(address, inbox.wire);
+    await s.client.registerInbox(address, inbox.wire, s.device);
   }
   s.custody = await s.save((c) => {
     c.account = address;
