@@ -10,6 +10,9 @@ import { sendError, sendJson } from '../relay/relay-http.js';
 import { CUSTODY_PREFIX } from './custody-api.js';
 import { CustodyService, type CustodyOptions } from './custody-service.js';
 import { clientAddress } from '../util/client-address.js';
+import { CustodyRateLimits } from './custody-rate-limits.js';
+import { RetryLaterError } from './retry-later-error.js';
+import { parseEmail } from './dev-issuer.js';
 
 const MAX_BODY = 64 * 1024;
 
@@ -26,7 +29,9 @@ interface Route {
   /** Required and optional body fields (POST). */
   fields?: { required: string[]; optional?: string[] };
   auth: boolean;
-  run: (ctx: { svc: CustodyService; params: string[]; body: Body; req: IncomingMessage; caller: Awaited<ReturnType<CustodyService['tokens']['verify']>> }) => Promise<unknown>;
+  /** Per-IP login limit (and per-email for codes) before the body is looked at further. */
+  login?: boolean;
+  run: (ctx: { svc: CustodyService; params: string[]; body: Body; req: IncomingMessage; caller: Awaited<ReturnType<CustodyService['tokens']['verify']>>; limits: CustodyRateLimits }) => Promise<unknown>;
 }
 
 const ADDR = '(0x[0-9a-fA-F]{16})';
@@ -35,9 +40,15 @@ const r = (path: string): RegExp => new RegExp(`^${CUSTODY_PREFIX}${path}$`);
 const NO_CALLER = { email: '', device: '' };
 
 const ROUTES: Route[] = [
-  { method: 'POST', pattern: r('/login/start'), auth: false, fields: { required: ['email'] }, run: ({ svc, body }) => svc.loginStart(body.email) },
-  { method: 'POST', pattern: r('/login/complete'), auth: false, fields: { required: ['email', 'code', 'device_public_key', 'signature'] }, run: ({ svc, body }) => svc.loginComplete(body as never) },
-  { method: 'POST', pattern: r('/login/oidc'), auth: false, fields: { required: ['id_token', 'device_public_key', 'signature'] }, run: ({ svc, body }) => svc.loginOidc(body as never) },
+  {
+    method: 'POST', pattern: r('/login/start'), auth: false, login: true, fields: { required: ['email'] },
+    run: ({ svc, body, limits }) => {
+      limits.loginCode(parseEmail(body.email));
+      return svc.loginStart(body.email);
+    },
+  },
+  { method: 'POST', pattern: r('/login/complete'), auth: false, login: true, fields: { required: ['email', 'code', 'device_public_key', 'signature'] }, run: ({ svc, body }) => svc.loginComplete(body as never) },
+  { method: 'POST', pattern: r('/login/oidc'), auth: false, login: true, fields: { required: ['id_token', 'device_public_key', 'signature'] }, run: ({ svc, body }) => svc.loginOidc(body as never) },
   {
     method: 'POST', pattern: r('/token/refresh'), auth: false, fields: { required: ['refresh_token'] },
     run: ({ svc, body }) => {
@@ -116,6 +127,7 @@ export function parseJsonBody(raw: Buffer, contentType: string | undefined, fiel
 
 export async function createCustody(opts: CustodyOptions): Promise<Custody> {
   const svc = await CustodyService.open(opts);
+  const limits = new CustodyRateLimits();
   const inflight = new Set<Promise<void>>();
   return {
     service: svc,
@@ -134,11 +146,13 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
       const p = (async () => {
         let reachedService = false;
         try {
+          limits.request(clientAddress(req));
+          if (route.login) limits.login(clientAddress(req));
           const raw = route.method === 'POST' ? await readBody(req) : Buffer.alloc(0);
           const body = route.fields ? parseJsonBody(raw, req.headers['content-type'], route.fields) : {};
           const caller = route.auth ? await svc.tokens.verify(req.headers.authorization) : NO_CALLER;
           reachedService = true;
-          sendJson(res, 200, await route.run({ svc, params, body, req, caller }));
+          sendJson(res, 200, await route.run({ svc, params, body, req, caller, limits }));
         } catch (e) {
           // Every decision is audited (issue 4), also a request turned away before the service
           // saw it (bad token, bad body) on a route that would change an account.
@@ -147,7 +161,7 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
             svc.audit({ account, action: path.split('/').pop() ?? 'request', decision: 'refused', detail: { code: e.code, reason: e.message, from: clientAddress(req) } });
           }
           if (e instanceof LatchError) {
-            sendError(res, e.status, e.code, e.message);
+            sendError(res, e.status, e.code, e.message, e instanceof RetryLaterError ? { 'retry-after': String(e.retryAfterSeconds) } : {});
           } else {
             opts.log(`custody internal error: ${e instanceof Error ? e.message : String(e)}`);
             sendError(res, 500, 'internal', 'internal server error');

@@ -150,7 +150,10 @@ export class CustodyService {
   private constructor(private readonly opts: CustodyOptions, db: Database.Database, jwtSecret: Uint8Array) {
     this.db = db;
     this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
-    this.tokens = new TokenService(db, jwtSecret, opts.accessTtlSeconds ?? 600, opts.oidcIssuers ?? []);
+    this.tokens = new TokenService(db, jwtSecret, opts.accessTtlSeconds ?? 600, opts.oidcIssuers ?? [], {
+      isLiveKey: (account, device) => this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(account, device) !== undefined,
+      onReuse: (c) => this.audit({ account: c.account ?? null, action: 'token-reuse', decision: 'refused', detail: { email: c.email, device: c.device, family: c.family } }),
+    });
     this.issuer = new DevIssuer(db, opts.mailer);
     this.#maxPerTx = ufix64ToUnits(parseAmount(opts.maxPerTransaction ?? '1000.0'));
     this.#daily = ufix64ToUnits(parseAmount(opts.dailyLimit ?? '10000.0'));

@@ -63,7 +63,19 @@ export interface CustodyClientOptions {
   refreshToken?: string;
   /** Called whenever new tokens arrive, to persist the refresh token. */
   onTokens?: (t: TokenPair) => void | Promise<void>;
+  /**
+   * Where the refresh token lives when several clients share it (the CLI's commands and
+   * `device run`, a browser's tabs). Refresh tokens are single-use (docs/CUSTODY.md "Tokens"):
+   * a second use revokes the session, so the exchange must run under the store's lock against
+   * the newest stored token. Without a store the client keeps the token in memory only.
+   */
+  tokenStore?: RefreshTokenStore;
   fetch?: typeof fetch;
+}
+
+export interface RefreshTokenStore {
+  /** Under a lock every sharer takes: reads the newest refresh token, runs `exchange`, stores the one it returns. */
+  rotate(exchange: (refreshToken: string) => Promise<TokenPair>): Promise<TokenPair>;
 }
 
 /** A key of the account with what is needed to sign for it. */
@@ -78,6 +90,7 @@ export class CustodyClient {
   #refresh: string | undefined;
   readonly #fetch: typeof fetch;
   readonly #onTokens: CustodyClientOptions['onTokens'];
+  readonly #store: RefreshTokenStore | undefined;
 
   constructor(opts: CustodyClientOptions) {
     this.server = opts.server.replace(/\/+$/, '');
@@ -86,6 +99,7 @@ export class CustodyClient {
     // Not `fetch` itself: browsers throw "Illegal invocation" when fetch is called with a `this` other than the global.
     this.#fetch = opts.fetch ?? ((input, init) => fetch(input, init));
     this.#onTokens = opts.onTokens;
+    this.#store = opts.tokenStore;
   }
 
   get refreshToken(): string | undefined {
@@ -99,7 +113,8 @@ export class CustodyClient {
   }
 
   async #call<T>(method: 'GET' | 'POST', path: string, body?: unknown, auth = true, retried = false): Promise<T> {
-    if (auth && this.#access === undefined && this.#refresh !== undefined && !retried) await this.refresh();
+    const canRefresh = this.#refresh !== undefined || this.#store !== undefined;
+    if (auth && this.#access === undefined && canRefresh && !retried) await this.refresh();
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (auth && this.#access) headers.authorization = `Bearer ${this.#access}`;
@@ -116,7 +131,7 @@ export class CustodyClient {
     } catch {
       throw new LatchError('bad_response', `the custody server answered ${res.status} with a body that is not JSON`);
     }
-    if (res.status === 401 && auth && !retried && this.#refresh !== undefined) {
+    if (res.status === 401 && auth && !retried && canRefresh) {
       await this.refresh();
       return this.#call(method, path, body, auth, true);
     }
@@ -150,9 +165,13 @@ export class CustodyClient {
     return t;
   }
 
+  /** Exchanges the refresh token (single use) for a new pair. */
   async refresh(): Promise<TokenPair> {
-    if (this.#refresh === undefined) throw new LatchError('not_logged_in', 'not logged in: run `latch login --email EMAIL`');
-    const t = await this.#call<TokenPair>('POST', '/token/refresh', { refresh_token: this.#refresh }, false, true);
+    const exchange = (refresh_token: string): Promise<TokenPair> => this.#call<TokenPair>('POST', '/token/refresh', { refresh_token }, false, true);
+    let t: TokenPair;
+    if (this.#store !== undefined) t = await this.#store.rotate(exchange);
+    else if (this.#refresh !== undefined) t = await exchange(this.#refresh);
+    else throw new LatchError('not_logged_in', 'not logged in: run `latch login --email EMAIL`');
     await this.#tokens(t);
     return t;
   }
