@@ -13,6 +13,9 @@ import { clientAddress } from '../util/client-address.js';
 import { CustodyRateLimits } from './custody-rate-limits.js';
 import { RetryLaterError } from './retry-later-error.js';
 import { parseEmail } from './dev-issuer.js';
+import { RefusalCounter, REFUSAL_WINDOW_MS } from './refusal-counter.js';
+import { ANCHOR_FILE, AuditAnchor } from './audit-anchor.js';
+import { join } from 'node:path';
 
 const MAX_BODY = 64 * 1024;
 
@@ -128,6 +131,23 @@ export function parseJsonBody(raw: Buffer, contentType: string | undefined, fiel
 export async function createCustody(opts: CustodyOptions): Promise<Custody> {
   const svc = await CustodyService.open(opts);
   const limits = new CustodyRateLimits();
+  const refusals = new RefusalCounter((e) => svc.audit(e));
+  // The log's head is signed into a file the database writer cannot rewrite (audit-anchor.ts).
+  const anchor = await AuditAnchor.open(svc.db, opts.vault, opts.sodium, join(opts.dataDir, ANCHOR_FILE));
+  const head = anchor.record();
+  opts.log(`custody audit log: head ${head ? `${head.seq} ${head.head}` : 'empty'}, anchor key ${anchor.publicKey}`);
+  const anchorNow = (): void => {
+    try {
+      if (svc.db.open) anchor.record();
+    } catch (e) {
+      opts.log(`custody audit anchor could not be written: ${(e as Error).message}`);
+    }
+  };
+  const sweep = setInterval(() => {
+    refusals.sweep();
+    anchorNow();
+  }, REFUSAL_WINDOW_MS);
+  sweep.unref();
   const inflight = new Set<Promise<void>>();
   return {
     service: svc,
@@ -156,9 +176,10 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
         } catch (e) {
           // Every decision is audited (issue 4), also a request turned away before the service
           // saw it (bad token, bad body) on a route that would change an account.
+          // Counted per address and minute, not one row each (refusal-counter.ts).
           if (!reachedService && route.auth && route.method === 'POST' && e instanceof LatchError) {
             const account = params.find((x) => x.startsWith('0x')) ?? null;
-            svc.audit({ account, action: path.split('/').pop() ?? 'request', decision: 'refused', detail: { code: e.code, reason: e.message, from: clientAddress(req) } });
+            refusals.refuse(clientAddress(req), { account, action: path.split('/').pop() ?? 'request', decision: 'refused', detail: { code: e.code, reason: e.message } });
           }
           if (e instanceof LatchError) {
             sendError(res, e.status, e.code, e.message, e instanceof RetryLaterError ? { 'retry-after': String(e.retryAfterSeconds) } : {});
@@ -169,11 +190,17 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
         }
       })();
       inflight.add(p);
-      void p.finally(() => inflight.delete(p));
+      void p.finally(() => {
+        inflight.delete(p);
+        anchorNow();
+      });
       return true;
     },
     async close() {
       await Promise.allSettled([...inflight]);
+      clearInterval(sweep);
+      refusals.sweep(Date.now(), true);
+      anchorNow();
       await svc.notices.close();
       svc.close();
       await opts.ledger.close();
