@@ -86,15 +86,41 @@ function originOf(req: IncomingMessage): string {
   return `${clientAddress(req)} (${ua})`;
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+/** Past this much of an oversized body, stop reading and drop the connection. */
+const MAX_DRAIN_BYTES = 1024 * 1024;
+
+/**
+ * The body, at most MAX_BODY bytes. A larger one is refused with the documented 413
+ * (issue 15 §6): the rest is read and dropped, so the client finishes sending and reads the
+ * answer instead of a connection reset; only past MAX_DRAIN_BYTES is the connection cut.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
+    const tooLarge = (): void => {
+      res.shouldKeepAlive = false;
+      reject(new LatchError('body_too_large', `the body is larger than ${MAX_BODY} bytes`, { status: 413 }));
+    };
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+      tooLarge();
+      req.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n > MAX_DRAIN_BYTES) req.destroy();
+      });
+      req.on('error', () => {});
+      return;
+    }
+    let refused = false;
     req.on('data', (c: Buffer) => {
       n += c.length;
       if (n > MAX_BODY) {
-        reject(new LatchError('body_too_large', `the body is larger than ${MAX_BODY} bytes`, { status: 413 }));
-        req.destroy();
+        if (!refused) {
+          refused = true;
+          chunks.length = 0;
+          tooLarge();
+        }
+        if (n > MAX_DRAIN_BYTES) req.destroy();
         return;
       }
       chunks.push(c);
@@ -168,7 +194,7 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
         try {
           limits.request(clientAddress(req));
           if (route.login) limits.login(clientAddress(req));
-          const raw = route.method === 'POST' ? await readBody(req) : Buffer.alloc(0);
+          const raw = route.method === 'POST' ? await readBody(req, res) : Buffer.alloc(0);
           const body = route.fields ? parseJsonBody(raw, req.headers['content-type'], route.fields) : {};
           const caller = route.auth ? await svc.tokens.verify(req.headers.authorization) : NO_CALLER;
           reachedService = true;
