@@ -80,10 +80,13 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: r(`/recoveries/${ID}/cancel`), auth: true, fields: { required: [] }, run: ({ svc, caller, params }) => svc.recoverCancel(caller, params[0]) },
 ];
 
-/** Where a join request came from, as shown to the approving device. */
+/**
+ * Where a join request came from, as shown to the approving device: only what the server itself
+ * observed (the client address, --trusted-proxy aware). The User-Agent is the requester's own
+ * words and was used to write "this is YOUR OWN device" on the card (issue 15 §4).
+ */
 function originOf(req: IncomingMessage): string {
-  const ua = String(req.headers['user-agent'] ?? 'unknown client').replace(/[^\x20-\x7e]/g, '').slice(0, 80);
-  return `${clientAddress(req)} (${ua})`;
+  return clientAddress(req);
 }
 
 /** Past this much of an oversized body, stop reading and drop the connection. */

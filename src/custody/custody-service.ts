@@ -36,6 +36,7 @@ import type { KeyVault } from './master-key.js';
 import { InboxRegistry, migrateInboxes } from './inbox-registry.js';
 import { NoticeSender, type LocalDelivery } from './notice-sender.js';
 import { RelayAllowList } from './relay-allow-list.js';
+import { nameClash } from './device-name-clash.js';
 import { CUSTODY_KEY_WEIGHT, JOIN_TTL_SECONDS, loginMessage, type DeviceNotice, type KeyRole, type TokenPair } from './custody-api.js';
 
 export interface CustodyOptions {
@@ -459,9 +460,10 @@ export class CustodyService {
     const id = newId();
     const now = this.#now();
     const expires = now + JOIN_TTL_SECONDS;
+    const clash = nameClash(name, (this.db.prepare("SELECT device_name FROM custody_keys WHERE address = ? AND role = 'device' AND revoked = 0 AND device_name IS NOT NULL").all(row.address) as { device_name: string }[]).map((k) => k.device_name));
     this.db.prepare("INSERT INTO joins (id, address, email, device_public_key, device_name, origin, created_at, expires_at, status, key_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL)").run(id, row.address, caller.email, caller.device, name, origin, now, expires);
-    this.audit({ account: row.address, action: 'join-request', decision: 'info', detail: { join: id, device: caller.device, name, origin } });
-    await this.#notify(row.address, { type: 'custody-join', join_id: id, account: row.address, device_name: name, device_public_key: caller.device, origin, expires_at: expires, server_url: this.opts.publicUrl() });
+    this.audit({ account: row.address, action: 'join-request', decision: 'info', detail: { join: id, device: caller.device, name, origin, ...(clash ? { name_clash: clash } : {}) } });
+    await this.#notify(row.address, { type: 'custody-join', join_id: id, account: row.address, device_name: name, device_public_key: caller.device, origin, requested_at: now, ...(clash ? { name_clash: clash } : {}), expires_at: expires, server_url: this.opts.publicUrl() });
     return { join_id: id, expires_at: expires };
   }
 
