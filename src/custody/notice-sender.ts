@@ -4,8 +4,9 @@
  *   - our own relay gets the message in-process (Relay.deliver), no connection at all;
  *   - an operator-allowed remote relay gets it over HTTP, each attempt bounded by
  *     NOTICE_TIMEOUT_MS;
- *   - send() returns at once; deliveries run in the background, are logged when they fail, and
- *     close() waits for (or aborts) the ones still running.
+ *   - send() waits only for the in-process deliveries (to count the devices surely told, which
+ *     the recovery-key gate needs); remote ones run in the background, are logged when they
+ *     fail, and close() aborts the ones still running.
  * Which URL is which is relay-allow-list.ts's decision.
  */
 import { RelayClient } from '../transport/relay-client.js';
@@ -32,13 +33,27 @@ export class NoticeSender {
     private readonly log: (line: string) => void,
   ) {}
 
-  /** Starts the deliveries and returns without waiting for them. */
-  send<T extends NoticeTarget>(targets: readonly T[], box: (t: T) => Uint8Array, what: string): void {
+  /**
+   * Starts the deliveries; resolves with how many reached our own relay (in-process, so without
+   * waiting on anyone's network). Remote deliveries are not waited for and not counted.
+   */
+  async send<T extends NoticeTarget>(targets: readonly T[], box: (t: T) => Uint8Array, what: string): Promise<number> {
+    const local: Promise<boolean>[] = [];
     for (const t of targets) {
-      const p = this.#deliver(t, box(t)).catch((e: unknown) => this.log(`could not notify a device (${what}): ${(e as Error).message}`));
-      this.#inflight.add(p);
-      void p.finally(() => this.#inflight.delete(p));
+      const own = this.allow.deliveryRoute(t.relay_url).kind === 'own';
+      const p = this.#deliver(t, box(t)).then(
+        () => true,
+        (e: unknown) => {
+          this.log(`could not notify a device (${what}): ${(e as Error).message}`);
+          return false;
+        },
+      );
+      const tracked = p.then(() => undefined);
+      this.#inflight.add(tracked);
+      void tracked.finally(() => this.#inflight.delete(tracked));
+      if (own) local.push(p);
     }
+    return (await Promise.all(local)).filter(Boolean).length;
   }
 
   async #deliver(t: NoticeTarget, body: Uint8Array): Promise<void> {
