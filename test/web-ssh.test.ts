@@ -22,7 +22,7 @@ import { latchInteractive, type Watched } from './helpers/latch-ssh-env.js';
 import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
 import { run } from './helpers/agent-test-env.js';
 import { signingRepo } from './helpers/git-repo.js';
-import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium } from './helpers/web-browser.js';
+import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, pairPageByLink } from './helpers/web-browser.js';
 
 const skip = CHROMIUM_SKIP;
 const user = os.userInfo().username;
@@ -50,10 +50,7 @@ before(async () => {
   });
   await page.goto(`${srv.url}/app/`);
   await page.waitForSelector('body[data-ready="true"]');
-  await page.getByLabel('Device name').fill('Ada web');
-  await page.getByLabel('Pairing link').fill(link);
-  await page.getByRole('button', { name: 'Pair', exact: true }).click();
-  await page.getByRole('status').getByText('Paired with laptop').waitFor();
+  await pairPageByLink(page, link);
   assert.equal((await pair.exited).code, 0, pair.stderr());
   pageKey = (await page.getByLabel('SSH public key').textContent())!.trim();
   sshd = await startSshd({ authorizedKeys: [pageKey] });

@@ -107,7 +107,7 @@ export async function startLatchServer(opts: { dataDir?: string; port?: number; 
   for (let attempt = 0; ; attempt++) {
     const proc = latch(['server', '--listen', `127.0.0.1:${opts.port ?? 0}`, '--data', dataDir, ...(opts.args ?? [])], opts.env ? { env: opts.env } : {});
     try {
-      const m = await proc.waitFor(/listening on (http:\/\/127\.0\.0\.1:(\d+))/, 'stdout', 15_000);
+      const m = await proc.waitFor(/listening on (https?:\/\/127\.0\.0\.1:(\d+))/, 'stdout', 15_000);
       return {
         url: m[1]!,
         port: Number(m[2]),
