@@ -113,7 +113,7 @@ test('a first recovery key is added at once only when every device was told; a d
   const sodium = await sodiumReady();
   // Every device has an inbox on the server's own relay: told, so the add goes through.
   const told = await sdkLogin(server, 'gus@example.com');
-  const { address } = await told.client.createAccount({ deviceName: 'phone', inbox: newCustodyInbox(sodium, server.url).wire });
+  const { address } = await told.client.createAccount({ deviceName: 'phone', inbox: newCustodyInbox(sodium, server.url).wire, device: told.signer });
   const added = await told.client.addRecoveryKey({ address, recoveryPublicKey: recoverySigner().publicKey, device: { keyIndex: 0, signer: told.signer } });
   assert.equal(added.status, 'sealed');
   // A device nobody can reach (no inbox registered): delayed like a recovery.

@@ -94,6 +94,19 @@ export class Keystore {
   }
 
   /**
+   * Read-modify-write under the lock with an asynchronous step in between (a refresh-token
+   * exchange, which must not run twice for one stored token). Writes only when `fn` resolves.
+   */
+  async updateAsync<T>(fn: (state: AuthenticatorState) => Promise<T>): Promise<T> {
+    return this.#withLock(async () => {
+      const current = decrypt(this.sodium, this.key, parseFile(readFileSync(this.path, 'utf8')));
+      const value = await fn(current);
+      this.#write(current);
+      return value;
+    });
+  }
+
+  /**
    * Read-check-write under the lock; writes only when `fn` says so (a cache hit need not
    * cost a disk write). Always refreshes the in-memory state from disk.
    */
