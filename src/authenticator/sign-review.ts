@@ -40,7 +40,8 @@ export const denyAll: Approver = { interactive: false, ask: async () => ({ kind:
 export const approveOnce: Approver = { interactive: false, ask: async () => ({ kind: 'once' }) };
 
 export const DEFAULT_POLICY_HOURS = 3;
-const MAX_POLICY_SECONDS = 7 * 24 * 3600;
+/** The longest timed approval (7 days): asked for, granted, and re-checked on every use (policy-book.ts). */
+export const MAX_POLICY_SECONDS = 7 * 24 * 3600;
 
 /**
  * The answer syntax:

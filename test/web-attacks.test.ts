@@ -1,0 +1,82 @@
+/**
+ * Issue 16, the web authenticator under attack: what a script with the page's storage, a
+ * flooding computer, or misleading peer text must not achieve. Real Chromium with the page from
+ * a real `latch server`, paired with real `latch pair` / `latch agent` processes. Skips where
+ * Chromium is absent.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Page } from 'playwright-core';
+import { CHROMIUM_SKIP } from './helpers/web-browser.js';
+import { askAgentToSign, openPairedPage, type PairedPage } from './helpers/web-paired-page.js';
+
+const skip = CHROMIUM_SKIP;
+let env: PairedPage;
+
+before(async () => {
+  if (skip) return;
+  env = await openPairedPage();
+});
+
+after(async () => {
+  await env?.stop();
+});
+
+/** Write records straight into the page's IndexedDB, as any script in its origin could. */
+function plant(page: Page, records: Record<string, unknown>): Promise<void> {
+  return page.evaluate(
+    (recs) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('latch-web', 1);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const tx = open.result.transaction('kv', 'readwrite');
+          for (const [k, v] of Object.entries(recs)) tx.objectStore('kv').put(v, k);
+          tx.oncomplete = () => (open.result.close(), resolve());
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    records,
+  );
+}
+
+async function pairingIdOf(page: Page, name: string): Promise<string> {
+  return page.evaluate(
+    (n) =>
+      new Promise<string>((resolve, reject) => {
+        const open = indexedDB.open('latch-web', 1);
+        open.onsuccess = () => {
+          const get = open.result.transaction('kv').objectStore('kv').get('pairings');
+          get.onsuccess = () => {
+            open.result.close();
+            const p = (get.result as { id: string; computerName: string }[]).find((x) => x.computerName === n);
+            if (p) resolve(p.id);
+            else reject(new Error(`no pairing ${n}`));
+          };
+        };
+      }),
+    name,
+  );
+}
+
+test('§1 a stored policy is re-checked on every use: an 87,600-hour "all SSH" policy written into IndexedDB is not honoured (a 1-hour one is)', { skip }, async () => {
+  const { page } = env;
+  const id = await pairingIdOf(page, 'laptop');
+  const now = Math.floor(Date.now() / 1000);
+  const policy = (hours: number) => ({ id: `planted${hours}`, pairingId: id, computerName: 'laptop', scope: { kind: 'ssh' }, createdAt: now, expiresAt: now + hours * 3600 });
+  // The opt-in makes "all SSH" apply to these unverified-host requests, so only the cap decides.
+  await plant(page, { policies: [policy(87_600)], allowUnverifiedFor: [id] });
+  let asked = await askAgentToSign(env.agentSocket, env.pageKey, 'root');
+  const c = page.getByRole('article', { name: /SSH login as root@/ });
+  await c.waitFor();
+  await c.getByRole('button', { name: 'Deny' }).click();
+  await assert.rejects(asked.answer, /refused/);
+  await page.evaluate(() => (location.hash = 'policies'));
+  await page.getByRole('alert').filter({ hasText: /1 stored approval ignored: longer than 168 h.*all SSH logins for laptop/ }).waitFor();
+
+  // The same record with a 1-hour lifetime is one the app could have granted: honoured, no card.
+  await plant(page, { policies: [policy(1)] });
+  asked = await askAgentToSign(env.agentSocket, env.pageKey, 'root');
+  assert.ok((await asked.answer).length > 0, 'signed by the 1-hour policy');
+  await plant(page, { policies: [], allowUnverifiedFor: [] });
+});
