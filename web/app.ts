@@ -17,6 +17,7 @@ import { renderHistory } from './screens/history-screen.js';
 import { renderKeys } from './screens/keys-screen.js';
 import { renderAccount } from './screens/account-screen.js';
 import { restartCustodyNotices } from './ui/custody-notices.js';
+import { watchShellVersion } from './ui/shell-version.js';
 
 const SCREENS = ['requests', 'pair', 'computers', 'policies', 'history', 'account', 'keys'] as const;
 const statusEl = byId('status');
@@ -38,6 +39,7 @@ function show(screen: string): void {
 async function main(): Promise<void> {
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('./sw.js').catch((e: unknown) => log(`service worker not registered: ${errorText(e)}`));
+    watchShellVersion();
   }
   // Ask the browser not to evict the keys under storage pressure (best effort).
   void navigator.storage?.persist?.().catch(() => false);

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   agent: { summary: 'ssh-agent with the authenticator\'s keys (SSH logins, git signing)', load: async () => (await import('./commands/agent.js')).agent },
   ssh: { summary: 'ssh setup: point ssh at latch agent', load: async () => (await import('./commands/ssh.js')).ssh },
   git: { summary: 'git setup: sign commits and tags on the authenticator', load: async () => (await import('./commands/git.js')).git },
+  app: { summary: 'serve the web authenticator from this machine (apart from any relay)', load: async () => (await import('./commands/app.js')).app },
   doctor: { summary: 'check agent, pairing, relay, authenticator, OpenSSH and git', load: async () => (await import('./commands/doctor.js')).doctor },
 };
 
