@@ -8,7 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { CHROMIUM_SKIP } from './helpers/web-browser.js';
-import { askAgentToSign, openPairedPage, type PairedPage } from './helpers/web-paired-page.js';
+import { askAgentToSign, openPairedPage, pairPage, startAgent, type PairedPage } from './helpers/web-paired-page.js';
+import { latchRun } from './helpers/latch-process.js';
 
 const skip = CHROMIUM_SKIP;
 let env: PairedPage;
@@ -79,4 +80,34 @@ test('§1 a stored policy is re-checked on every use: an 87,600-hour "all SSH" p
   asked = await askAgentToSign(env.agentSocket, env.pageKey, 'root');
   assert.ok((await asked.answer).length > 0, 'signed by the 1-hour policy');
   await plant(page, { policies: [], allowUnverifiedFor: [] });
+});
+
+test('§2 a flood of 200 sign requests from one computer never stalls another: its `latch status` and its sign request get through at once (last: it unpairs the flooding computer)', { skip }, async () => {
+  const { page } = env;
+  const desk = await pairPage(page, env.srv.url, 'desk');
+  const deskAgent = await startAgent(desk);
+  try {
+    await page.evaluate(() => (location.hash = 'requests'));
+    const flood = await Promise.all(Array.from({ length: 200 }, (_, i) => askAgentToSign(env.agentSocket, env.pageKey, `flood${i}`)));
+    // Well past the old shared limit of 16 open at once: laptop's own lanes are full.
+    await page.getByRole('article', { name: /SSH login as flood/ }).nth(7).waitFor();
+    const st = await latchRun(['status', '--json'], { home: desk });
+    assert.equal(JSON.parse(st.stdout).device.reachable, true, `desk's latch status during the flood: ${st.stdout}`);
+    const deskKey = (await page.getByLabel('SSH public key').textContent())!.trim();
+    const asked = await askAgentToSign(deskAgent.agentSocket, deskKey, 'deskuser');
+    const c = page.getByRole('article', { name: /SSH login as deskuser@/ });
+    await c.waitFor();
+    assert.match((await c.textContent()) ?? '', /from desk/);
+    await c.getByRole('button', { name: 'Deny' }).click();
+    await assert.rejects(asked.answer, /refused/);
+    // Unpairing the flooding computer withdraws its cards and drops what it still had waiting.
+    await page.evaluate(() => (location.hash = 'computers'));
+    const unpair = page.getByRole('button', { name: 'Unpair laptop' });
+    await unpair.click();
+    await unpair.click();
+    await page.getByRole('article', { name: /SSH login as flood/ }).first().waitFor({ state: 'detached' });
+    for (const f of flood) await assert.rejects(f.answer);
+  } finally {
+    await deskAgent.agent.stop();
+  }
 });

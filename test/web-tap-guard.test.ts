@@ -90,3 +90,20 @@ test('an Approve that moves under the pointer (a line above the cards grows) is 
   await c.getByRole('button', { name: 'Deny' }).click();
   await assert.rejects(asked.answer, /refused/);
 });
+
+// Here because this page's clock is Playwright's: the page is moved 5 minutes ahead, so a request
+// just sent looks as old as one queued on the relay while its computer gave up (within the 15-min
+// freshness window, so only the unseen-age rule stops it).
+test('§2 a sign request whose computer has given up (older than 2 min when its turn comes) is dropped unseen, not shown as a fresh card', { skip }, async () => {
+  const { page } = env;
+  await page.clock.setSystemTime(Date.now() + 5 * 60_000);
+  try {
+    const dropped = page.waitForEvent('console', { predicate: (m) => /dropped a ssh_sign request from "laptop" unseen: sent 3\d\d s ago/.test(m.text()) });
+    const asked = await askAgentToSign(env.agentSocket, env.pageKey, 'late');
+    await dropped;
+    assert.equal(await page.getByRole('article').count(), 0, 'no card for it');
+    await assert.rejects(asked.answer);
+  } finally {
+    await page.clock.setSystemTime(Date.now());
+  }
+});
