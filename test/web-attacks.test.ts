@@ -82,6 +82,24 @@ test('§1 a stored policy is re-checked on every use: an 87,600-hour "all SSH" p
   await plant(page, { policies: [], allowUnverifiedFor: [] });
 });
 
+test('§4 user names no SSH server accepts are refused with no card (bidi controls, 400 no-break spaces); History shows them cleaned as a card would', { skip }, async () => {
+  const { page } = env;
+  for (const [user, shown] of [
+    ['root\u202emoc.elpmaxe.dorp@\u202c', 'SSH login as root?moc.elpmaxe.dorp@?'],
+    [`deploy@prod.example.com${'\u00a0'.repeat(400)}x`, 'SSH login as deploy@prod.example.com [400 spaces] x'],
+  ] as const) {
+    const asked = await askAgentToSign(env.agentSocket, env.pageKey, user);
+    await assert.rejects(asked.answer, /refused/);
+    await page.evaluate(() => (location.hash = 'history'));
+    const li = page.locator('#history li', { hasText: shown }).first();
+    await li.waitFor();
+    const text = (await li.textContent()) ?? '';
+    assert.match(text, /refused: not a user name an SSH server accepts/);
+    assert.doesNotMatch(text, /[\u202a-\u202e\u2066-\u2069\u00a0]/u, 'no bidi control or no-break space reaches History');
+  }
+  assert.equal(await page.getByRole('article').count(), 0, 'no card was shown for either');
+});
+
 test('§2 a flood of 200 sign requests from one computer never stalls another: its `latch status` and its sign request get through at once (last: it unpairs the flooding computer)', { skip }, async () => {
   const { page } = env;
   const desk = await pairPage(page, env.srv.url, 'desk');

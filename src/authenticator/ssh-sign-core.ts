@@ -19,6 +19,7 @@ import { parseSshSignDataForKey } from '../protocol/ssh/sign-data-guard.js';
 import { hostVerification } from '../protocol/ssh/host-verification.js';
 import type { PinnedHost, PolicyScope, StoredPairing, StoredPolicy } from './authenticator-state.js';
 import { coveringPolicy, scopeFor } from './policy-book.js';
+import { checkSshUserName } from './ssh-user-name.js';
 import { cleanLine, describeScope, type Approver, type SignReview } from './sign-review.js';
 
 /** What the core needs of a key: its name, type and public blob (base64, authorized_keys middle field). */
@@ -112,6 +113,13 @@ export class SshSignCore<K extends SshSignKey> {
       const ua = parsed.userauth;
       const hv = hostVerification(ua, binds);
       const hostKey = hv.verified ? hv.hostKeyBlob : (ua.hostKeyBlob ?? binds[binds.length - 1]?.hostKeyBlob);
+      try {
+        checkSshUserName(ua.user);
+      } catch (e) {
+        this.o.log(`REFUSED login from ${pairing.computerName}: ${(e as Error).message}`);
+        await this.#record({ kind: 'ssh', title: `SSH login as ${ua.user}`, from: pairing.computerName, outcome: 'refused: not a user name an SSH server accepts' });
+        throw e;
+      }
       review.user = ua.user;
       review.verified = hv.verified;
       review.hostKeyFingerprint = hostKey ? sshFingerprint(hostKey) : undefined;

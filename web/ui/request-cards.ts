@@ -83,7 +83,7 @@ function updateEmptyState(): void {
 export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<CardDecision> {
   const id = `req-${++nextId}`;
   const left = h('p', { class: 'time-left', 'aria-live': 'off' });
-  const remember = h('select', { id: `${id}-remember` }, h('option', { value: '', text: 'Once only' }), ...spec.timedOptions.map((o) => h('option', { value: o.scope, text: `${o.label}, for…` })));
+  const remember = h('select', { id: `${id}-remember` }, h('option', { value: '', text: 'Once only' }), ...spec.timedOptions.map((o) => h('option', { value: o.scope, text: `${cleanLine(o.label)}, for…` })));
   const hours = h('input', { id: `${id}-hours`, type: 'number', min: '1', max: '168', step: '1', value: String(spec.defaultHours ?? 3), inputmode: 'numeric' });
   // Hours mean something only with a timed choice; disabled for "Once only" so it is not misread.
   hours.disabled = true;
