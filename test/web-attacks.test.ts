@@ -82,6 +82,30 @@ test('§1 a stored policy is re-checked on every use: an 87,600-hour "all SSH" p
   await plant(page, { policies: [], allowUnverifiedFor: [] });
 });
 
+test('§2 History keeps the pairing record and a live timed approval when 205 refused requests roll through its 200-entry window', { skip }, async () => {
+  const { page } = env;
+  const id = await pairingIdOf(page, 'laptop');
+  await plant(page, { allowUnverifiedFor: [id] }); // so this unverified request may get "all SSH"
+  const asked = await askAgentToSign(env.agentSocket, env.pageKey, 'keeper');
+  const c = page.getByRole('article', { name: /SSH login as keeper@/ });
+  await c.waitFor();
+  await c.getByRole('combobox').selectOption({ label: 'all SSH logins, for…' });
+  await c.getByRole('spinbutton', { name: 'Hours' }).fill('1');
+  await page.waitForFunction(() => !(document.querySelector('article button.primary') as HTMLButtonElement).disabled);
+  await c.getByRole('button', { name: 'Approve' }).click();
+  await asked.answer;
+  // 205 requests the core refuses at once (a user name with a space), each a History entry.
+  const flood = await Promise.all(Array.from({ length: 205 }, (_, i) => askAgentToSign(env.agentSocket, env.pageKey, `bad user ${i}`)));
+  for (const f of flood) await assert.rejects(f.answer, /refused/);
+  await page.evaluate(() => (location.hash = 'history'));
+  await page.locator('#history li', { hasText: 'SSH login as bad user 204' }).waitFor();
+  const entries = await page.locator('#history li').allTextContents();
+  assert.equal(entries.filter((t) => /SSH login as bad user/.test(t)).length, 200, 'the rolling window holds 200');
+  assert.ok(entries.some((t) => /Paired with laptop/.test(t)), 'the pairing record is kept');
+  assert.ok(entries.some((t) => /approved for 1 h \(all SSH logins\)/.test(t)), 'the live approval is kept');
+  await plant(page, { policies: [], allowUnverifiedFor: [] });
+});
+
 test('§4 user names no SSH server accepts are refused with no card (bidi controls, 400 no-break spaces); History shows them cleaned as a card would', { skip }, async () => {
   const { page } = env;
   for (const [user, shown] of [

@@ -59,6 +59,8 @@ export interface SignOutcome {
   title: string;
   from: string;
   outcome: string;
+  /** The timed approval this answer granted, if any. */
+  policyId?: string;
 }
 
 export interface SshSignCoreOptions<K extends SshSignKey> {
@@ -154,13 +156,13 @@ export class SshSignCore<K extends SshSignKey> {
     }
     review.lines.push(`  key ${key.name} (${review.keyFingerprint}), from computer "${pairing.computerName}"`);
 
-    const outcome = await this.#approve(review, state, ack);
+    const { outcome, policyId } = await this.#approve(review, state, ack);
     const signature = await this.o.store.sign(key, data);
     if (pin) {
       await this.o.store.pinHost({ name: pin.name, hostKey: encodeBase64url(pin.hostKey), pinnedAt: this.o.clock() });
       this.o.log(`pinned host key of ${pin.name}: ${sshFingerprint(pin.hostKey)}`);
     }
-    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome });
+    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome, ...(policyId ? { policyId } : {}) });
     return { signature: encodeBase64url(signature) };
   }
 
@@ -194,22 +196,22 @@ export class SshSignCore<K extends SshSignKey> {
     }
     review.lines.push(`  key ${key.name} (${review.keyFingerprint}), from computer "${pairing.computerName}"`);
 
-    const outcome = await this.#approve(review, state, ack);
+    const { outcome, policyId } = await this.#approve(review, state, ack);
     // PROTOCOL.sshsig §3: the signature is over the signed-data blob, hashed with sha512 as ssh-keygen does.
     const signed = buildSshsigSignedDataForMessage(body.namespace, message, 'sha512');
     parseSshSignDataForKey(keyBlobOf(key), signed); // the same guard as every other signature
     const signature = await this.o.store.sign(key, signed);
-    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome });
+    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome, ...(policyId ? { policyId } : {}) });
     return { signature: armorSshsig(encodeSshsig({ publicKey: keyBlobOf(key), namespace: body.namespace, hashAlgorithm: 'sha512', signature })) };
   }
 
-  /** Resolves with how it was approved (by policy or by the user); throws `denied` otherwise. */
-  async #approve(review: SignReview, state: SshSignSnapshot<K>, ack: () => Promise<void>): Promise<string> {
+  /** Resolves with how it was approved (by policy or by the user, and any policy granted); throws `denied` otherwise. */
+  async #approve(review: SignReview, state: SshSignSnapshot<K>, ack: () => Promise<void>): Promise<{ outcome: string; policyId?: string }> {
     const now = this.o.clock();
     const policy = coveringPolicy({ policies: [...state.policies] }, review, now);
     if (policy) {
       this.o.log(`approved by policy ${policy.id} (${describeScope(policy.scope)}, ${policy.expiresAt - now} s left): ${review.lines[0]}`);
-      return `approved by policy ${policy.id} (${describeScope(policy.scope)})`;
+      return { outcome: `approved by policy ${policy.id} (${describeScope(policy.scope)})` };
     }
     if (this.o.approver.interactive) await ack().catch((e: unknown) => this.o.log(`could not send the ack: ${(e as Error).message}`));
     else for (const l of review.lines) this.o.log(`  ${cleanLine(l)}`); // unattended: keep a record of what was signed
@@ -220,6 +222,7 @@ export class SshSignCore<K extends SshSignKey> {
       throw new LatchError('denied', `denied on the authenticator${decision.reason ? ` (${decision.reason})` : ''}`);
     }
     let outcome = 'approved once';
+    let policyId: string | undefined;
     if (decision.kind === 'timed') {
       if (!review.timedScopes.includes(decision.scope)) {
         this.o.log(`a timed approval (${decision.scope}) is not available for this request: approved once only`);
@@ -230,10 +233,11 @@ export class SshSignCore<K extends SshSignKey> {
         await this.o.store.grantPolicy({ id, pairingId: review.pairingId, computerName: review.computerName, scope, createdAt: now, expiresAt: now + decision.seconds }, now);
         this.o.log(`policy ${id}: ${describeScope(scope)} for ${decision.seconds} s (computer "${review.computerName}")`);
         outcome = `approved for ${durationText(decision.seconds)} (${describeScope(scope)})`;
+        policyId = id;
       }
     }
     this.o.log(`approved: ${review.lines[0]}`);
-    return outcome;
+    return policyId ? { outcome, policyId } : { outcome };
   }
 
   async #record(o: SignOutcome): Promise<void> {

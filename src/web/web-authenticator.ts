@@ -89,7 +89,7 @@ export class WebRequestHandler {
       log,
       clock,
       // Every outcome goes to the History screen, approvals by a policy (no card) included.
-      onOutcome: (o) => addHistory(store, { at: clock(), kind: o.kind, title: o.title, from: o.from, outcome: o.outcome }),
+      onOutcome: (o) => addHistory(store, { at: clock(), kind: o.kind, title: o.title, from: o.from, outcome: o.outcome, ...(o.policyId ? { pin: { policy: o.policyId } } : {}) }),
     });
   }
 
