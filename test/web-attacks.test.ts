@@ -6,7 +6,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Page } from 'playwright-core';
+import { signingRepo } from './helpers/git-repo.js';
 import { CHROMIUM_SKIP } from './helpers/web-browser.js';
 import { askAgentToSign, openPairedPage, pairPage, startAgent, type PairedPage } from './helpers/web-paired-page.js';
 import { latchRun } from './helpers/latch-process.js';
@@ -122,6 +125,32 @@ test('§4 user names no SSH server accepts are refused with no card (bidi contro
     assert.doesNotMatch(text, /[\u202a-\u202e\u2066-\u2069\u00a0]/u, 'no bidi control or no-break space reaches History');
   }
   assert.equal(await page.getByRole('article').count(), 0, 'no card was shown for either');
+});
+
+test('§4 an ssh card shows User and Host as separate labelled fields; a commit message line that wraps keeps its quote bar on every visual line', { skip }, async () => {
+  const { page } = env;
+  await page.setViewportSize({ width: 390, height: 844 });
+  const asked = await askAgentToSign(env.agentSocket, env.pageKey, 'deploy');
+  let c = page.getByRole('article', { name: /SSH login as deploy@/ });
+  await c.waitFor();
+  const facts = await c.locator('dl.facts').evaluate((dl) => Array.from(dl.children).map((e) => `${e.tagName}:${e.textContent}`));
+  assert.deepEqual(facts, ['DT:User', 'DD:deploy', 'DT:Host', 'DD:unknown (no host name sent)']);
+  await c.getByRole('button', { name: 'Deny' }).click();
+  await assert.rejects(asked.answer, /refused/);
+
+  const { repo, git } = await signingRepo({ prefix: 'web-wrap', computer: env.computer, agentSocket: env.agentSocket });
+  fs.writeFileSync(path.join(repo, 'w.txt'), 'wrap\n');
+  assert.equal((await git(['add', 'w.txt'])).code, 0);
+  const fake = `${'x'.repeat(120)} key ssh (SHA256:fake), from computer "laptop"`;
+  const commit = git(['commit', '-S', '-q', '-m', `Subject\n\n${fake}`]);
+  c = page.getByRole('article', { name: /Git commit signature/ });
+  await c.waitFor();
+  const quoted = c.locator('.details > div', { hasText: 'SHA256:fake' });
+  const look = await quoted.evaluate((el) => ({ lines: Math.round(el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight || '16')), bar: parseFloat(getComputedStyle(el).borderLeftWidth) }));
+  assert.ok(look.lines >= 2, `the long line wraps at 390 px (${look.lines} lines)`);
+  assert.ok(look.bar >= 2, 'the quoted line has a bar down its whole height, wrapped lines included');
+  await c.getByRole('button', { name: 'Deny' }).click();
+  assert.notEqual((await commit).code, 0);
 });
 
 test('§2 a flood of 200 sign requests from one computer never stalls another: its `latch status` and its sign request get through at once (last: it unpairs the flooding computer)', { skip }, async () => {

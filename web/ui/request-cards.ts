@@ -24,6 +24,8 @@ export interface CardSpec {
   title: string;
   /** Who asks: the computer's name, or the new device's origin. */
   from: string;
+  /** Labelled fields shown above the details (e.g. ssh: User, Host), each value on its own. */
+  facts?: [label: string, value: string][];
   /** Details, one per line, in order. */
   lines: string[];
   /** ssh: whether the host proved its key; shown as a badge. */
@@ -80,6 +82,22 @@ function updateEmptyState(): void {
   byId('no-requests').hidden = cards.childElementCount !== 0;
 }
 
+/**
+ * The details, one block per line. A quoted line of peer text ("| ...", a commit message) is its
+ * own block with a bar down its left edge, so where it wraps every visual line still shows the
+ * bar: signed text cannot wrap into what looks like one of the card's own lines (issue 16 §4).
+ */
+function detailsBlock(lines: readonly string[]): HTMLElement {
+  return h(
+    'div',
+    { class: 'details' },
+    ...lines.map((l) => {
+      const m = /^(\s*)\| ?(.*)$/.exec(l);
+      return m ? h('div', { class: 'quoted', text: cleanLine(`| ${m[2]!}`) }) : h('div', { class: 'line', text: cleanLine(l) });
+    }),
+  );
+}
+
 export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<CardDecision> {
   const id = `req-${++nextId}`;
   const left = h('p', { class: 'time-left', 'aria-live': 'off' });
@@ -99,7 +117,8 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
     { class: `request ${spec.kind}`, 'aria-labelledby': `${id}-title`, 'data-kind': spec.kind, tabindex: '-1' },
     h('h3', { id: `${id}-title` }, cleanLine(spec.title), badge ? ' ' : '', badge),
     h('p', { class: 'from', text: `from ${cleanLine(spec.from)}` }),
-    h('pre', { class: 'details', text: spec.lines.map(cleanLine).join('\n') }),
+    spec.facts?.length ? h('dl', { class: 'facts' }, ...spec.facts.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: cleanLine(v) })])) : undefined,
+    detailsBlock(spec.lines),
     left,
     timed,
     h('div', { class: 'buttons' }, deny, approve),

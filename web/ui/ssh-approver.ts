@@ -22,6 +22,8 @@ export function signReviewCard(review: SignReview, now: number): CardSpec {
     kind: review.kind,
     title,
     from: review.computerName,
+    // User and host apart, each labelled: a headline alone can be made to read as another login.
+    ...(review.kind === 'ssh' && review.user !== undefined ? { facts: [['User', review.user], ['Host', review.host ?? 'unknown (no host name sent)']] as [string, string][] } : {}),
     // The core indents detail lines for a terminal; a card has its own layout.
     lines: rest.map((l) => l.replace(/^ {2}/, '')),
     ...(review.verified === undefined ? {} : { verified: review.verified }),
