@@ -6,6 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -151,6 +152,39 @@ test('§4 an ssh card shows User and Host as separate labelled fields; a commit 
   assert.ok(look.bar >= 2, 'the quoted line has a bar down its whole height, wrapped lines included');
   await c.getByRole('button', { name: 'Deny' }).click();
   assert.notEqual((await commit).code, 0);
+});
+
+test('§4 two computers named "laptop": the card shows the pairing fingerprint and marks the other one with a name like it', { skip }, async () => {
+  const { page } = env;
+  await pairPage(page, env.srv.url, 'laptop');
+  const keys = await page.evaluate(
+    () =>
+      new Promise<string[]>((resolve) => {
+        const open = indexedDB.open('latch-web', 1);
+        open.onsuccess = () => {
+          const get = open.result.transaction('kv').objectStore('kv').get('pairings');
+          get.onsuccess = () => (open.result.close(), resolve((get.result as { computerPublicKey: string }[]).map((p) => p.computerPublicKey)));
+        };
+      }),
+  );
+  // Independently of the page's code: SHA-256 of the computer's pairing key, first 4 bytes.
+  const fp = (k: string) => createHash('sha256').update(Buffer.from(k, 'base64url')).digest('hex').slice(0, 8).replace(/^(.{4})/, '$1 ');
+  const [first, second] = [fp(keys[0]!), fp(keys[1]!)];
+  assert.notEqual(first, second);
+  const asked = await askAgentToSign(env.agentSocket, env.pageKey, 'twin');
+  const c = page.getByRole('article', { name: /SSH login as twin@/ });
+  await c.waitFor();
+  const text = (await c.textContent()) ?? '';
+  assert.match(text, new RegExp(`from laptop \\(pairing ${first}\\)`));
+  assert.match(text, new RegExp(`Careful1 other paired computer named like this: "laptop" \\(pairing ${second}\\)`));
+  await c.getByRole('button', { name: 'Deny' }).click();
+  await assert.rejects(asked.answer, /refused/);
+  await page.evaluate(() => (location.hash = 'computers'));
+  assert.equal(await page.getByText('Another paired computer has a name like "laptop"').count(), 2);
+  const unpair = page.getByRole('button', { name: 'Unpair laptop' }).last();
+  await unpair.click();
+  await unpair.click();
+  await page.getByRole('button', { name: 'Unpair laptop' }).nth(1).waitFor({ state: 'detached' });
 });
 
 test('§2 a flood of 200 sign requests from one computer never stalls another: its `latch status` and its sign request get through at once (last: it unpairs the flooding computer)', { skip }, async () => {

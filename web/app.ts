@@ -49,6 +49,7 @@ async function main(): Promise<void> {
   let serving: AbortController | undefined;
   const approver = new CardApprover({
     signalFor: pairingSignal,
+    pairings: async () => (await store.get('pairings')) ?? [],
     stillPaired: async (id) => ((await store.get('pairings')) ?? []).some((p) => p.id === id),
   });
   // Other tabs of this app: a pairing made or forgotten there restarts our inbox too.

@@ -11,6 +11,8 @@
 import { ACK_EXTENSION_SECONDS } from '../../src/protocol/protocol-constants.js';
 import { DEFAULT_POLICY_HOURS, type Approver, type Decision, type SignReview } from '../../src/authenticator/sign-review.js';
 import type { PolicyScope } from '../../src/authenticator/authenticator-state.js';
+import type { StoredPairing } from '../../src/authenticator/authenticator-state.js';
+import { lookAlikes, pairingFingerprint } from '../../src/authenticator/pairing-fingerprint.js';
 import { showRequestCard, type CardSpec, type TimedOption } from './request-cards.js';
 
 /** Seconds kept between the card's deadline and the computer's, for the answer's trip over the relay. */
@@ -51,13 +53,25 @@ export class CardApprover implements Approver {
     private readonly opts: {
       /** Aborted when the request's pairing is forgotten: the card is withdrawn. */
       signalFor?: (pairingId: string) => AbortSignal;
+      /** The stored pairings (for the card's pairing fingerprint and look-alike names). */
+      pairings?: () => Promise<readonly StoredPairing[]>;
       /** Checked after a click: an approval for a pairing forgotten meanwhile is not signed. */
       stillPaired?: (pairingId: string) => Promise<boolean>;
     } = {},
   ) {}
 
   async ask(review: SignReview): Promise<Decision> {
-    const d = await showRequestCard(signReviewCard(review, Math.floor(Date.now() / 1000)), this.opts.signalFor?.(review.pairingId));
+    const spec = signReviewCard(review, Math.floor(Date.now() / 1000));
+    // Which computer, beyond its name: the pairing's fingerprint, and a mark when another paired
+    // computer's name reads the same (issue 16 §4).
+    const all = (await this.opts.pairings?.()) ?? [];
+    const pairing = all.find((p) => p.id === review.pairingId);
+    if (pairing) {
+      const twins = lookAlikes(pairing, all);
+      spec.from = `${review.computerName} (pairing ${pairingFingerprint(pairing)})`;
+      if (twins.length) spec.facts = [...(spec.facts ?? []), ['Careful', `${twins.length} other paired computer${twins.length === 1 ? '' : 's'} named like this: ${twins.map((t) => `"${t.computerName}" (pairing ${pairingFingerprint(t)})`).join(', ')}`]];
+    }
+    const d = await showRequestCard(spec, this.opts.signalFor?.(review.pairingId));
     if ((d.kind === 'once' || d.kind === 'timed') && this.opts.stillPaired && !(await this.opts.stillPaired(review.pairingId))) {
       return { kind: 'deny', reason: 'the computer was unpaired' };
     }
