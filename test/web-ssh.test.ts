@@ -351,7 +351,7 @@ test('tap-jacking guard: a double tap on one card never approves the card below 
   assert.match(other.stderr, /Permission denied \(publickey\)/);
 });
 
-test('a page reload while a card is open answers the request as interrupted at once (not left to time out)', { skip }, async () => {
+test('a page reload while a card is open answers the request as interrupted at once (not left to time out), and History records it', { skip }, async () => {
   const started = Date.now();
   const login = ssh();
   await card();
@@ -363,6 +363,8 @@ test('a page reload while a card is open answers the request as interrupted at o
   assert.match(agent!.stderr(), /request_interrupted|stopped while handling this request/);
   assert.ok(Date.now() - started < 30_000, `answered in ${Date.now() - started} ms, not after the 60 s ack extension`);
   assert.equal(await page.getByRole('article').count(), 0, 'no card comes back for it');
+  // And History records it (issue 16 §5).
+  assert.match(await historyEntry(/interrupted: the page was reloaded or closed/), /SSH login as .*laptop/);
 });
 
 test('screenshots of the main screens at phone and desktop sizes (test artifacts; docs/WEB.md shows them)', { skip }, async () => {

@@ -5,7 +5,8 @@
  */
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { WebStore, type WebDevice } from '../src/web/web-store.js';
-import { loadOrCreateDevice, serveRequests } from '../src/web/web-authenticator.js';
+import { CLAIM_BUSY_SECONDS, OWNER, liveOwners, loadOrCreateDevice, serveRequests } from '../src/web/web-authenticator.js';
+import { cardClosed, cardOpened, recordInterruptedCards } from '../src/web/web-open-cards.js';
 import { errorText, type AppContext } from './ui/app-context.js';
 import { pairingSignal, withdrawRemovedPairings } from './ui/pairing-signals.js';
 import { CardApprover } from './ui/ssh-approver.js';
@@ -50,6 +51,10 @@ async function main(): Promise<void> {
   const approver = new CardApprover({
     signalFor: pairingSignal,
     pairings: async () => (await store.get('pairings')) ?? [],
+    remember: {
+      opened: (c) => cardOpened(store, { ...c, owner: OWNER }).catch((e: unknown) => log(`could not remember an open card: ${errorText(e)}`)),
+      closed: (id) => cardClosed(store, id).catch(() => undefined),
+    },
     stillPaired: async (id) => ((await store.get('pairings')) ?? []).some((p) => p.id === id),
   });
   // Other tabs of this app: a pairing made or forgotten there restarts our inbox too.
@@ -122,6 +127,8 @@ async function main(): Promise<void> {
   show(location.hash ? location.hash.slice(1) : pairings.length ? 'requests' : 'pair');
   const last = pairings.at(-1);
   if (last) ctx.say(`Paired with ${last.computerName}`);
+  // Cards a reload or a closed tab interrupted: their requests are refused by the inbox (§5.5); History says so.
+  await recordInterruptedCards(store, await liveOwners(), Math.floor(Date.now() / 1000), CLAIM_BUSY_SECONDS).catch((e: unknown) => log(`could not check for interrupted cards: ${errorText(e)}`));
   await ctx.refresh();
   void restart(false); // a page opening changes no pairing: other tabs need not restart
   // The custody account's notices (2FA joins, recoveries): a no-op until this browser holds an account.

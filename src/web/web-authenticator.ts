@@ -30,20 +30,20 @@ export { PAIRING_TAKEN_MESSAGE } from '../authenticator/pairing-steps.js';
 export type { Log } from '../authenticator/request-core.js';
 
 /** This page load's id: marks replay claims, like the pid does for `latch device`. */
-const OWNER = Math.random().toString(36).slice(2);
+export const OWNER = Math.random().toString(36).slice(2);
 /**
  * Without Web Locks: a claim by another tab/page load older than this, still unanswered, is
  * treated as interrupted. Longer than any card can wait (ACK_EXTENSION_SECONDS after an ack that
  * may itself come late), so a live tab's claim is never declared dead.
  */
-const CLAIM_BUSY_SECONDS = 180;
+export const CLAIM_BUSY_SECONDS = 180;
 /** Web Lock held for this page load's whole life: other tabs see it while we live, never after. */
 const OWNER_LOCK_PREFIX = 'latch-page-';
 const locks: LockManager | undefined = typeof navigator !== 'undefined' ? navigator.locks : undefined;
 void locks?.request(OWNER_LOCK_PREFIX + OWNER, () => new Promise<never>(() => undefined)).catch(() => undefined);
 
 /** The page loads alive now (by their held Web Lock), or undefined where the browser has no Web Locks. */
-async function liveOwners(): Promise<Set<string> | undefined> {
+export async function liveOwners(): Promise<Set<string> | undefined> {
   if (!locks) return undefined;
   try {
     const { held = [] } = await locks.query();

@@ -12,6 +12,7 @@ import { ACK_EXTENSION_SECONDS } from '../../src/protocol/protocol-constants.js'
 import { DEFAULT_POLICY_HOURS, type Approver, type Decision, type SignReview } from '../../src/authenticator/sign-review.js';
 import type { PolicyScope } from '../../src/authenticator/authenticator-state.js';
 import type { StoredPairing } from '../../src/authenticator/authenticator-state.js';
+import type { OpenCard } from '../../src/web/web-open-cards.js';
 import { lookAlikes, pairingFingerprint } from '../../src/authenticator/pairing-fingerprint.js';
 import { showRequestCard, type CardSpec, type TimedOption } from './request-cards.js';
 
@@ -53,6 +54,8 @@ export class CardApprover implements Approver {
     private readonly opts: {
       /** Aborted when the request's pairing is forgotten: the card is withdrawn. */
       signalFor?: (pairingId: string) => AbortSignal;
+      /** Where open cards are remembered (web-open-cards.ts). */
+      remember?: { opened(card: Omit<OpenCard, 'owner'>): Promise<void>; closed(id: string): Promise<void> };
       /** The stored pairings (for the card's pairing fingerprint and look-alike names). */
       pairings?: () => Promise<readonly StoredPairing[]>;
       /** Checked after a click: an approval for a pairing forgotten meanwhile is not signed. */
@@ -71,7 +74,10 @@ export class CardApprover implements Approver {
       spec.from = `${review.computerName} (pairing ${pairingFingerprint(pairing)})`;
       if (twins.length) spec.facts = [...(spec.facts ?? []), ['Careful', `${twins.length} other paired computer${twins.length === 1 ? '' : 's'} named like this: ${twins.map((t) => `"${t.computerName}" (pairing ${pairingFingerprint(t)})`).join(', ')}`]];
     }
-    const d = await showRequestCard(spec, this.opts.signalFor?.(review.pairingId));
+    // Remembered while open, so a reload that interrupts it still leaves a History entry.
+    const id = globalThis.crypto.randomUUID();
+    await this.opts.remember?.opened({ id, at: Math.floor(Date.now() / 1000), kind: review.kind, title: spec.title, from: spec.from });
+    const d = await showRequestCard(spec, this.opts.signalFor?.(review.pairingId)).finally(() => this.opts.remember?.closed(id));
     if ((d.kind === 'once' || d.kind === 'timed') && this.opts.stillPaired && !(await this.opts.stillPaired(review.pairingId))) {
       return { kind: 'deny', reason: 'the computer was unpaired' };
     }
