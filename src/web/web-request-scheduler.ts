@@ -27,7 +27,7 @@ export const PER_PAIRING_WAITING = 1000;
 /**
  * A sign request this old when its turn comes is dropped unseen. A computer waits `latch agent
  * --sign-timeout` (30 s by default) for the ack, and ACK_EXTENSION_SECONDS after it; a request
- * not yet acked after this long has been given up on unless --sign-timeout is above 60 s.
+ * not yet acked after this long has been given up on unless --sign-timeout is above 120 s.
  * PROTOCOL.md §5: a request deadline on the wire will replace this estimate.
  */
 export const UNSEEN_MAX_AGE_SECONDS = 2 * ACK_EXTENSION_SECONDS;
