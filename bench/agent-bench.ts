@@ -3,7 +3,8 @@
  * to an auto-approving authenticator (`latch device run --auto-approve`) and back, against
  * OpenSSH's `ssh-agent` holding a local Ed25519 key, in the same run; and the wall time of
  * `ssh ... true` against a private sshd through each agent. Every party is a real process on
- * loopback; loops are bounded. Aim (issue 3): p50 sign within 3x of ssh-agent.
+ * loopback; loops are bounded. Aim (issue 9): p50 sign within 1.5x of ssh-agent, p99 within 3x,
+ * `ssh ... true` within 1.05x. The agent keeps one WebSocket to the relay for its lifetime (§3.7).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -133,7 +134,7 @@ export async function agentBench(): Promise<string[]> {
     const lines = [
       `agent sign round trip, latch agent -> relay -> authenticator (auto-approve) -> back, ${SIGNS} sequential: p50 ${ms(pct(latchLat, 50))}, p99 ${ms(pct(latchLat, 99))}`,
       `agent sign round trip, OpenSSH ssh-agent with a local key, ${SIGNS} sequential: p50 ${ms(pct(openLat, 50))}, p99 ${ms(pct(openLat, 99))}`,
-      `agent sign ratio latch/ssh-agent: p50 ${(pct(latchLat, 50) / pct(openLat, 50)).toFixed(1)}x, p99 ${(pct(latchLat, 99) / pct(openLat, 99)).toFixed(1)}x (aim: p50 within 3x)`,
+      `agent sign ratio latch/ssh-agent: p50 ${(pct(latchLat, 50) / pct(openLat, 50)).toFixed(1)}x, p99 ${(pct(latchLat, 99) / pct(openLat, 99)).toFixed(1)}x (aim: p50 <= 1.5x, p99 <= 3x)`,
     ];
 
     // Login wall time against a private sshd that accepts both keys.
@@ -165,7 +166,7 @@ export async function agentBench(): Promise<string[]> {
     latchLogins.sort((a, b) => a - b);
     openLogins.sort((a, b) => a - b);
     lines.push(
-      `ssh ... true wall time, median of ${LOGINS}: latch agent ${ms(pct(latchLogins, 50))}, ssh-agent ${ms(pct(openLogins, 50))}, ratio ${(pct(latchLogins, 50) / pct(openLogins, 50)).toFixed(2)}x`,
+      `ssh ... true wall time, median of ${LOGINS}: latch agent ${ms(pct(latchLogins, 50))}, ssh-agent ${ms(pct(openLogins, 50))}, ratio ${(pct(latchLogins, 50) / pct(openLogins, 50)).toFixed(2)}x (aim: <= 1.05x)`,
     );
     return lines;
   } finally {

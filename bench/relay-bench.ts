@@ -1,24 +1,170 @@
 /**
- * Relay round-trip benchmark (PROTOCOL.md §3.8). In-process relay via startServer with rate
- * limits off, loopback only, bounded loops. Baseline: a plain `ws` echo on loopback.
+ * Relay benchmark (PROTOCOL.md §3.8). The relay is a real `latch server` child process (rate
+ * limits off, loopback), so its CPU time can be read from /proc apart from the clients'.
+ *   1. Full cycle, durable: send -> deliver -> ack, 1 KiB bodies, 256 in flight over 1,000
+ *      queues, over the WebSocket (protocol 2), then the same over HTTP (sends, fetches and acks
+ *      over HTTP, the socket only for wakes: protocol 1). Throughput, p50/p99 of send-to-yield,
+ *      relay CPU per message.
+ *   2. RSS of the relay per subscribed idle queue, at 10,000 queues.
+ *   3. Baseline: a plain `ws` echo on loopback, same process.
+ * Bounded loops; figures printed, never asserted.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { queueIdFromPublicKey, type QueueKeyPair } from '../src/protocol/queue-id.js';
-import { sodiumReady } from '../src/protocol/sodium.js';
-import { startServer } from '../src/server/start-server.js';
+import { sodiumReady, type Sodium } from '../src/protocol/sodium.js';
+import { signRelayProof } from '../src/relay/relay-proof.js';
 import { RelayClient } from '../src/transport/relay-client.js';
 
-const SEQUENTIAL = 500;
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const QUEUES = 1000;
+const IN_FLIGHT = 256;
+const SOCKET_MESSAGES = 20_000;
+const HTTP_MESSAGES = 2_000;
+const IDLE_QUEUES = 10_000;
 const ECHO = 2000;
+const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
-const ms = (x: number) => `${x.toFixed(2)} ms`;
+const ms = (x: number): string => `${x.toFixed(2)} ms`;
+
+/** CPU seconds (user + system) of a process so far, from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m![1]) * 1024;
+}
+
+async function startRelay(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [CLI, 'server', '--listen', '127.0.0.1:0', '--data', dataDir, '--rate-limit', 'off'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`bench: relay exited (${code})`)));
+  });
+  child.stderr!.resume();
+  return { url, child };
+}
+
+function newKeys(sodium: Sodium, n: number): QueueKeyPair[] {
+  return Array.from({ length: n }, () => {
+    const kp = sodium.crypto_sign_keypair();
+    return { publicKey: kp.publicKey, secretKey: kp.privateKey };
+  });
+}
+
+interface CycleResult {
+  perSec: number;
+  p50: number;
+  p99: number;
+  relayCpuUsPerMsg: number;
+  clientCpuUsPerMsg: number;
+}
+
+/** send -> deliver (or wake + fetch) -> ack, `total` messages, IN_FLIGHT at a time over QUEUES queues. */
+async function fullCycle(sodium: Sodium, url: string, pid: number, total: number, socket: boolean): Promise<CycleResult> {
+  const keys = newKeys(sodium, QUEUES);
+  const ids = keys.map((k) => queueIdFromPublicKey(sodium, k.publicKey));
+  const byId = new Map(keys.map((k, i) => [ids[i]!, k]));
+  const writer = new RelayClient({ url, socketDelivery: socket });
+  const reader = new RelayClient({ url, socketDelivery: socket });
+  const release = socket ? writer.hold() : () => {};
+  const ac = new AbortController();
+  const sentAt = new Float64Array(total);
+  const lat: number[] = [];
+  let connected!: () => void;
+  const up = new Promise<void>((r) => (connected = r));
+  let done!: () => void;
+  const all = new Promise<void>((r) => (done = r));
+  const reading = (async () => {
+    for await (const { queueId, message } of reader.inboxes(keys, { signal: ac.signal, onStatus: (s) => s === 'connected' && connected() })) {
+      const i = new DataView(message.body.buffer, message.body.byteOffset).getUint32(0);
+      lat.push(performance.now() - sentAt[i]!);
+      reader.ack(byId.get(queueId)!, [message.id]).catch(() => undefined);
+      if (lat.length === total) done();
+    }
+  })();
+  await up;
+  await new Promise((r) => setTimeout(r, 500)); // the writer's socket, too
+  const cpu0 = cpuSeconds(pid);
+  const client0 = process.cpuUsage();
+  const start = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < total) {
+        const i = next++;
+        const body = new Uint8Array(1024);
+        new DataView(body.buffer).setUint32(0, i);
+        sentAt[i] = performance.now();
+        await writer.send(ids[i % QUEUES]!, body);
+      }
+    }),
+  );
+  await all;
+  const wall = performance.now() - start;
+  const client = process.cpuUsage(client0);
+  const relayCpu = cpuSeconds(pid) - cpu0;
+  release();
+  ac.abort();
+  await reading.catch(() => undefined);
+  lat.sort((a, b) => a - b);
+  return {
+    perSec: (total / wall) * 1000,
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+    relayCpuUsPerMsg: (relayCpu * 1e6) / total,
+    clientCpuUsPerMsg: (client.user + client.system) / total,
+  };
+}
+
+/** Opens sockets from several loopback source addresses (per-IP caps, §3.5) and subscribes `n` queues. */
+async function idleSubscriptions(sodium: Sodium, url: string, n: number): Promise<WebSocket[]> {
+  const keys = newKeys(sodium, n);
+  const sockets: WebSocket[] = [];
+  const ts = Math.floor(Date.now() / 1000);
+  for (let start = 0; start < n; start += 1000) {
+    const socketNo = start / 1000;
+    const localAddress = `127.0.0.${2 + Math.floor(socketNo / 4)}`; // 4 sockets x 1000 = the 4000 per-IP cap
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/ws`, { localAddress });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const batch = keys.slice(start, start + 1000);
+    let confirmed = 0;
+    await new Promise<void>((resolve, reject) => {
+      ws.on('message', (d) => {
+        const f = JSON.parse(String(d)) as { op: string; code?: string };
+        if (f.op === 'error') reject(new Error(`bench: subscribe refused: ${f.code}`));
+        if (f.op === 'subscribed' && ++confirmed === batch.length) resolve();
+      });
+      for (const k of batch) {
+        const id = queueIdFromPublicKey(sodium, k.publicKey);
+        ws.send(JSON.stringify({ op: 'subscribe', queue: id, auth: signRelayProof(sodium, k, 'SUBSCRIBE', `/v1/queues/${id}`, ts), deliver: true }));
+      }
+    });
+    sockets.push(ws);
+  }
+  return sockets;
+}
 
 async function echoBaseline(): Promise<{ p50: number; p99: number; perSec: number }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -47,70 +193,31 @@ async function echoBaseline(): Promise<{ p50: number; p99: number; perSec: numbe
 export async function relayBench(): Promise<string[]> {
   const sodium = await sodiumReady();
   const dataDir = mkdtempSync(join(tmpdir(), 'latch-relay-bench-'));
-  const server = await startServer({ host: '127.0.0.1', port: 0, dataDir, rateLimit: false });
-  const lines: string[] = [`relay bench: ${availableParallelism()} cores, loopback, SQLite WAL (FULL sync for sends, NORMAL for acks)`];
+  const { url, child } = await startRelay(dataDir);
+  const pid = child.pid!;
+  const lines: string[] = [`relay bench: ${availableParallelism()} cores, loopback, relay in its own process, SQLite WAL, group commit (synchronous=FULL for batches with sends)`];
   try {
-    const client = new RelayClient({ url: server.url });
-    const newKey = (): QueueKeyPair => {
-      const kp = sodium.crypto_sign_keypair();
-      return { publicKey: kp.publicKey, secretKey: kp.privateKey };
-    };
+    const line = (what: string, r: CycleResult): string =>
+      `${what}: ${r.perSec.toFixed(0)} msgs/s, send-to-yield p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, relay CPU ${r.relayCpuUsPerMsg.toFixed(0)} us/msg (clients ${r.clientCpuUsPerMsg.toFixed(0)} us/msg)`;
+    const ws = await fullCycle(sodium, url, pid, SOCKET_MESSAGES, true);
+    lines.push(line(`full cycle over the WebSocket (send, deliver, ack), 1 KiB, ${IN_FLIGHT} in flight, ${QUEUES} queues, ${SOCKET_MESSAGES} msgs`, ws));
+    const http = await fullCycle(sodium, url, pid, HTTP_MESSAGES, false);
+    lines.push(line(`full cycle over HTTP (send, wake, fetch, ack), same load, ${HTTP_MESSAGES} msgs`, http));
+    lines.push(`socket / HTTP: ${(ws.perSec / http.perSec).toFixed(1)}x the throughput, ${(http.relayCpuUsPerMsg / ws.relayCpuUsPerMsg).toFixed(1)}x less relay CPU per message (aim: >= 20,000 msgs/s over the socket)`);
 
-    // One queue, sequential: send -> WebSocket wake -> fetch -> ack.
-    const key = newKey();
-    const qid = queueIdFromPublicKey(sodium, key.publicKey);
-    const ac = new AbortController();
-    const it = client.inbox(key, { signal: ac.signal })[Symbol.asyncIterator]();
-    await client.send(qid, new Uint8Array(64)); // warm-up, and lets the WebSocket subscribe
-    const warm = await it.next();
-    if (!warm.done) await client.ack(key, [warm.value.id]);
-    const lat: number[] = [];
-    const start = performance.now();
-    for (let i = 0; i < SEQUENTIAL; i++) {
-      const t = performance.now();
-      const next = it.next();
-      await client.send(qid, new Uint8Array(64));
-      const r = await next;
-      if (r.done) throw new Error('inbox ended');
-      await client.ack(key, [r.value.id]);
-      lat.push(performance.now() - t);
-    }
-    const total = performance.now() - start;
-    ac.abort();
-    await it.next();
-    lat.sort((a, b) => a - b);
-    const relayP50 = pct(lat, 50);
-    lines.push(
-      `relay round trip, 1 queue, ${SEQUENTIAL} msgs: p50 ${ms(relayP50)}, p99 ${ms(pct(lat, 99))}, ${((SEQUENTIAL / total) * 1000).toFixed(0)} msgs/s`,
-    );
-
-    // 1,000 queues, one message each, all in flight at once over one subscriber socket.
-    const keys = Array.from({ length: QUEUES }, newKey);
-    const ids = keys.map((k) => queueIdFromPublicKey(sodium, k.publicKey));
-    const ac2 = new AbortController();
-    const it2 = client.inboxes(keys, { signal: ac2.signal })[Symbol.asyncIterator]();
-    const first = it2.next(); // starts the subscriber
-    await new Promise((r) => setTimeout(r, 500));
-    const start2 = performance.now();
-    await Promise.all(ids.map((id) => client.send(id, new Uint8Array(64))));
-    const byQueue = new Map(keys.map((k, i) => [ids[i]!, k]));
-    const acks: Promise<void>[] = [];
-    let got = 0;
-    for (let r = await first; !r.done; r = await it2.next()) {
-      acks.push(client.ack(byQueue.get(r.value.queueId)!, [r.value.message.id]));
-      if (++got === QUEUES) break;
-    }
-    await Promise.all(acks);
-    const total2 = performance.now() - start2;
-    ac2.abort();
-    await it2.return?.(undefined);
-    lines.push(`relay, ${QUEUES} concurrent queues: ${((QUEUES / total2) * 1000).toFixed(0)} msgs/s (send + wake + fetch + ack)`);
+    const before = rssBytes(pid);
+    const sockets = await idleSubscriptions(sodium, url, IDLE_QUEUES);
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = rssBytes(pid);
+    lines.push(`RSS of the relay: ${(before / 2 ** 20).toFixed(1)} MiB before, ${(after / 2 ** 20).toFixed(1)} MiB with ${IDLE_QUEUES} subscribed idle queues on ${sockets.length} sockets: ${((after - before) / IDLE_QUEUES).toFixed(0)} bytes per queue`);
+    for (const s of sockets) s.close();
 
     const echo = await echoBaseline();
-    lines.push(`baseline ws echo, ${ECHO} msgs: p50 ${ms(echo.p50)}, p99 ${ms(echo.p99)}, ${echo.perSec.toFixed(0)} msgs/s`);
-    lines.push(`relay p50 / ws echo p50: ${(relayP50 / echo.p50).toFixed(1)}x (relay does 3 HTTP requests, a durable SQLite commit and a wake)`);
+    lines.push(`baseline ws echo, ${ECHO} msgs sequential: p50 ${ms(echo.p50)}, p99 ${ms(echo.p99)}, ${echo.perSec.toFixed(0)} msgs/s`);
+    lines.push(`relay full-cycle p50 / ws echo p50: ${(ws.p50 / echo.p50).toFixed(1)}x (the relay p50 is under load, the echo is not)`);
   } finally {
-    await server.close();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
     rmSync(dataDir, { recursive: true, force: true });
   }
   return lines;

@@ -3,6 +3,7 @@
  * handleNotice): read from the transaction, never from the server's words, and everything an
  * add-key grants (key, algorithms, weight) - a key of weight 1000 alone controls the account.
  */
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeSignRequest, handleNotice, type SignNotice } from '../src/authenticator/custody-notice-core.js';
@@ -40,11 +41,13 @@ const addKey = (weight: number, hashAlgo: 1 | 3 = HASH_ALGO_SHA2_256) => {
   return { publicKey, call: { kind: 'add-key', key: { publicKey, signAlgo: SIGN_ALGO_ECDSA_P256, hashAlgo, weight } } as TemplateCall };
 };
 
-test('add-key: the text names the key (both ends), its algorithms and its weight', () => {
+test('add-key: the text names the key (fingerprint and both ends), its algorithms and its weight', () => {
   const { publicKey, call } = addKey(500);
   const r = describeSignRequest(notice(call), MINE);
   assert.ok('what' in r);
-  assert.equal(r.what, `add key ${publicKey.slice(0, 16)}...${publicKey.slice(-16)} (ECDSA P-256, SHA2-256), weight 500`);
+  // The fingerprint as `ssh-keygen -l` prints one: SHA256 of the 64-byte key, unpadded base64.
+  const fingerprint = 'SHA256:' + createHash('sha256').update(Buffer.from(publicKey, 'hex')).digest('base64').replace(/=+$/, '');
+  assert.equal(r.what, `add key ${fingerprint} (${publicKey.slice(0, 16)}...${publicKey.slice(-16)}; ECDSA P-256, SHA2-256), weight 500`);
   assert.equal(r.account, MINE);
   assert.doesNotMatch(r.what, /WARNING/);
 });
@@ -55,7 +58,7 @@ test('add-key: a weight other than 500 is flagged; 1000 says the key alone contr
   assert.match(full.what, /weight 1000 - WARNING: not the usual 500; a key of weight 1000 alone controls the whole account/);
   const odd = describeSignRequest(notice(addKey(300, HASH_ALGO_SHA3_256).call), MINE);
   assert.ok('what' in odd);
-  assert.match(odd.what, /\(ECDSA P-256, SHA3-256\), weight 300 - WARNING: not the usual 500$/);
+  assert.match(odd.what, /; ECDSA P-256, SHA3-256\), weight 300 - WARNING: not the usual 500$/);
   assert.doesNotMatch(odd.what, /alone controls/);
 });
 

@@ -187,3 +187,28 @@ test('a git object too large for the relay envelope is refused with a clear erro
   assert.match(r.stderr, /bytes; Latch shows at most 40960 bytes/);
   assert.doesNotMatch(env.device.stderr().slice(from), /APPROVAL REQUEST/);
 });
+
+test('issue 17: the signing program follows an exported SSH_AUTH_SOCK that holds the key (latch agent --socket PATH); else the error names the socket tried and why', async () => {
+  // `latch git setup` pinned the default socket, where no agent runs; the user's agent is at
+  // env.agentSocket (`latch agent --socket PATH`), exported as SSH_AUTH_SOCK.
+  const pinned = path.join(tempDir('nodefault'), 'agent.sock');
+  const r = await signingRepo({ prefix: 'githome-sock', computer: env.computer, agentSocket: pinned });
+  fs.writeFileSync(path.join(r.repo, 'f.txt'), 'socket\n');
+  assert.equal((await r.git(['add', 'f.txt'])).code, 0);
+
+  const exported = { ...r.gitEnv, SSH_AUTH_SOCK: env.agentSocket };
+  const from = env.device.stderr().length;
+  const commit = run('git', ['-C', r.repo, 'commit', '-S', '-q', '-m', 'via SSH_AUTH_SOCK'], { env: exported });
+  await answer('y', from);
+  const done = await commit;
+  assert.equal(done.code, 0, done.stderr);
+  assert.equal((await run('git', ['-C', r.repo, 'verify-commit', 'HEAD'], { env: exported })).code, 0);
+
+  // SSH_AUTH_SOCK unset, or naming an agent without the key: the pinned socket is tried, and said.
+  for (const [sock, why] of [['', /SSH_AUTH_SOCK is not set/], [path.join(tempDir('other'), 'none.sock'), /SSH_AUTH_SOCK=\S+none\.sock does not hold the signing key/]] as const) {
+    const failed = await run('git', ['-C', r.repo, 'commit', '--allow-empty', '-S', '-q', '-m', 'no agent'], { env: { ...r.gitEnv, SSH_AUTH_SOCK: sock } });
+    assert.notEqual(failed.code, 0);
+    assert.match(failed.stderr, new RegExp(`cannot connect to the agent socket \\(ENOENT\\): ${pinned.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(the socket \`latch git setup\` chose`));
+    assert.match(failed.stderr, why);
+  }
+});

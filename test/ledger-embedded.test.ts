@@ -296,3 +296,23 @@ test('state survives close and reopen; the ledger keeps working', async () => {
     await done(w);
   }
 });
+
+test('one public key never holds two live indexes: add-key of a live key and a duplicate at creation are refused (issue 15)', async () => {
+  const w = await world();
+  try {
+    // The attack of issue 15 on the ledger alone: revoke the recovery key, then add the device's
+    // own key again; device + server sign both, as the ledger requires.
+    await w.ledger.sendTransaction(envelopeBy(w, await aliceTx(w, { kind: 'revoke-key', keyIndex: 2 }), [w.device, 0], [w.server, 1]));
+    const again = { kind: 'add-key' as const, key: { ...w.device.account, hashAlgo: w.device.account.hashAlgo } };
+    await refused(w, envelopeBy(w, await aliceTx(w, again), [w.device, 0], [w.server, 1]), 'duplicate_key');
+    // The same point under another hash algorithm is still the same key.
+    await refused(w, envelopeBy(w, await aliceTx(w, { kind: 'add-key', key: { ...w.device.account, hashAlgo: 3 } }), [w.device, 0], [w.server, 1]), 'duplicate_key');
+    // A key that is revoked holds no weight; adding it back is a separate decision (the custody
+    // service's), not a duplicate.
+    const back = await w.ledger.sendTransaction(envelopeBy(w, await aliceTx(w, { kind: 'add-key', key: w.recovery.account }), [w.device, 0], [w.server, 1]));
+    assert.equal(back.events[0]!.values.keyIndex, '3');
+    await assert.rejects(w.ledger.createAccount([w.device.account, w.server.account, { ...w.device.account }], '1'), (e) => isLatchError(e, 'duplicate_key') && /key 0/.test(e.message));
+  } finally {
+    await done(w);
+  }
+});

@@ -108,3 +108,38 @@ test('put refuses a closed queue in the same step as the insert, until the marke
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a put with a client message id seen before stores nothing and answers the first id, also after its ack and across a reopen', async () => {
+  const { store, dir } = tempStore();
+  try {
+    // Concurrent puts of one turn are written in one transaction (group commit) and all answered.
+    const results = await Promise.all([
+      store.put(Q1, new Uint8Array([1]), 1000, 'cid-aaaaaaaaaaaaaaaa'),
+      store.put(Q1, new Uint8Array([1]), 1000, 'cid-aaaaaaaaaaaaaaaa'),
+      store.put(Q2, new Uint8Array([2]), 1000, 'cid-aaaaaaaaaaaaaaaa'),
+      store.put(Q1, new Uint8Array([3]), 1000),
+    ]);
+    const [a, b, c, d] = results.map((r) => (r.ok ? r : assert.fail('closed')));
+    assert.deepEqual([a!.duplicate, b!.duplicate, c!.duplicate, d!.duplicate], [false, true, false, false]);
+    assert.equal(b!.id, a!.id, 'the retry got the first id');
+    assert.notEqual(c!.id, a!.id, 'another queue, another message');
+    assert.deepEqual((await store.list(Q1, undefined, 100, 1001)).map((m) => m.id), [a!.id, d!.id]);
+    assert.equal(await store.ack(Q1, [a!.id]), 1);
+    const again = await store.put(Q1, new Uint8Array([1]), 2000, 'cid-aaaaaaaaaaaaaaaa');
+    assert.deepEqual(again, { ok: true, id: a!.id, duplicate: true });
+    await store.close();
+    const reopened = new SqliteRelayStore({ dataDir: dir, ttlSeconds: 100 });
+    try {
+      assert.deepEqual(await reopened.put(Q1, new Uint8Array([1]), 3000, 'cid-aaaaaaaaaaaaaaaa'), { ok: true, id: a!.id, duplicate: true });
+      // Past the dedup window (10 min) the id is forgotten by the sweep.
+      await reopened.purgeExpired(1000 + 10 * 60 * 1000 + 1);
+      const late = await reopened.put(Q1, new Uint8Array([1]), 1000 + 10 * 60 * 1000 + 2, 'cid-aaaaaaaaaaaaaaaa');
+      assert.ok(late.ok && !late.duplicate && late.id !== a!.id);
+    } finally {
+      await reopened.close();
+    }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -29,7 +29,7 @@ async function open(): Promise<{ ws: WebSocket; next(): Promise<any>; send(v: un
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
-  return {
+  const c = {
     ws,
     next: () =>
       frames.length > 0
@@ -41,9 +41,12 @@ async function open(): Promise<{ ws: WebSocket; next(): Promise<any>; send(v: un
               resolve(v);
             });
           }),
-    send: (v) => ws.send(typeof v === 'string' ? v : JSON.stringify(v)),
+    send: (v: unknown) => ws.send(typeof v === 'string' ? v : JSON.stringify(v)),
     close: () => ws.close(),
   };
+  // A protocol-2 relay speaks first (§3.5).
+  assert.deepEqual(await c.next(), { op: 'ready', protocol: 2, max_message_bytes: 65536 });
+  return c;
 }
 
 const subscribe = (q: TestQueue, ts?: number) => ({ op: 'subscribe', queue: q.id, auth: q.proof('SUBSCRIBE', `/v1/queues/${q.id}`, ts) });
@@ -160,7 +163,13 @@ test('at most 1000 subscriptions per connection', async () => {
 
 test('fuzz: the frame parser never throws and accepts only exact frames', () => {
   const queue = 'AAAAAAAAAAAAAAAAAAAAAA';
-  const valid = [JSON.stringify({ op: 'subscribe', queue, auth: 'v1 a 1 b' }), JSON.stringify({ op: 'unsubscribe', queue })];
+  const valid = [
+    JSON.stringify({ op: 'subscribe', queue, auth: 'v1 a 1 b' }),
+    JSON.stringify({ op: 'subscribe', queue, auth: 'v1 a 1 b', deliver: true }),
+    JSON.stringify({ op: 'unsubscribe', queue }),
+    JSON.stringify({ op: 'send', queue, cid: 'AAAAAAAAAAAAAAAAAAAAAA', body: 'aGVsbG8' }),
+    JSON.stringify({ op: 'ack', ref: 'r1', acks: { [queue]: ['1', '22'] } }),
+  ];
   const mutated = fc
     .tuple(fc.constantFrom(...valid), fc.nat(), fc.string({ maxLength: 3 }), fc.nat({ max: 3 }))
     .map(([v, i, s, del]) => v.slice(0, i % v.length) + s + v.slice((i % v.length) + del));
@@ -169,10 +178,14 @@ test('fuzz: the frame parser never throws and accepts only exact frames', () => 
     fc.property(inputs, (text) => {
       const r = parseClientFrame(text);
       if (r.ok) {
-        // Whatever is accepted is exactly one of the two shapes, with a valid queue id.
+        // Whatever is accepted is exactly one of the shapes, with valid queue ids.
         const keys = Object.keys(JSON.parse(text)).sort().join();
-        assert.ok(keys === 'auth,op,queue' || keys === 'op,queue', keys);
-        assert.match(r.frame.queue, /^[A-Za-z0-9_-]{21}[AQgw]$/);
+        assert.ok(['auth,op,queue', 'auth,deliver,op,queue', 'op,queue', 'body,cid,op,queue', 'acks,op,ref'].includes(keys), keys);
+        const queues = r.frame.op === 'ack' ? [...r.frame.acks.keys()] : [r.frame.queue];
+        for (const q of queues) assert.match(q, /^[A-Za-z0-9_-]{21}[AQgw]$/);
+        if (r.frame.op === 'send') assert.ok(r.frame.body.length > 0);
+      } else {
+        assert.ok(['bad_frame', 'empty_message', 'message_too_large'].includes(r.code));
       }
     }),
     { numRuns: 5000 },
@@ -201,7 +214,8 @@ test('fuzz: random frames over a live socket never break the relay', async () =>
 function tryOpen(url: string): Promise<{ ws: WebSocket } | { status: number; code: string }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url.replace('http', 'ws') + '/v1/ws');
-    ws.once('open', () => resolve({ ws }));
+    // Resolved on the relay's first frame (`ready`, §3.5), so callers see only the replies to their frames.
+    ws.once('message', () => resolve({ ws }));
     ws.once('unexpected-response', (_req, res) => {
       let text = '';
       res.setEncoding('utf8');

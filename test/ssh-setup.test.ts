@@ -74,6 +74,9 @@ test('latch doctor: all ok when set up; names the problem and the fix when the a
   const report = JSON.parse(ok.stdout) as { ok: boolean; checks: { name: string; ok: boolean; fix?: string }[] };
   assert.deepEqual(report.checks.map((c) => [c.name, c.ok]), [['pairing', true], ['relay', true], ['authenticator', true], ['agent', true], ['openssh', true], ['git', true]]);
   assert.equal(ok.code, 0);
+  const okText = await latchRun(['doctor', '--agent', env.agentSocket], { home: env.computer, env: gitEnv });
+  assert.equal(okText.code, 0, okText.stderr);
+  assert.doesNotMatch(okText.stderr, /PROBLEM/);
 
   await env.device.stop();
   try {

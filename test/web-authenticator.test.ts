@@ -11,7 +11,7 @@ import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { parseAuthorizedKeyLine } from '../src/protocol/ssh/ssh-public-key.js';
 import { latch, latchRun, tempDir, sharedLatchServer } from './helpers/latch-process.js';
-import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium } from './helpers/web-browser.js';
+import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, pairPageByLink } from './helpers/web-browser.js';
 
 const skip = CHROMIUM_SKIP;
 const server = sharedLatchServer;
@@ -74,10 +74,7 @@ test('pair by pasted link in Chromium: same check code, status reaches the page,
 
   const page = await openApp(s.url);
   await page.screenshot({ path: artifactPath('web-start-390x844.png'), fullPage: true });
-  await page.getByLabel('Device name').fill('Ada web');
-  await page.getByLabel('Pairing link').fill(link);
-  await page.getByRole('button', { name: 'Pair', exact: true }).click();
-  await page.getByRole('status').getByText('Paired with laptop').waitFor();
+  await pairPageByLink(page, link);
   assert.equal((await pair.exited).code, 0, pair.stderr());
   const pageCode = /Check code: (\d{3}-\d{3})/.exec((await page.locator('#check-code').textContent()) ?? '')?.[1];
   const computerCode = /Check code: (\d{3}-\d{3})/.exec(pair.stderr())?.[1];

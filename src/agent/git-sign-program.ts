@@ -16,7 +16,7 @@ import { parseAuthorizedKeyLine, type AuthorizedKeyLine } from '../protocol/ssh/
 import { verifySshSignature } from '../protocol/ssh/ssh-signature.js';
 import { armorSshsig, buildSshsigSignedDataForMessage, encodeSshsig, parseSshsig, sshsigMatches, unarmorSshsig } from '../protocol/ssh/sshsig.js';
 import { AgentClient } from './agent-client.js';
-import { decodeSignResponse, encodeExtensionRequest, encodeSignRequest } from './agent-codec.js';
+import { decodeIdentitiesAnswer, decodeSignResponse, encodeExtensionRequest, encodeRequestIdentities, encodeSignRequest } from './agent-codec.js';
 import { AGENT_MAX_FRAME, AgentMsg, AgentSignFlags, SIGN_MESSAGE_EXTENSION } from './agent-message-ids.js';
 import { encodeSignMessageRequest } from './agent-server.js';
 import { MAX_SIGN_MESSAGE_BYTES } from '../protocol/messages.js';
@@ -77,6 +77,52 @@ function loadPublicKey(keyFile: string): AuthorizedKeyLine {
   const key = tryFile(keyFile) ?? tryFile(keyFile + '.pub');
   if (!key) throw new LatchError('no_public_key', `cannot read a public key from ${keyFile} or ${keyFile}.pub`);
   return key;
+}
+
+/** Does the agent at `socket` answer and list `keyBlob`? Any failure is a no. */
+async function agentHolds(socket: string, keyBlob: Uint8Array): Promise<boolean> {
+  try {
+    const agent = await AgentClient.connect(socket, 2000);
+    try {
+      return decodeIdentitiesAnswer(await agent.request(encodeRequestIdentities())).some((i) => Buffer.compare(i.keyBlob, keyBlob) === 0);
+    } finally {
+      agent.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Which agent signs. `latch git setup` pins one in LATCH_GIT_AGENT (older wrappers set
+ * SSH_AUTH_SOCK to it instead). An exported SSH_AUTH_SOCK wins when its agent holds the
+ * signing key (e.g. `latch agent --socket PATH` + `export SSH_AUTH_SOCK=PATH`), as for ssh;
+ * otherwise the pinned one is used, and `why` says so in any connection error.
+ */
+async function chooseAgent(env: NodeJS.ProcessEnv, keyBlob: Uint8Array): Promise<{ socket: string; why: string }> {
+  const pinned = env.LATCH_GIT_AGENT || undefined;
+  const exported = env.SSH_AUTH_SOCK || undefined;
+  if (!pinned) {
+    if (!exported) throw new LatchError('no_agent', 'SSH_AUTH_SOCK is not set; start `latch agent` first');
+    return { socket: exported, why: 'from SSH_AUTH_SOCK' };
+  }
+  if (exported && exported !== pinned && (await agentHolds(exported, keyBlob))) return { socket: exported, why: 'from SSH_AUTH_SOCK' };
+  const env_ = exported ? (exported === pinned ? '' : `; SSH_AUTH_SOCK=${exported} does not hold the signing key`) : '; SSH_AUTH_SOCK is not set';
+  return { socket: pinned, why: `the socket \`latch git setup\` chose${env_}` };
+}
+
+/** signWithAgent on the chosen agent; a failed connection names the socket and why it was chosen. */
+async function signWithChosenAgent(env: NodeJS.ProcessEnv, keyBlob: Uint8Array, namespace: string, message: Uint8Array): Promise<string> {
+  const { socket, why } = await chooseAgent(env, keyBlob);
+  try {
+    return await signWithAgent(socket, keyBlob, namespace, message);
+  } catch (e) {
+    if (!isLatchError(e, 'agent_unreachable')) throw e;
+    throw new LatchError(
+      'agent_unreachable',
+      `${e.message}: ${socket} (${why}). Start \`latch agent --socket ${socket}\`, export SSH_AUTH_SOCK to your latch agent's socket, or re-run \`latch git setup --agent PATH\``,
+    );
+  }
 }
 
 /** Ask the agent for an armored SSHSIG over `message`. */
@@ -142,17 +188,15 @@ export async function main(argv: string[], io: GitSignProgramIo = {}): Promise<n
   try {
     const args = parseSignArgs(argv.filter((_, i) => i !== yIdx && i !== yIdx + 1));
     const key = loadPublicKey(args.keyFile);
-    const socket = env.SSH_AUTH_SOCK;
-    if (!socket) throw new LatchError('no_agent', 'SSH_AUTH_SOCK is not set; start `latch agent` first');
     if (args.files.length === 0 || (args.files.length === 1 && args.files[0] === '-')) {
       const message = io.stdin ? io.stdin() : new Uint8Array(fs.readFileSync(0));
-      const armored = await signWithAgent(socket, key.blob, args.namespace, message);
+      const armored = await signWithChosenAgent(env, key.blob, args.namespace, message);
       (io.stdout ?? ((s: string) => process.stdout.write(s)))(armored);
       return 0;
     }
     for (const file of args.files) {
       const message = new Uint8Array(fs.readFileSync(file));
-      const armored = await signWithAgent(socket, key.blob, args.namespace, message);
+      const armored = await signWithChosenAgent(env, key.blob, args.namespace, message);
       fs.writeFileSync(file + '.sig', armored, { mode: 0o644 });
       stderr(`Write signature to ${file}.sig\n`);
     }

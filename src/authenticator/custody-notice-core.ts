@@ -26,6 +26,7 @@ import { normalizeTransaction } from '../ledger/flow/flow-transaction.js';
 import { findTemplate, parseTemplateCall } from '../ledger/flow/cadence-templates.js';
 import { FULL_WEIGHT, HASH_ALGO_SHA2_256, HASH_ALGO_SHA3_256, SIGN_ALGO_ECDSA_P256, SIGN_ALGO_ECDSA_SECP256K1, type NewFlowAccountKey } from '../ledger/flow/flow-account-key.js';
 import { CUSTODY_KEY_WEIGHT } from '../custody/custody-api.js';
+import { keyFingerprint } from '../custody/key-fingerprint.js';
 
 export type JoinNotice = Extract<DeviceNotice, { type: 'custody-join' }>;
 export type SignNotice = Extract<DeviceNotice, { type: 'custody-sign' }>;
@@ -75,6 +76,12 @@ export function joinQuestion(n: JoinNotice): string {
 
 /** The recovery warning with the way to cancel it. */
 export function recoveryWarning(n: RecoveryNotice): string {
+  if (n.change === 'recovery-key') {
+    const when = n.ready_at * 1000 > Date.now() ? `it can be added from ${new Date(n.ready_at * 1000).toISOString()}` : 'it may be added at once';
+    return `NEW RECOVERY KEY ${String(n.key_fingerprint)} for account ${n.account}, asked for by "${n.device_name}"; ${when}. ` +
+      `With it and one device, the server's limits no longer apply. If this was not you, cancel it: latch account recover --cancel ${n.recovery_id} ` +
+      '(once added, revoke it: latch account show, then latch account revoke --key N)';
+  }
   return `RECOVERY of account ${n.account} started by a new device "${n.device_name}"; it completes at ${new Date(n.ready_at * 1000).toISOString()}. ` +
     `If this was not you, cancel it: latch account recover --cancel ${n.recovery_id}`;
 }
@@ -108,7 +115,7 @@ const HASH_ALGO_NAMES: Record<number, string> = { [HASH_ALGO_SHA2_256]: 'SHA2-25
 function describeNewKey(key: NewFlowAccountKey): string {
   const algos = `${SIGN_ALGO_NAMES[key.signAlgo] ?? `signature algorithm ${key.signAlgo}`}, ${HASH_ALGO_NAMES[key.hashAlgo] ?? `hash algorithm ${key.hashAlgo}`}`;
   const hex = key.publicKey;
-  const text = `add key ${hex.slice(0, 16)}...${hex.slice(-16)} (${algos}), weight ${key.weight}`;
+  const text = `add key ${keyFingerprint(hex)} (${hex.slice(0, 16)}...${hex.slice(-16)}; ${algos}), weight ${key.weight}`;
   if (key.weight >= FULL_WEIGHT) return `${text} - WARNING: not the usual ${CUSTODY_KEY_WEIGHT}; a key of weight ${FULL_WEIGHT} alone controls the whole account`;
   if (key.weight !== CUSTODY_KEY_WEIGHT) return `${text} - WARNING: not the usual ${CUSTODY_KEY_WEIGHT}`;
   return text;

@@ -10,7 +10,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   demo: { summary: 'run server, authenticator and computer in a temp dir, narrated', load: async () => (await import('./commands/demo.js')).demo },
-  server: { summary: 'run the relay (and, later, custody) server', load: async () => (await import('./commands/server.js')).server },
+  server: { summary: 'run the server: relay, custody and the web authenticator (/app/)', load: async () => (await import('./commands/server.js')).server },
   pair: { summary: 'pair this computer with an authenticator (QR code)', load: async () => (await import('./commands/pair.js')).pair },
   unpair: { summary: 'ask the authenticator to forget this computer, and forget it here', load: async () => (await import('./commands/unpair.js')).unpair },
   status: { summary: 'show the paired authenticator and whether it is reachable', load: async () => (await import('./commands/status.js')).status },

@@ -19,6 +19,8 @@ import { AuthenticatorClient } from './authenticator-client.js';
 
 export interface PendingPairing {
   readonly link: PairingLink;
+  /** The relay URL this computer uses; the link may name another route to the same relay. */
+  readonly relayUrl: string;
   readonly linkText: string;
   /** In memory only; becomes part of the stored pairing once paired. */
   readonly box: { publicKey: Uint8Array; privateKey: Uint8Array };
@@ -27,7 +29,11 @@ export interface PendingPairing {
   readonly name: string;
 }
 
-export function startPairing(sodium: Sodium, opts: { relayUrl: string; name: string }): PendingPairing {
+/**
+ * `linkRelayUrl`: the relay URL the authenticator is told (the relay's public URL), when it
+ * differs from the `relayUrl` this computer reaches it at (e.g. 127.0.0.1 on the server itself).
+ */
+export function startPairing(sodium: Sodium, opts: { relayUrl: string; name: string; linkRelayUrl?: string }): PendingPairing {
   const box = sodium.crypto_box_keypair();
   const pq = sodium.crypto_sign_keypair();
   const iq = sodium.crypto_sign_keypair();
@@ -36,10 +42,11 @@ export function startPairing(sodium: Sodium, opts: { relayUrl: string; name: str
     computerPublicKey: box.publicKey,
     queueId: queueIdFromPublicKey(sodium, pq.publicKey),
     name: opts.name,
-    relayUrl: opts.relayUrl,
+    relayUrl: opts.linkRelayUrl ?? opts.relayUrl,
   };
   return {
     link,
+    relayUrl: opts.relayUrl,
     linkText: formatPairingLink(link),
     box,
     pairingQueue: { publicKey: pq.publicKey, secretKey: pq.privateKey },
@@ -96,7 +103,7 @@ export async function completePairing(
     deviceName: '',
     deviceId: '',
     sshKeys: [],
-    relayUrl: pending.link.relayUrl,
+    relayUrl: pending.relayUrl,
     computerPublicKey: encodeBase64url(pending.box.publicKey),
     computerSecretKey: encodeBase64url(pending.box.privateKey),
     queuePublicKey: encodeBase64url(pending.inbox.publicKey),

@@ -73,7 +73,12 @@ export type DeviceNotice =
       type: 'custody-recovery';
       recovery_id: string;
       account: string;
+      /** Recovery: the new device's name. Recovery-key change: the device that asked for it. */
       device_name: string;
       ready_at: number;
       server_url: string;
+      /** Present when device + server add a (replacement) recovery key rather than a device (issue 15 §1). */
+      change?: 'recovery-key';
+      /** That key's fingerprint (key-fingerprint.ts). */
+      key_fingerprint?: string;
     };

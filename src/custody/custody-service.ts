@@ -1,7 +1,9 @@
 /**
  * The custody part of `latch server`: accounts whose keys are a device key, a server key and a
  * recovery key of weight 500 each (any two of three reach Flow's 1000), and the server's
- * decision to co-sign. docs/CUSTODY.md describes the flows; this file is the policy:
+ * decision to co-sign. docs/CUSTODY.md describes the flows; this file is login, accounts,
+ * co-signing and notices, and hands joins, signature requests and recoveries to their own files
+ * (custody-joins.ts, custody-sign-requests.ts, custody-recovery.ts) through CustodyCore. The policy:
  *
  * The server signs only when (issue 4, "Co-signing policy"):
  *   1. the caller holds a valid access token for that very account;
@@ -12,14 +14,13 @@
  *   4. the account's per-transaction maximum and daily limit allow the amount.
  * Every decision, signed or refused, is appended to the hash-chained audit log.
  */
-import { randomBytes, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { LatchError } from '../util/latch-error.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import { boxMessageRandom } from '../protocol/envelope.js';
-import type { Sodium } from '../protocol/sodium.js';
 import { RelayClient } from '../transport/relay-client.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256, parsePublicKey, type FlowAccountKey } from '../ledger/flow/flow-account-key.js';
@@ -31,102 +32,18 @@ import { envelopeMessage, normalizeTransaction, parseFlowAddress, type FlowTrans
 import { fromRestTransaction, toRestAccountKey, toRestTransaction, type RestAccountKey, type RestTransaction } from '../ledger/flow/flow-rest-shape.js';
 import { parseAmount, ufix64ToUnits, unitsToUFix64 } from '../ledger/flow/json-cadence.js';
 import { appendAudit, migrateAudit, verifyAuditChain, type AuditEntry } from './audit-log.js';
-import { DevIssuer, migrateDevIssuer, type Mailer } from './dev-issuer.js';
-import { TokenService, migrateTokens, type Caller, type OidcIssuerConfig } from './token-service.js';
-import type { KeyVault } from './master-key.js';
-import { CUSTODY_KEY_WEIGHT, JOIN_TTL_SECONDS, loginMessage, type DeviceInbox, type DeviceNotice, type KeyRole, type TokenPair } from './custody-api.js';
+import { DevIssuer, migrateDevIssuer } from './dev-issuer.js';
+import { TokenService, migrateTokens, type Caller } from './token-service.js';
+import { AccountLocks } from './account-lock.js';
+import { assertNewKey } from './new-key-check.js';
+import { keyFingerprint } from './key-fingerprint.js';
+import { dayOf, fail, newId, parseName, type AccountRow, type AccountView, type Checked, type CustodyCore, type CustodyOptions, type RecoveryRow, type SentView } from './custody-core.js';
+import { JoinFlow } from './custody-joins.js';
+import { SignRequestFlow } from './custody-sign-requests.js';
+import { RecoveryFlow } from './custody-recovery.js';
+import { CUSTODY_KEY_WEIGHT, loginMessage, type DeviceInbox, type DeviceNotice, type KeyRole, type TokenPair } from './custody-api.js';
 
-export interface CustodyOptions {
-  dataDir: string;
-  ledger: Ledger;
-  vault: KeyVault;
-  sodium: Sodium;
-  mailer: Mailer;
-  log: (line: string) => void;
-  /** Public URL of this server, put in notices so devices know where to answer. */
-  publicUrl: () => string;
-  recoveryDelaySeconds: number;
-  /** UFix64 text; defaults 1000 / 10000 FLOW. */
-  maxPerTransaction?: string;
-  dailyLimit?: string;
-  /** Only the embedded ledger gives new accounts a balance. */
-  startingBalance?: string;
-  accessTtlSeconds?: number;
-  oidcIssuers?: OidcIssuerConfig[];
-  now?: () => number;
-}
-
-export interface AccountView {
-  address: string;
-  balance: string;
-  keys: (RestAccountKey & { role: KeyRole | 'unknown'; device_name?: string })[];
-  reference_block_id: string;
-  server_box_public_key: string;
-  self_custody: boolean;
-  ledger: Ledger['kind'];
-}
-
-export interface SentView {
-  id: string;
-  transaction: RestTransaction;
-  status: string;
-}
-
-interface Checked {
-  tx: FlowTransaction;
-  call: TemplateCall;
-  digest: string;
-  signers: number[];
-}
-
-interface AccountRow {
-  address: string;
-  owner: string;
-  server_key_index: number;
-  server_key: string;
-  server_public_key: string;
-  self_custody: number;
-}
-
-interface JoinRow {
-  id: string;
-  address: string;
-  email: string;
-  device_public_key: string;
-  device_name: string;
-  origin: string;
-  created_at: number;
-  expires_at: number;
-  status: 'pending' | 'approved' | 'denied' | 'expired';
-  key_index: number | null;
-}
-
-interface SignRequestRow {
-  id: string;
-  address: string;
-  requester: string;
-  tx: string;
-  expires_at: number;
-  status: 'pending' | 'completed' | 'denied' | 'expired';
-  result_id: string | null;
-}
-
-interface RecoveryRow {
-  id: string;
-  address: string;
-  email: string;
-  device_public_key: string;
-  device_name: string;
-  ready_at: number;
-  status: 'pending' | 'completed' | 'cancelled';
-  key_index: number | null;
-}
-
-function fail(code: string, message: string, status = 400): never {
-  throw new LatchError(code, message, { status });
-}
-
-const newId = (): string => encodeBase64url(randomBytes(16));
+export type { AccountView, CustodyOptions, RecoveryView, SentView } from './custody-core.js';
 
 export class CustodyService {
   readonly db: Database.Database;
@@ -139,6 +56,10 @@ export class CustodyService {
   readonly #maxPerTx: bigint;
   readonly #daily: bigint;
   readonly #relays = new Map<string, RelayClient>();
+  readonly #locks = new AccountLocks();
+  readonly #joins: JoinFlow;
+  readonly #signRequests: SignRequestFlow;
+  readonly #recoveries: RecoveryFlow;
 
   private constructor(private readonly opts: CustodyOptions, db: Database.Database, jwtSecret: Uint8Array) {
     this.db = db;
@@ -147,6 +68,28 @@ export class CustodyService {
     this.issuer = new DevIssuer(db, opts.mailer);
     this.#maxPerTx = ufix64ToUnits(parseAmount(opts.maxPerTransaction ?? '1000.0'));
     this.#daily = ufix64ToUnits(parseAmount(opts.dailyLimit ?? '10000.0'));
+    // The flows get the service's checks and records, nothing more (custody-core.ts).
+    const core: CustodyCore = {
+      db,
+      opts,
+      tokens: this.tokens,
+      locks: this.#locks,
+      now: () => this.#now(),
+      audit: (e) => this.audit(e),
+      decideLocked: (account, action, detail, fn) => this.#decideLocked(account, action, detail, fn),
+      account: (address) => this.#account(address),
+      forAccount: (caller, address) => this.#forAccount(caller, address),
+      check: (row, tx, keys, allowed) => this.#check(row, tx, keys, allowed),
+      checkLimits: (row, call) => this.#checkLimits(row, call),
+      cosignAndSend: (row, checked, action) => this.#cosignAndSend(row, checked, action),
+      reserveAndSend: (address, digest, call, signed) => this.#reserveAndSend(address, digest, call, signed),
+      recordKey: (address, events, role, publicKey, name) => this.#recordKey(address, events, role, publicKey, name),
+      markRevoked: (row, idx) => this.#markRevoked(row, idx),
+      notify: (address, notice, except) => this.#notify(address, notice, except),
+    };
+    this.#joins = new JoinFlow(core);
+    this.#signRequests = new SignRequestFlow(core);
+    this.#recoveries = new RecoveryFlow(core);
   }
 
   static async open(opts: CustodyOptions): Promise<CustodyService> {
@@ -172,6 +115,14 @@ export class CustodyService {
 
   audit(e: AuditEntry): void {
     appendAudit(this.db, e);
+  }
+
+  /**
+   * #decide inside the account's lock (account-lock.ts): for every flow that checks account
+   * state, sends a transaction, then records what it did. `fn` re-reads that state itself.
+   */
+  #decideLocked<T>(account: string, action: string, detail: Record<string, unknown>, fn: () => Promise<T>): Promise<T> {
+    return this.#locks.run(account, () => this.#decide(account, action, detail, fn));
   }
 
   /** Runs `fn`; on a refusal, appends it to the audit log and rethrows. */
@@ -356,11 +307,33 @@ export class CustodyService {
       signAlgo: server.signAlgo,
       hashAlgo: server.hashAlgo,
     }, nodeEcdsa);
-    const sent = await this.opts.ledger.sendTransaction(signed);
-    const amount = checked.call.kind === 'transfer' ? ufix64ToUnits(checked.call.amount).toString() : '0';
-    this.db.prepare('INSERT INTO cosigns (digest, address, tx_id, kind, amount_units, day, at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(checked.digest, row.address, sent.id, checked.call.kind, amount, dayOf(this.#now()), this.#now());
+    const sent = await this.#reserveAndSend(row.address, checked.digest, checked.call, signed);
     this.audit({ account: row.address, action, decision: 'signed', detail: { tx: sent.id, kind: checked.call.kind, signers: checked.signers, ...(checked.call.kind === 'transfer' ? { amount: checked.call.amount, to: checked.call.to } : {}) } });
     return { id: sent.id, transaction: toRestTransaction(signed), status: sent.status, events: sent.events };
+  }
+
+  /**
+   * Records the co-signature (its digest for replay, its amount for the daily limit) BEFORE the
+   * ledger sees it, and drops the record when the ledger refuses: a request that reads the table
+   * while this one is sealing, or after a crash mid-send, counts it (issue 15 §2).
+   */
+  async #reserveAndSend(address: string, digest: string, call: TemplateCall, signed: FlowTransaction): Promise<Awaited<ReturnType<Ledger['sendTransaction']>>> {
+    const amount = call.kind === 'transfer' ? ufix64ToUnits(call.amount).toString() : '0';
+    try {
+      this.db.prepare("INSERT INTO cosigns (digest, address, tx_id, kind, amount_units, day, at) VALUES (?, ?, 'reserved', ?, ?, ?, ?)").run(digest, address, call.kind, amount, dayOf(this.#now()), this.#now());
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') fail('replay', 'this exact transaction was already co-signed', 409);
+      throw e;
+    }
+    let sent;
+    try {
+      sent = await this.opts.ledger.sendTransaction(signed);
+    } catch (e) {
+      this.db.prepare("DELETE FROM cosigns WHERE digest = ? AND tx_id = 'reserved'").run(digest);
+      throw e;
+    }
+    this.db.prepare('UPDATE cosigns SET tx_id = ? WHERE digest = ?').run(sent.id, digest);
+    return sent;
   }
 
   /** Policy rule 4. */
@@ -368,35 +341,84 @@ export class CustodyService {
     if (call.kind !== 'transfer') return;
     const amount = ufix64ToUnits(call.amount);
     if (amount > this.#maxPerTx) fail('over_limit', `${call.amount} is more than the ${unitsToUFix64(this.#maxPerTx)} FLOW allowed per transaction`, 403);
-    const spent = (this.db.prepare("SELECT amount_units FROM cosigns WHERE address = ? AND day = ? AND kind = 'transfer'").all(row.address, dayOf(this.#now())) as { amount_units: string }[]).reduce((s, r) => s + BigInt(r.amount_units), 0n);
-    if (spent + amount > this.#daily) fail('over_limit', `this would bring today's total to ${unitsToUFix64(spent + amount)} FLOW, over the daily limit of ${unitsToUFix64(this.#daily)}`, 403);
+    const sum = (rows: { amount_units: string }[]): bigint => rows.reduce((s, r) => s + BigInt(r.amount_units), 0n);
+    const spent = sum(this.db.prepare("SELECT amount_units FROM cosigns WHERE address = ? AND day = ? AND kind = 'transfer'").all(row.address, dayOf(this.#now())) as { amount_units: string }[]);
+    // Signature requests still waiting for a second device hold their amount (issue 15 §6): two
+    // pending requests of 200 would otherwise both pass a limit of 300 and both complete.
+    const reserved = sum(this.db.prepare("SELECT amount_units FROM sign_requests WHERE address = ? AND status = 'pending' AND expires_at > ?").all(row.address, this.#now()) as { amount_units: string }[]);
+    if (spent + reserved + amount > this.#daily) {
+      const held = reserved > 0n ? ` (${unitsToUFix64(reserved)} of it held by pending signature requests)` : '';
+      fail('over_limit', `this would bring today's total to ${unitsToUFix64(spent + reserved + amount)} FLOW${held}, over the daily limit of ${unitsToUFix64(this.#daily)}`, 403);
+    }
   }
 
-  /** Co-sign a transfer or key revocation (and adding a recovery key when the account has none). */
+  /**
+   * Co-sign a transfer or key revocation (and adding a recovery key when the account has none).
+   * Only a device key may ask: the recovery key spends with a second key of the user's own
+   * (`submit`), or comes in through the delayed recovery flow, never with the server's key and
+   * an access token alone (docs/CUSTODY.md "The recovery key does not spend with the server").
+   */
   async cosign(caller: Caller, address: unknown, body: { transaction: unknown }): Promise<SentView> {
     const row = this.#forAccount(caller, address);
-    return this.#decide(row.address, 'cosign', { device: caller.device }, async () => {
+    return this.#decideLocked(row.address, 'cosign', { device: caller.device }, async () => {
       const keys = (await this.opts.ledger.getAccount(row.address)).keys;
-      const checked = await this.#check(row, body.transaction, keys, ['device', 'recovery']);
+      const checked = await this.#check(row, body.transaction, keys, ['device']);
       const call = checked.call;
+      let change: string | undefined;
       if (call.kind === 'add-key') {
         const hasRecovery = this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery' AND revoked = 0").get(row.address);
         if (hasRecovery) fail('use_join', 'new device keys are added through `latch account join` (2FA) or recovery, not a plain co-sign', 403);
         if (call.key.weight !== CUSTODY_KEY_WEIGHT || call.key.signAlgo !== SIGN_ALGO_ECDSA_P256 || call.key.hashAlgo !== HASH_ALGO_SHA2_256) fail('bad_key', 'a recovery key is P-256/SHA2-256 with weight 500');
+        assertNewKey(keys, call.key.publicKey);
+        change = await this.#recoveryKeyGate(row, caller, call.key.publicKey);
       }
       if (call.kind === 'revoke-key' && !keys.some((k) => k.index === call.keyIndex)) fail('unknown_key', `account ${row.address} has no key ${call.keyIndex}`);
       this.#checkLimits(row, call);
       const out = await this.#cosignAndSend(row, checked, 'cosign');
-      if (call.kind === 'add-key') this.#recordKey(row.address, out.events, 'recovery', call.key.publicKey, null);
+      if (call.kind === 'add-key') {
+        const idx = this.#recordKey(row.address, out.events, 'recovery', call.key.publicKey, null);
+        this.db.prepare("UPDATE recoveries SET status = 'completed', key_index = ? WHERE id = ?").run(idx, change);
+      }
       if (call.kind === 'revoke-key') this.#markRevoked(row, call.keyIndex);
       return { id: out.id, transaction: out.transaction, status: out.status };
     });
   }
 
+  /**
+   * Device + server adding a recovery key gives the account a second key the user holds, so
+   * afterwards two user keys move funds without the server's limits. A thief with the device
+   * key and a token would add a key of his own (issue 15 §1), so (docs/CUSTODY.md "Replacing
+   * the recovery key"): every device is told, as for a recovery; the add is delayed like a
+   * recovery when the account ever had a recovery key (a replacement) or when a device could not
+   * be told (no inbox, or its relay did not answer). Returns the id of the change the co-sign
+   * completes; throws `recovery_key_delayed` (409) while the delay runs.
+   */
+  async #recoveryKeyGate(row: AccountRow, caller: Caller, publicKey: string): Promise<string> {
+    const now = this.#now();
+    const pending = this.db.prepare("SELECT * FROM recoveries WHERE address = ? AND kind = 'recovery-key' AND status = 'pending' AND device_public_key = ? ORDER BY created_at DESC LIMIT 1").get(row.address, publicKey) as RecoveryRow | undefined;
+    const delayed = (r: { id: string; ready_at: number }): never =>
+      fail('recovery_key_delayed', `adding this recovery key (${keyFingerprint(publicKey)}) waits until ${new Date(r.ready_at * 1000).toISOString()}; every device was told and can cancel it (latch account recover --cancel ${r.id}); send it again then`, 409);
+    if (pending) {
+      if (pending.ready_at > now) delayed(pending);
+      return pending.id;
+    }
+    const replacement = this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery'").get(row.address) !== undefined;
+    const id = newId();
+    const name = (this.db.prepare("SELECT device_name FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(row.address, caller.device) as { device_name: string | null } | undefined)?.device_name ?? 'a device';
+    const mustWait = replacement && this.opts.recoveryDelaySeconds > 0;
+    const ready = now + this.opts.recoveryDelaySeconds;
+    const told = await this.#notify(row.address, { type: 'custody-recovery', change: 'recovery-key', key_fingerprint: keyFingerprint(publicKey), recovery_id: id, account: row.address, device_name: name, ready_at: mustWait ? ready : now, server_url: this.opts.publicUrl() });
+    const wait = this.opts.recoveryDelaySeconds > 0 && (replacement || !told.all);
+    this.db.prepare("INSERT INTO recoveries (id, address, email, device_public_key, device_name, created_at, ready_at, status, key_index, kind) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, 'recovery-key')").run(id, row.address, caller.email, publicKey, name, now, wait ? ready : now);
+    this.audit({ account: row.address, action: 'recovery-key-change', decision: wait ? 'info' : 'accepted', detail: { change: id, key: keyFingerprint(publicKey), by: caller.device, replacement, devices_told: told.told, devices_missed: told.missed, ready_at: wait ? ready : now } });
+    if (wait) delayed({ id, ready_at: ready });
+    return id;
+  }
+
   /** After self-custody: forward a transaction the user signed with two keys; the server adds nothing. */
   async submit(caller: Caller, address: unknown, body: { transaction: unknown }): Promise<SentView> {
     const row = this.#forAccount(caller, address);
-    return this.#decide(row.address, 'submit', { device: caller.device }, async () => {
+    return this.#decideLocked(row.address, 'submit', { device: caller.device }, async () => {
       let tx: FlowTransaction;
       try {
         tx = normalizeTransaction(fromRestTransaction(body.transaction));
@@ -406,6 +428,7 @@ export class CustodyService {
       }
       if (tx.payer !== row.address) fail('bad_transaction', `the payer must be ${row.address}`);
       const call = parseTemplateCall(this.opts.ledger.network, tx.script, tx.arguments);
+      if (call.kind === 'add-key') assertNewKey((await this.opts.ledger.getAccount(row.address)).keys, call.key.publicKey);
       const sent = await this.opts.ledger.sendTransaction(tx);
       if (call.kind === 'revoke-key') this.#markRevoked(row, call.keyIndex);
       if (call.kind === 'add-key') this.#recordKey(row.address, sent.events, 'device', call.key.publicKey, null);
@@ -436,236 +459,70 @@ export class CustodyService {
     }
   }
 
-  // ---- joining a device (2FA) ----
+  // ---- the flows in their own files ----
 
-  async joinStart(caller: Caller, address: unknown, body: { device_name: unknown }, origin: string): Promise<{ join_id: string; expires_at: number }> {
-    if (typeof address !== 'string') fail('bad_address', 'address must be a string');
-    const row = this.#account(parseFlowAddress(address));
-    const name = parseName(body.device_name);
-    if (row.owner !== caller.email) fail('wrong_account', 'log in with the email that owns this account to join it', 403);
-    if (this.db.prepare('SELECT 1 FROM custody_keys WHERE address = ? AND public_key = ? AND revoked = 0').get(row.address, caller.device)) fail('already_member', 'this device is already a key of the account', 409);
-    const id = newId();
-    const now = this.#now();
-    const expires = now + JOIN_TTL_SECONDS;
-    this.db.prepare("INSERT INTO joins (id, address, email, device_public_key, device_name, origin, created_at, expires_at, status, key_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL)").run(id, row.address, caller.email, caller.device, name, origin, now, expires);
-    this.audit({ account: row.address, action: 'join-request', decision: 'info', detail: { join: id, device: caller.device, name, origin } });
-    await this.#notify(row.address, { type: 'custody-join', join_id: id, account: row.address, device_name: name, device_public_key: caller.device, origin, expires_at: expires, server_url: this.opts.publicUrl() });
-    return { join_id: id, expires_at: expires };
+  joinStart(...a: Parameters<JoinFlow['joinStart']>): ReturnType<JoinFlow['joinStart']> {
+    return this.#joins.joinStart(...a);
   }
-
-  #join(id: unknown): JoinRow {
-    if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(id)) fail('bad_request', 'bad join id');
-    const j = this.db.prepare('SELECT * FROM joins WHERE id = ?').get(id) as JoinRow | undefined;
-    if (!j) fail('unknown_join', 'no such join request', 404);
-    if (j.status === 'pending' && j.expires_at <= this.#now()) {
-      this.db.prepare("UPDATE joins SET status = 'expired' WHERE id = ?").run(j.id);
-      j.status = 'expired';
-    }
-    return j;
+  joinStatus(...a: Parameters<JoinFlow['joinStatus']>): ReturnType<JoinFlow['joinStatus']> {
+    return this.#joins.joinStatus(...a);
   }
-
-  /** The joining device polls; once approved it gets tokens bound to the account. */
-  async joinStatus(caller: Caller, id: unknown): Promise<{ status: JoinRow['status']; expires_at: number; key_index?: number } & Partial<TokenPair>> {
-    const j = this.#join(id);
-    if (j.device_public_key !== caller.device || j.email !== caller.email) fail('wrong_device', 'this join request belongs to another device', 403);
-    const base = { status: j.status, expires_at: j.expires_at };
-    if (j.status !== 'approved') return base;
-    return { ...base, key_index: j.key_index!, ...(await this.tokens.issue({ email: j.email, device: j.device_public_key, account: j.address })) };
+  joinApprove(...a: Parameters<JoinFlow['joinApprove']>): ReturnType<JoinFlow['joinApprove']> {
+    return this.#joins.joinApprove(...a);
   }
-
-  /** Existing device approves: it built and signed the add-key transaction itself. */
-  async joinApprove(caller: Caller, id: unknown, body: { transaction: unknown }): Promise<SentView & { key_index: number }> {
-    const j = this.#join(id);
-    const row = this.#forAccount(caller, j.address);
-    return this.#decide(row.address, 'join-approve', { join: j.id, device: caller.device }, async () => {
-      if (j.status !== 'pending') fail(j.status === 'expired' ? 'join_expired' : 'join_closed', `the join request is ${j.status}`, 409);
-      const keys = (await this.opts.ledger.getAccount(row.address)).keys;
-      const checked = await this.#check(row, body.transaction, keys, ['device']);
-      const c = checked.call;
-      if (c.kind !== 'add-key' || c.key.publicKey !== j.device_public_key || c.key.weight !== CUSTODY_KEY_WEIGHT || c.key.signAlgo !== SIGN_ALGO_ECDSA_P256 || c.key.hashAlgo !== HASH_ALGO_SHA2_256) {
-        fail('bad_transaction', 'the approval must add exactly the joining device\'s key (P-256/SHA2-256, weight 500)');
-      }
-      const out = await this.#cosignAndSend(row, checked, 'join-approve');
-      const idx = this.#recordKey(row.address, out.events, 'device', j.device_public_key, j.device_name);
-      this.db.prepare("UPDATE joins SET status = 'approved', key_index = ? WHERE id = ?").run(idx, j.id);
-      return { id: out.id, transaction: out.transaction, status: out.status, key_index: idx };
-    });
+  joinDeny(...a: Parameters<JoinFlow['joinDeny']>): ReturnType<JoinFlow['joinDeny']> {
+    return this.#joins.joinDeny(...a);
   }
-
-  async joinDeny(caller: Caller, id: unknown): Promise<{ status: 'denied' }> {
-    const j = this.#join(id);
-    const row = this.#forAccount(caller, j.address);
-    if (j.status !== 'pending') fail('join_closed', `the join request is ${j.status}`, 409);
-    this.db.prepare("UPDATE joins SET status = 'denied' WHERE id = ?").run(j.id);
-    this.audit({ account: row.address, action: 'join-deny', decision: 'refused', detail: { join: j.id, by: caller.device } });
-    return { status: 'denied' };
+  signRequestStart(...a: Parameters<SignRequestFlow['signRequestStart']>): ReturnType<SignRequestFlow['signRequestStart']> {
+    return this.#signRequests.signRequestStart(...a);
   }
-
-  // ---- two devices sign (no server key; e.g. after self-custody) ----
-
-  /** A device signed; the other devices are asked (through the relay) to add their signature. */
-  async signRequestStart(caller: Caller, address: unknown, body: { transaction: unknown }): Promise<{ request_id: string; expires_at: number }> {
-    const row = this.#forAccount(caller, address);
-    return this.#decide(row.address, 'sign-request', { device: caller.device }, async () => {
-      const keys = (await this.opts.ledger.getAccount(row.address)).keys;
-      const checked = await this.#check(row, body.transaction, keys, ['device']);
-      const mine = this.db.prepare("SELECT idx, device_name FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(row.address, caller.device) as { idx: number; device_name: string | null } | undefined;
-      if (!mine || !checked.signers.includes(mine.idx)) fail('bad_signer', 'the requesting device must have signed the transaction itself', 403);
-      this.#checkLimits(row, checked.call);
-      const id = newId();
-      const expires = this.#now() + JOIN_TTL_SECONDS;
-      const rest = toRestTransaction(checked.tx);
-      this.db.prepare("INSERT INTO sign_requests (id, address, requester, tx, created_at, expires_at, status, result_id) VALUES (?, ?, ?, ?, ?, ?, 'pending', NULL)").run(id, row.address, caller.device, JSON.stringify(rest), this.#now(), expires);
-      this.audit({ account: row.address, action: 'sign-request', decision: 'info', detail: { request: id, kind: checked.call.kind, signers: checked.signers } });
-      await this.#notify(row.address, { type: 'custody-sign', request_id: id, account: row.address, transaction: rest, device_name: mine.device_name ?? 'a device', expires_at: expires, server_url: this.opts.publicUrl() }, caller.device);
-      return { request_id: id, expires_at: expires };
-    });
+  signRequestStatus(...a: Parameters<SignRequestFlow['signRequestStatus']>): ReturnType<SignRequestFlow['signRequestStatus']> {
+    return this.#signRequests.signRequestStatus(...a);
   }
-
-  #signRequest(id: unknown): SignRequestRow {
-    if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(id)) fail('bad_request', 'bad request id');
-    const r = this.db.prepare('SELECT * FROM sign_requests WHERE id = ?').get(id) as SignRequestRow | undefined;
-    if (!r) fail('unknown_request', 'no such signature request', 404);
-    if (r.status === 'pending' && r.expires_at <= this.#now()) {
-      this.db.prepare("UPDATE sign_requests SET status = 'expired' WHERE id = ?").run(r.id);
-      r.status = 'expired';
-    }
-    return r;
+  signRequestApprove(...a: Parameters<SignRequestFlow['signRequestApprove']>): ReturnType<SignRequestFlow['signRequestApprove']> {
+    return this.#signRequests.signRequestApprove(...a);
   }
-
-  async signRequestStatus(caller: Caller, id: unknown): Promise<{ status: SignRequestRow['status']; expires_at: number; id?: string; transaction?: RestTransaction }> {
-    const r = this.#signRequest(id);
-    if (r.requester !== caller.device) fail('wrong_device', 'this request belongs to another device', 403);
-    return { status: r.status, expires_at: r.expires_at, ...(r.result_id ? { id: r.result_id, transaction: JSON.parse(r.tx) as RestTransaction } : {}) };
+  signRequestDeny(...a: Parameters<SignRequestFlow['signRequestDeny']>): ReturnType<SignRequestFlow['signRequestDeny']> {
+    return this.#signRequests.signRequestDeny(...a);
   }
-
-  /** Another device of the account adds its envelope signature; the ledger then applies it. */
-  async signRequestApprove(caller: Caller, id: unknown, body: { key_index: unknown; signature: unknown }): Promise<SentView> {
-    const r = this.#signRequest(id);
-    const row = this.#forAccount(caller, r.address);
-    return this.#decide(row.address, 'sign-approve', { request: r.id, device: caller.device }, async () => {
-      if (r.status !== 'pending') fail(r.status === 'expired' ? 'request_expired' : 'request_closed', `the request is ${r.status}`, 409);
-      if (typeof body.key_index !== 'number' || typeof body.signature !== 'string' || !/^[0-9a-f]{128}$/.test(body.signature)) fail('bad_signature', 'key_index (number) and signature (128 hex digits) are needed');
-      const k = this.db.prepare("SELECT public_key FROM custody_keys WHERE address = ? AND idx = ? AND role = 'device' AND revoked = 0").get(row.address, body.key_index) as { public_key: string } | undefined;
-      if (!k || k.public_key !== caller.device) fail('bad_signer', 'sign with this device\'s own active key', 403);
-      const tx = normalizeTransaction(fromRestTransaction(JSON.parse(r.tx)));
-      if (tx.envelopeSignatures.some((x) => x.keyIndex === body.key_index)) fail('bad_signer', 'this key already signed the request', 409);
-      if (!nodeEcdsa.verify(envelopeMessage(tx), hexToBytes(body.signature), k.public_key, SIGN_ALGO_ECDSA_P256, HASH_ALGO_SHA2_256)) fail('invalid_signature', 'the signature does not verify over the requested transaction', 403);
-      const signed = normalizeTransaction({ ...tx, envelopeSignatures: [...tx.envelopeSignatures, { address: row.address, keyIndex: body.key_index, signature: body.signature }] });
-      const call = parseTemplateCall(this.opts.ledger.network, tx.script, tx.arguments);
-      const sent = await this.opts.ledger.sendTransaction(signed);
-      const amount = call.kind === 'transfer' ? ufix64ToUnits(call.amount).toString() : '0';
-      this.db.prepare('INSERT INTO cosigns (digest, address, tx_id, kind, amount_units, day, at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(createHash('sha256').update(envelopeMessage(tx)).digest('hex'), row.address, sent.id, call.kind, amount, dayOf(this.#now()), this.#now());
-      this.db.prepare("UPDATE sign_requests SET status = 'completed', result_id = ?, tx = ? WHERE id = ?").run(sent.id, JSON.stringify(toRestTransaction(signed)), r.id);
-      if (call.kind === 'revoke-key') this.#markRevoked(row, call.keyIndex);
-      this.audit({ account: row.address, action: 'two-device', decision: 'accepted', detail: { request: r.id, tx: sent.id, kind: call.kind } });
-      return { id: sent.id, transaction: toRestTransaction(signed), status: sent.status };
-    });
+  recoverStart(...a: Parameters<RecoveryFlow['recoverStart']>): ReturnType<RecoveryFlow['recoverStart']> {
+    return this.#recoveries.recoverStart(...a);
   }
-
-  async signRequestDeny(caller: Caller, id: unknown): Promise<{ status: 'denied' }> {
-    const r = this.#signRequest(id);
-    const row = this.#forAccount(caller, r.address);
-    if (r.status !== 'pending') fail('request_closed', `the request is ${r.status}`, 409);
-    this.db.prepare("UPDATE sign_requests SET status = 'denied' WHERE id = ?").run(r.id);
-    this.audit({ account: row.address, action: 'sign-deny', decision: 'refused', detail: { request: r.id, by: caller.device } });
-    return { status: 'denied' };
+  recoverComplete(...a: Parameters<RecoveryFlow['recoverComplete']>): ReturnType<RecoveryFlow['recoverComplete']> {
+    return this.#recoveries.recoverComplete(...a);
   }
-
-  // ---- recovery ----
-
-  /** Starts (and with delay 0 completes) recovery: the recovery key signed an add-key for this device. */
-  async recoverStart(caller: Caller, address: unknown, body: { transaction: unknown; device_name: unknown }): Promise<RecoveryView> {
-    if (typeof address !== 'string') fail('bad_address', 'address must be a string');
-    const row = this.#account(parseFlowAddress(address));
-    const name = parseName(body.device_name);
-    return this.#decide(row.address, 'recover-start', { device: caller.device }, async () => {
-      if (row.owner !== caller.email) fail('wrong_account', 'log in with the email that owns this account to recover it', 403);
-      const keys = (await this.opts.ledger.getAccount(row.address)).keys;
-      const checked = await this.#check(row, body.transaction, keys, ['recovery']);
-      this.#checkRecoveryCall(checked.call, caller.device);
-      const id = newId();
-      const ready = this.#now() + this.opts.recoveryDelaySeconds;
-      this.db.prepare("INSERT INTO recoveries (id, address, email, device_public_key, device_name, created_at, ready_at, status, key_index) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL)").run(id, row.address, caller.email, caller.device, name, this.#now(), ready);
-      this.audit({ account: row.address, action: 'recover-start', decision: 'accepted', detail: { recovery: id, device: caller.device, ready_at: ready } });
-      await this.#notify(row.address, { type: 'custody-recovery', recovery_id: id, account: row.address, device_name: name, ready_at: ready, server_url: this.opts.publicUrl() });
-      if (this.opts.recoveryDelaySeconds === 0) return this.#recoverFinish(caller, row, id, checked);
-      return { recovery_id: id, status: 'pending', ready_at: ready };
-    });
-  }
-
-  #checkRecoveryCall(c: TemplateCall, device: string): void {
-    if (c.kind !== 'add-key' || c.key.publicKey !== device || c.key.weight !== CUSTODY_KEY_WEIGHT || c.key.signAlgo !== SIGN_ALGO_ECDSA_P256 || c.key.hashAlgo !== HASH_ALGO_SHA2_256) {
-      fail('bad_transaction', 'recovery must add exactly this device\'s key (P-256/SHA2-256, weight 500)');
-    }
-  }
-
-  /** After the delay: a freshly built and recovery-signed add-key (reference blocks expire). */
-  async recoverComplete(caller: Caller, id: unknown, body: { transaction: unknown }): Promise<RecoveryView> {
-    const r = this.#recovery(id);
-    const row = this.#account(r.address);
-    return this.#decide(row.address, 'recover-complete', { recovery: r.id }, async () => {
-      if (r.device_public_key !== caller.device || r.email !== caller.email) fail('wrong_device', 'this recovery belongs to another device', 403);
-      if (r.status === 'cancelled') fail('recovery_cancelled', 'an existing device cancelled this recovery', 409);
-      if (r.status === 'completed') fail('recovery_closed', 'this recovery is already complete', 409);
-      if (r.ready_at > this.#now()) fail('recovery_pending', `the recovery delay runs until ${new Date(r.ready_at * 1000).toISOString()}`, 409);
-      const keys = (await this.opts.ledger.getAccount(row.address)).keys;
-      const checked = await this.#check(row, body.transaction, keys, ['recovery']);
-      this.#checkRecoveryCall(checked.call, caller.device);
-      return this.#recoverFinish(caller, row, r.id, checked);
-    });
-  }
-
-  async #recoverFinish(caller: Caller, row: AccountRow, id: string, checked: Checked): Promise<RecoveryView> {
-    const r = this.#recovery(id);
-    const out = await this.#cosignAndSend(row, checked, 'recover');
-    const idx = this.#recordKey(row.address, out.events, 'device', r.device_public_key, r.device_name);
-    this.db.prepare("UPDATE recoveries SET status = 'completed', key_index = ? WHERE id = ?").run(idx, id);
-    return { recovery_id: id, status: 'completed', ready_at: r.ready_at, key_index: idx, id: out.id, transaction: out.transaction, ...(await this.tokens.issue({ email: caller.email, device: caller.device, account: row.address })) };
-  }
-
-  #recovery(id: unknown): RecoveryRow {
-    if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(id)) fail('bad_request', 'bad recovery id');
-    const r = this.db.prepare('SELECT * FROM recoveries WHERE id = ?').get(id) as RecoveryRow | undefined;
-    if (!r) fail('unknown_recovery', 'no such recovery', 404);
-    return r;
-  }
-
-  /** Any existing device of the account may cancel a pending recovery during the delay. */
-  async recoverCancel(caller: Caller, id: unknown): Promise<{ status: 'cancelled' }> {
-    const r = this.#recovery(id);
-    const row = this.#forAccount(caller, r.address);
-    if (!this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(row.address, caller.device)) fail('wrong_device', 'only an existing device can cancel a recovery', 403);
-    if (r.status !== 'pending') fail('recovery_closed', `the recovery is ${r.status}`, 409);
-    this.db.prepare("UPDATE recoveries SET status = 'cancelled' WHERE id = ?").run(r.id);
-    this.audit({ account: row.address, action: 'recover-cancel', decision: 'refused', detail: { recovery: r.id, by: caller.device } });
-    return { status: 'cancelled' };
+  recoverCancel(...a: Parameters<RecoveryFlow['recoverCancel']>): ReturnType<RecoveryFlow['recoverCancel']> {
+    return this.#recoveries.recoverCancel(...a);
   }
 
   // ---- notices through the relay ----
 
-  async #notify(address: string, notice: DeviceNotice, except?: string): Promise<void> {
+  /** Boxes `notice` to every live device's inbox; says how many were told and how many missed (no inbox, or its relay failed). */
+  async #notify(address: string, notice: DeviceNotice, except?: string): Promise<{ all: boolean; told: number; missed: number }> {
     const rows = (this.db.prepare("SELECT i.* FROM inboxes i JOIN custody_keys k ON k.address = i.address AND k.public_key = i.device WHERE i.address = ? AND k.revoked = 0 AND k.role = 'device'").all(address) as { device: string; relay_url: string; queue_id: string; box_public_key: string }[]).filter((r) => r.device !== except);
+    const devices = (this.db.prepare("SELECT public_key FROM custody_keys WHERE address = ? AND revoked = 0 AND role = 'device'").all(address) as { public_key: string }[]).filter((d) => d.public_key !== except).length;
     const plain = new TextEncoder().encode(JSON.stringify(notice));
-    await Promise.all(
+    const sent = await Promise.all(
       rows.map(async (r) => {
         try {
           let relay = this.#relays.get(r.relay_url);
           if (!relay) this.#relays.set(r.relay_url, (relay = new RelayClient({ url: r.relay_url, WebSocket: null })));
           await relay.send(r.queue_id, boxMessageRandom(this.opts.sodium, plain, decodeBase64url(r.box_public_key), this.#boxSecret));
+          return true;
         } catch (e) {
           this.opts.log(`could not notify a device of ${address}: ${(e as Error).message}`);
+          return false;
         }
       }),
     );
+    const told = sent.filter(Boolean).length;
+    return { all: told === devices, told, missed: devices - told };
   }
 
   verifyAudit(): ReturnType<typeof verifyAuditChain> {
     return verifyAuditChain(this.db);
   }
 }
-
-export type RecoveryView = { recovery_id: string; status: 'pending' | 'completed'; ready_at: number; key_index?: number; id?: string; transaction?: RestTransaction } & Partial<TokenPair>;
 
 export function openCustodyDb(path: string): Database.Database {
   const db = new Database(path);
@@ -690,14 +547,14 @@ export function openCustodyDb(path: string): Database.Database {
     CREATE TABLE IF NOT EXISTS recoveries (id TEXT PRIMARY KEY, address TEXT NOT NULL, email TEXT NOT NULL, device_public_key TEXT NOT NULL,
       device_name TEXT NOT NULL, created_at INTEGER NOT NULL, ready_at INTEGER NOT NULL, status TEXT NOT NULL, key_index INTEGER);
   `);
+  // Columns added after the first release (issue 15).
+  const has = (table: string, col: string): boolean => (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === col);
+  if (!has('recoveries', 'kind')) db.exec("ALTER TABLE recoveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'device'");
+  if (!has('sign_requests', 'amount_units')) db.exec("ALTER TABLE sign_requests ADD COLUMN amount_units TEXT NOT NULL DEFAULT '0'");
   migrateAudit(db);
   migrateTokens(db);
   migrateDevIssuer(db);
   return db;
-}
-
-function dayOf(unix: number): string {
-  return new Date(unix * 1000).toISOString().slice(0, 10);
 }
 
 function parseDeviceKey(v: unknown, what = 'device_public_key'): string {
@@ -707,11 +564,6 @@ function parseDeviceKey(v: unknown, what = 'device_public_key'): string {
   } catch {
     fail('bad_key', `${what} is not a P-256 point`);
   }
-}
-
-function parseName(v: unknown): string {
-  if (typeof v !== 'string' || !/^[\p{L}\p{N} ._'-]{1,64}$/u.test(v)) fail('bad_name', 'device_name must be 1-64 letters, digits, spaces or ._\'-');
-  return v;
 }
 
 function parseInbox(v: unknown): DeviceInbox {

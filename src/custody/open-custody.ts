@@ -29,7 +29,7 @@ export async function openCustody(opts: CustodyServerOptions & { dataDir: string
   const dataDir = join(opts.dataDir, 'custody');
   return createCustody({
     dataDir,
-    ledger: openLedger(opts.ledger, { dataDir }),
+    ledger: openLedger(opts.ledger, { dataDir, log: opts.log }),
     vault: opts.vault ?? LocalMasterKey.open(sodium, opts.dataDir),
     sodium,
     mailer: opts.mailer ?? outboxMailer(opts.dataDir, opts.log),

@@ -10,6 +10,10 @@
  *     signatures from the payer only; every signature verifies with its key's own signature
  *     and hash algorithms over the domain-tagged payload or envelope; revoked keys can't sign;
  *   - every authorizer's, and the payer's, signing keys (each key counted once) weigh >= 1000.
+ * One rule is Latch's, not Flow's (Flow lets an account hold one public key at several
+ * indexes): a public key appears at most once among an account's live (non-revoked) keys, at
+ * creation and on every add-key, so one private key can never sign as two indexes and sum their
+ * weights (issue 15: a stolen device key re-added as the "recovery" key reached 1000 alone).
  * Then it runs the transaction, but only if its script is one of Latch's templates (by
  * SHA3-256 of the script); anything else is refused with LatchError('unknown_script').
  *
@@ -65,6 +69,11 @@ interface KeyRow {
 
 function err(code: string, message: string, status = 400): LatchError {
   return new LatchError(code, message, { status });
+}
+
+/** The same public key twice among an account's live keys (see the file comment). */
+function duplicateKey(existingIndex: number): LatchError {
+  return err('duplicate_key', `the account already holds this public key as key ${existingIndex}; one key cannot hold two indexes`, 409);
 }
 
 function keyFromRow(r: KeyRow): FlowAccountKey {
@@ -176,6 +185,10 @@ export class EmbeddedLedger implements Ledger {
   async createAccount(keys: NewFlowAccountKey[], initialBalance: string): Promise<string> {
     if (!Array.isArray(keys) || keys.length === 0) throw err('bad_key', 'an account needs at least one key');
     const clean = keys.map(normalizeNewKey);
+    clean.forEach((k, i) => {
+      const first = clean.findIndex((o) => o.publicKey === k.publicKey);
+      if (first !== i) throw duplicateKey(first);
+    });
     const balance = ufix64ToUnits(parseAmount(initialBalance));
     const create = this.db.transaction((): string => {
       const genesis = (this.db.prepare('SELECT id FROM blocks WHERE height = 0').get() as { id: string }).id;
@@ -311,6 +324,8 @@ export class EmbeddedLedger implements Ledger {
       case 'add-key': {
         const next = (this.db.prepare('SELECT COUNT(*) AS n FROM account_keys WHERE address = ?').get(signer) as { n: number }).n;
         const k = call.key;
+        const live = this.db.prepare('SELECT idx FROM account_keys WHERE address = ? AND public_key = ? AND revoked = 0').get(signer, k.publicKey) as { idx: number } | undefined;
+        if (live !== undefined) throw duplicateKey(live.idx);
         this.db
           .prepare('INSERT INTO account_keys (address, idx, public_key, sign_algo, hash_algo, weight, sequence_number, revoked) VALUES (?, ?, ?, ?, ?, ?, 0, 0)')
           .run(signer, next, k.publicKey, k.signAlgo, k.hashAlgo, k.weight);

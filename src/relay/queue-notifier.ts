@@ -1,20 +1,26 @@
+import type { StoredMessage } from './relay-store.js';
+
 /**
  * In-process wake-ups: long-polls and WebSocket subscribers wait here for "a message
- * was stored in queue Q". One relay process only; a multi-process relay would feed
- * this from PostgreSQL LISTEN or NATS (PROTOCOL.md §3.6).
+ * was stored in queue Q", told the message itself when the storer has it at hand (so a
+ * delivering subscriber need not read it back, §3.5). One relay process only; a multi-process
+ * relay would feed this from PostgreSQL LISTEN or NATS (PROTOCOL.md §3.6), possibly without
+ * the message, which listeners must accept.
  */
+export type QueueListener = (message?: StoredMessage) => void;
+
 export class QueueNotifier {
-  readonly #listeners = new Map<string, Set<() => void>>();
+  readonly #listeners = new Map<string, Set<QueueListener>>();
   #count = 0;
 
   /** Returns an unsubscribe function. */
-  listen(queue: string, fn: () => void): () => void {
+  listen(queue: string, fn: QueueListener): () => void {
     let set = this.#listeners.get(queue);
     if (set === undefined) {
       set = new Set();
       this.#listeners.set(queue, set);
     }
-    const entry = () => fn();
+    const entry: QueueListener = (m) => fn(m);
     set.add(entry);
     this.#count++;
     let done = false;
@@ -29,12 +35,12 @@ export class QueueNotifier {
     };
   }
 
-  notify(queue: string): void {
+  notify(queue: string, message?: StoredMessage): void {
     const set = this.#listeners.get(queue);
     if (set === undefined) return;
     for (const fn of [...set]) {
       try {
-        fn();
+        fn(message);
       } catch {
         // a listener's failure must not stop the others
       }

@@ -13,12 +13,13 @@ import { LogThrottle } from './log-throttle.js';
 import { QueueNotifier } from './queue-notifier.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
 import { RELAY_AUTH_FAILED_MESSAGE, RELAY_AUTH_HEADER, verifyRelayProof } from './relay-proof.js';
-import { isMessageId, type RelayStore } from './relay-store.js';
+import { isMessageId, type PutResult, type RelayStore } from './relay-store.js';
 import { RelayWebSocketHub } from './relay-ws.js';
+import { RELAY_PROTOCOL_VERSION } from './relay-ws-frame.js';
 import { SqliteRelayStore } from './sqlite-relay-store.js';
 import { clientAddress } from '../util/client-address.js';
 
-export const RELAY_PROTOCOL_VERSION = 1;
+export { RELAY_PROTOCOL_VERSION };
 export const DEFAULT_TTL_SECONDS = 172800;
 export const DEFAULT_MAX_MESSAGE_BYTES = 65536;
 export const DEFAULT_RATE_LIMIT: RateLimit = { perSecond: 100, burst: 1000 };
@@ -49,6 +50,8 @@ export interface RelayOptions {
   sweepIntervalMs?: number;
   /** WebSocket ping interval; default 25 s. */
   pingIntervalMs?: number;
+  /** The URL authenticators reach this relay at (`latch server --public-url`); /v1/health names it. */
+  publicUrl?: string;
 }
 
 export interface Relay {
@@ -148,6 +151,18 @@ export function createRelay(opts: RelayOptions): Relay {
     }
   }
 
+  /**
+   * Every send, HTTP or WebSocket, goes through here: one atomic closed-check-and-insert (§3.6),
+   * then the queue's readers are woken with the message in hand. A duplicate (same client
+   * message id) was announced when it was first stored, so it wakes nobody.
+   */
+  async function putMessage(queue: string, body: Uint8Array, clientId?: string): Promise<PutResult> {
+    const now = Date.now();
+    const put = await store.put(queue, body, now, clientId);
+    if (put.ok && !put.duplicate) notifier.notify(queue, { id: put.id, body, receivedAt: now });
+    return put;
+  }
+
   const hub = new RelayWebSocketHub({
     store,
     notifier,
@@ -156,6 +171,9 @@ export function createRelay(opts: RelayOptions): Relay {
     authLog,
     rateLimit: rateLimitCfg,
     pingIntervalMs: opts.pingIntervalMs ?? 25000,
+    maxMessageBytes,
+    put: putMessage,
+    requestLimiter: limiter,
   });
 
   const sweepMs = opts.sweepIntervalMs ?? Math.min(60000, Math.max(1000, ttlSeconds * 1000));
@@ -294,9 +312,8 @@ export function createRelay(opts: RelayOptions): Relay {
     const body = await readBody(req, maxMessageBytes, tooLarge);
     if (body.length === 0) throw new HttpError(400, 'empty_message', 'message body is empty');
     // The store checks "closed" and inserts in one step, so nothing lands after a close+drain (§3.3).
-    const put = await store.put(queue, body, Date.now());
+    const put = await putMessage(queue, body);
     if (!put.ok) throw queueClosed();
-    notifier.notify(queue);
     sendJson(res, 201, { id: put.id });
   }
 
@@ -389,7 +406,7 @@ export function createRelay(opts: RelayOptions): Relay {
     if (closed) throw new HttpError(503, 'shutting_down', 'relay is shutting down');
     if (pathname === '/v1/health') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
-      sendJson(res, 200, { ok: true, service: 'latch-relay', protocol: RELAY_PROTOCOL_VERSION });
+      sendJson(res, 200, { ok: true, service: 'latch-relay', protocol: RELAY_PROTOCOL_VERSION, ...(opts.publicUrl ? { public_url: opts.publicUrl } : {}) });
       return;
     }
     if (pathname === '/v1/ws') {

@@ -13,16 +13,28 @@ export interface StoredMessage {
   readonly receivedAt: number;
 }
 
-/** `ok: false` means the queue is closed; the message was not stored. */
-export type PutResult = { ok: true; id: string } | { ok: false; reason: 'closed' };
+/**
+ * `ok: false` means the queue is closed; the message was not stored. `duplicate` means the
+ * client message id was seen within the dedup window: nothing new was stored and `id` is the
+ * first copy's (PROTOCOL.md §3.5.2).
+ */
+export type PutResult = { ok: true; id: string; duplicate: boolean } | { ok: false; reason: 'closed' };
+
+/** How long a client message id is remembered for deduplication (PROTOCOL.md §3.5.2). */
+export const DEDUP_WINDOW_MS = 10 * 60 * 1000;
+
+/** Client message ids (`cid`): 16..64 base64url characters, chosen at random by the sender. */
+export const CLIENT_MESSAGE_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
 export interface RelayStore {
   /**
    * Stores the message unless the queue is closed, as one atomic step (PROTOCOL.md §3.3, §3.6):
    * a check-then-insert in two steps let a send whose body was still arriving land after the
    * reader had closed and drained the queue. Resolves only after the commit.
+   * With `clientId`, a second put of the same (queue, clientId) within DEDUP_WINDOW_MS stores
+   * nothing and answers the first id with `duplicate: true`, even if the first was acked since.
    */
-  put(queue: string, body: Uint8Array, now: number): Promise<PutResult>;
+  put(queue: string, body: Uint8Array, now: number, clientId?: string): Promise<PutResult>;
   /** Unacked, unexpired messages with id > afterId, in arrival order. */
   list(queue: string, afterId: string | undefined, limit: number, now: number): Promise<StoredMessage[]>;
   /** Deletes the listed messages of this queue; unknown ids are ignored. Returns how many were deleted. */
@@ -32,7 +44,7 @@ export interface RelayStore {
   /** Releases the store. */
   close(): Promise<void>;
   isClosed(queue: string, now: number): Promise<boolean>;
-  /** Deletes expired messages and closed markers; returns how many messages were deleted. */
+  /** Deletes expired messages, closed markers and client ids past the dedup window; returns how many messages were deleted. */
   purgeExpired(now: number): Promise<number>;
 }
 

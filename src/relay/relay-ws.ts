@@ -1,18 +1,28 @@
 /**
- * WebSocket wake-ups (PROTOCOL.md §3.5). A subscriber proves it owns each queue, then gets
- * {"op":"wake"} whenever a message is stored there; it fetches over HTTP. Wakes carry
- * no message data, so a lost wake costs latency only, never a message.
+ * The relay's WebSocket (PROTOCOL.md §3.5). A subscriber proves it owns each queue, then gets
+ * either {"op":"wake"} whenever a message is stored there (protocol 1: it fetches over HTTP), or,
+ * when it subscribed with "deliver":true (protocol 2), {"op":"deliver"} frames carrying the
+ * message itself, and acks them in batches on the same socket. Any client may also send
+ * messages over it, each with a client message id that makes a retried send store once.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { encodeBase64url } from '../protocol/base64url.js';
 import type { Sodium } from '../protocol/sodium.js';
 import type { LogThrottle } from './log-throttle.js';
 import type { QueueNotifier } from './queue-notifier.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
 import { RELAY_AUTH_FAILED_MESSAGE, verifyRelayProof } from './relay-proof.js';
-import type { RelayStore } from './relay-store.js';
-import { MAX_CLIENT_FRAME_BYTES, parseClientFrame, type ServerFrame } from './relay-ws-frame.js';
+import type { PutResult, RelayStore, StoredMessage } from './relay-store.js';
+import {
+  RELAY_PROTOCOL_VERSION,
+  encodeServerFrame,
+  maxFrameBytes,
+  parseClientFrame,
+  type ClientFrame,
+  type ServerFrame,
+} from './relay-ws-frame.js';
 import { clientAddress } from '../util/client-address.js';
 
 export const MAX_SUBSCRIPTIONS_PER_SOCKET = 1000;
@@ -23,6 +33,13 @@ export const MAX_SUBSCRIPTIONS_PER_IP = 4000;
 /** Frame bucket burst: at least one full 1000-queue subscribe plus a little (PROTOCOL.md §3.4). */
 const MIN_FRAME_BURST = MAX_SUBSCRIPTIONS_PER_SOCKET + 100;
 
+/** Deliveries wait while a socket has more than this many bytes queued (slow reader, §3.5). */
+const MAX_BUFFERED_BYTES = 1 << 20;
+/** How often a congested socket is looked at again. */
+const CONGESTION_RETRY_MS = 10;
+/** Messages read per store list while catching a delivering subscriber up. */
+const DELIVER_PAGE = 100;
+
 export interface HubOptions {
   store: RelayStore;
   notifier: QueueNotifier;
@@ -32,13 +49,39 @@ export interface HubOptions {
   authLog: LogThrottle;
   rateLimit: RateLimit | false;
   pingIntervalMs: number;
+  maxMessageBytes: number;
+  /**
+   * Stores a message and wakes its readers; the same path HTTP sends take (§3.6).
+   * The hub never learns which store is behind it.
+   */
+  put: (queue: string, body: Uint8Array, clientId: string) => Promise<PutResult>;
+  /**
+   * The per-IP request bucket of §3.4 that HTTP requests are charged to: a send over the socket
+   * costs what an HTTP send costs, so the socket is no way around the HTTP limit.
+   */
+  requestLimiter: RateLimiter | undefined;
+}
+
+/** One subscription of one socket. `cursor` is the highest id delivered on it (0 = none). */
+interface Sub {
+  readonly queue: string;
+  deliver: boolean;
+  unlisten: () => void;
+  cursor: bigint;
+  /** Everything stored up to `cursor` was delivered and nothing is being read: a new message can go out at once. */
+  caughtUp: boolean;
+  pumping: boolean;
+  again: boolean;
 }
 
 interface Conn {
   readonly ws: WebSocket;
   readonly remote: string;
-  readonly subs: Map<string, () => void>; // queue -> unlisten
+  readonly subs: Map<string, Sub>;
   alive: boolean;
+  /** Subscriptions waiting for the socket to drain. */
+  readonly stalled: Set<Sub>;
+  stallTimer: NodeJS.Timeout | undefined;
 }
 
 export class RelayWebSocketHub {
@@ -58,8 +101,9 @@ export class RelayWebSocketHub {
     this.#opts = opts;
     const rl = opts.rateLimit;
     this.#frameLimiter = rl === false ? undefined : new RateLimiter({ perSecond: rl.perSecond, burst: Math.max(rl.burst, MIN_FRAME_BURST) });
-    // Client frames are small JSON; a bigger frame closes the socket (1009) instead of being buffered.
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_FRAME_BYTES, perMessageDeflate: false });
+    // The largest frame is a send of a full-size message; a bigger one closes the socket (1009)
+    // instead of being buffered. Control frames are held to 4096 bytes by the parser.
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes(opts.maxMessageBytes), perMessageDeflate: false });
     this.#pingTimer = setInterval(() => this.#pingAll(), opts.pingIntervalMs);
     this.#pingTimer.unref();
   }
@@ -91,7 +135,7 @@ export class RelayWebSocketHub {
   }
 
   #accept(ws: WebSocket, remote: string, release: () => void): void {
-    const conn: Conn = { ws, remote, subs: new Map(), alive: true };
+    const conn: Conn = { ws, remote, subs: new Map(), alive: true, stalled: new Set(), stallTimer: undefined };
     this.#conns.add(conn);
     ws.once('close', release);
     ws.on('pong', () => {
@@ -105,39 +149,86 @@ export class RelayWebSocketHub {
     });
     ws.on('error', (e) => this.#opts.log(`ws error from ${conn.remote}: ${e.message}`));
     ws.on('close', () => this.#drop(conn));
+    // Tells the client which operations this relay has (protocol 2: send, deliver, ack).
+    this.#send(conn, { op: 'ready', protocol: RELAY_PROTOCOL_VERSION, max_message_bytes: this.#opts.maxMessageBytes });
   }
 
   async #onFrame(conn: Conn, data: RawData, isBinary: boolean): Promise<void> {
     conn.alive = true;
-    if (this.#frameLimiter !== undefined && !this.#frameLimiter.take(conn.remote, Date.now()).ok) {
-      this.#send(conn, { op: 'error', code: 'rate_limited', message: 'too many frames; slow down' });
-      return;
-    }
     if (isBinary) {
+      if (!this.#takeFrame(conn)) return;
       this.#send(conn, { op: 'error', code: 'bad_frame', message: 'frames must be text JSON' });
       return;
     }
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
-    const parsed = parseClientFrame(text);
+    const parsed = parseClientFrame(text, this.#opts.maxMessageBytes);
     if (!parsed.ok) {
-      const frame: ServerFrame =
-        parsed.queue === undefined
-          ? { op: 'error', code: 'bad_frame', message: parsed.message }
-          : { op: 'error', queue: parsed.queue, code: 'bad_frame', message: parsed.message };
-      this.#send(conn, frame);
+      if (!this.#takeFrame(conn)) return;
+      const { ok: _ok, ...rest } = parsed;
+      this.#send(conn, { op: 'error', ...rest });
       return;
     }
     const { frame } = parsed;
+    if (frame.op === 'send') {
+      await this.#onSend(conn, frame);
+      return;
+    }
+    if (!this.#takeFrame(conn)) return;
+    if (frame.op === 'ack') {
+      await this.#onAck(conn, frame);
+      return;
+    }
     if (frame.op === 'unsubscribe') {
-      const unlisten = conn.subs.get(frame.queue);
-      if (unlisten !== undefined) {
-        unlisten();
-        conn.subs.delete(frame.queue);
-        bump(this.#subsByIp, conn.remote, -1);
-      }
+      const sub = conn.subs.get(frame.queue);
+      if (sub !== undefined) this.#unsubscribe(conn, sub);
       this.#send(conn, { op: 'unsubscribed', queue: frame.queue });
       return;
     }
+    await this.#onSubscribe(conn, frame);
+  }
+
+  /** Charges one frame to the client's frame bucket; answers rate_limited and returns false when it is empty. */
+  #takeFrame(conn: Conn): boolean {
+    if (this.#frameLimiter === undefined || this.#frameLimiter.take(conn.remote, Date.now()).ok) return true;
+    this.#send(conn, { op: 'error', code: 'rate_limited', message: 'too many frames; slow down' });
+    return false;
+  }
+
+  async #onSend(conn: Conn, frame: Extract<ClientFrame, { op: 'send' }>): Promise<void> {
+    const { queue, cid } = frame;
+    if (this.#opts.requestLimiter !== undefined && !this.#opts.requestLimiter.take(conn.remote, Date.now()).ok) {
+      this.#send(conn, { op: 'error', queue, cid, code: 'rate_limited', message: 'too many requests; slow down' });
+      return;
+    }
+    let put: PutResult;
+    try {
+      put = await this.#opts.put(queue, frame.body, cid);
+    } catch (e) {
+      this.#opts.log(`ws send failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.#send(conn, { op: 'error', queue, cid, code: 'internal', message: 'internal relay error' });
+      return;
+    }
+    if (!put.ok) {
+      this.#send(conn, { op: 'error', queue, cid, code: 'queue_closed', message: 'this queue has been closed' });
+      return;
+    }
+    // Only now: "stored" follows the commit (§3.6).
+    this.#send(conn, { op: 'stored', cid, id: put.id });
+  }
+
+  async #onAck(conn: Conn, frame: Extract<ClientFrame, { op: 'ack' }>): Promise<void> {
+    // The subscription's proof is the authority to ack on this socket (§3.5): no proof per ack.
+    for (const queue of frame.acks.keys()) {
+      if (!conn.subs.has(queue)) {
+        this.#send(conn, { op: 'error', queue, ref: frame.ref, code: 'not_subscribed', message: 'subscribe to a queue on this socket before acking it here' });
+        return;
+      }
+    }
+    const counts = await Promise.all([...frame.acks].map(([queue, ids]) => this.#opts.store.ack(queue, ids)));
+    this.#send(conn, { op: 'acked', ref: frame.ref, acked: counts.reduce((a, b) => a + b, 0) });
+  }
+
+  async #onSubscribe(conn: Conn, frame: Extract<ClientFrame, { op: 'subscribe' }>): Promise<void> {
     // Caps first, before the Ed25519 verify: a client over its caps costs no crypto (re-checked below,
     // since frames from one read are handled concurrently).
     if (!conn.subs.has(frame.queue) && this.#overCap(conn, frame.queue)) return;
@@ -155,18 +246,119 @@ export class RelayWebSocketHub {
       this.#send(conn, { op: 'error', queue: frame.queue, code: 'unauthorized', message: RELAY_AUTH_FAILED_MESSAGE });
       return;
     }
-    if (!conn.subs.has(frame.queue)) {
-      if (this.#overCap(conn, frame.queue)) return;
+    const queue = frame.queue;
+    let sub = conn.subs.get(queue);
+    if (sub === undefined) {
+      if (this.#overCap(conn, queue)) return;
       // The socket may have closed while the proof was being checked; #drop has already run.
       if (conn.ws.readyState !== WebSocket.OPEN) return;
       bump(this.#subsByIp, conn.remote, 1);
-      const queue = frame.queue;
-      conn.subs.set(queue, this.#opts.notifier.listen(queue, () => this.#send(conn, { op: 'wake', queue })));
+      const s: Sub = { queue, deliver: frame.deliver, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false };
+      s.unlisten = this.#opts.notifier.listen(queue, (m) => this.#onStored(conn, s, m));
+      conn.subs.set(queue, s);
+      sub = s;
+    } else {
+      // Subscribing again restarts delivery from the oldest unacked message: the client's way to
+      // have what it has not acked delivered again on a live socket (§3.5).
+      sub.deliver = frame.deliver;
+      sub.cursor = 0n;
+      sub.caughtUp = false;
     }
-    this.#send(conn, { op: 'subscribed', queue: frame.queue });
+    this.#send(conn, { op: 'subscribed', queue });
+    if (sub.deliver) {
+      this.#pump(conn, sub);
+      return;
+    }
     // Messages stored before the subscription would otherwise wait for the next one.
-    const pending = await this.#opts.store.list(frame.queue, undefined, 1, Date.now());
-    if (pending.length > 0) this.#send(conn, { op: 'wake', queue: frame.queue });
+    const pending = await this.#opts.store.list(queue, undefined, 1, Date.now());
+    if (pending.length > 0) this.#send(conn, { op: 'wake', queue });
+  }
+
+  #onStored(conn: Conn, sub: Sub, message: StoredMessage | undefined): void {
+    if (!sub.deliver) {
+      this.#send(conn, { op: 'wake', queue: sub.queue });
+      return;
+    }
+    // The common case costs no store read: the subscriber has everything before this message,
+    // and the storer handed it over.
+    if (message !== undefined && sub.caughtUp && !sub.pumping && !this.#congested(conn)) {
+      const id = BigInt(message.id);
+      if (id <= sub.cursor) return;
+      this.#deliver(conn, sub, message, id);
+      return;
+    }
+    sub.caughtUp = false;
+    this.#pump(conn, sub);
+  }
+
+  /** Reads the queue after the subscription's cursor and delivers it, until caught up or the socket is congested. */
+  #pump(conn: Conn, sub: Sub): void {
+    if (sub.pumping) {
+      sub.again = true;
+      return;
+    }
+    sub.pumping = true;
+    const run = async (): Promise<void> => {
+      for (;;) {
+        sub.again = false;
+        if (conn.subs.get(sub.queue) !== sub || conn.ws.readyState !== WebSocket.OPEN) return;
+        if (this.#congested(conn)) {
+          this.#stall(conn, sub);
+          return;
+        }
+        const after = sub.cursor === 0n ? undefined : sub.cursor.toString();
+        const page = await this.#opts.store.list(sub.queue, after, DELIVER_PAGE, Date.now());
+        if (conn.subs.get(sub.queue) !== sub) return;
+        for (const m of page) {
+          const id = BigInt(m.id);
+          if (id > sub.cursor) this.#deliver(conn, sub, m, id);
+        }
+        if (page.length < DELIVER_PAGE && !sub.again) {
+          sub.caughtUp = true;
+          return;
+        }
+      }
+    };
+    run()
+      .catch((e: unknown) => this.#opts.log(`ws delivery failed: ${e instanceof Error ? e.message : String(e)}`))
+      .finally(() => {
+        sub.pumping = false;
+      });
+  }
+
+  #deliver(conn: Conn, sub: Sub, m: StoredMessage, id: bigint): void {
+    sub.cursor = id;
+    this.#send(conn, { op: 'deliver', queue: sub.queue, id: m.id, body: encodeBase64url(m.body), received_at: Math.floor(m.receivedAt / 1000) });
+  }
+
+  #congested(conn: Conn): boolean {
+    return conn.ws.bufferedAmount > MAX_BUFFERED_BYTES;
+  }
+
+  /** A slow reader: deliveries on this socket wait until its send buffer drains (§3.5). */
+  #stall(conn: Conn, sub: Sub): void {
+    sub.caughtUp = false;
+    conn.stalled.add(sub);
+    if (conn.stallTimer !== undefined) return;
+    const check = (): void => {
+      conn.stallTimer = undefined;
+      if (conn.ws.readyState !== WebSocket.OPEN) return;
+      if (this.#congested(conn)) {
+        conn.stallTimer = setTimeout(check, CONGESTION_RETRY_MS);
+        return;
+      }
+      const subs = [...conn.stalled];
+      conn.stalled.clear();
+      for (const s of subs) this.#pump(conn, s);
+    };
+    conn.stallTimer = setTimeout(check, CONGESTION_RETRY_MS);
+  }
+
+  #unsubscribe(conn: Conn, sub: Sub): void {
+    sub.unlisten();
+    conn.subs.delete(sub.queue);
+    conn.stalled.delete(sub);
+    bump(this.#subsByIp, conn.remote, -1);
   }
 
   /** Sends too_many_subscriptions and returns true if one more subscription would pass a cap (§3.5). */
@@ -183,13 +375,15 @@ export class RelayWebSocketHub {
 
   #send(conn: Conn, frame: ServerFrame): void {
     if (conn.ws.readyState !== WebSocket.OPEN) return;
-    conn.ws.send(JSON.stringify(frame));
+    conn.ws.send(encodeServerFrame(frame));
   }
 
   #drop(conn: Conn): void {
-    for (const unlisten of conn.subs.values()) unlisten();
+    for (const sub of conn.subs.values()) sub.unlisten();
     bump(this.#subsByIp, conn.remote, -conn.subs.size);
     conn.subs.clear();
+    conn.stalled.clear();
+    if (conn.stallTimer !== undefined) clearTimeout(conn.stallTimer);
     this.#conns.delete(conn);
   }
 

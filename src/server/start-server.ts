@@ -1,14 +1,19 @@
 /**
- * `latch server`: one node:http server on one port. Today it carries the relay;
- * custody will be composed in the same way (each service's handle() claims its paths).
+ * `latch server`: one HTTP server on one port carrying the relay, custody and the web app
+ * (each service's handle() claims its paths). Plain HTTP behind a reverse proxy, or HTTPS
+ * itself (`tls`), whose certificate can be swapped while it runs (reloadTls, on SIGHUP).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createRelay, sendError } from '../relay/relay-http.js';
 import type { RateLimit } from '../relay/rate-limiter.js';
 import { openCustody, type CustodyServerOptions } from '../custody/open-custody.js';
 import { createWebAppStatic } from './web-app-static.js';
 import { resolveClientAddress } from '../util/client-address.js';
+import { LogThrottle } from '../relay/log-throttle.js';
+import { LatchError } from '../util/latch-error.js';
+import { loadTlsFiles, type LoadedTls, type TlsFiles } from './tls-files.js';
 
 export interface StartServerOptions {
   host: string;
@@ -22,13 +27,32 @@ export interface StartServerOptions {
   trustedProxies?: ReadonlySet<string>;
   /** Custody (issue 4) on the same port; on by default, `false` turns it off. */
   custody?: CustodyServerOptions | false;
+  /** Serve HTTPS (and WSS) with this certificate and key instead of plain HTTP. */
+  tls?: TlsFiles;
+  /**
+   * The URL authenticators reach this server at (`--public-url`), when that is not the
+   * listening address: behind a proxy, or a public name. Pairing links and custody notices carry it.
+   */
+  publicUrl?: string;
 }
 
 export interface RunningServer {
-  /** http://HOST:PORT with the real port (also when port 0 was asked for). */
+  /** http(s)://HOST:PORT with the real port (also when port 0 was asked for). */
   url: string;
+  /** The URL authenticators are told: publicUrl when given, else url. */
+  publicUrl: string;
+  /** The certificate being served (undefined for plain HTTP). */
+  tls: LoadedTls | undefined;
+  /**
+   * Reads the certificate and key files again and serves them to new connections (open ones
+   * keep theirs). Throws a LatchError, and keeps the old pair, when the new files are not a pair.
+   */
+  reloadTls(): LoadedTls;
   close(): Promise<void>;
 }
+
+/** Failed TLS handshakes logged per client address and minute (then one "suppressed" line). */
+const TLS_LOG_LINES_PER_MINUTE = 5;
 
 /** Node's default for the request line plus headers; larger gets 431. */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -39,13 +63,15 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   if (opts.ttlSeconds !== undefined) relayOpts.ttlSeconds = opts.ttlSeconds;
   if (opts.maxMessageBytes !== undefined) relayOpts.maxMessageBytes = opts.maxMessageBytes;
   if (opts.rateLimit !== undefined) relayOpts.rateLimit = opts.rateLimit;
+  if (opts.publicUrl !== undefined) relayOpts.publicUrl = opts.publicUrl;
   const relay = createRelay(relayOpts);
-  let publicUrl = '';
+  let publicUrl = opts.publicUrl ?? '';
   const custody = opts.custody === false ? undefined : await openCustody({ ...(opts.custody ?? {}), dataDir: opts.dataDir, log, publicUrl: () => publicUrl });
 
   const webApp = createWebAppStatic(); // the web authenticator at /app/ (issue 5)
   const trusted = opts.trustedProxies ?? new Set<string>();
-  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req: IncomingMessage, res: ServerResponse) => {
+  let tls = opts.tls ? loadTlsFiles(opts.tls) : undefined;
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     try {
       resolveClientAddress(req, trusted);
       if (relay.handle(req, res)) return;
@@ -56,6 +82,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       log(`internal error: ${e instanceof Error ? e.message : String(e)}`);
       sendError(res, 500, 'internal', 'internal server error');
     }
+  };
+  const server = tls
+    ? createHttpsServer({ maxHeaderSize: MAX_HEADER_BYTES, cert: tls.cert, key: tls.key }, handler)
+    : createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES }, handler);
+  // A TLS handshake that fails (a client that distrusts the certificate, a scanner) is that
+  // client's problem: logged, throttled per address since anyone can provoke it, never thrown.
+  const tlsLog = new LogThrottle(log, { perWindow: TLS_LOG_LINES_PER_MINUTE, windowMs: 60_000 });
+  const tlsLogSweep = setInterval(() => tlsLog.sweep(Date.now()), 60_000).unref();
+  server.on('tlsClientError', (err: Error, socket: Socket) => {
+    const from = socket.remoteAddress ?? 'unknown';
+    tlsLog.line(from, 'TLS handshake failures', `TLS handshake from ${from} failed: ${err.message}`, Date.now());
   });
   // Long-polls last up to 30 s; anything slower than this is a stuck client.
   server.requestTimeout = 120_000;
@@ -97,14 +134,26 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   });
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const url = `http://${host}:${addr.port}`;
-  publicUrl = url;
+  const url = `${tls ? 'https' : 'http'}://${host}:${addr.port}`;
+  publicUrl ||= url;
 
   let closing: Promise<void> | undefined;
   return {
     url,
+    publicUrl,
+    get tls() {
+      return tls;
+    },
+    reloadTls() {
+      if (!opts.tls || !('setSecureContext' in server)) throw new LatchError('tls_off', 'this server does not serve TLS');
+      const next = loadTlsFiles(opts.tls);
+      server.setSecureContext({ cert: next.cert, key: next.key });
+      tls = next;
+      return next;
+    },
     close() {
       closing ??= (async () => {
+        clearInterval(tlsLogSweep);
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
         await relay.close(); // releases long-polls and WebSockets
         await custody?.close();

@@ -14,7 +14,7 @@ import { sodiumReady, type Sodium } from '../protocol/sodium.js';
 import { LatchError } from '../util/latch-error.js';
 import { RELAY_AUTH_HEADER, signRelayProof } from '../relay/relay-proof.js';
 import { MESSAGE_ID_PATTERN } from '../relay/relay-store.js';
-import { parseServerFrame } from '../relay/relay-ws-frame.js';
+import { RelaySocket, nextClientId, type DeliveredMessage, type WebSocketCtor } from './relay-socket.js';
 
 export interface RelayMessage {
   id: string;
@@ -22,18 +22,6 @@ export interface RelayMessage {
   /** unix seconds, relay clock */
   receivedAt: number;
 }
-
-/** The subset of the WebSocket API used here (browser WebSocket and `ws` both have it). */
-interface WebSocketLike {
-  readonly readyState: number;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: unknown) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-type WebSocketCtor = new (url: string) => WebSocketLike;
 
 export interface RelayClientOptions {
   url: string;
@@ -45,9 +33,20 @@ export interface RelayClientOptions {
    * caller has not acked (PROTOCOL.md §3.7); default 60 s. Shorter values suit tests.
    */
   safetyPollMs?: number;
+  /**
+   * false: never send, receive or ack over the WebSocket, only take wakes from it, as with a
+   * protocol-1 relay (§3.7). For comparisons and as an escape hatch; default true.
+   */
+  socketDelivery?: boolean;
 }
 
-const SEND_ATTEMPTS = 4;
+/**
+ * How long send() keeps retrying a transient failure by default: long enough to ride out a relay
+ * restart of several seconds inside a 30 s sign timeout (§3.7), short enough for a CLI to report.
+ */
+export const SEND_RETRY_MS = 20_000;
+/** After a socket send was cut off, wait this long for the socket to come back before using HTTP (which cannot deduplicate). */
+const SOCKET_RESUME_MS = 3000;
 const LONG_POLL_SECONDS = 25;
 const PAGE = 100;
 const MAX_BACKOFF_MS = 5000;
@@ -171,7 +170,9 @@ export class RelayClient {
   readonly #fetch: typeof fetch;
   readonly #wsOption: unknown;
   readonly #safetyPollMs: number;
+  readonly #socketDelivery: boolean;
   #wsCtor: Promise<WebSocketCtor | undefined> | undefined;
+  #sock: RelaySocket | undefined;
   /** Running inboxes, told about every successful ack() so they stop redelivering those ids. */
   readonly #ackHooks = new Set<(queueId: string, ids: readonly string[]) => void>();
 
@@ -191,14 +192,32 @@ export class RelayClient {
     const safety = opts.safetyPollMs ?? SAFETY_POLL_MS;
     if (!Number.isFinite(safety) || safety < 1) throw new TypeError('safetyPollMs must be a positive number');
     this.#safetyPollMs = safety;
+    this.#socketDelivery = opts.socketDelivery ?? true;
   }
 
-  async send(queueId: string, body: Uint8Array, opts?: { signal?: AbortSignal }): Promise<{ id: string }> {
+  /**
+   * Stores `body` in the queue; resolves with its id once the relay has committed it. Over the
+   * client's WebSocket when one is up (protocol 2), with a client message id that makes every
+   * retry of this call store at most one copy; over HTTP otherwise, where a retry after a lost
+   * answer can store a second copy (receivers answer it from their replay cache, §5.5).
+   * Transient failures (relay away, 429, 5xx, a dropped socket) are retried with backoff for
+   * `retryForMs` (default SEND_RETRY_MS).
+   */
+  async send(queueId: string, body: Uint8Array, opts?: { signal?: AbortSignal; retryForMs?: number }): Promise<{ id: string }> {
     if (!isQueueId(queueId)) throw new TypeError('send: not a queue id');
     if (!(body instanceof Uint8Array)) throw new TypeError('send: body must be a Uint8Array');
     const path = `/v1/queues/${queueId}/messages`;
+    const cid = nextClientId();
+    const deadline = Date.now() + (opts?.retryForMs ?? SEND_RETRY_MS);
+    const socket = this.#socket();
+    let usedSocket = false;
     for (let attempt = 0; ; attempt++) {
       try {
+        if (usedSocket && !socket.ready && socket.active) await socket.waitReady(Math.min(SOCKET_RESUME_MS, Math.max(0, deadline - Date.now())));
+        if (socket.ready) {
+          usedSocket = true;
+          return { id: await socket.send(queueId, body, cid) };
+        }
         const value = await this.#request('POST', path, {
           body,
           contentType: 'application/octet-stream',
@@ -208,11 +227,22 @@ export class RelayClient {
         if (typeof id !== 'string' || !MESSAGE_ID_PATTERN.test(id)) throw badResponse('send');
         return { id };
       } catch (e) {
-        if (attempt + 1 >= SEND_ATTEMPTS || !isTransientRelayError(e) || opts?.signal?.aborted) throw e;
+        if (!isTransientRelayError(e) || opts?.signal?.aborted) throw e;
         const retryAfter = (e as LatchError & { retryAfterSeconds?: number }).retryAfterSeconds;
-        await sleep(retryAfter !== undefined ? Math.min(retryAfter * 1000, MAX_BACKOFF_MS) : backoffMs(attempt), opts?.signal);
+        const wait = retryAfter !== undefined ? Math.min(retryAfter * 1000, MAX_BACKOFF_MS) : backoffMs(attempt);
+        if (Date.now() + wait > deadline) throw e;
+        await sleep(wait, opts?.signal);
       }
     }
+  }
+
+  /**
+   * Keeps this client's WebSocket open (for sends and acks, §3.7) until the returned function is
+   * called. Inboxes hold it by themselves; a client that only sends (a bench, a busy writer) can
+   * hold it to send over the socket instead of one HTTP request per message.
+   */
+  hold(): () => void {
+    return this.#socket().listen({ queues: [], onConnected: () => {}, onDisconnected: () => {}, onWake: () => {}, onDeliver: () => {} });
   }
 
   async receive(
@@ -232,6 +262,11 @@ export class RelayClient {
     return parseMessages(value);
   }
 
+  /**
+   * Deletes the messages from the relay. On the WebSocket when this client has the queue
+   * subscribed there (acks of the same turn share one frame); over HTTP otherwise, and as the
+   * fallback when the socket drops.
+   */
   async ack(queue: QueueKeyPair, ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     const sodium = await sodiumReady();
@@ -239,6 +274,17 @@ export class RelayClient {
     const path = `/v1/queues/${queueId}/ack`;
     for (let i = 0; i < ids.length; i += 1000) {
       const chunk = ids.slice(i, i + 1000);
+      const socket = this.#socket();
+      if (socket.canAck(queueId)) {
+        try {
+          await socket.ack(queueId, chunk);
+          for (const hook of this.#ackHooks) hook(queueId, chunk);
+          continue;
+        } catch (e) {
+          if (!isTransientRelayError(e)) throw e;
+          // the socket dropped: HTTP below
+        }
+      }
       await this.#request('POST', path, {
         body: new TextEncoder().encode(JSON.stringify({ ids: chunk })),
         contentType: 'application/json',
@@ -341,24 +387,68 @@ export class RelayClient {
       for (const e of entries) startRescan(e);
       markAll();
     };
-    const wakes = new WakeSocket(this.#webSocketCtor(), wsUrl(this.url), sodium, entries, {
+    /** The socket's state for this inbox: `connected` = every queue subscribed; `deliver` = messages come on it. */
+    const wakes = { connected: false, deliver: false };
+    const delivered: { queueId: string; message: DeliveredMessage }[] = [];
+    /** The long-poll in flight, cut short when the socket comes up (it then delivers instead). */
+    let poll: AbortController | undefined;
+    let pollCut = false;
+    const unlisten = this.#socket().listen({
+      queues: entries,
       onWake: (queueId) => {
         const e = byId.get(queueId);
         if (e === undefined) return;
         e.dirty = true;
         waker.wake();
       },
-      onConnected: () => {
+      onDeliver: (queueId, message) => {
+        delivered.push({ queueId, message });
+        waker.wake();
+      },
+      onConnected: (deliver) => {
+        wakes.connected = true;
+        wakes.deliver = deliver;
         // The relay answered a subscribe: say so now, not when a long-poll that may have been
         // started before the socket was up returns (up to LONG_POLL_SECONDS later).
         setStatus('connected');
-        rescanAll(); // wakes may have been missed while disconnected
+        // With delivery, subscribing already sends everything unacked from the start; with wakes
+        // only, a wake may have been missed while disconnected: re-list.
+        if (!deliver) rescanAll();
+        if (poll !== undefined) {
+          pollCut = true;
+          poll.abort();
+        }
         waker.wake();
       },
-      onDisconnected: () => waker.wake(),
+      onDisconnected: () => {
+        wakes.connected = false;
+        wakes.deliver = false;
+        waker.wake();
+      },
     });
+    /**
+     * Whether to yield a message listed or delivered for `e`: anything past the cursor; at or
+     * below it (a re-list or a redelivery), only what the caller has not acked and not sooner
+     * than the safety interval after its last yield: "once per delivery attempt" (§3.7).
+     */
+    const take = (e: (typeof entries)[number], message: { id: string }): boolean => {
+      if (e.cursor === undefined || BigInt(message.id) > BigInt(e.cursor)) {
+        e.cursor = message.id;
+        e.yielded.set(message.id, Date.now());
+        return true;
+      }
+      const last = e.yielded.get(message.id);
+      if (last === undefined || Date.now() - last < safetyMs) return false;
+      e.yielded.set(message.id, Date.now());
+      return true;
+    };
     try {
       while (!signal?.aborted) {
+        while (delivered.length > 0) {
+          const d = delivered.shift()!;
+          const e = byId.get(d.queueId);
+          if (e !== undefined && take(e, d.message)) yield { queueId: e.id, message: d.message };
+        }
         for (const e of entries) {
           // Long-polling and 2 s polling never time out into the safety branch below, so the
           // periodic re-list is also started from here.
@@ -366,6 +456,8 @@ export class RelayClient {
           if (!e.dirty) continue;
           if (e.retryAt > Date.now()) continue; // backing off after a failure; still due
           e.dirty = false;
+          // Messages come on the socket; HTTP only for the periodic re-list.
+          if (wakes.deliver && wakes.connected && !e.rescan) continue;
           const rescan = e.rescan;
           const longPoll = !rescan && !wakes.connected && entries.length === 1;
           const afterId = rescan ? e.scanAfter : e.cursor;
@@ -379,11 +471,27 @@ export class RelayClient {
               waitSeconds,
               limit: PAGE,
             };
-            if (signal !== undefined) ropts.signal = signal;
+            const mine = new AbortController();
+            const onAbort = (): void => mine.abort();
+            signal?.addEventListener('abort', onAbort, { once: true });
+            if (signal?.aborted) mine.abort();
+            ropts.signal = mine.signal;
             if (afterId !== undefined) ropts.afterId = afterId;
-            messages = await this.receive(e.key, ropts);
+            poll = mine;
+            try {
+              messages = await this.receive(e.key, ropts);
+            } finally {
+              poll = undefined;
+              signal?.removeEventListener('abort', onAbort);
+            }
           } catch (err) {
             if (signal?.aborted) return;
+            if (pollCut) {
+              // Cut short because the socket came up: nothing failed.
+              pollCut = false;
+              e.dirty = true;
+              continue;
+            }
             const kind = classifyInboxFailure(err);
             if (kind === 'fatal') throw err;
             e.dirty = true;
@@ -413,20 +521,7 @@ export class RelayClient {
               e.seen.add(message.id);
               e.scanAfter = message.id;
             }
-            if (e.cursor === undefined || BigInt(message.id) > BigInt(e.cursor)) {
-              e.cursor = message.id;
-              e.yielded.set(message.id, Date.now());
-              yield { queueId: e.id, message };
-              continue;
-            }
-            // At or below the cursor (only a re-list returns these): yielded before and still on
-            // the relay. Yield again only if the caller has not acked it and not more often than
-            // the safety interval: "once per delivery attempt" (PROTOCOL.md §3.7).
-            const last = e.yielded.get(message.id);
-            if (last !== undefined && Date.now() - last >= safetyMs) {
-              e.yielded.set(message.id, Date.now());
-              yield { queueId: e.id, message };
-            }
+            if (take(e, message)) yield { queueId: e.id, message };
           }
           if (rescan && messages.length < PAGE) {
             // Re-list complete: ids no longer on the relay (acked elsewhere, expired) are forgotten.
@@ -457,8 +552,14 @@ export class RelayClient {
       throw e;
     } finally {
       this.#ackHooks.delete(ackHook);
-      wakes.stop();
+      unlisten();
     }
+  }
+
+  /** The client's one WebSocket (§3.7); connects while an inbox listens on it. */
+  #socket(): RelaySocket {
+    this.#sock ??= new RelaySocket(this.#webSocketCtor(), wsUrl(this.url), sodiumReady(), this.#socketDelivery);
+    return this.#sock;
   }
 
   #webSocketCtor(): Promise<WebSocketCtor | undefined> {
@@ -564,98 +665,4 @@ function parseMessages(value: unknown): RelayMessage[] {
 
 function wsUrl(httpUrl: string): string {
   return `${httpUrl.replace(/^http/, 'ws')}/v1/ws`;
-}
-
-/**
- * One WebSocket subscribed to a set of queues, reconnecting with backoff. `connected`
- * is true only while every queue's subscription is confirmed, so the inbox falls back
- * to polling whenever a wake could be missed.
- */
-class WakeSocket {
-  connected = false;
-  #stopped = false;
-  #ws: WebSocketLike | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #attempt = 0;
-
-  constructor(
-    ctor: Promise<WebSocketCtor | undefined>,
-    private readonly url: string,
-    private readonly sodium: Sodium,
-    private readonly queues: readonly { key: QueueKeyPair; id: string }[],
-    private readonly events: { onWake(id: string): void; onConnected(): void; onDisconnected(): void },
-  ) {
-    ctor.then(
-      (c) => {
-        if (c !== undefined) this.#connect(c);
-      },
-      () => {},
-    );
-  }
-
-  #connect(Ctor: WebSocketCtor): void {
-    if (this.#stopped) return;
-    let ws: WebSocketLike;
-    try {
-      ws = new Ctor(this.url);
-    } catch {
-      this.#retry(Ctor);
-      return;
-    }
-    this.#ws = ws;
-    const pending = new Set(this.queues.map((q) => q.id));
-    let wasConnected = false;
-    ws.onopen = () => {
-      const ts = Math.floor(Date.now() / 1000);
-      for (const q of this.queues) {
-        const auth = signRelayProof(this.sodium, q.key, 'SUBSCRIBE', `/v1/queues/${q.id}`, ts);
-        ws.send(JSON.stringify({ op: 'subscribe', queue: q.id, auth }));
-      }
-    };
-    ws.onmessage = (ev) => {
-      const text = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data as Uint8Array);
-      const frame = parseServerFrame(text);
-      if (frame === undefined) return;
-      if (frame.op === 'subscribed') {
-        pending.delete(frame.queue);
-        if (pending.size === 0 && !wasConnected) {
-          wasConnected = true;
-          this.connected = true;
-          this.#attempt = 0;
-          this.events.onConnected();
-        }
-      } else if (frame.op === 'wake') {
-        this.events.onWake(frame.queue);
-      }
-      // Errors (e.g. a rejected proof because of clock skew) leave `connected` false: polling covers it.
-    };
-    ws.onerror = () => {};
-    ws.onclose = () => {
-      if (this.#ws !== ws) return;
-      this.#ws = undefined;
-      if (this.connected) {
-        this.connected = false;
-        this.events.onDisconnected();
-      }
-      this.#retry(Ctor);
-    };
-  }
-
-  #retry(Ctor: WebSocketCtor): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => this.#connect(Ctor), backoffMs(this.#attempt++));
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    this.connected = false;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    const ws = this.#ws;
-    this.#ws = undefined;
-    try {
-      ws?.close();
-    } catch {
-      // closing a socket that never opened may throw in some implementations
-    }
-  }
 }

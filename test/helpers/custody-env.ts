@@ -12,9 +12,8 @@ export function outboxCode(dataDir: string, email: string): string {
   return text[text.length - 1]!;
 }
 
-/** An SDK client logged in with a fresh device key (no account yet). */
-export async function sdkLogin(server: LatchServer, email: string): Promise<{ client: CustodyClient; signer: CustodySigner }> {
-  const signer = deviceSigner(newDeviceKey());
+/** An SDK client logged in with a fresh device key (no account yet), or with `signer` (any P-256 key: an attacker's choice). */
+export async function sdkLogin(server: LatchServer, email: string, signer: CustodySigner = deviceSigner(newDeviceKey())): Promise<{ client: CustodyClient; signer: CustodySigner }> {
   const client = new CustodyClient({ server: server.url });
   const { challenge } = await client.loginStart(email);
   await client.loginComplete(email, outboxCode(server.dataDir, email), challenge, signer);

@@ -102,12 +102,12 @@ export interface LatchServer {
 }
 
 /** `latch server` as a child process; restartable on the same port and data dir. */
-export async function startLatchServer(opts: { dataDir?: string; port?: number; args?: string[] } = {}): Promise<LatchServer> {
+export async function startLatchServer(opts: { dataDir?: string; port?: number; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<LatchServer> {
   const dataDir = opts.dataDir ?? tempDir('server');
   for (let attempt = 0; ; attempt++) {
-    const proc = latch(['server', '--listen', `127.0.0.1:${opts.port ?? 0}`, '--data', dataDir, ...(opts.args ?? [])]);
+    const proc = latch(['server', '--listen', `127.0.0.1:${opts.port ?? 0}`, '--data', dataDir, ...(opts.args ?? [])], opts.env ? { env: opts.env } : {});
     try {
-      const m = await proc.waitFor(/listening on (http:\/\/127\.0\.0\.1:(\d+))/, 'stdout', 15_000);
+      const m = await proc.waitFor(/listening on (https?:\/\/127\.0\.0\.1:(\d+))/, 'stdout', 15_000);
       return {
         url: m[1]!,
         port: Number(m[2]),

@@ -6,7 +6,7 @@ import { after } from 'node:test';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_SKIP: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
@@ -26,11 +26,12 @@ export function chromium(): Promise<Browser> {
 
 const launched: Promise<Browser>[] = [];
 /**
- * A Chromium of its own, with extra command-line flags (e.g. a fake camera). The caller should
+ * A Chromium of its own, with extra command-line flags (e.g. a fake camera) and environment
+ * (e.g. a HOME whose NSS database trusts a test CA, test-tls.ts). The caller should
  * close it; any still open when the file ends are closed then.
  */
-export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
-  const b = import('playwright-core').then(({ chromium: c }) => c.launch({ executablePath: CHROMIUM, args: [...BASE_ARGS, ...extraArgs] }));
+export function launchChromium(extraArgs: string[] = [], env?: NodeJS.ProcessEnv): Promise<Browser> {
+  const b = import('playwright-core').then(({ chromium: c }) => c.launch({ executablePath: CHROMIUM, args: [...BASE_ARGS, ...extraArgs], ...(env ? { env } : {}) }));
   launched.push(b);
   return b;
 }
@@ -46,4 +47,12 @@ export function fakeCameraArgs(y4mFile?: string): string[] {
 export function artifactPath(name: string): string {
   mkdirSync(ARTIFACTS, { recursive: true });
   return join(ARTIFACTS, name);
+}
+
+/** On an open app page: name the device, paste the pairing link, press Pair, wait for "Paired with <computer>". */
+export async function pairPageByLink(page: Page, link: string, opts: { deviceName?: string; computerName?: string } = {}): Promise<void> {
+  await page.getByLabel('Device name').fill(opts.deviceName ?? 'Ada web');
+  await page.getByLabel('Pairing link').fill(link);
+  await page.getByRole('button', { name: 'Pair', exact: true }).click();
+  await page.getByRole('status').getByText(`Paired with ${opts.computerName ?? 'laptop'}`).waitFor();
 }

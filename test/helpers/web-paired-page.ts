@@ -12,7 +12,7 @@ import { parseAuthorizedKeyLine } from '../../src/protocol/ssh/ssh-public-key.js
 import { SshWriter } from '../../src/protocol/ssh/ssh-wire.js';
 import { latch, startLatchServer, tempDir, type LatchServer } from './latch-process.js';
 import { latchInteractive, type Watched } from './latch-ssh-env.js';
-import { chromium } from './web-browser.js';
+import { chromium, pairPageByLink } from './web-browser.js';
 
 export interface PairedPage {
   srv: LatchServer;
@@ -31,9 +31,7 @@ export async function pairPage(page: Page, serverUrl: string, name: string, home
   const pair = latch(['pair', '--server', serverUrl, '--uri-only', '--timeout', '60', '--name', name], { home });
   const [link] = await pair.waitFor(/^latch:\S+/m, 'stdout');
   await page.evaluate(() => (location.hash = 'pair'));
-  await page.getByLabel('Pairing link').fill(link);
-  await page.getByRole('button', { name: 'Pair', exact: true }).click();
-  await page.getByRole('status').getByText(`Paired with ${name}`).waitFor();
+  await pairPageByLink(page, link, { computerName: name });
   assert.equal((await pair.exited).code, 0, pair.stderr());
   return home;
 }
@@ -59,7 +57,6 @@ export async function openPairedPage(opts: { context?: BrowserContextOptions; be
   await opts.beforeGoto?.(page);
   await page.goto(`${srv.url}/app/`);
   await page.waitForSelector('body[data-ready="true"]');
-  await page.getByLabel('Device name').fill('Ada web');
   const computer = await pairPage(page, srv.url, 'laptop');
   const pageKey = (await page.getByLabel('SSH public key').textContent())!.trim();
   const { agent, agentSocket } = await startAgent(computer);

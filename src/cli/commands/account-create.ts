@@ -5,9 +5,12 @@
  */
 import { hostname } from 'node:os';
 import { parse, usageError } from '../cli-context.js';
-import { LatchError } from '../../util/latch-error.js';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { LatchError, isLatchError } from '../../util/latch-error.js';
 import { readPassphrase } from '../../util/passphrase.js';
-import { looksSynced, newRecoveryKey, writeRecoveryKit } from '../../authenticator/custody-recovery-kit.js';
+import { looksSynced, newRecoveryKey, recoveryKitPath, writeRecoveryKit } from '../../authenticator/custody-recovery-kit.js';
+import { encodeRecoveryKit } from '../../authenticator/custody-recovery-kit-format.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 import { COMMON_FLAGS, adoptAccount, newInbox, openSession, printResult, requireAccount } from './account-session.js';
 
 const USAGE = 'latch account create (--recovery-dir DIR | --skip-recovery) [--name DEVICE_NAME] [--add-recovery] [--server URL] [--json]';
@@ -26,8 +29,35 @@ export async function accountCreate(argv: string[]): Promise<number> {
   if (values['add-recovery']) {
     const { address, keyIndex } = requireAccount(s);
     if (!recovery) throw usageError('--add-recovery needs --recovery-dir', USAGE);
-    const sent = await s.client.addRecoveryKey({ address, recoveryPublicKey: recovery.publicKey, device: { keyIndex, signer: s.device } });
-    const path = writeRecoveryKit(s.sodium, dir!, address, recovery.secret, recoveryPassphrase!);
+    // The kit is written before the server is asked: a replacement waits the recovery delay
+    // (docs/CUSTODY.md "Replacing the recovery key") and the key the devices were told about
+    // must be the one added afterwards, so the same command run again reuses this kit.
+    const path = recoveryKitPath(dir!, address);
+    // Sealed (Argon2id, seconds) before talking to the server, not between two requests: a
+    // kept-alive connection idle that long is closed by the server and the next fetch fails.
+    const freshText = encodeRecoveryKit(s.sodium, address, recovery.secret, recoveryPassphrase!);
+    const accountKeys = (await s.client.getAccount(address)).keys;
+    let publicKey = existsSync(path) ? kitPublicKey(path) : undefined;
+    const onAccount = accountKeys.find((k) => k.public_key === publicKey);
+    if (onAccount && !onAccount.revoked) throw new LatchError('already_has_recovery', `the kit at ${path} holds key ${onAccount.index} of the account, which is live; revoke it first to replace it`);
+    if (onAccount) {
+      // An earlier kit of this account whose key was revoked: useless now, but kept aside.
+      renameSync(path, `${path}.replaced-${Math.floor(Date.now() / 1000)}`);
+      publicKey = undefined;
+    }
+    const fresh = publicKey === undefined;
+    if (fresh) {
+      writeFileAtomic(path, freshText);
+      publicKey = recovery.publicKey;
+    }
+    let sent;
+    try {
+      sent = await s.client.addRecoveryKey({ address, recoveryPublicKey: publicKey!, device: { keyIndex, signer: s.device } });
+    } catch (e) {
+      if (isLatchError(e, 'recovery_key_delayed')) s.cli.err(`The recovery kit is kept at ${path}; run this same command again after the delay to add its key.`);
+      else if (fresh) rmSync(path, { force: true }); // a kit whose key was refused is useless
+      throw e;
+    }
     await s.save((c) => delete c.recoveryMissing);
     printResult(s, values.json, { address, recovery_kit: path, id: sent.id }, `Recovery key added; kit written to ${path}`);
     return 0;
@@ -54,4 +84,14 @@ export async function accountCreate(argv: string[]): Promise<number> {
   }
   printResult(s, values.json, { address: created.address, recovery_kit: kit, key_index: 0 }, `Account ${created.address} created.${kit ? ` Recovery kit: ${kit}` : ''}`);
   return 0;
+}
+
+/** The public key a kit names in the clear (no passphrase needed to know which key it holds). */
+function kitPublicKey(path: string): string | undefined {
+  try {
+    const k = (JSON.parse(readFileSync(path, 'utf8')) as { public_key?: unknown }).public_key;
+    return typeof k === 'string' && /^[0-9a-f]{128}$/.test(k) ? k : undefined;
+  } catch {
+    return undefined;
+  }
 }

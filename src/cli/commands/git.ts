@@ -3,7 +3,8 @@
  * tags with the authenticator's key through `latch agent` (SSH signing, git >= 2.34).
  * Sets gpg.format, user.signingkey, commit.gpgsign, tag.gpgSign, gpg.ssh.allowedSignersFile
  * and gpg.ssh.program (a small wrapper in LATCH_HOME that runs Latch's signing program with
- * SSH_AUTH_SOCK set to the agent). Says what it changed and how to undo each change.
+ * LATCH_GIT_AGENT set to the agent; an exported SSH_AUTH_SOCK whose agent holds the key wins).
+ * Says what it changed and how to undo each change.
  *
  * `latch git sign ...`: the signing program itself (same arguments as `ssh-keygen -Y ...`).
  */
@@ -46,7 +47,8 @@ export async function git(argv: string[]): Promise<number> {
       '#!/bin/sh',
       '# Written by `latch git setup`: git\'s gpg.ssh.program. Signs through latch agent; every other',
       '# ssh-keygen -Y operation (verify, find-principals) runs the real ssh-keygen.',
-      `SSH_AUTH_SOCK=${shellQuote(agentSocket)} exec ${shellQuote(process.execPath)} ${shellQuote(SIGN_PROGRAM)} "$@"`,
+      '# It uses $SSH_AUTH_SOCK when that agent holds the signing key, else the agent below.',
+      `LATCH_GIT_AGENT=${shellQuote(agentSocket)} exec ${shellQuote(process.execPath)} ${shellQuote(SIGN_PROGRAM)} "$@"`,
       '',
     ].join('\n'),
     { mode: 0o755 },
@@ -78,7 +80,7 @@ export async function git(argv: string[]): Promise<number> {
     if (before !== v) undo.push(before === undefined ? `${flag} --unset ${k}` : `${flag} ${k} ${shellQuote(before)}`);
   }
   cli.err(`Also wrote ${wrapper} and added "${signerLine.slice(0, 60)}..." to ${signers}.`);
-  cli.err(`Signing needs \`latch agent\` running (socket ${agentSocket}).`);
+  cli.err(`Signing needs \`latch agent\` running (socket ${agentSocket}, or the one SSH_AUTH_SOCK names).`);
   if (undo.length) cli.err(`To undo:\n${undo.map((u) => `  ${u}`).join('\n')}`);
   cli.out(JSON.stringify({ scope: scope.kind === 'global' ? 'global' : scope.dir, signing_key: keyLine, program: wrapper, allowed_signers: signers }));
   return 0;

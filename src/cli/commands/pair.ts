@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import QRCode from 'qrcode';
 import { defaultCli, parse, relayUrlFrom, secondsFrom } from '../cli-context.js';
 import { checkRelay } from '../relay-health.js';
+import { isLoopbackUrl } from '../loopback-url.js';
 import { sodiumReady } from '../../protocol/sodium.js';
 import { TIMEOUT_PAIR_SECONDS } from '../../protocol/protocol-constants.js';
 import { validateName } from '../../protocol/pairing-link.js';
@@ -27,15 +28,23 @@ export async function pair(argv: string[]): Promise<number> {
   const timeoutSeconds = secondsFrom(values.timeout, TIMEOUT_PAIR_SECONDS, '--timeout', USAGE);
   const name = validateName(values.name ?? (hostname().slice(0, 64) || 'computer'), 'computer name');
   const state = loadComputerState(cli.paths.computerFile);
-  await checkRelay(relayUrl);
+  // The link carries the URL the relay says authenticators reach it at (`latch server
+  // --public-url`); this computer keeps using the one it was given.
+  const { publicUrl } = await checkRelay(relayUrl);
 
   const sodium = await sodiumReady();
-  const pending = startPairing(sodium, { relayUrl, name });
+  const pending = startPairing(sodium, { relayUrl, name, ...(publicUrl !== undefined ? { linkRelayUrl: publicUrl } : {}) });
   if (values['uri-only']) {
     cli.out(pending.linkText);
   } else {
     cli.out(await QRCode.toString(pending.linkText, { type: 'terminal', small: true, errorCorrectionLevel: 'M' }));
     cli.out(pending.linkText);
+  }
+  if (isLoopbackUrl(pending.link.relayUrl)) {
+    cli.err(
+      `Warning: the link names the relay as ${pending.link.relayUrl}, which only this computer reaches: ` +
+        'a phone cannot use it. For a phone: --server https://..., or `latch server --public-url URL` (docs/DEPLOY.md).',
+    );
   }
   if (state.pairing) cli.err(`Note: this replaces the pairing with "${state.pairing.deviceName}".`);
   cli.err(`Scan the code with your authenticator, or run there: latch device pair '<link above>'`);

@@ -1,13 +1,19 @@
-/** `latch server`: the relay (custody joins it in a later issue), on one HTTP port. */
+/**
+ * `latch server`: the relay, custody and the web app on one port; plain HTTP (behind a
+ * reverse proxy, deploy/) or HTTPS itself (--tls-cert/--tls-key, reloaded on SIGHUP).
+ */
 import { mkdirSync } from 'node:fs';
 import { defaultCli, parse, usageError, secondsFrom } from '../cli-context.js';
 import { startServer } from '../../server/start-server.js';
 import { CUSTODY_FLAGS, custodyOptionsFrom } from './server-custody-flags.js';
 import { parseTrustedProxies } from '../../util/client-address.js';
+import { validateRelayUrl } from '../../protocol/pairing-link.js';
+import { isLatchError } from '../../util/latch-error.js';
+import type { LoadedTls } from '../../server/tls-files.js';
 
 const USAGE =
   'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND[/BURST]|off]\n' +
-  '             [--trusted-proxy ADDRESS]...\n' +
+  '             [--trusted-proxy ADDRESS]... [--public-url URL] [--tls-cert FILE --tls-key FILE]\n' +
   '             [--ledger embedded|flow-testnet|flow-mainnet|URL] [--recovery-delay SECONDS] [--tx-limit FLOW] [--daily-limit FLOW]\n' +
   '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--no-custody]\n' +
   '       latch server audit verify [--data DIR] [--json]';
@@ -30,6 +36,9 @@ export async function server(argv: string[]): Promise<number> {
       'max-message-bytes': { type: 'string' },
       'rate-limit': { type: 'string' },
       'trusted-proxy': { type: 'string', multiple: true },
+      'public-url': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       ...CUSTODY_FLAGS,
     },
     USAGE,
@@ -48,6 +57,18 @@ export async function server(argv: string[]): Promise<number> {
   } catch (e) {
     throw usageError(`--trusted-proxy takes the proxy's IP address: ${(e as Error).message}`, USAGE);
   }
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  if ((certFile === undefined) !== (keyFile === undefined)) throw usageError('--tls-cert and --tls-key go together', USAGE);
+  let publicUrl: string | undefined;
+  if (values['public-url'] !== undefined) {
+    try {
+      publicUrl = validateRelayUrl(values['public-url']);
+    } catch (e) {
+      throw usageError(`--public-url: ${(e as Error).message}`, USAGE);
+    }
+  }
+  const log = (line: string): void => cli.err(`${new Date().toISOString()} ${line}`);
   const running = await startServer({
     trustedProxies,
     host,
@@ -56,15 +77,34 @@ export async function server(argv: string[]): Promise<number> {
     ttlSeconds: secondsFrom(values.ttl, 48 * 3600, '--ttl', USAGE),
     ...(maxBytes !== undefined ? { maxMessageBytes: Number(maxBytes) } : {}),
     ...(rl === 'off' ? { rateLimit: false as const } : rlm ? { rateLimit: { perSecond: Number(rlm[1]), burst: Number(rlm[2] ?? Number(rlm[1]) * 10) } } : {}),
-    log: (line) => cli.err(`${new Date().toISOString()} ${line}`),
+    log,
     custody: custodyOptionsFrom(values, USAGE),
+    ...(certFile !== undefined && keyFile !== undefined ? { tls: { certFile, keyFile } } : {}),
+    ...(publicUrl !== undefined ? { publicUrl } : {}),
   });
   cli.out(`latch server listening on ${running.url} (data in ${dataDir})`);
+  if (running.tls) log(`TLS certificate ${describeCert(running.tls)}; SIGHUP reloads ${certFile} and ${keyFile}`);
+  if (publicUrl !== undefined) log(`pairing links and custody notices name this server as ${publicUrl}`);
+  // SIGHUP: certificate renewal (certbot/acme.sh deploy hooks, systemd ExecReload) without a restart.
+  const reload = (): void => {
+    if (!running.tls) return log('SIGHUP: no TLS certificate to reload (plain HTTP)');
+    try {
+      log(`SIGHUP: now serving TLS certificate ${describeCert(running.reloadTls())}`);
+    } catch (e) {
+      log(`SIGHUP: kept the old TLS certificate: ${isLatchError(e) ? `${e.message} [${e.code}]` : String(e)}`);
+    }
+  };
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  process.off('SIGHUP', reload);
   await running.close();
   return 0;
+}
+
+function describeCert(tls: LoadedTls): string {
+  return `SHA-256 ${tls.fingerprint256} (valid until ${tls.validTo})`;
 }

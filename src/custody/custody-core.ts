@@ -1,0 +1,125 @@
+/**
+ * What the custody flows share (issue 15: custody-service.ts split along its flows): the options,
+ * stored row and wire view types, and `CustodyCore`, the service's own checks and records that
+ * the join, signature-request and recovery flows (custody-joins.ts, custody-sign-requests.ts,
+ * custody-recovery.ts) call. CustodyService (custody-service.ts) implements it and is the one
+ * entry point of the HTTP layer.
+ */
+import { randomBytes } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { LatchError } from '../util/latch-error.js';
+import { encodeBase64url } from '../protocol/base64url.js';
+import type { Sodium } from '../protocol/sodium.js';
+import type { Ledger, LedgerEvent, SentTransaction } from '../ledger/ledger.js';
+import type { FlowAccountKey } from '../ledger/flow/flow-account-key.js';
+import type { TemplateCall } from '../ledger/flow/cadence-templates.js';
+import type { FlowTransaction } from '../ledger/flow/flow-transaction.js';
+import type { RestAccountKey, RestTransaction } from '../ledger/flow/flow-rest-shape.js';
+import type { AuditEntry } from './audit-log.js';
+import type { Mailer } from './dev-issuer.js';
+import type { Caller, OidcIssuerConfig, TokenService } from './token-service.js';
+import type { KeyVault } from './master-key.js';
+import type { AccountLocks } from './account-lock.js';
+import type { DeviceNotice, KeyRole, TokenPair } from './custody-api.js';
+
+export interface CustodyOptions {
+  dataDir: string;
+  ledger: Ledger;
+  vault: KeyVault;
+  sodium: Sodium;
+  mailer: Mailer;
+  log: (line: string) => void;
+  /** Public URL of this server, put in notices so devices know where to answer. */
+  publicUrl: () => string;
+  recoveryDelaySeconds: number;
+  /** UFix64 text; defaults 1000 / 10000 FLOW. */
+  maxPerTransaction?: string;
+  dailyLimit?: string;
+  /** Only the embedded ledger gives new accounts a balance. */
+  startingBalance?: string;
+  accessTtlSeconds?: number;
+  oidcIssuers?: OidcIssuerConfig[];
+  now?: () => number;
+}
+
+export interface AccountView {
+  address: string;
+  balance: string;
+  keys: (RestAccountKey & { role: KeyRole | 'unknown'; device_name?: string })[];
+  reference_block_id: string;
+  server_box_public_key: string;
+  self_custody: boolean;
+  ledger: Ledger['kind'];
+}
+
+export interface SentView {
+  id: string;
+  transaction: RestTransaction;
+  status: string;
+}
+
+export interface Checked {
+  tx: FlowTransaction;
+  call: TemplateCall;
+  digest: string;
+  signers: number[];
+}
+
+export interface AccountRow {
+  address: string;
+  owner: string;
+  server_key_index: number;
+  server_key: string;
+  server_public_key: string;
+  self_custody: number;
+}
+
+export interface RecoveryRow {
+  id: string;
+  address: string;
+  email: string;
+  device_public_key: string;
+  device_name: string;
+  ready_at: number;
+  status: 'pending' | 'completed' | 'cancelled';
+  key_index: number | null;
+  /** 'device': a recovery adds a new device key; 'recovery-key': device + server add a recovery key. */
+  kind: 'device' | 'recovery-key';
+}
+
+export function fail(code: string, message: string, status = 400): never {
+  throw new LatchError(code, message, { status });
+}
+
+export const newId = (): string => encodeBase64url(randomBytes(16));
+
+export type RecoveryView = { recovery_id: string; status: 'pending' | 'completed'; ready_at: number; key_index?: number; id?: string; transaction?: RestTransaction } & Partial<TokenPair>;
+
+export function dayOf(unix: number): string {
+  return new Date(unix * 1000).toISOString().slice(0, 10);
+}
+
+export function parseName(v: unknown): string {
+  if (typeof v !== 'string' || !/^[\p{L}\p{N} ._'-]{1,64}$/u.test(v)) fail('bad_name', 'device_name must be 1-64 letters, digits, spaces or ._\'-');
+  return v;
+}
+
+/** The service's checks and records, as the flows see them (see CustodyService for each). */
+export interface CustodyCore {
+  readonly db: Database.Database;
+  readonly opts: CustodyOptions;
+  readonly tokens: TokenService;
+  readonly locks: AccountLocks;
+  now(): number;
+  audit(e: AuditEntry): void;
+  decideLocked<T>(account: string, action: string, detail: Record<string, unknown>, fn: () => Promise<T>): Promise<T>;
+  account(address: string): AccountRow;
+  forAccount(caller: Caller, addressText: unknown): AccountRow;
+  check(row: AccountRow, txJson: unknown, keys: FlowAccountKey[], allowedSigners: KeyRole[]): Promise<Checked>;
+  checkLimits(row: AccountRow, call: TemplateCall): void;
+  cosignAndSend(row: AccountRow, checked: Checked, action: string): Promise<SentView & { events: LedgerEvent[] }>;
+  reserveAndSend(address: string, digest: string, call: TemplateCall, signed: FlowTransaction): Promise<SentTransaction>;
+  recordKey(address: string, events: LedgerEvent[], role: KeyRole, publicKey: string, name: string | null): number;
+  markRevoked(row: AccountRow, idx: number): void;
+  notify(address: string, notice: DeviceNotice, except?: string): Promise<{ all: boolean; told: number; missed: number }>;
+}

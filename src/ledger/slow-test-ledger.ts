@@ -1,0 +1,49 @@
+/**
+ * TEST ADAPTER, not for use: the embedded ledger with every send held back for a while before it
+ * is applied, as a real Flow network takes about a second from submission to sealing. With the
+ * embedded ledger alone a send finishes within one tick, so check-then-act races in the custody
+ * server (issue 15 §2: two requests both pass a check before either records its result) never
+ * show; behind this adapter they do. Chosen only by the environment variable
+ * LATCH_TEST_LEDGER_DELAY_MS (open-ledger.ts), never by a flag, and the server says so loudly.
+ */
+import type { Ledger, LedgerAccount, LedgerTransactionRecord, SentTransaction } from './ledger.js';
+import type { NewFlowAccountKey } from './flow/flow-account-key.js';
+import type { FlowTransaction } from './flow/flow-transaction.js';
+
+export class SlowTestLedger implements Ledger {
+  readonly kind: Ledger['kind'];
+  readonly network: Ledger['network'];
+
+  constructor(
+    private readonly inner: Ledger,
+    private readonly delayMs: number,
+  ) {
+    this.kind = inner.kind;
+    this.network = inner.network;
+  }
+
+  async sendTransaction(tx: FlowTransaction): Promise<SentTransaction> {
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    return this.inner.sendTransaction(tx);
+  }
+
+  getAccount(address: string): Promise<LedgerAccount> {
+    return this.inner.getAccount(address);
+  }
+
+  createAccount(keys: NewFlowAccountKey[], initialBalance: string): Promise<string> {
+    return this.inner.createAccount(keys, initialBalance);
+  }
+
+  getTransaction(id: string): Promise<LedgerTransactionRecord> {
+    return this.inner.getTransaction(id);
+  }
+
+  latestBlockId(): Promise<string> {
+    return this.inner.latestBlockId();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
