@@ -8,7 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
 import { run, startSshAgent, untilClockPasses } from './helpers/agent-test-env.js';
-import { LATCH_CLI, latchRun, tempDir } from './helpers/latch-process.js';
+import { LATCH_CLI, PASSPHRASE, latchRun, tempDir } from './helpers/latch-process.js';
+import { Keystore } from '../src/authenticator/keystore.js';
+import { sodiumReady } from '../src/protocol/sodium.js';
+import { latchPaths } from '../src/util/latch-paths.js';
 import { setupLatchSsh, latchInteractive, type LatchSshEnv } from './helpers/latch-ssh-env.js';
 import os from 'node:os';
 
@@ -216,4 +219,21 @@ test('authenticator offline: ssh fails cleanly after the sign timeout, and the a
   assert.match(env.agent.stderr(), /did not answer within 5 s/);
   const list = await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: env.agentSocket } });
   assert.equal(list.code, 0);
+});
+
+test('a stored policy over the 7-day cap (an 87,600-hour "all SSH" one written into the keystore) is not honoured: the login is asked for, and policy list leaves it out', async () => {
+  // Written as anything holding the passphrase could (issue 16 §1): the cap is re-checked on use.
+  const ks = await Keystore.open(await sodiumReady(), latchPaths({ LATCH_HOME: env.phone }).keystoreFile, PASSPHRASE);
+  const now = Math.floor(Date.now() / 1000);
+  await ks.update((s) => {
+    s.policies = [{ id: 'planted1', pairingId: s.pairings[0]!.id, computerName: s.pairings[0]!.computerName, scope: { kind: 'ssh' }, createdAt: now, expiresAt: now + 87_600 * 3600 }];
+  });
+  const listed = await latchRun(['device', 'policy', 'list', '--json'], { home: env.phone });
+  assert.deepEqual(JSON.parse(listed.stdout).policies, []);
+  const from = env.device.stderr().length;
+  const login = ssh(sshd.port);
+  assert.match(await answer('n', from), /SSH login as/);
+  assert.notEqual((await login).code, 0);
+  assert.doesNotMatch(env.device.stderr().slice(from), /approved by policy/);
+  await ks.update((s) => void (s.policies = []));
 });

@@ -22,6 +22,7 @@ import { parseSshSignDataForKey } from '../protocol/ssh/sign-data-guard.js';
 import { hostVerification } from '../protocol/ssh/host-verification.js';
 import type { PinnedHost, PolicyScope, StoredPairing, StoredPolicy } from './authenticator-state.js';
 import { coveringPolicy, scopeFor } from './policy-book.js';
+import { checkSshUserName } from './ssh-user-name.js';
 import { cleanLine, describeScope, type Approver, type SignReview } from './sign-review.js';
 
 /** What the core needs of a key: its name, type and public blob (base64, authorized_keys middle field). */
@@ -61,6 +62,8 @@ export interface SignOutcome {
   title: string;
   from: string;
   outcome: string;
+  /** The timed approval this answer granted, if any. */
+  policyId?: string;
 }
 
 export interface SshSignCoreOptions<K extends SshSignKey> {
@@ -118,6 +121,13 @@ export class SshSignCore<K extends SshSignKey> {
       // A host certificate (PROTOCOL.certkeys) is shown and pinned by the key it certifies, so a
       // renewed certificate over the same host key keeps its pin (docs/AGENT.md "Host certificates").
       const hostKey = hostKeyBlob ? hostKeyOf(hostKeyBlob) : undefined;
+      try {
+        checkSshUserName(ua.user);
+      } catch (e) {
+        this.o.log(`REFUSED login from ${pairing.computerName}: ${(e as Error).message}`);
+        await this.#record({ kind: 'ssh', title: `SSH login as ${ua.user}`, from: pairing.computerName, outcome: 'refused: not a user name an SSH server accepts' });
+        throw e;
+      }
       review.user = ua.user;
       review.verified = hv.verified;
       review.hostKeyFingerprint = hostKey ? sshFingerprint(hostKey.keyBlob) : undefined;
@@ -159,13 +169,13 @@ export class SshSignCore<K extends SshSignKey> {
     }
     review.lines.push(`  key ${key.name} (${review.keyFingerprint}), from computer "${pairing.computerName}"`);
 
-    const outcome = await this.#approve(review, state, ack, timing);
+    const { outcome, policyId } = await this.#approve(review, state, ack, timing);
     const signature = await this.o.store.sign(key, data);
     if (pin) {
       await this.o.store.pinHost({ name: pin.name, hostKey: encodeBase64url(pin.hostKey), pinnedAt: this.o.clock() });
       this.o.log(`pinned host key of ${pin.name}: ${sshFingerprint(pin.hostKey)}`);
     }
-    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome });
+    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome, ...(policyId ? { policyId } : {}) });
     return { signature: encodeBase64url(signature) };
   }
 
@@ -199,17 +209,17 @@ export class SshSignCore<K extends SshSignKey> {
     }
     review.lines.push(`  key ${key.name} (${review.keyFingerprint}), from computer "${pairing.computerName}"`);
 
-    const outcome = await this.#approve(review, state, ack, timing);
+    const { outcome, policyId } = await this.#approve(review, state, ack, timing);
     // PROTOCOL.sshsig §3: the signature is over the signed-data blob, hashed with sha512 as ssh-keygen does.
     const signed = buildSshsigSignedDataForMessage(body.namespace, message, 'sha512');
     parseSshSignDataForKey(keyBlobOf(key), signed); // the same guard as every other signature
     const signature = await this.o.store.sign(key, signed);
-    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome });
+    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome, ...(policyId ? { policyId } : {}) });
     return { signature: armorSshsig(encodeSshsig({ publicKey: keyBlobOf(key), namespace: body.namespace, hashAlgorithm: 'sha512', signature })) };
   }
 
-  /** Resolves with how it was approved (by policy or by the user); throws `denied` otherwise. */
-  async #approve(review: SignReview, state: SshSignSnapshot<K>, ack: () => Promise<void>, timing: RequestTiming | undefined): Promise<string> {
+  /** Resolves with how it was approved (by policy or by the user, and any policy granted); throws `denied` otherwise. */
+  async #approve(review: SignReview, state: SshSignSnapshot<K>, ack: () => Promise<void>, timing: RequestTiming | undefined): Promise<{ outcome: string; policyId?: string }> {
     const now = this.o.clock();
     if (timing) {
       // Ghost prompts (issue 12): show how old the request is; one older than the time its
@@ -225,7 +235,7 @@ export class SshSignCore<K extends SshSignKey> {
     const policy = coveringPolicy({ policies: [...state.policies] }, review, now);
     if (policy) {
       this.o.log(`approved by policy ${policy.id} (${describeScope(policy.scope)}, ${policy.expiresAt - now} s left): ${review.lines[0]}`);
-      return `approved by policy ${policy.id} (${describeScope(policy.scope)})`;
+      return { outcome: `approved by policy ${policy.id} (${describeScope(policy.scope)})` };
     }
     if (this.o.approver.interactive) {
       // The ack makes the computer wait ACK_EXTENSION_SECONDS more, and no longer: a prompt still
@@ -241,6 +251,7 @@ export class SshSignCore<K extends SshSignKey> {
       throw new LatchError('denied', `denied on the authenticator${decision.reason ? ` (${decision.reason})` : ''}`);
     }
     let outcome = 'approved once';
+    let policyId: string | undefined;
     if (decision.kind === 'timed') {
       if (!review.timedScopes.includes(decision.scope)) {
         this.o.log(`a timed approval (${decision.scope}) is not available for this request: approved once only`);
@@ -251,10 +262,11 @@ export class SshSignCore<K extends SshSignKey> {
         await this.o.store.grantPolicy({ id, pairingId: review.pairingId, computerName: review.computerName, scope, createdAt: now, expiresAt: now + decision.seconds }, now);
         this.o.log(`policy ${id}: ${describeScope(scope)} for ${decision.seconds} s (computer "${review.computerName}")`);
         outcome = `approved for ${durationText(decision.seconds)} (${describeScope(scope)})`;
+        policyId = id;
       }
     }
     this.o.log(`approved: ${review.lines[0]}`);
-    return outcome;
+    return policyId ? { outcome, policyId } : { outcome };
   }
 
   async #record(o: SignOutcome): Promise<void> {
