@@ -43,8 +43,11 @@ test('two processes with one keystore: the second answers from the cache, it doe
   assert.equal(out.length, 2);
   assert.equal(open(out[1]!).text, open(out[0]!).text);
   assert.ok(logs.some((l) => /answered from cache/.test(l)), logs.join('\n'));
+  // The claim and the answer went to the replay journal, not into a rewritten keystore (§5.5).
   const ks3 = await Keystore.open(s, path, PASS);
-  assert.equal(ks3.state.replay.length, 1);
+  assert.equal(ks3.state.replay.length, 0);
+  await new RequestHandler(s, ks3, (l) => logs.push(l)).handle(pairing, env, async (e) => void out.push(e));
+  assert.equal(open(out[2]!).text, open(out[0]!).text, 'a third process reads the answer from the journal');
 });
 
 test('a request claimed by a process that died is refused, never acted on a second time', async () => {
