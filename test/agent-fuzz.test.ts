@@ -169,8 +169,15 @@ test('fuzz barrage against a live server: it survives and keeps serving', async 
     );
     const c = await AgentClient.connect(socket);
     try {
-      assert.equal(decodeIdentitiesAnswer(await c.request(encodeRequestIdentities())).length, 2);
-      assert.ok(decodeSignResponse(await c.request(encodeSignRequest(edKey, userauth))).length > 0);
+      const ids = decodeIdentitiesAnswer(await c.request(encodeRequestIdentities()));
+      if (ids.length === 0) {
+        // A fuzzed LOCK frame (seeded or mutated) locked the agent, as it would lock ssh-agent:
+        // it still answers, and a locked agent signs nothing.
+        assert.equal((await c.request(encodeSignRequest(edKey, userauth)))[0], AgentMsg.SSH_AGENT_FAILURE);
+      } else {
+        assert.equal(ids.length, 2);
+        assert.ok(decodeSignResponse(await c.request(encodeSignRequest(edKey, userauth))).length > 0);
+      }
     } finally {
       c.close();
     }

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { execFile } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -58,14 +59,28 @@ function ssh(keyType: string | null, cmd: string) {
   return run('ssh', [...args, `${os.userInfo().username}@127.0.0.1`, cmd], { env: env() });
 }
 
-test('socket is 0600 inside a 0700 directory; loose directories are refused', async () => {
+test('socket is 0600 inside a 0700 directory; only unsafe directories are refused, saying why', async () => {
   assert.equal(fs.statSync(socket).mode & 0o777, 0o600);
   assert.equal(fs.statSync(sockDir).mode & 0o777, 0o700);
   assert.ok(logs.includes(`agent listening on ${socket}`));
-  const loose = path.join(tmp, 'loose');
-  fs.mkdirSync(loose, { mode: 0o755 });
-  fs.chmodSync(loose, 0o755);
-  await assert.rejects(startAgentServer({ socketPath: path.join(loose, 's'), backend }), (e: unknown) => isLatchError(e, 'agent_socket_dir'));
+  const dirWith = (name: string, mode: number, uid?: number): string => {
+    const d = path.join(tmp, name);
+    fs.mkdirSync(d);
+    fs.chmodSync(d, mode);
+    if (uid !== undefined) fs.chownSync(d, uid, uid);
+    return d;
+  };
+  // As `ssh-agent -a`: a directory only its owner can write is safe for a 0600 socket.
+  for (const [name, mode] of [['readable', 0o755], ['group-read', 0o750], ['sticky', 0o1777]] as const) {
+    const s = await startAgentServer({ socketPath: path.join(dirWith(name, mode), 's'), backend });
+    assert.equal(fs.statSync(path.join(tmp, name, 's')).mode & 0o777, 0o600, name);
+    await s.close();
+  }
+  const refused = async (dir: string, why: RegExp) =>
+    assert.rejects(startAgentServer({ socketPath: path.join(dir, 's'), backend }), (e: unknown) => isLatchError(e, 'agent_socket_dir') && why.test(e.message));
+  await refused(dirWith('group-writable', 0o775), /its group may write it and it is not sticky \(mode 0775\)/);
+  await refused(dirWith('world-writable', 0o777), /group and others may write it and it is not sticky/);
+  await refused(dirWith('not-mine', 0o700, 65534), /owned by uid 65534, not by you/);
   // A live socket is not stolen.
   await assert.rejects(startAgentServer({ socketPath: socket, backend }), (e: unknown) => isLatchError(e, 'agent_socket_in_use'));
 });
@@ -171,13 +186,14 @@ test('session-bind: tampered signature, rebinding to another key and the 17th bi
     const k2 = ed25519.utils.randomSecretKey();
     const sid = (i: number) => new Uint8Array(32).fill(i);
     const bind = (contents: Uint8Array) => c.request(encodeExtensionRequest('session-bind@openssh.com', contents)).then((b) => b[0]);
-    assert.equal(await bind(bindContents(k1, sid(1), true, true)), AgentMsg.SSH_AGENT_EXTENSION_FAILURE);
+    // ssh-agent.c process_extension answers FAILURE (5) to a refused bind; ssh reads 28 as "invalid format".
+    assert.equal(await bind(bindContents(k1, sid(1), true, true)), AgentMsg.SSH_AGENT_FAILURE);
     assert.equal(await bind(bindContents(k1, sid(1), true)), AgentMsg.SSH_AGENT_SUCCESS);
     assert.equal(await bind(bindContents(k1, sid(1), true)), AgentMsg.SSH_AGENT_SUCCESS, 'same sid, same key: idempotent');
-    assert.equal(await bind(bindContents(k2, sid(1), true)), AgentMsg.SSH_AGENT_EXTENSION_FAILURE, 'rebinding to another key');
+    assert.equal(await bind(bindContents(k2, sid(1), true)), AgentMsg.SSH_AGENT_FAILURE, 'rebinding to another key');
     for (let i = 2; i <= 16; i++) assert.equal(await bind(bindContents(k1, sid(i), true)), AgentMsg.SSH_AGENT_SUCCESS, `bind ${i}`);
-    assert.equal(await bind(bindContents(k1, sid(17), true)), AgentMsg.SSH_AGENT_EXTENSION_FAILURE, '17th bind');
-    assert.equal(await bind(Uint8Array.of(1, 2, 3)), AgentMsg.SSH_AGENT_EXTENSION_FAILURE, 'malformed');
+    assert.equal(await bind(bindContents(k1, sid(17), true)), AgentMsg.SSH_AGENT_FAILURE, '17th bind');
+    assert.equal(await bind(Uint8Array.of(1, 2, 3)), AgentMsg.SSH_AGENT_FAILURE, 'malformed');
     // The connection still works.
     assert.equal(decodeIdentitiesAnswer(await c.request(encodeRequestIdentities())).length >= 2, true);
   } finally {
@@ -188,7 +204,7 @@ test('session-bind: tampered signature, rebinding to another key and the 17th bi
   try {
     const k = ed25519.utils.randomSecretKey();
     assert.equal((await d.request(encodeExtensionRequest('session-bind@openssh.com', bindContents(k, new Uint8Array(32).fill(1), false))))[0], AgentMsg.SSH_AGENT_SUCCESS);
-    assert.equal((await d.request(encodeExtensionRequest('session-bind@openssh.com', bindContents(k, new Uint8Array(32).fill(2), false))))[0], AgentMsg.SSH_AGENT_EXTENSION_FAILURE);
+    assert.equal((await d.request(encodeExtensionRequest('session-bind@openssh.com', bindContents(k, new Uint8Array(32).fill(2), false))))[0], AgentMsg.SSH_AGENT_FAILURE);
   } finally {
     d.close();
   }
@@ -211,7 +227,7 @@ test('sign requests: unknown key fails at once; non-SSH data is refused; valid d
   }
 });
 
-test('without an upstream agent: ADD/REMOVE/LOCK/UNLOCK and unknown messages get FAILURE', async () => {
+test('without an upstream agent: ADD/REMOVE, UNLOCK of an unlocked agent and unknown messages get FAILURE', async () => {
   const dir = tempDir('latch-noup-');
   const s = await startAgentServer({ socketPath: path.join(dir, 'a', 's.sock'), backend });
   const c = await AgentClient.connect(path.join(dir, 'a', 's.sock'));
@@ -224,8 +240,7 @@ test('without an upstream agent: ADD/REMOVE/LOCK/UNLOCK and unknown messages get
       ['REMOVE_ALL', Uint8Array.of(AgentMsg.SSH_AGENTC_REMOVE_ALL_IDENTITIES)],
       ['ADD_SMARTCARD_KEY', new SshWriter().byte(AgentMsg.SSH_AGENTC_ADD_SMARTCARD_KEY).string('/lib/x.so').string('1234').bytes()],
       ['REMOVE_SMARTCARD_KEY', new SshWriter().byte(AgentMsg.SSH_AGENTC_REMOVE_SMARTCARD_KEY).string('/lib/x.so').string('1234').bytes()],
-      ['LOCK', new SshWriter().byte(AgentMsg.SSH_AGENTC_LOCK).string('pw').bytes()],
-      ['UNLOCK', new SshWriter().byte(AgentMsg.SSH_AGENTC_UNLOCK).string('pw').bytes()],
+      ['UNLOCK (not locked)', new SshWriter().byte(AgentMsg.SSH_AGENTC_UNLOCK).string('pw').bytes()],
       ['legacy SSH1 request', Uint8Array.of(1)],
       ['unknown 99', Uint8Array.of(99, 1, 2, 3)],
       ['unknown extension', encodeExtensionRequest('nope@example.com', new Uint8Array(0))],
@@ -239,17 +254,101 @@ test('without an upstream agent: ADD/REMOVE/LOCK/UNLOCK and unknown messages get
   }
 });
 
-test('with an upstream agent: LOCK/UNLOCK are forwarded to it', async () => {
-  const c = await AgentClient.connect(socket);
+/** ssh-add -x / -X with the passphrase given through SSH_ASKPASS (ssh-add asks twice to lock). */
+async function sshAddLock(flag: '-x' | '-X', passphrase: string, sock = socket) {
+  const askpass = path.join(tmp, 'askpass.sh');
+  fs.writeFileSync(askpass, '#!/bin/sh\nprintf "%s\\n" "$LATCH_TEST_PW"\n', { mode: 0o700 });
+  return run('ssh-add', [flag], { env: { ...process.env, SSH_AUTH_SOCK: sock, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0', LATCH_TEST_PW: passphrase } });
+}
+
+async function lockedAgentRefusesEverything(sock: string): Promise<void> {
+  const list = await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+  assert.equal(list.code, 1, 'a locked agent lists nothing');
+  assert.match(list.stdout + list.stderr, /The agent has no identities/);
+  const c = await AgentClient.connect(sock);
   try {
-    assert.equal((await c.request(new SshWriter().byte(AgentMsg.SSH_AGENTC_LOCK).string('pw').bytes()))[0], AgentMsg.SSH_AGENT_SUCCESS);
-    // Upstream is locked: its keys vanish, ours remain.
-    assert.equal(decodeIdentitiesAnswer(await c.request(encodeRequestIdentities())).length, 2);
-    assert.equal((await c.request(new SshWriter().byte(AgentMsg.SSH_AGENTC_UNLOCK).string('wrong').bytes()))[0], AgentMsg.SSH_AGENT_FAILURE);
-    assert.equal((await c.request(new SshWriter().byte(AgentMsg.SSH_AGENTC_UNLOCK).string('pw').bytes()))[0], AgentMsg.SSH_AGENT_SUCCESS);
-    assert.equal(decodeIdentitiesAnswer(await c.request(encodeRequestIdentities())).length, 3);
+    const key = backend.keyOf('ed25519').blob;
+    const data = new SshWriter().string(new Uint8Array(32).fill(3)).byte(50).string('me').string('ssh-connection').string('publickey').bool(true).string('ssh-ed25519').string(key).bytes();
+    const seen = backend.seen.length;
+    assert.equal((await c.request(encodeSignRequest(key, data)))[0], AgentMsg.SSH_AGENT_FAILURE, 'no signature from the authenticator');
+    const signMessage = new SshWriter().string(key).string('git').string('tree 0\n').bytes();
+    assert.equal((await c.request(encodeExtensionRequest('sign-message@latch.dev', signMessage)))[0], AgentMsg.SSH_AGENT_FAILURE, 'no git signature');
+    assert.equal(backend.seen.length, seen, 'the authenticator was never asked');
+    assert.equal((await c.request(new SshWriter().byte(AgentMsg.SSH_AGENTC_LOCK).string('again').bytes()))[0], AgentMsg.SSH_AGENT_FAILURE, 'locking twice');
   } finally {
     c.close();
+  }
+}
+
+test('ssh-add -x locks everything, the authenticator keys and the upstream keys; -X with the same passphrase unlocks', async () => {
+  const locked = await sshAddLock('-x', 'pw1');
+  assert.equal(locked.code, 0, locked.stderr);
+  assert.match(locked.stderr, /Agent locked/);
+  await lockedAgentRefusesEverything(socket);
+  const login = await ssh('ed25519', 'true');
+  assert.notEqual(login.code, 0, 'no login while locked');
+  // The upstream agent was locked along with us.
+  const direct = await run('ssh-add', ['-l'], { env: { ...process.env, SSH_AUTH_SOCK: upSocket } });
+  assert.match(direct.stdout + direct.stderr, /The agent has no identities/);
+  // Wrong passphrases fail, each answered later than the one before (as OpenSSH's agent).
+  const from = logs.length;
+  for (const pw of ['nope', 'nope2']) assert.notEqual((await sshAddLock('-X', pw)).code, 0);
+  const delays = logs.slice(from).filter((l) => l.startsWith('wrong unlock passphrase'));
+  assert.deepEqual(delays, ['wrong unlock passphrase (failure 1): answering in 0.1 s', 'wrong unlock passphrase (failure 2): answering in 0.2 s']);
+  await lockedAgentRefusesEverything(socket);
+  const unlocked = await sshAddLock('-X', 'pw1');
+  assert.equal(unlocked.code, 0, unlocked.stderr);
+  assert.match(unlocked.stderr, /Agent unlocked/);
+  const list = await run('ssh-add', ['-L'], { env: env() });
+  assert.equal(list.stdout.trim().split('\n').length, 3, 'authenticator keys and the upstream key are back');
+  const again = await ssh('ed25519', 'echo unlocked-ok');
+  assert.equal(again.code, 0, again.stderr);
+});
+
+test('without an upstream agent: ssh-add -x locks the authenticator keys too', async () => {
+  const dir = tempDir('latch-lock-noup-');
+  const sock = path.join(dir, 'a', 's.sock');
+  const s = await startAgentServer({ socketPath: sock, backend });
+  try {
+    const locked = await sshAddLock('-x', 'secret', sock);
+    assert.equal(locked.code, 0, locked.stderr);
+    await lockedAgentRefusesEverything(sock);
+    assert.notEqual((await sshAddLock('-X', 'wrong', sock)).code, 0);
+    assert.equal((await sshAddLock('-X', 'secret', sock)).code, 0);
+    const list = await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+    assert.equal(list.stdout.trim().split('\n').length, 2);
+  } finally {
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('another user cannot use the agent: a socket whose mode was loosened serves no one until it is private again', async () => {
+  const dir = tempDir('latch-peer-');
+  fs.chmodSync(dir, 0o755); // a directory others may enter, allowed for -a
+  const sock = path.join(dir, 's.sock');
+  const peerLogs: string[] = [];
+  const s = await startAgentServer({ socketPath: sock, backend, upstreamSocket: upSocket, log: (l) => peerLogs.push(l) });
+  const asNobody = () =>
+    new Promise<{ code: number; out: string }>((resolve) => {
+      execFile('ssh-add', ['-L'], { uid: 65534, gid: 65534, env: { PATH: process.env.PATH, SSH_AUTH_SOCK: sock } }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+      );
+    });
+  try {
+    const mine = await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+    assert.equal(mine.code, 0, mine.stderr);
+    assert.notEqual((await asNobody()).code, 0, 'the kernel refuses another user on a 0600 socket');
+    fs.chmodSync(sock, 0o666); // a mistake, or someone else's doing
+    const other = await asNobody();
+    assert.notEqual(other.code, 0, `another user was served: ${other.out}`);
+    assert.doesNotMatch(other.out, /ssh-ed25519 AAAA/);
+    assert.ok(peerLogs.some((l) => l.includes('refusing a connection') && l.includes('mode 0666') && l.includes('chmod 600')), peerLogs.join('\n'));
+    fs.chmodSync(sock, 0o600);
+    assert.equal((await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: sock } })).code, 0);
+  } finally {
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -10,28 +10,14 @@ import { join } from 'node:path';
 import * as P from '../src/protocol/index.js';
 import { Keystore } from '../src/authenticator/keystore.js';
 import { RequestHandler } from '../src/authenticator/request-handler.js';
-import type { StoredPairing } from '../src/authenticator/authenticator-state.js';
 import { tempDir } from './helpers/latch-process.js';
+import { testPairing } from './helpers/test-pairing.js';
 
 const PASS = 'test passphrase';
 
 async function setup() {
   const s = await P.sodiumReady();
-  const computer = s.crypto_box_keypair();
-  const session = s.crypto_box_keypair();
-  const queue = s.crypto_sign_keypair();
-  const pairing: StoredPairing = {
-    id: P.queueIdFromPublicKey(s, queue.publicKey),
-    computerName: 'laptop',
-    computerPublicKey: P.encodeBase64url(computer.publicKey),
-    computerQueue: P.queueIdFromPublicKey(s, s.crypto_sign_keypair().publicKey),
-    relayUrl: 'http://127.0.0.1:9',
-    sessionPublicKey: P.encodeBase64url(session.publicKey),
-    sessionSecretKey: P.encodeBase64url(session.privateKey),
-    queuePublicKey: P.encodeBase64url(queue.publicKey),
-    queueSecretKey: P.encodeBase64url(queue.privateKey),
-    pairedAt: P.nowSeconds(),
-  };
+  const { pairing, computer, session } = testPairing(s);
   const path = join(tempDir('ks'), 'keystore.json');
   await Keystore.create(s, path, PASS, { v: 1, deviceId: P.encodeBase64url(new Uint8Array(16)), name: 'phone', createdAt: 0, sshKeys: [], pairings: [pairing], replay: [] });
   const envelope = (m: P.RequestMessage): Uint8Array => P.boxMessageRandom(s, P.encodeMessage(m), session.publicKey, computer.privateKey);
@@ -57,8 +43,11 @@ test('two processes with one keystore: the second answers from the cache, it doe
   assert.equal(out.length, 2);
   assert.equal(open(out[1]!).text, open(out[0]!).text);
   assert.ok(logs.some((l) => /answered from cache/.test(l)), logs.join('\n'));
+  // The claim and the answer went to the replay journal, not into a rewritten keystore (§5.5).
   const ks3 = await Keystore.open(s, path, PASS);
-  assert.equal(ks3.state.replay.length, 1);
+  assert.equal(ks3.state.replay.length, 0);
+  await new RequestHandler(s, ks3, (l) => logs.push(l)).handle(pairing, env, async (e) => void out.push(e));
+  assert.equal(open(out[2]!).text, open(out[0]!).text, 'a third process reads the answer from the journal');
 });
 
 test('a request claimed by a process that died is refused, never acted on a second time', async () => {

@@ -76,6 +76,15 @@ test('request hashes', async () => {
   for (const v of V.request_hashes) assert.equal(P.requestHash(s, text(v.message_text)), v.request_hash);
 });
 
+test('request deadlines (PROTOCOL.md §5.2): optional, read as sent', () => {
+  for (const v of V.request_deadlines as { why: string; message_text: string; deadline: number | null }[]) {
+    const m = P.parseMessage(text(v.message_text));
+    assert.equal(m.type, 'request', v.why);
+    assert.equal(m.type === 'request' ? m.deadline : undefined, v.deadline ?? undefined, v.why);
+    assert.equal(new TextDecoder().decode(P.encodeMessage(m)), v.message_text, `${v.why}: re-encodes to the same bytes`);
+  }
+});
+
 test('rejected messages get their codes', () => {
   for (const v of V.rejected_messages) {
     assert.throws(() => P.parseMessage(text(v.message_text)), (e: { code?: string }) => e.code === v.code, v.why);

@@ -58,6 +58,9 @@ test('latch ssh setup: shows the diff, asks (refuses without a terminal), --yes 
   assert.equal(login.code, 0, login.stderr);
   assert.equal(login.stdout.trim(), 'via-config');
   assert.match(env.device.stderr().slice(from), new RegExp(`approved: SSH login as ${user}@\\[127\\.0\\.0\\.1\\]:${sshd.port}`));
+  // ssh runs the KnownHostsCommand once with %K = NONE: skipped quietly, without starting node.
+  assert.doesNotMatch(env.agent.stderr(), /refused a malformed host hint/);
+  assert.match(text, /KnownHostsCommand \/bin\/sh -c '\[ "\$9" = NONE \] \|\| exec "\$0" "\$@"' /);
 
   const undo = await latchRun(['ssh', 'setup', '--config', config, '--undo', '--yes'], { home: env.computer });
   assert.equal(undo.code, 0, undo.stderr);

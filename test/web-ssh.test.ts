@@ -14,15 +14,14 @@ import type { Locator, Page } from 'playwright-core';
 import { decodeBase64, decodeBase64url } from '../src/protocol/base64url.js';
 import { parseAuthorizedKeyLine } from '../src/protocol/ssh/ssh-public-key.js';
 import { parseSshSignature, verifySshSignature } from '../src/protocol/ssh/ssh-signature.js';
-import { SshWriter } from '../src/protocol/ssh/ssh-wire.js';
-import { AgentClient } from '../src/agent/agent-client.js';
-import { decodeSignResponse, encodeSignRequest } from '../src/agent/agent-codec.js';
-import { LATCH_CLI, latch, latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
-import { latchInteractive, type Watched } from './helpers/latch-ssh-env.js';
+import { LATCH_CLI, latchRun, tempDir, type LatchServer } from './helpers/latch-process.js';
+import type { Watched } from './helpers/latch-ssh-env.js';
 import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
-import { run } from './helpers/agent-test-env.js';
+import { run, untilClockPasses } from './helpers/agent-test-env.js';
+import { DEADLINE_GRACE_SECONDS } from '../src/protocol/protocol-constants.js';
 import { signingRepo } from './helpers/git-repo.js';
-import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, pairPageByLink } from './helpers/web-browser.js';
+import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium } from './helpers/web-browser.js';
+import { askAgentToSign, openPairedPage, type PairedPage } from './helpers/web-paired-page.js';
 
 const skip = CHROMIUM_SKIP;
 const user = os.userInfo().username;
@@ -37,36 +36,18 @@ let computer: string;
 let agentSocket: string;
 let pageKey: string;
 
+let env: PairedPage | undefined;
+
 before(async () => {
   if (skip) return;
-  srv = await startLatchServer();
-  computer = tempDir('web-ssh-computer');
-  const pair = latch(['pair', '--server', srv.url, '--uri-only', '--timeout', '60', '--name', 'laptop'], { home: computer });
-  const [link] = await pair.waitFor(/^latch:\S+/m, 'stdout');
-  const ctx = await (await chromium()).newContext({ viewport: PHONE });
-  page = await ctx.newPage();
-  page.on('console', (m) => {
-    if (process.env.LATCH_TEST_VERBOSE) console.log(`[page] ${m.text()}`);
-  });
-  await page.goto(`${srv.url}/app/`);
-  await page.waitForSelector('body[data-ready="true"]');
-  await pairPageByLink(page, link);
-  assert.equal((await pair.exited).code, 0, pair.stderr());
-  pageKey = (await page.getByLabel('SSH public key').textContent())!.trim();
+  env = await openPairedPage();
+  ({ srv, page, computer, agent, agentSocket, pageKey } = env);
   sshd = await startSshd({ authorizedKeys: [pageKey] });
-  const dir = tempDir('web-ssh-agent');
-  fs.chmodSync(dir, 0o700);
-  agentSocket = path.join(dir, 'agent.sock');
-  // The agent waits --sign-timeout for the page's ack, then ACK_EXTENSION_SECONDS (60 s) for the answer.
-  agent = latchInteractive(['agent', '--socket', agentSocket, '--sign-timeout', '20', '--no-upstream'], computer);
-  await agent.waitFor(/agent listening on /);
 });
 
 after(async () => {
-  await page?.context().close().catch(() => undefined);
-  await agent?.stop();
   await sshd?.stop();
-  await srv?.stop().catch(() => undefined);
+  await env?.stop();
 });
 
 /** ssh through the agent, with the host-name hint command as `latch ssh setup` writes it. */
@@ -201,13 +182,7 @@ test('a timed approval ("all SSH logins" for 1 h) lets the next login through wi
 
 test('an unverified host gets "approve once only" unless the computer is opted in on the Computers screen', { skip }, async () => {
   // An old-style publickey request without session-bind, straight to the agent: the host cannot be verified.
-  const { blob: key, type } = parseAuthorizedKeyLine(pageKey);
-  const data = new SshWriter().string(new Uint8Array(32).fill(7)).byte(50).string('bob').string('ssh-connection').string('publickey').bool(true).string(type).string(key).bytes();
-  // Wrapped, so the sign answer is awaited only after the card has been clicked.
-  const askAgent = async (): Promise<{ answer: Promise<Uint8Array> }> => {
-    const client = await AgentClient.connect(agentSocket);
-    return { answer: client.request(encodeSignRequest(key, data)).finally(() => client.close()) };
-  };
+  const askAgent = () => askAgentToSign(agentSocket, pageKey, 'bob');
 
   let pending = await askAgent();
   let c = await card();
@@ -215,7 +190,7 @@ test('an unverified host gets "approve once only" unless the computer is opted i
   assert.match((await c.textContent()) ?? '', /This host is not verified: approve once only\./);
   assert.equal(await c.getByRole('combobox').count(), 0, 'no timed approval offered');
   await c.getByRole('button', { name: 'Deny' }).click();
-  await assert.rejects(pending.answer.then(decodeSignResponse), /refused/);
+  await assert.rejects(pending.answer, /refused/);
 
   await page.evaluate(() => (location.hash = 'computers'));
   const box = page.getByRole('checkbox', { name: 'Allow timed approvals for unverified hosts from laptop' });
@@ -228,14 +203,14 @@ test('an unverified host gets "approve once only" unless the computer is opted i
   // No host name (no hint for this request), so only "all SSH logins".
   assert.deepEqual(await c.getByRole('combobox').locator('option').allTextContents(), ['Once only', 'all SSH logins, for…']);
   await c.getByRole('button', { name: 'Deny' }).click();
-  await assert.rejects(pending.answer.then(decodeSignResponse), /refused/);
+  await assert.rejects(pending.answer, /refused/);
   await box.uncheck();
   await page.getByText('Unverified hosts from laptop: approve once only').waitFor();
   pending = await askAgent();
   c = await card();
   assert.equal(await c.getByRole('combobox').count(), 0, 'opted out again');
   await c.getByRole('button', { name: 'Deny' }).click();
-  await assert.rejects(pending.answer.then(decodeSignResponse), /refused/);
+  await assert.rejects(pending.answer, /refused/);
 });
 
 test('a changed host key under a pinned host name is refused with no card, and History says why', { skip }, async () => {
@@ -340,6 +315,27 @@ test('by keyboard alone: the screens are reached from the nav, a card takes focu
   await historyEntry('approved once');
 });
 
+test('ghost prompts: a login its computer gave up on while the app was closed is dropped unseen; the next card shows its age', { skip }, async () => {
+  const url = page.url();
+  await page.goto('about:blank'); // the app is closed; the request waits on the relay
+  const gaveUp = await ssh(); // the agent waits --sign-timeout (20 s) for an ack, then gives up
+  assert.notEqual(gaveUp.code, 0);
+  await agent!.waitFor(/did not answer within 20 s/);
+  // The deadline is when the agent gave up: wait out the grace for clock differences too.
+  await untilClockPasses(Date.now() / 1000 + DEADLINE_GRACE_SECONDS + 2);
+  const dropped = page.waitForEvent('console', { predicate: (m) => /dropped request \S+ \(ssh_sign\) from laptop unseen: it arrived \d+ s after its deadline/.test(m.text()), timeout: 30_000 });
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]');
+  await dropped;
+  assert.equal(await page.getByRole('article').count(), 0, 'no card for the abandoned request');
+  const login = ssh();
+  const c = await card();
+  assert.match((await c.textContent()) ?? '', /sent \d+ s ago/);
+  await c.getByRole('button', { name: 'Approve' }).click();
+  const r = await login;
+  assert.equal(r.code, 0, r.stderr);
+});
+
 test('a request sent while the app is closed is caught up when it opens again, and approved there', { skip }, async () => {
   const url = page.url();
   await page.goto('about:blank'); // the app is closed; its IndexedDB stays
@@ -377,7 +373,7 @@ test('tap-jacking guard: a double tap on one card never approves the card below 
   assert.match(other.stderr, /Permission denied \(publickey\)/);
 });
 
-test('a page reload while a card is open answers the request as interrupted at once (not left to time out)', { skip }, async () => {
+test('a page reload while a card is open answers the request as interrupted at once (not left to time out), and History records it', { skip }, async () => {
   const started = Date.now();
   const login = ssh();
   await card();
@@ -389,6 +385,8 @@ test('a page reload while a card is open answers the request as interrupted at o
   assert.match(agent!.stderr(), /request_interrupted|stopped while handling this request/);
   assert.ok(Date.now() - started < 30_000, `answered in ${Date.now() - started} ms, not after the 60 s ack extension`);
   assert.equal(await page.getByRole('article').count(), 0, 'no card comes back for it');
+  // And History records it (issue 16 §5).
+  assert.match(await historyEntry(/interrupted: the page was reloaded or closed/), /SSH login as .*laptop/);
 });
 
 test('screenshots of the main screens at phone and desktop sizes (test artifacts; docs/WEB.md shows them)', { skip }, async () => {

@@ -5,7 +5,8 @@
  */
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { WebStore, type WebDevice } from '../src/web/web-store.js';
-import { loadOrCreateDevice, serveRequests } from '../src/web/web-authenticator.js';
+import { CLAIM_BUSY_SECONDS, OWNER, liveOwners, loadOrCreateDevice, serveRequests } from '../src/web/web-authenticator.js';
+import { cardClosed, cardOpened, recordInterruptedCards } from '../src/web/web-open-cards.js';
 import { errorText, type AppContext } from './ui/app-context.js';
 import { pairingSignal, withdrawRemovedPairings } from './ui/pairing-signals.js';
 import { CardApprover } from './ui/ssh-approver.js';
@@ -17,6 +18,7 @@ import { renderHistory } from './screens/history-screen.js';
 import { renderKeys } from './screens/keys-screen.js';
 import { renderAccount } from './screens/account-screen.js';
 import { restartCustodyNotices } from './ui/custody-notices.js';
+import { watchShellVersion } from './ui/shell-version.js';
 
 const SCREENS = ['requests', 'pair', 'computers', 'policies', 'history', 'account', 'keys'] as const;
 const statusEl = byId('status');
@@ -38,6 +40,7 @@ function show(screen: string): void {
 async function main(): Promise<void> {
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('./sw.js').catch((e: unknown) => log(`service worker not registered: ${errorText(e)}`));
+    watchShellVersion();
   }
   // Ask the browser not to evict the keys under storage pressure (best effort).
   void navigator.storage?.persist?.().catch(() => false);
@@ -47,6 +50,11 @@ async function main(): Promise<void> {
   let serving: AbortController | undefined;
   const approver = new CardApprover({
     signalFor: pairingSignal,
+    pairings: async () => (await store.get('pairings')) ?? [],
+    remember: {
+      opened: (c) => cardOpened(store, { ...c, owner: OWNER }).catch((e: unknown) => log(`could not remember an open card: ${errorText(e)}`)),
+      closed: (id) => cardClosed(store, id).catch(() => undefined),
+    },
     stillPaired: async (id) => ((await store.get('pairings')) ?? []).some((p) => p.id === id),
   });
   // Other tabs of this app: a pairing made or forgotten there restarts our inbox too.
@@ -119,6 +127,8 @@ async function main(): Promise<void> {
   show(location.hash ? location.hash.slice(1) : pairings.length ? 'requests' : 'pair');
   const last = pairings.at(-1);
   if (last) ctx.say(`Paired with ${last.computerName}`);
+  // Cards a reload or a closed tab interrupted: their requests are refused by the inbox (§5.5); History says so.
+  await recordInterruptedCards(store, await liveOwners(), Math.floor(Date.now() / 1000), CLAIM_BUSY_SECONDS).catch((e: unknown) => log(`could not check for interrupted cards: ${errorText(e)}`));
   await ctx.refresh();
   void restart(false); // a page opening changes no pairing: other tabs need not restart
   // The custody account's notices (2FA joins, recoveries): a no-op until this browser holds an account.

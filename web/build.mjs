@@ -2,11 +2,11 @@
 // src/transport and src/web) for the browser; the static files are copied beside it.
 // Run by `npm run build` after tsc. `latch server` serves dist/web at /app/.
 import { build } from 'esbuild';
-import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stampShell } from './shell-stamp.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, '..', 'dist', 'web');
@@ -39,9 +39,7 @@ writeFileSync(
     '(https://github.com/zxing-cpp/zxing-cpp, Apache License 2.0).\n\n' +
     readFileSync(join(dirname(zxingWasm), '..', '..', 'LICENSE'), 'utf8'),
 );
-// The service worker's cache name changes whenever any shell file does, so an update is picked up.
-const hash = createHash('sha256');
-for (const f of ['app.js', ...STATIC]) hash.update(readFileSync(join(out, f)));
-const version = hash.digest('hex').slice(0, 16);
-writeFileSync(join(out, 'sw.js'), readFileSync(join(here, 'sw.js'), 'utf8').replace('SHELL_VERSION', version));
+// The service worker's cache name is the shell's hash, so an update installs a new cache and
+// the old one is deleted on activate (shell-stamp.mjs).
+const version = stampShell(out, readFileSync(join(here, 'sw.js'), 'utf8'));
 console.log(`web app built into dist/web (shell ${version})`);

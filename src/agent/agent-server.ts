@@ -28,7 +28,8 @@ import {
   type AgentRequest,
 } from './agent-codec.js';
 import { AgentClient } from './agent-client.js';
-import { SIGN_MESSAGE_EXTENSION } from './agent-message-ids.js';
+import { AgentMsg, SIGN_MESSAGE_EXTENSION } from './agent-message-ids.js';
+import { AgentLock } from './agent-lock.js';
 
 export interface AgentIdentity {
   keyBlob: Uint8Array;
@@ -84,6 +85,22 @@ export function encodeSignMessageRequest(keyBlob: Uint8Array, namespace: string,
   return new SshWriter().string(keyBlob).string(namespace).string(message).bytes();
 }
 
+/**
+ * Why a socket directory is unsafe, or undefined when it is safe (docs/AGENT.md "Socket").
+ * The socket itself is mode 0600, so what matters is who can replace it: the directory's owner,
+ * and anyone who may write a directory that is not sticky. A directory of someone else's, or one
+ * that is group/world-writable without the sticky bit, is refused; anything else (0755, 0750, a
+ * sticky /tmp-like directory of one's own) is fine, as it is for `ssh-agent -a`.
+ */
+export function socketDirProblem(dir: string, st: { uid: number; mode: number }, uid: number | undefined): string | undefined {
+  if (uid !== undefined && st.uid !== uid) return `it is owned by uid ${st.uid}, not by you (uid ${uid}), so its owner could replace the socket`;
+  if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+    const who = (st.mode & 0o020) !== 0 ? ((st.mode & 0o002) !== 0 ? 'group and others' : 'its group') : 'others';
+    return `${who} may write it and it is not sticky (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}), so they could replace the socket (chmod go-w ${dir}, or use a directory of your own)`;
+  }
+  return undefined;
+}
+
 async function prepareSocketPath(socketPath: string): Promise<void> {
   const dir = path.dirname(path.resolve(socketPath));
   let created = false;
@@ -100,10 +117,8 @@ async function prepareSocketPath(socketPath: string): Promise<void> {
   if (!st.isDirectory()) throw new LatchError('agent_socket_dir', `${dir} is not a directory`);
   if (created) fs.chmodSync(dir, 0o700);
   else {
-    const uid = process.getuid?.();
-    if ((st.mode & 0o077) !== 0 || (uid !== undefined && st.uid !== uid)) {
-      throw new LatchError('agent_socket_dir', `refusing socket directory ${dir}: it must be owned by you with mode 0700 (chmod 700 ${dir})`);
-    }
+    const unsafe = socketDirProblem(dir, st, process.getuid?.());
+    if (unsafe) throw new LatchError('agent_socket_dir', `refusing socket directory ${dir}: ${unsafe}`);
   }
   // A leftover socket: reuse the path only if nobody answers on it.
   let existing: fs.Stats | undefined;
@@ -134,10 +149,18 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
 
   let nextConnectionId = 1;
   const sockets = new Set<net.Socket>();
+  const lock = new AgentLock(log);
+  let socketStat: fs.Stats | undefined;
 
   const server = net.createServer((sock) => {
+    const refusal = socketStat && peerGuardProblem(socketPath, socketStat);
+    if (refusal) {
+      log(`refusing a connection: ${refusal}`);
+      sock.destroy();
+      return;
+    }
     sockets.add(sock);
-    const conn = new AgentConnection(nextConnectionId++, sock, backend, upstreamSocket, log);
+    const conn = new AgentConnection(nextConnectionId++, sock, backend, upstreamSocket, lock, log);
     sock.on('close', () => {
       sockets.delete(sock);
       conn.dispose();
@@ -145,14 +168,22 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
   });
   server.on('error', (e) => log(`agent server error: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
+  // As ssh-agent: the socket is created under umask 0177, so it is never connectable by others,
+  // not even between listen() and the chmod below.
+  const previousUmask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } finally {
+    process.umask(previousUmask);
+  }
   fs.chmodSync(socketPath, 0o600);
+  socketStat = fs.lstatSync(socketPath);
   log(`agent listening on ${socketPath}`);
 
   return {
@@ -170,12 +201,41 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
   };
 }
 
+/**
+ * The peer check (docs/AGENT.md "Who may connect"). OpenSSH's agent reads the peer's uid
+ * (getpeereid / SO_PEERCRED) and refuses other users; Node has no API for it, so Latch relies on
+ * what the kernel enforces for a unix socket: connect(2) needs write permission on the socket
+ * file. The socket is made 0600 (umask 0177 at creation) in a directory others cannot replace it
+ * in, so only its owner and root can connect, which is OpenSSH's rule. Before serving each
+ * connection the agent checks that this still holds (the same socket file, still ours, still
+ * 0600) and otherwise refuses everyone, so a loosened socket fails closed.
+ */
+function peerGuardProblem(socketPath: string, created: fs.Stats): string | undefined {
+  let now: fs.Stats;
+  try {
+    now = fs.lstatSync(socketPath);
+  } catch {
+    return `${socketPath} is gone, so the agent cannot tell who connected`;
+  }
+  if (now.ino !== created.ino || now.dev !== created.dev) return `${socketPath} was replaced by another file`;
+  const uid = process.getuid?.();
+  if (uid !== undefined && now.uid !== uid) return `${socketPath} is now owned by uid ${now.uid}`;
+  if ((now.mode & 0o077) !== 0) {
+    return (
+      `${socketPath} is now mode ${(now.mode & 0o777).toString(8).padStart(4, '0')}; other users could connect and Latch cannot read ` +
+      `a peer's uid (Node has no SO_PEERCRED), so it serves no one until the socket is private again (chmod 600 ${socketPath})`
+    );
+  }
+  return undefined;
+}
+
 class AgentConnection {
   private readonly reader = new AgentFrameReader();
   private readonly binds: VerifiedSessionBind[] = [];
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
   private upstream: AgentClient | undefined;
+  private connecting: Promise<AgentClient | undefined> | undefined;
   private disposed = false;
 
   constructor(
@@ -183,6 +243,7 @@ class AgentConnection {
     private readonly sock: net.Socket,
     private readonly backend: AgentBackend,
     private readonly upstreamSocket: string | undefined,
+    private readonly lock: AgentLock,
     private readonly log: (line: string) => void,
   ) {
     sock.on('data', (chunk) => this.onData(chunk));
@@ -245,16 +306,30 @@ class AgentConnection {
     return { binds: this.binds.map((b) => ({ ...b })), connectionId: this.id };
   }
 
-  private async getUpstream(): Promise<AgentClient | undefined> {
-    if (!this.upstreamSocket || this.disposed) return undefined;
-    if (this.upstream && !this.upstream.isClosed) return this.upstream;
-    try {
-      this.upstream = await AgentClient.connect(this.upstreamSocket);
-    } catch {
-      this.log(`connection ${this.id}: upstream agent unreachable`);
-      return undefined;
-    }
-    return this.upstream;
+  /**
+   * One upstream connection per client connection, made once: requests that arrive while it is
+   * being made wait for the same one, so a session-bind and the sign after it reach the upstream
+   * agent on the same connection (its destination constraints depend on that).
+   */
+  private getUpstream(): Promise<AgentClient | undefined> {
+    if (!this.upstreamSocket || this.disposed) return Promise.resolve(undefined);
+    if (this.upstream && !this.upstream.isClosed) return Promise.resolve(this.upstream);
+    this.connecting ??= AgentClient.connect(this.upstreamSocket).then(
+      (c) => {
+        this.connecting = undefined;
+        if (this.disposed) {
+          c.close();
+          return undefined;
+        }
+        return (this.upstream = c);
+      },
+      () => {
+        this.connecting = undefined;
+        this.log(`connection ${this.id}: upstream agent unreachable`);
+        return undefined;
+      },
+    );
+    return this.connecting;
   }
 
   /** Forward a raw request body to the upstream agent, or FAILURE without one. */
@@ -274,6 +349,9 @@ class AgentConnection {
   }
 
   private async handle(req: AgentRequest, body: Uint8Array): Promise<Uint8Array> {
+    if (req.type === 'lock' || req.type === 'unlock') return this.handleLock(req.type, req.passphrase, body);
+    // ssh-agent.c process_message: a locked agent lists no keys and answers FAILURE to the rest.
+    if (this.lock.locked) return req.type === 'request-identities' ? encodeIdentitiesAnswer([]) : encodeFailure();
     switch (req.type) {
       case 'request-identities': {
         const ids = [...(await this.backend.listIdentities())];
@@ -303,19 +381,34 @@ class AgentConnection {
       case 'opaque':
       case 'remove-identity':
       case 'remove-all':
-      case 'lock':
-      case 'unlock':
         return this.forward(body);
       case 'unknown':
         return encodeFailure();
     }
   }
 
+  /**
+   * LOCK/UNLOCK are Latch's own (agent-lock.ts), so they hold with or without an upstream agent.
+   * The upstream agent is locked and unlocked along with us, so its keys stay locked even for a
+   * client that reaches it directly; its answer does not change ours.
+   */
+  private async handleLock(type: 'lock' | 'unlock', passphrase: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
+    const ok = type === 'lock' ? await this.lock.lock(passphrase) : await this.lock.unlock(passphrase);
+    if (ok && this.upstreamSocket) {
+      const up = await this.forward(body);
+      if (up[0] !== AgentMsg.SSH_AGENT_SUCCESS) this.log(`connection ${this.id}: the upstream agent did not ${type} (it answered ${up[0]})`);
+    }
+    return ok ? encodeSuccess() : encodeFailure();
+  }
+
   private async handleExtension(name: string, contents: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
     if (name === SESSION_BIND_EXTENSION) {
       const ok = await this.sessionBind(contents);
-      if (ok) void this.forward(body); // let an upstream agent apply its own destination constraints
-      return ok ? encodeSuccess() : encodeExtensionFailure();
+      // Let an upstream agent apply its own destination constraints; awaited so that the bind
+      // reaches it before any sign request that follows on this connection.
+      if (ok && this.upstreamSocket) await this.forward(body);
+      // ssh-agent.c process_extension answers FAILURE (5), which ssh expects; 28 reads as "invalid format".
+      return ok ? encodeSuccess() : encodeFailure();
     }
     if (name === SIGN_MESSAGE_EXTENSION) {
       let parsed: ReturnType<typeof parseSignMessageRequest>;

@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { LatchError } from '../util/latch-error.js';
 import { decodeBase64, encodeBase64 } from '../protocol/base64url.js';
-import { parseSshPublicKey } from '../protocol/ssh/ssh-public-key.js';
+export { hintSocketFor } from './host-hint-client.js';
+import { parseHostKey } from '../protocol/ssh/ssh-certificate.js';
 
 export interface HostHint {
   user: string;
@@ -41,7 +42,7 @@ export function parseHostHint(line: string): HostHint {
   if (typeof port !== 'number' || !Number.isSafeInteger(port) || port < 1 || port > 65535) throw new LatchError('bad_hint', 'bad port');
   if (typeof host_key !== 'string' || host_key.length > 4096) throw new LatchError('bad_hint', 'bad host_key');
   const hostKeyBlob = decodeBase64(host_key, 'host_key');
-  parseSshPublicKey(hostKeyBlob);
+  parseHostKey(hostKeyBlob); // plain or certificate (a host with a HostCertificate)
   return { user, host, port, hostKeyBlob };
 }
 
@@ -49,11 +50,24 @@ export function encodeHostHint(h: HostHint): string {
   return JSON.stringify({ user: h.user, host: h.host, port: h.port, host_key: encodeBase64(h.hostKeyBlob) });
 }
 
+/**
+ * Hints are filed under the key that signs for the host: for a host certificate the certified
+ * key, so a hint about the certificate and a bind with it (or ssh's fallback to the plain key)
+ * meet.
+ */
+function hintKey(hostKeyBlob: Uint8Array): string {
+  try {
+    return encodeBase64(parseHostKey(hostKeyBlob).keyBlob);
+  } catch {
+    return encodeBase64(hostKeyBlob);
+  }
+}
+
 export class HostHints {
   readonly #byKey = new Map<string, HostHint & { at: number }>();
 
   add(h: HostHint): void {
-    const k = encodeBase64(h.hostKeyBlob);
+    const k = hintKey(h.hostKeyBlob);
     this.#byKey.delete(k);
     this.#byKey.set(k, { ...h, at: Date.now() });
     while (this.#byKey.size > MAX_HINTS) this.#byKey.delete(this.#byKey.keys().next().value!);
@@ -61,7 +75,7 @@ export class HostHints {
 
   /** The newest live hint for this host key. */
   lookup(hostKeyBlob: Uint8Array): HostHint | undefined {
-    const h = this.#byKey.get(encodeBase64(hostKeyBlob));
+    const h = this.#byKey.get(hintKey(hostKeyBlob));
     if (!h || Date.now() - h.at > HINT_TTL_MS) return undefined;
     return h;
   }
@@ -113,22 +127,4 @@ export async function startHintServer(socketPath: string, hints: HostHints, log:
         }
       }),
   };
-}
-
-/** Send one hint; never throws (ssh must not fail because the agent is not running). */
-export async function sendHostHint(socketPath: string, h: HostHint): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.createConnection(socketPath);
-    let out = '';
-    const t = setTimeout(() => (c.destroy(), resolve(false)), 3000);
-    c.setEncoding('utf8');
-    c.on('connect', () => c.write(encodeHostHint(h) + '\n'));
-    c.on('data', (d: string) => (out += d));
-    c.on('close', () => (clearTimeout(t), resolve(out === 'ok\n')));
-    c.on('error', () => (clearTimeout(t), resolve(false)));
-  });
-}
-
-export function hintSocketFor(agentSocket: string): string {
-  return `${agentSocket}.hint`;
 }

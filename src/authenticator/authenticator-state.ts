@@ -53,7 +53,10 @@ export interface AuthenticatorState {
   createdAt: number;
   sshKeys: StoredSshKey[];
   pairings: StoredPairing[];
+  /** Replay entries up to the last compaction; newer ones are in replay.journal (PROTOCOL.md §5.5). */
   replay: ReplayEntry[];
+  /** Key of the replay journal's records (32 bytes, base64url); made on first use. */
+  replayJournalKey?: string;
   /** SSH host keys pinned per host name on first verified use (issue 3). Absent in older keystores. */
   pinnedHosts?: PinnedHost[];
   /** Timed approvals (issue 3). Absent in older keystores. */

@@ -6,7 +6,7 @@
  * timeout, or stdin at end of file, is a deny. Answer syntax: sign-review.ts parseAnswer.
  */
 import { isLatchError } from '../util/latch-error.js';
-import { cleanLine, parseAnswer, type Approver, type Decision, type SignReview } from './sign-review.js';
+import { cleanLine, expiredUnseen, parseAnswer, type Approver, type Decision, type SignReview } from './sign-review.js';
 
 export class ConsoleApprover implements Approver {
   readonly interactive = true;
@@ -19,6 +19,8 @@ export class ConsoleApprover implements Approver {
     private readonly input: NodeJS.ReadableStream,
     private readonly write: (text: string) => void,
     private readonly promptSeconds = 50,
+    private readonly log: (line: string) => void = (l) => write(`${l}\n`),
+    private readonly clock: () => number = () => Math.floor(Date.now() / 1000),
   ) {
     input.setEncoding?.('utf8');
     input.on('data', (chunk: string | Buffer) => {
@@ -51,11 +53,17 @@ export class ConsoleApprover implements Approver {
   }
 
   async #ask(review: SignReview): Promise<Decision> {
+    // A request that waited behind other prompts until its computer gave up is not shown.
+    if (expiredUnseen(review, this.clock())) {
+      this.log(`dropped unseen: ${cleanLine(review.lines[0] ?? review.kind)} (it waited in the queue until its computer stopped waiting)`);
+      return { kind: 'deny', reason: 'the computer stopped waiting before it could be shown' };
+    }
     const options = ['y = approve once', 'd = deny'];
     if (review.timedScopes.includes('host')) options.push(`h [HOURS] = ${review.user}@${review.host} for 3 h (or HOURS)`);
     if (review.timedScopes.includes('ssh')) options.push('s [HOURS] = all SSH for 3 h');
     if (review.timedScopes.includes('git')) options.push('g [HOURS] = all git signatures for 3 h');
-    if (review.kind === 'ssh' && review.timedScopes.length === 0) options.push('(no timed approval: host not verified)');
+    if (review.noTimedReason) options.push(`(no timed approval: ${review.noTimedReason})`);
+    else if (review.kind === 'ssh' && review.timedScopes.length === 0) options.push('(no timed approval: host not verified)');
     this.write(['', '=== APPROVAL REQUEST ===', ...review.lines.map(cleanLine), `answer: ${options.join(', ')}`, '> '].join('\n'));
     const deadline = Date.now() + this.promptSeconds * 1000;
     for (;;) {

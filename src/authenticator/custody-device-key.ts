@@ -1,10 +1,12 @@
 /**
  * The custody device key: P-256 with SHA2-256, as a phone's secure element would hold it.
- * Key separation (issue 4): it signs exactly two kinds of message, each under its own
+ * Key separation (issue 4): it signs exactly three kinds of message, each under its own
  * 32-byte domain tag, and refuses any other input:
  *   - Flow transaction messages: Flow's transaction tag, and the rest must decode strictly
  *     as a payload or envelope (decodeTransactionMessage re-encodes and compares);
- *   - login challenges: LATCH-CUSTODY-LOGIN-V1 tag followed by exactly 32 bytes.
+ *   - login challenges: LATCH-CUSTODY-LOGIN-V1 tag followed by exactly 32 bytes;
+ *   - notice inbox registrations: LATCH-CUSTODY-INBOX-V1 tag followed by a 32-byte digest
+ *     (custody/inbox-signature.ts, issue 15 §4).
  * The key is a different key from every SSH key; nothing here reads or writes SSH keys.
  */
 import { LatchError } from '../util/latch-error.js';
@@ -15,6 +17,7 @@ import { flowPublicKeyFromPrivate, generateFlowPrivateKey, signFlowMessage } fro
 import { TRANSACTION_DOMAIN_TAG } from '../ledger/flow/flow-transaction.js';
 import { decodeTransactionMessage } from '../ledger/flow/flow-message-decoder.js';
 import { LOGIN_CHALLENGE_BYTES, LOGIN_DOMAIN_TAG } from '../custody/custody-api.js';
+import { INBOX_DOMAIN_TAG } from '../custody/inbox-signature.js';
 
 /** What the SDK needs from a key: its public key and a signing function. */
 export interface CustodySigner {
@@ -28,7 +31,7 @@ export function newDeviceKey(): { deviceKey: string; devicePublicKey: string } {
 }
 
 /** Which kind of message this is, or a LatchError('refused_message'). */
-export function classifyCustodyMessage(message: Uint8Array): 'transaction' | 'login' {
+export function classifyCustodyMessage(message: Uint8Array): 'transaction' | 'login' | 'inbox' {
   if (!(message instanceof Uint8Array)) throw new TypeError('message must be bytes');
   const tag = message.subarray(0, 32);
   if (message.length > 32 && bytesEqual(tag, TRANSACTION_DOMAIN_TAG)) {
@@ -40,7 +43,8 @@ export function classifyCustodyMessage(message: Uint8Array): 'transaction' | 'lo
     return 'transaction';
   }
   if (message.length === 32 + LOGIN_CHALLENGE_BYTES && bytesEqual(tag, LOGIN_DOMAIN_TAG)) return 'login';
-  throw new LatchError('refused_message', 'the device key signs only Flow transactions and Latch login challenges');
+  if (message.length === 64 && bytesEqual(tag, INBOX_DOMAIN_TAG)) return 'inbox';
+  throw new LatchError('refused_message', 'the device key signs only Flow transactions, Latch login challenges and notice inbox registrations');
 }
 
 export function deviceSigner(stored: { deviceKey: string; devicePublicKey: string }): CustodySigner {

@@ -62,6 +62,8 @@ export function parseNotice(bytes: Uint8Array): DeviceNotice {
   const n = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as DeviceNotice;
   if (n?.type === 'custody-join') {
     if (typeof n.join_id !== 'string' || typeof n.account !== 'string' || typeof n.device_name !== 'string' || !/^[0-9a-f]{128}$/.test(String(n.device_public_key)) || typeof n.expires_at !== 'number' || typeof n.origin !== 'string') throw new Error('bad join notice');
+    if (n.requested_at !== undefined && typeof n.requested_at !== 'number') throw new Error('bad join notice');
+    if (n.name_clash !== undefined && (n.name_clash === null || (n.name_clash.kind !== 'same' && n.name_clash.kind !== 'confusable') || typeof n.name_clash.with !== 'string')) throw new Error('bad join notice');
     return n;
   }
   if (n?.type === 'custody-sign' && typeof n.request_id === 'string' && typeof n.account === 'string' && typeof n.expires_at === 'number' && n.transaction !== null && typeof n.transaction === 'object') return n;
@@ -69,9 +71,26 @@ export function parseNotice(bytes: Uint8Array): DeviceNotice {
   throw new Error('unknown notice');
 }
 
+/**
+ * What a join card shows (issue 15 §4), shared by `latch device run` and the web card: the name
+ * the new device gave itself, marked when it equals or looks like a device the account has; the
+ * new key's fingerprint, computed here from the key this device will sign into the account; and
+ * what the server observed, labelled as the server's word.
+ */
+export function joinCardLines(n: JoinNotice): string[] {
+  const clash = n.name_clash;
+  return [
+    `New device, as it names itself: "${n.device_name}"`,
+    ...(clash ? [`WARNING: this name ${clash.kind === 'same' ? 'is the same as' : 'looks like'} your existing device "${clash.with}". It is a NEW key, not that device.`] : []),
+    `New key: ${keyFingerprint(n.device_public_key)}`,
+    `Seen by the server: request from ${n.origin}${n.requested_at !== undefined ? ` at ${new Date(n.requested_at * 1000).toISOString()}` : ''}`,
+    `Account: ${n.account}`,
+  ];
+}
+
 /** The question a join asks, in the words `latch device run` prints. */
 export function joinQuestion(n: JoinNotice): string {
-  return `Add device "${n.device_name}" (${n.origin}) to account ${n.account}?`;
+  return `Add device "${n.device_name}" to account ${n.account}? ${joinCardLines(n).slice(1).join('; ')}.`;
 }
 
 /** The recovery warning with the way to cancel it. */

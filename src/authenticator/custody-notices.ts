@@ -9,6 +9,8 @@ import type { RelayClient } from '../transport/relay-client.js';
 import { CustodyClient } from '../sdk/custody-client.js';
 import { deviceSigner } from './custody-device-key.js';
 import { handleNotice, joinQuestion, serveCustodyInbox } from './custody-notice-core.js';
+import { reregisterInbox } from './custody-inbox.js';
+import { keystoreTokenStore } from './custody-token-store.js';
 import type { Keystore } from './keystore.js';
 
 export { parseNotice } from './custody-notice-core.js';
@@ -38,6 +40,9 @@ export async function custodyInboxLoop(opts: {
   }
   const c = keystore.state.custody!;
   if (!c.inbox || !c.serverBoxPublicKey) return;
+  // One token store for every client here: refresh tokens are single-use and shared with the CLI.
+  const tokenStore = keystoreTokenStore(keystore);
+  await reregisterInbox({ sodium: opts.sodium, client: new CustodyClient({ server: c.server, tokenStore }), account: c.account!, inbox: c.inbox, signer: deviceSigner(c), log });
   log(`custody: listening for join and recovery requests of account ${c.account}`);
   const yesNo = async (question: string, left: number) => ((await opts.decide(question, left)) ? 'approve' : 'deny') as 'approve' | 'deny';
   await serveCustodyInbox({
@@ -50,7 +55,7 @@ export async function custodyInboxLoop(opts: {
     handle: async (n) => {
       const cur = keystore.state.custody!;
       await handleNotice(n, {
-        client: new CustodyClient({ server: cur.server, ...(cur.refreshToken ? { refreshToken: cur.refreshToken } : {}) }),
+        client: new CustodyClient({ server: cur.server, tokenStore }),
         account: cur.account!,
         keyIndex: cur.keyIndex!,
         signer: deviceSigner(cur),

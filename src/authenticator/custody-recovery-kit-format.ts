@@ -67,9 +67,17 @@ export function decodeRecoveryKit(sodium: Sodium, text: string, passphrase: stri
   }
   // Checked before the passphrase is tried, so a kit that is refused says why, not "wrong passphrase".
   checkKdf(sodium, f.kdf);
+  let key: Uint8Array;
+  try {
+    key = derive(sodium, passphrase, f.kdf);
+  } catch (e) {
+    if (e instanceof LatchError) throw e;
+    // Not the passphrase's fault: say so (issue 15 §6), with what the library answered.
+    throw new LatchError('recovery_kit_kdf_failed', `the kit's key derivation cannot run here (Argon2id with ${f.kdf.memlimit / 2 ** 20} MiB: ${(e as Error).message.slice(0, 80)})`);
+  }
   let secret: Uint8Array;
   try {
-    secret = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, decodeBase64url(f.ciphertext), aad(f.address), decodeBase64url(f.nonce), derive(sodium, passphrase, f.kdf));
+    secret = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, decodeBase64url(f.ciphertext), aad(f.address), decodeBase64url(f.nonce), key);
   } catch {
     throw new LatchError('bad_passphrase', 'wrong recovery passphrase, or the kit was altered');
   }
@@ -93,11 +101,14 @@ export function decodeRecoveryKit(sodium: Sodium, text: string, passphrase: stri
  * The most work a kit may ask of Argon2id. A kit is a file anyone can hand the user, and its KDF
  * parameters are read from it: without a bound, a crafted kit (opslimit 2^40) hangs
  * `latch account recover` or the web page for ever. Kits are written with MODERATE (3 passes,
- * 256 MiB); the bounds are libsodium's SENSITIVE opslimit (4 passes) and 2 GiB of memory, so any
- * kit libsodium's presets can describe still opens, and the worst accepted kit costs seconds.
+ * 256 MiB); the bounds are libsodium's SENSITIVE preset (4 passes, 1 GiB), so any kit
+ * libsodium's presets can describe still opens, and the worst accepted kit costs seconds.
+ * The memory bound is also what libsodium.js can run at all (issue 15 §6): its WebAssembly
+ * Argon2id derives 1 GiB, but fails at 2 GiB - 1 MiB ("invalid usage") and refuses 2 GiB outright
+ * (the size must fit an int32), which users were told was a "wrong recovery passphrase".
  */
 export const MAX_KIT_OPSLIMIT = 4;
-export const MAX_KIT_MEMLIMIT = 2 ** 31;
+export const MAX_KIT_MEMLIMIT = 2 ** 30;
 
 function checkKdf(sodium: Sodium, kdf: KitFile['kdf']): void {
   if (

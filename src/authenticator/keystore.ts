@@ -94,20 +94,41 @@ export class Keystore {
   }
 
   /**
+   * Read-modify-write under the lock with an asynchronous step in between (a refresh-token
+   * exchange, which must not run twice for one stored token). Writes only when `fn` resolves.
+   */
+  async updateAsync<T>(fn: (state: AuthenticatorState) => Promise<T>): Promise<T> {
+    return this.#withLock(async () => {
+      const current = decrypt(this.sodium, this.key, parseFile(readFileSync(this.path, 'utf8')));
+      const value = await fn(current);
+      this.#write(current);
+      return value;
+    });
+  }
+
+  /**
    * Read-check-write under the lock; writes only when `fn` says so (a cache hit need not
    * cost a disk write). Always refreshes the in-memory state from disk.
    */
   async transact<T>(fn: (state: AuthenticatorState) => { write: boolean; value: T }): Promise<T> {
-    return this.#withLock(() => {
-      const current = decrypt(this.sodium, this.key, parseFile(readFileSync(this.path, 'utf8')));
-      const { write, value } = fn(current);
-      if (write) this.#write(current);
-      else {
-        this.#state = current;
-        this.#mtimeMs = safeMtime(this.path);
-      }
-      return value;
-    });
+    return this.#withLock(() => this.transactLocked(fn));
+  }
+
+  /** transact() for a caller that already holds the lock (withLock): the replay journal's compaction. */
+  transactLocked<T>(fn: (state: AuthenticatorState) => { write: boolean; value: T }): T {
+    const current = decrypt(this.sodium, this.key, parseFile(readFileSync(this.path, 'utf8')));
+    const { write, value } = fn(current);
+    if (write) this.#write(current);
+    else {
+      this.#state = current;
+      this.#mtimeMs = safeMtime(this.path);
+    }
+    return value;
+  }
+
+  /** Runs `fn` holding the keystore lock; the replay journal beside the keystore shares it. */
+  withLock<T>(fn: () => T | Promise<T>): Promise<T> {
+    return this.#withLock(fn);
   }
 
   #write(state: AuthenticatorState): void {
@@ -127,7 +148,7 @@ export class Keystore {
     this.#mtimeMs = safeMtime(this.path);
   }
 
-  #withLock<T>(fn: () => T): Promise<T> {
+  #withLock<T>(fn: () => T | Promise<T>): Promise<T> {
     return withFileLock(join(dirname(this.path), 'keystore.lock'), fn, { what: 'the keystore' });
   }
 

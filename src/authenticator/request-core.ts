@@ -9,7 +9,7 @@ import { LatchError, isLatchError } from '../util/latch-error.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import { boxMessageRandom, envelopeKind, openBoxedMessage } from '../protocol/envelope.js';
 import { checkFresh, encodeMessage, parseMessage, requestHash, type DeviceInfo, type RequestMessage, type ResponseMessage, type SignMessageBody, type SignResult, type SshSignBody } from '../protocol/messages.js';
-import { PROTOCOL_VERSION, REPLAY_CACHE_SECONDS } from '../protocol/protocol-constants.js';
+import { DEADLINE_GRACE_SECONDS, PROTOCOL_VERSION, REPLAY_CACHE_SECONDS, TIMEOUT_SIGN_SECONDS } from '../protocol/protocol-constants.js';
 import type { Sodium } from '../protocol/sodium.js';
 import type { ReplayEntry, StoredPairing } from './authenticator-state.js';
 import type { WebauthnCreateBody, WebauthnCreateResult, WebauthnGetBody, WebauthnGetResult } from '../protocol/webauthn/webauthn-requests.js';
@@ -17,7 +17,7 @@ import type { WebauthnCreateBody, WebauthnCreateResult, WebauthnGetBody, Webauth
 export type Log = (line: string) => void;
 export type Send = (envelope: Uint8Array) => Promise<void>;
 export type Outcome = { result: unknown } | { error: { code: string; message: string } };
-export type Claim = { kind: 'claimed' | 'mismatch' | 'busy' | 'stale' | 'interrupted' } | { kind: 'cached'; response: string };
+export type Claim = { kind: 'claimed' | 'mismatch' | 'busy' | 'stale' | 'expired' | 'interrupted' } | { kind: 'cached'; response: string };
 
 /** Where the replay cache lives. Both methods must be atomic against other writers. */
 export interface RequestStore {
@@ -40,11 +40,35 @@ export interface HandleRequestOptions {
   act: (request: RequestMessage, ack: () => Promise<void>) => Promise<unknown>;
 }
 
+/**
+ * When a request was sent and how long its computer waits (PROTOCOL.md §5.2 `deadline`): what a
+ * prompt needs to show the request's age and to withhold timed approvals from an old one.
+ */
+export interface RequestTiming {
+  /** unix_seconds of the request (the computer's clock). */
+  sentAt: number;
+  /** How long the computer waits for an answer before any ack: deadline - unix_seconds, else the sign timeout. */
+  timeoutSeconds: number;
+}
+
+export function requestTiming(request: RequestMessage): RequestTiming {
+  return { sentAt: request.unix_seconds, timeoutSeconds: request.deadline !== undefined ? request.deadline - request.unix_seconds : TIMEOUT_SIGN_SECONDS };
+}
+
+/**
+ * Whether a request arrived after its computer stopped waiting (§5.2): then nobody is there to
+ * use the answer, and a prompt for it would be a ghost. A request without a deadline (an older
+ * computer) is judged by the freshness window alone.
+ */
+export function pastDeadline(request: RequestMessage, now: number): boolean {
+  return request.deadline !== undefined && now > request.deadline + DEADLINE_GRACE_SECONDS;
+}
+
 /** What an authenticator does for each request kind (PROTOCOL.md §5.6, §5.8): one table for both authenticators. */
 export interface RequestActions {
   deviceInfo(): DeviceInfo | Promise<DeviceInfo>;
-  sshSign(pairing: StoredPairing, body: SshSignBody, ack: () => Promise<void>): Promise<SignResult>;
-  signMessage(pairing: StoredPairing, body: SignMessageBody, ack: () => Promise<void>): Promise<SignResult>;
+  sshSign(pairing: StoredPairing, body: SshSignBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<SignResult>;
+  signMessage(pairing: StoredPairing, body: SignMessageBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<SignResult>;
   /** WebAuthn (issue 11, PROTOCOL.md §5.9); an authenticator without them answers `unsupported_request`. */
   webauthnCreate?(pairing: StoredPairing, body: WebauthnCreateBody, ack: () => Promise<void>): Promise<WebauthnCreateResult>;
   webauthnGet?(pairing: StoredPairing, body: WebauthnGetBody, ack: () => Promise<void>): Promise<WebauthnGetResult>;
@@ -60,9 +84,9 @@ export async function actOn(pairing: StoredPairing, request: RequestMessage, ack
     case 'unpair':
       return {};
     case 'ssh_sign':
-      return actions.sshSign(pairing, body, ack);
+      return actions.sshSign(pairing, body, ack, requestTiming(request));
     case 'sign_message':
-      return actions.signMessage(pairing, body, ack);
+      return actions.signMessage(pairing, body, ack, requestTiming(request));
     case 'webauthn_create':
       if (!actions.webauthnCreate) throw new LatchError('unsupported_request', 'this authenticator does not hold passkeys');
       return actions.webauthnCreate(pairing, body, ack);
@@ -164,6 +188,8 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
     }
     // A stale request was never accepted, so it must not pin an answer: no claim.
     if (staleError !== undefined) return { replay, write, claim: { kind: 'stale' } };
+    // Nor one whose computer has stopped waiting: dropped before anyone sees it.
+    if (pastDeadline(request, now)) return { replay, write, claim: { kind: 'expired' } };
     replay.push({ ...o.claimMarker, requestId: request.request_id, requestHash: hash, response: '', at: now, requestSeconds: request.unix_seconds });
     return { replay, write: true, claim: { kind: 'claimed' } };
   });
@@ -179,7 +205,16 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
       await reply(decodeBase64url(claim.response));
       return 'done';
     case 'stale':
+      // Say why locally: the computer only sees the code (its clock, or this one, is off).
+      log(`refused request ${request.request_id} (${request.body.kind}) from ${pairing.computerName}: ${describe(staleError)}`);
       await reply(respond({ error: errorBody(staleError) }));
+      return 'done';
+    case 'expired':
+      log(
+        `dropped request ${request.request_id} (${request.body.kind}) from ${pairing.computerName} unseen: ` +
+          `it arrived ${now - request.deadline!} s after its deadline, when the computer had stopped waiting`,
+      );
+      await reply(respond({ error: { code: 'request_expired', message: 'the request reached the authenticator after its deadline; it was not shown' } }));
       return 'done';
     case 'interrupted': {
       // Claimed by a handler that died mid-action: it may or may not have acted, so the only

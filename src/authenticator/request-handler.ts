@@ -13,6 +13,7 @@ import { SshRequestHandler } from './ssh-request-handler.js';
 import { denyAll, type Approver } from './sign-review.js';
 import { keystoreWebauthnCore } from './webauthn-request-handler.js';
 import type { WebauthnCore } from './webauthn-core.js';
+import { ReplayJournal } from './replay-journal.js';
 import { actOn, handleRequest, type Handled, type Log, type RequestStore, type Send } from './request-core.js';
 
 export type { Log, Send } from './request-core.js';
@@ -36,23 +37,33 @@ export class RequestHandler {
   ) {
     this.#ssh = new SshRequestHandler(sodium, keystore, opts.approver ?? denyAll, log, clock);
     this.#webauthn = keystoreWebauthnCore(keystore, opts.approver ?? denyAll, log, clock);
-    // Under the keystore lock, against the newest file on disk (another process may share it).
+    // Under the keystore lock, against the newest keystore and journal on disk (another
+    // process may share them): one authenticated append per claim and per answer (§5.5).
+    const journal = new ReplayJournal(sodium, keystore, clock);
     this.#store = {
       claim: (decide) =>
-        keystore.transact((s) => {
-          const { replay, write, claim } = decide(s.replay);
-          s.replay = replay;
-          return { write, value: claim };
+        journal.transact((before) => {
+          const was = structuredClone(before);
+          const { replay, write, claim } = decide(before);
+          // Expired entries it dropped are left to the next compaction; only new or changed ones are appended.
+          return { value: claim, changed: write ? changedEntries(was, replay) : [] };
         }),
       finish: (update, removePairing) =>
-        keystore.update((s) => {
-          s.replay = update(s.replay);
-          if (removePairing !== undefined) {
-            // Its timed approvals and opt-in go with it (as `latch device computer remove` does).
-            s.pairings = s.pairings.filter((p) => p.id !== removePairing);
-            s.policies = (s.policies ?? []).filter((p) => p.pairingId !== removePairing);
-            s.allowUnverifiedFor = (s.allowUnverifiedFor ?? []).filter((id) => id !== removePairing);
-          }
+        journal.transact((before) => {
+          const was = structuredClone(before);
+          const changed = changedEntries(was, update(before));
+          if (removePairing === undefined) return { value: undefined, changed };
+          // The answer and the unpair land in one keystore write (the fold).
+          return {
+            value: undefined,
+            changed,
+            fold: (s) => {
+              // Its timed approvals and opt-in go with it (as `latch device computer remove` does).
+              s.pairings = s.pairings.filter((p) => p.id !== removePairing);
+              s.policies = (s.policies ?? []).filter((p) => p.pairingId !== removePairing);
+              s.allowUnverifiedFor = (s.allowUnverifiedFor ?? []).filter((id) => id !== removePairing);
+            },
+          };
         }),
     };
   }
@@ -69,8 +80,8 @@ export class RequestHandler {
       act: (request, ack) =>
         actOn(pairing, request, ack, {
           deviceInfo: () => deviceInfo(this.keystore.state),
-          sshSign: (p, b, a) => this.#ssh.sshSign(p, b, a),
-          signMessage: (p, b, a) => this.#ssh.signMessage(p, b, a),
+          sshSign: (p, b, a, t) => this.#ssh.sshSign(p, b, a, t),
+          signMessage: (p, b, a, t) => this.#ssh.signMessage(p, b, a, t),
           webauthnCreate: (p, b, a) => this.#webauthn.create(p, b, a),
           webauthnGet: (p, b, a) => this.#webauthn.get(p, b, a),
         }),
@@ -85,4 +96,10 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** Entries of `after` that are new or differ from `before` (matched by request id). */
+function changedEntries(before: ReplayEntry[], after: ReplayEntry[]): ReplayEntry[] {
+  const was = new Map(before.map((r) => [r.requestId, JSON.stringify(r)]));
+  return after.filter((r) => was.get(r.requestId) !== JSON.stringify(r));
 }

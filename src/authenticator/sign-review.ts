@@ -24,6 +24,20 @@ export interface SignReview {
   lines: string[];
   /** Which timed approvals this request may be given ([] = approve once or deny only). */
   timedScopes: PolicyScope['kind'][];
+  /** Why timedScopes is empty when the kind of request would otherwise have some. */
+  noTimedReason?: string;
+  /** When the computer sent it (unix seconds, its clock), for showing the request's age. */
+  sentAt?: number;
+  /** After this (unix seconds, this clock) nobody waits for the answer: drop the prompt unseen. */
+  expiresAt?: number;
+}
+
+/**
+ * Whether a prompt is for a request its computer no longer waits for (issue 12, ghost
+ * prompts). Every approver checks this before showing a request that waited in a queue.
+ */
+export function expiredUnseen(review: SignReview, nowSeconds: number): boolean {
+  return review.expiresAt !== undefined && nowSeconds > review.expiresAt;
 }
 
 export type Decision = { kind: 'once' } | { kind: 'deny'; reason?: string } | { kind: 'timed'; scope: PolicyScope['kind']; seconds: number };
@@ -40,7 +54,8 @@ export const denyAll: Approver = { interactive: false, ask: async () => ({ kind:
 export const approveOnce: Approver = { interactive: false, ask: async () => ({ kind: 'once' }) };
 
 export const DEFAULT_POLICY_HOURS = 3;
-const MAX_POLICY_SECONDS = 7 * 24 * 3600;
+/** The longest timed approval (7 days): asked for, granted, and re-checked on every use (policy-book.ts). */
+export const MAX_POLICY_SECONDS = 7 * 24 * 3600;
 
 /**
  * The answer syntax:
@@ -99,5 +114,13 @@ const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
  * control); everything else unsafe becomes a visible "?".
  */
 export function cleanLine(line: string): string {
-  return line.replace(UNSAFE, (c) => (c === '\t' ? ' ' : '?'));
+  return line.replace(UNSAFE, (c) => (c === '\t' ? ' ' : '?')).replace(LONG_SPACE_RUN, (run) => ` [${[...run].length} spaces] `);
 }
+
+/**
+ * A run of spaces this long (any Unicode space separator, Zs: no-break spaces too) is shown as
+ * "[N spaces]": 400 no-break spaces after "deploy@prod.example.com" pushed the real host and its
+ * badge out of a card's headline, and long runs let a commit message line wrap without its "|"
+ * marker to fake a line of the card (issue 16 §4). Code indentation (up to 7) stays as it is.
+ */
+const LONG_SPACE_RUN = /\p{Zs}{8,}/gu;

@@ -12,6 +12,7 @@ import { signSshData } from './ssh-signer.js';
 import { grantPolicy } from './policy-book.js';
 import { SshSignCore } from './ssh-sign-core.js';
 import type { Approver } from './sign-review.js';
+import type { RequestTiming } from './request-core.js';
 
 export { pinName } from './ssh-sign-core.js';
 
@@ -39,11 +40,11 @@ export class SshRequestHandler {
     });
   }
 
-  sshSign(pairing: StoredPairing, body: SshSignBody, ack: () => Promise<void>): Promise<SignResult> {
-    return this.#core.sshSign(pairing, body, ack);
+  sshSign(pairing: StoredPairing, body: SshSignBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<SignResult> {
+    return this.#core.sshSign(pairing, body, ack, timing);
   }
 
-  signMessage(pairing: StoredPairing, body: SignMessageBody, ack: () => Promise<void>): Promise<SignResult> {
-    return this.#core.signMessage(pairing, body, ack);
+  signMessage(pairing: StoredPairing, body: SignMessageBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<SignResult> {
+    return this.#core.signMessage(pairing, body, ack, timing);
   }
 }

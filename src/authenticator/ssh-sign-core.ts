@@ -8,17 +8,21 @@
  * apply exactly the same checks. Browser-safe: no Node APIs.
  */
 import { LatchError } from '../util/latch-error.js';
+import { ACK_EXTENSION_SECONDS } from '../protocol/protocol-constants.js';
+import type { RequestTiming } from './request-core.js';
 import { decodeBase64, decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import type { SshSignBody, SignMessageBody, SignResult } from '../protocol/messages.js';
 import { sshFingerprint } from '../protocol/ssh/ssh-public-key.js';
 import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
 import { verifySessionBind } from '../protocol/ssh/session-bind.js';
+import { describeHostCertificate, parseHostKey, type HostKey } from '../protocol/ssh/ssh-certificate.js';
 import { armorSshsig, buildSshsigSignedDataForMessage, encodeSshsig } from '../protocol/ssh/sshsig.js';
 import { parseGitObject } from '../protocol/ssh/git-object.js';
 import { parseSshSignDataForKey } from '../protocol/ssh/sign-data-guard.js';
 import { hostVerification } from '../protocol/ssh/host-verification.js';
 import type { PinnedHost, PolicyScope, StoredPairing, StoredPolicy } from './authenticator-state.js';
 import { coveringPolicy, scopeFor } from './policy-book.js';
+import { checkSshUserName } from './ssh-user-name.js';
 import { cleanLine, describeScope, type Approver, type SignReview } from './sign-review.js';
 
 /** What the core needs of a key: its name, type and public blob (base64, authorized_keys middle field). */
@@ -58,6 +62,8 @@ export interface SignOutcome {
   title: string;
   from: string;
   outcome: string;
+  /** The timed approval this answer granted, if any. */
+  policyId?: string;
 }
 
 export interface SshSignCoreOptions<K extends SshSignKey> {
@@ -88,7 +94,7 @@ export function findSignKey<K extends SshSignKey>(keys: readonly K[], keyBlob: U
 export class SshSignCore<K extends SshSignKey> {
   constructor(private readonly o: SshSignCoreOptions<K>) {}
 
-  async sshSign(pairing: StoredPairing, body: SshSignBody, ack: () => Promise<void>): Promise<SignResult> {
+  async sshSign(pairing: StoredPairing, body: SshSignBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<SignResult> {
     const state = await this.o.store.snapshot(); // see revocations and opt-ins made by others
     const key = findSignKey(state.keys, decodeBase64url(body.key));
     const data = decodeBase64url(body.data);
@@ -111,22 +117,32 @@ export class SshSignCore<K extends SshSignKey> {
     if (parsed.kind === 'userauth') {
       const ua = parsed.userauth;
       const hv = hostVerification(ua, binds);
-      const hostKey = hv.verified ? hv.hostKeyBlob : (ua.hostKeyBlob ?? binds[binds.length - 1]?.hostKeyBlob);
+      const hostKeyBlob = hv.verified ? hv.hostKeyBlob : (ua.hostKeyBlob ?? binds[binds.length - 1]?.hostKeyBlob);
+      // A host certificate (PROTOCOL.certkeys) is shown and pinned by the key it certifies, so a
+      // renewed certificate over the same host key keeps its pin (docs/AGENT.md "Host certificates").
+      const hostKey = hostKeyBlob ? hostKeyOf(hostKeyBlob) : undefined;
+      try {
+        checkSshUserName(ua.user);
+      } catch (e) {
+        this.o.log(`REFUSED login from ${pairing.computerName}: ${(e as Error).message}`);
+        await this.#record({ kind: 'ssh', title: `SSH login as ${ua.user}`, from: pairing.computerName, outcome: 'refused: not a user name an SSH server accepts' });
+        throw e;
+      }
       review.user = ua.user;
       review.verified = hv.verified;
-      review.hostKeyFingerprint = hostKey ? sshFingerprint(hostKey) : undefined;
+      review.hostKeyFingerprint = hostKey ? sshFingerprint(hostKey.keyBlob) : undefined;
       if (body.host_hint) review.host = pinName(body.host_hint.host, body.host_hint.port);
-      if (hv.verified && review.host) {
+      if (hv.verified && review.host && hostKey) {
         const pinned = state.pinnedHosts.find((p) => p.name === review.host);
-        if (pinned && !bytesEqual(decodeBase64url(pinned.hostKey), hv.hostKeyBlob)) {
+        if (pinned && !bytesEqual(decodeBase64url(pinned.hostKey), hostKey.keyBlob)) {
           const msg =
             `host key of ${review.host} changed: pinned ${sshFingerprint(decodeBase64url(pinned.hostKey))}, ` +
-            `now ${sshFingerprint(hv.hostKeyBlob)}; refusing to sign (if the change is expected: latch device host forget ${review.host})`;
+            `now ${sshFingerprint(hostKey.keyBlob)}; refusing to sign (if the change is expected: latch device host forget ${review.host})`;
           this.o.log(`REFUSED login as ${ua.user} to ${review.host} from ${pairing.computerName}: ${msg}`);
           await this.#record({ kind: 'ssh', title: `SSH login as ${ua.user}@${review.host}`, from: pairing.computerName, outcome: 'refused: host key changed' });
           throw new LatchError('host_key_changed', msg);
         }
-        if (!pinned) pin = { name: review.host, hostKey: hv.hostKeyBlob };
+        if (!pinned) pin = { name: review.host, hostKey: hostKey.keyBlob };
       }
       const hostText = review.host ?? `unknown host name (host key ${review.hostKeyFingerprint ?? 'not sent'})`;
       review.lines.push(
@@ -135,6 +151,13 @@ export class SshSignCore<K extends SshSignKey> {
           ? `  host key ${review.hostKeyFingerprint}: VERIFIED (the host proved it holds this key)${pin ? ', pinned now on approval' : ''}`
           : `  host NOT VERIFIED (${unverifiedReason(hv.reason)})`,
       );
+      if (hostKey?.cert) {
+        const cert = hostKey.cert;
+        review.lines.push(`  host certificate ${describeHostCertificate(cert)}`);
+        const named = body.host_hint ? cert.principals.length === 0 || cert.principals.includes(body.host_hint.host) : undefined;
+        if (named === false) review.lines.push(`  the certificate does NOT name ${body.host_hint!.host} among its principals`);
+        if (BigInt(this.o.clock()) >= cert.validBefore || BigInt(this.o.clock()) < cert.validAfter) review.lines.push('  the certificate is NOT valid at this time');
+      }
       if (hv.verified || optedIn) review.timedScopes = review.host ? ['host', 'ssh'] : ['ssh'];
     } else {
       review.kind = 'sshsig';
@@ -146,17 +169,17 @@ export class SshSignCore<K extends SshSignKey> {
     }
     review.lines.push(`  key ${key.name} (${review.keyFingerprint}), from computer "${pairing.computerName}"`);
 
-    const outcome = await this.#approve(review, state, ack);
+    const { outcome, policyId } = await this.#approve(review, state, ack, timing);
     const signature = await this.o.store.sign(key, data);
     if (pin) {
       await this.o.store.pinHost({ name: pin.name, hostKey: encodeBase64url(pin.hostKey), pinnedAt: this.o.clock() });
       this.o.log(`pinned host key of ${pin.name}: ${sshFingerprint(pin.hostKey)}`);
     }
-    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome });
+    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome, ...(policyId ? { policyId } : {}) });
     return { signature: encodeBase64url(signature) };
   }
 
-  async signMessage(pairing: StoredPairing, body: SignMessageBody, ack: () => Promise<void>): Promise<SignResult> {
+  async signMessage(pairing: StoredPairing, body: SignMessageBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<SignResult> {
     const state = await this.o.store.snapshot();
     const key = findSignKey(state.keys, decodeBase64url(body.key));
     const message = decodeBase64url(body.message);
@@ -186,24 +209,40 @@ export class SshSignCore<K extends SshSignKey> {
     }
     review.lines.push(`  key ${key.name} (${review.keyFingerprint}), from computer "${pairing.computerName}"`);
 
-    const outcome = await this.#approve(review, state, ack);
+    const { outcome, policyId } = await this.#approve(review, state, ack, timing);
     // PROTOCOL.sshsig §3: the signature is over the signed-data blob, hashed with sha512 as ssh-keygen does.
     const signed = buildSshsigSignedDataForMessage(body.namespace, message, 'sha512');
     parseSshSignDataForKey(keyBlobOf(key), signed); // the same guard as every other signature
     const signature = await this.o.store.sign(key, signed);
-    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome });
+    await this.#record({ kind: review.kind, title: review.lines[0]!, from: pairing.computerName, outcome, ...(policyId ? { policyId } : {}) });
     return { signature: armorSshsig(encodeSshsig({ publicKey: keyBlobOf(key), namespace: body.namespace, hashAlgorithm: 'sha512', signature })) };
   }
 
-  /** Resolves with how it was approved (by policy or by the user); throws `denied` otherwise. */
-  async #approve(review: SignReview, state: SshSignSnapshot<K>, ack: () => Promise<void>): Promise<string> {
+  /** Resolves with how it was approved (by policy or by the user, and any policy granted); throws `denied` otherwise. */
+  async #approve(review: SignReview, state: SshSignSnapshot<K>, ack: () => Promise<void>, timing: RequestTiming | undefined): Promise<{ outcome: string; policyId?: string }> {
     const now = this.o.clock();
+    if (timing) {
+      // Ghost prompts (issue 12): show how old the request is; one older than the time its
+      // computer waits gets no timed approval, so a stale or planted request cannot win one.
+      const age = Math.max(0, now - timing.sentAt);
+      review.sentAt = timing.sentAt;
+      if (age > timing.timeoutSeconds) {
+        review.lines.push(`  sent ${ageText(age)} ago, longer than the ${ageText(timing.timeoutSeconds)} its computer waits: approve once or deny only`);
+        if (review.timedScopes.length) review.noTimedReason = 'the request is older than its sign timeout';
+        review.timedScopes = [];
+      } else review.lines.push(`  sent ${ageText(age)} ago`);
+    }
     const policy = coveringPolicy({ policies: [...state.policies] }, review, now);
     if (policy) {
       this.o.log(`approved by policy ${policy.id} (${describeScope(policy.scope)}, ${policy.expiresAt - now} s left): ${review.lines[0]}`);
-      return `approved by policy ${policy.id} (${describeScope(policy.scope)})`;
+      return { outcome: `approved by policy ${policy.id} (${describeScope(policy.scope)})` };
     }
-    if (this.o.approver.interactive) await ack().catch((e: unknown) => this.o.log(`could not send the ack: ${(e as Error).message}`));
+    if (this.o.approver.interactive) {
+      // The ack makes the computer wait ACK_EXTENSION_SECONDS more, and no longer: a prompt still
+      // queued after that is for nobody and is dropped unseen (sign-review.ts expiredUnseen).
+      review.expiresAt = this.o.clock() + ACK_EXTENSION_SECONDS;
+      await ack().catch((e: unknown) => this.o.log(`could not send the ack: ${(e as Error).message}`));
+    }
     else for (const l of review.lines) this.o.log(`  ${cleanLine(l)}`); // unattended: keep a record of what was signed
     const decision = await this.o.approver.ask(review);
     if (decision.kind === 'deny') {
@@ -212,6 +251,7 @@ export class SshSignCore<K extends SshSignKey> {
       throw new LatchError('denied', `denied on the authenticator${decision.reason ? ` (${decision.reason})` : ''}`);
     }
     let outcome = 'approved once';
+    let policyId: string | undefined;
     if (decision.kind === 'timed') {
       if (!review.timedScopes.includes(decision.scope)) {
         this.o.log(`a timed approval (${decision.scope}) is not available for this request: approved once only`);
@@ -222,10 +262,11 @@ export class SshSignCore<K extends SshSignKey> {
         await this.o.store.grantPolicy({ id, pairingId: review.pairingId, computerName: review.computerName, scope, createdAt: now, expiresAt: now + decision.seconds }, now);
         this.o.log(`policy ${id}: ${describeScope(scope)} for ${decision.seconds} s (computer "${review.computerName}")`);
         outcome = `approved for ${durationText(decision.seconds)} (${describeScope(scope)})`;
+        policyId = id;
       }
     }
     this.o.log(`approved: ${review.lines[0]}`);
-    return outcome;
+    return policyId ? { outcome, policyId } : { outcome };
   }
 
   async #record(o: SignOutcome): Promise<void> {
@@ -235,6 +276,22 @@ export class SshSignCore<K extends SshSignKey> {
       this.o.log(`could not record the outcome: ${(e as Error).message}`);
     }
   }
+}
+
+/** A host key blob as the request carries it; one that does not parse is shown as sent. */
+function hostKeyOf(blob: Uint8Array): HostKey {
+  try {
+    return parseHostKey(blob);
+  } catch {
+    return { blob, keyBlob: blob };
+  }
+}
+
+/** A request's age for a person: seconds under a minute, then whole minutes, then hours. */
+function ageText(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
 }
 
 function durationText(seconds: number): string {

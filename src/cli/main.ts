@@ -21,6 +21,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   ssh: { summary: 'ssh setup: point ssh at latch agent', load: async () => (await import('./commands/ssh.js')).ssh },
   git: { summary: 'git setup: sign commits and tags on the authenticator', load: async () => (await import('./commands/git.js')).git },
   browser: { summary: 'passkeys in the browser: install the native-messaging host, or run it', load: async () => (await import('./commands/browser.js')).browser },
+  app: { summary: 'serve the web authenticator from this machine (apart from any relay)', load: async () => (await import('./commands/app.js')).app },
   doctor: { summary: 'check agent, pairing, relay, authenticator, OpenSSH and git', load: async () => (await import('./commands/doctor.js')).doctor },
 };
 

@@ -23,7 +23,7 @@ import {
   type ResultFor,
   type RequestMessage,
 } from '../protocol/messages.js';
-import { PROTOCOL_VERSION, ACK_EXTENSION_SECONDS } from '../protocol/protocol-constants.js';
+import { PROTOCOL_VERSION, ACK_EXTENSION_SECONDS, FRESHNESS_WINDOW_SECONDS } from '../protocol/protocol-constants.js';
 import type { QueueKeyPair } from '../protocol/queue-id.js';
 import type { Sodium } from '../protocol/sodium.js';
 import { classifyInboxFailure, type RelayClient, type RelayMessage } from '../transport/relay-client.js';
@@ -67,7 +67,11 @@ export class AuthenticatorClient {
     opts: { timeoutSeconds: number; onAck?: () => void; signal?: AbortSignal },
   ): Promise<ResultFor<B['kind']>> {
     this.#loop ??= this.#receive();
-    const message: RequestMessage = { v: PROTOCOL_VERSION, type: 'request', request_id: newRequestId(this.sodium), unix_seconds: nowSeconds(), body };
+    const now = nowSeconds();
+    // PROTOCOL.md §5.2 deadline: when this computer stops waiting (unless acked first), so the
+    // authenticator never prompts for a request nobody waits for any more.
+    const deadline = now + Math.min(FRESHNESS_WINDOW_SECONDS, Math.max(1, Math.ceil(opts.timeoutSeconds)));
+    const message: RequestMessage = { v: PROTOCOL_VERSION, type: 'request', request_id: newRequestId(this.sodium), unix_seconds: now, deadline, body };
     const bytes = encodeMessage(message);
     const hash = requestHash(this.sodium, bytes);
     return new Promise<ResultFor<B['kind']>>((resolve, reject) => {

@@ -14,7 +14,11 @@ export function latchBlock(opts: { agentSocket: string; node: string; cli: strin
   const lines = [BEGIN, 'Host *', `    IdentityAgent ${q(opts.agentSocket)}`];
   if (opts.hint) {
     // Tells latch agent the host name the user typed, keyed by the host key ssh is checking (docs/AGENT.md).
-    lines.push(`    KnownHostsCommand ${q(opts.node)} ${q(opts.cli)} agent hint --agent ${q(opts.agentSocket)} %r %h %p %K`);
+    // ssh also runs it once with %K = NONE (before it has a host key): /bin/sh skips that call
+    // without starting node. ssh splits this line itself (argv_split, quotes honoured), no shell.
+    lines.push(
+      `    KnownHostsCommand /bin/sh -c '[ "$9" = NONE ] || exec "$0" "$@"' ${q(opts.node)} ${q(opts.cli)} agent hint --agent ${q(opts.agentSocket)} %r %h %p %K`,
+    );
   }
   lines.push(END);
   return lines.join('\n') + '\n';

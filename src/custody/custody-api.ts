@@ -54,7 +54,12 @@ export type DeviceNotice =
       account: string;
       device_name: string;
       device_public_key: string;
+      /** The client address the server saw the request come from (not anything the client claims). */
       origin: string;
+      /** When the server received the request (Unix seconds). */
+      requested_at?: number;
+      /** The name equals or looks like (UTS #39 skeleton) a live device of the account. */
+      name_clash?: { kind: 'same' | 'confusable'; with: string };
       expires_at: number;
       server_url: string;
     }

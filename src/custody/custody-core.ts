@@ -18,6 +18,7 @@ import type { RestAccountKey, RestTransaction } from '../ledger/flow/flow-rest-s
 import type { AuditEntry } from './audit-log.js';
 import type { Mailer } from './dev-issuer.js';
 import type { Caller, OidcIssuerConfig, TokenService } from './token-service.js';
+import type { LocalDelivery } from './notice-sender.js';
 import type { KeyVault } from './master-key.js';
 import type { AccountLocks } from './account-lock.js';
 import type { DeviceNotice, KeyRole, TokenPair } from './custody-api.js';
@@ -39,6 +40,10 @@ export interface CustodyOptions {
   startingBalance?: string;
   accessTtlSeconds?: number;
   oidcIssuers?: OidcIssuerConfig[];
+  /** Remote relays notices may go to besides our own (`--inbox-relay`); relay-allow-list.ts. */
+  inboxRelays?: string[];
+  /** Our own relay, in-process; without it only allowed remote relays receive notices. */
+  deliverLocal?: LocalDelivery;
   now?: () => number;
 }
 

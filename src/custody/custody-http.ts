@@ -10,6 +10,12 @@ import { sendError, sendJson } from '../relay/relay-http.js';
 import { CUSTODY_PREFIX } from './custody-api.js';
 import { CustodyService, type CustodyOptions } from './custody-service.js';
 import { clientAddress } from '../util/client-address.js';
+import { CustodyRateLimits } from './custody-rate-limits.js';
+import { RetryLaterError } from './retry-later-error.js';
+import { parseEmail } from './dev-issuer.js';
+import { RefusalCounter, REFUSAL_WINDOW_MS } from './refusal-counter.js';
+import { ANCHOR_FILE, AuditAnchor } from './audit-anchor.js';
+import { join } from 'node:path';
 
 const MAX_BODY = 64 * 1024;
 
@@ -26,7 +32,9 @@ interface Route {
   /** Required and optional body fields (POST). */
   fields?: { required: string[]; optional?: string[] };
   auth: boolean;
-  run: (ctx: { svc: CustodyService; params: string[]; body: Body; req: IncomingMessage; caller: Awaited<ReturnType<CustodyService['tokens']['verify']>> }) => Promise<unknown>;
+  /** Per-IP login limit (and per-email for codes) before the body is looked at further. */
+  login?: boolean;
+  run: (ctx: { svc: CustodyService; params: string[]; body: Body; req: IncomingMessage; caller: Awaited<ReturnType<CustodyService['tokens']['verify']>>; limits: CustodyRateLimits }) => Promise<unknown>;
 }
 
 const ADDR = '(0x[0-9a-fA-F]{16})';
@@ -35,9 +43,15 @@ const r = (path: string): RegExp => new RegExp(`^${CUSTODY_PREFIX}${path}$`);
 const NO_CALLER = { email: '', device: '' };
 
 const ROUTES: Route[] = [
-  { method: 'POST', pattern: r('/login/start'), auth: false, fields: { required: ['email'] }, run: ({ svc, body }) => svc.loginStart(body.email) },
-  { method: 'POST', pattern: r('/login/complete'), auth: false, fields: { required: ['email', 'code', 'device_public_key', 'signature'] }, run: ({ svc, body }) => svc.loginComplete(body as never) },
-  { method: 'POST', pattern: r('/login/oidc'), auth: false, fields: { required: ['id_token', 'device_public_key', 'signature'] }, run: ({ svc, body }) => svc.loginOidc(body as never) },
+  {
+    method: 'POST', pattern: r('/login/start'), auth: false, login: true, fields: { required: ['email'] },
+    run: ({ svc, body, limits }) => {
+      limits.loginCode(parseEmail(body.email));
+      return svc.loginStart(body.email);
+    },
+  },
+  { method: 'POST', pattern: r('/login/complete'), auth: false, login: true, fields: { required: ['email', 'code', 'device_public_key', 'signature'] }, run: ({ svc, body }) => svc.loginComplete(body as never) },
+  { method: 'POST', pattern: r('/login/oidc'), auth: false, login: true, fields: { required: ['id_token', 'device_public_key', 'signature'] }, run: ({ svc, body }) => svc.loginOidc(body as never) },
   {
     method: 'POST', pattern: r('/token/refresh'), auth: false, fields: { required: ['refresh_token'] },
     run: ({ svc, body }) => {
@@ -45,9 +59,9 @@ const ROUTES: Route[] = [
       return svc.tokens.refresh(body.refresh_token);
     },
   },
-  { method: 'POST', pattern: r('/accounts'), auth: true, fields: { required: ['device_name'], optional: ['recovery_public_key', 'inbox'] }, run: ({ svc, caller, body }) => svc.createAccount(caller, body as never) },
+  { method: 'POST', pattern: r('/accounts'), auth: true, fields: { required: ['device_name'], optional: ['recovery_public_key', 'inbox'] }, run: ({ svc, caller, body, req }) => svc.createAccount(caller, body as never, req.headers.host) },
   { method: 'GET', pattern: r(`/accounts/${ADDR}`), auth: true, run: ({ svc, caller, params }) => svc.getAccount(caller, params[0]) },
-  { method: 'POST', pattern: r(`/accounts/${ADDR}/inbox`), auth: true, fields: { required: ['relay_url', 'queue_id', 'box_public_key'] }, run: ({ svc, caller, params, body }) => svc.registerInbox(caller, params[0], body) },
+  { method: 'POST', pattern: r(`/accounts/${ADDR}/inbox`), auth: true, fields: { required: ['relay_url', 'queue_id', 'box_public_key', 'signed_at', 'signature'] }, run: ({ svc, caller, params, body, req }) => svc.registerInbox(caller, params[0], body, req.headers.host) },
   { method: 'POST', pattern: r(`/accounts/${ADDR}/cosign`), auth: true, fields: { required: ['transaction'] }, run: ({ svc, caller, params, body }) => svc.cosign(caller, params[0], body as never) },
   { method: 'POST', pattern: r(`/accounts/${ADDR}/submit`), auth: true, fields: { required: ['transaction'] }, run: ({ svc, caller, params, body }) => svc.submit(caller, params[0], body as never) },
   {
@@ -66,21 +80,50 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: r(`/recoveries/${ID}/cancel`), auth: true, fields: { required: [] }, run: ({ svc, caller, params }) => svc.recoverCancel(caller, params[0]) },
 ];
 
-/** Where a join request came from, as shown to the approving device. */
+/**
+ * Where a join request came from, as shown to the approving device: only what the server itself
+ * observed (the client address, --trusted-proxy aware). The User-Agent is the requester's own
+ * words and was used to write "this is YOUR OWN device" on the card (issue 15 §4).
+ */
 function originOf(req: IncomingMessage): string {
-  const ua = String(req.headers['user-agent'] ?? 'unknown client').replace(/[^\x20-\x7e]/g, '').slice(0, 80);
-  return `${clientAddress(req)} (${ua})`;
+  return clientAddress(req);
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+/** Past this much of an oversized body, stop reading and drop the connection. */
+const MAX_DRAIN_BYTES = 1024 * 1024;
+
+/**
+ * The body, at most MAX_BODY bytes. A larger one is refused with the documented 413
+ * (issue 15 §6): the rest is read and dropped, so the client finishes sending and reads the
+ * answer instead of a connection reset; only past MAX_DRAIN_BYTES is the connection cut.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
+    const tooLarge = (): void => {
+      res.shouldKeepAlive = false;
+      reject(new LatchError('body_too_large', `the body is larger than ${MAX_BODY} bytes`, { status: 413 }));
+    };
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) {
+      tooLarge();
+      req.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n > MAX_DRAIN_BYTES) req.destroy();
+      });
+      req.on('error', () => {});
+      return;
+    }
+    let refused = false;
     req.on('data', (c: Buffer) => {
       n += c.length;
       if (n > MAX_BODY) {
-        reject(new LatchError('body_too_large', `the body is larger than ${MAX_BODY} bytes`, { status: 413 }));
-        req.destroy();
+        if (!refused) {
+          refused = true;
+          chunks.length = 0;
+          tooLarge();
+        }
+        if (n > MAX_DRAIN_BYTES) req.destroy();
         return;
       }
       chunks.push(c);
@@ -116,6 +159,24 @@ export function parseJsonBody(raw: Buffer, contentType: string | undefined, fiel
 
 export async function createCustody(opts: CustodyOptions): Promise<Custody> {
   const svc = await CustodyService.open(opts);
+  const limits = new CustodyRateLimits();
+  const refusals = new RefusalCounter((e) => svc.audit(e));
+  // The log's head is signed into a file the database writer cannot rewrite (audit-anchor.ts).
+  const anchor = await AuditAnchor.open(svc.db, opts.vault, opts.sodium, join(opts.dataDir, ANCHOR_FILE));
+  const head = anchor.record();
+  opts.log(`custody audit log: head ${head ? `${head.seq} ${head.head}` : 'empty'}, anchor key ${anchor.publicKey}`);
+  const anchorNow = (): void => {
+    try {
+      if (svc.db.open) anchor.record();
+    } catch (e) {
+      opts.log(`custody audit anchor could not be written: ${(e as Error).message}`);
+    }
+  };
+  const sweep = setInterval(() => {
+    refusals.sweep();
+    anchorNow();
+  }, REFUSAL_WINDOW_MS);
+  sweep.unref();
   const inflight = new Set<Promise<void>>();
   return {
     service: svc,
@@ -134,20 +195,23 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
       const p = (async () => {
         let reachedService = false;
         try {
-          const raw = route.method === 'POST' ? await readBody(req) : Buffer.alloc(0);
+          limits.request(clientAddress(req));
+          if (route.login) limits.login(clientAddress(req));
+          const raw = route.method === 'POST' ? await readBody(req, res) : Buffer.alloc(0);
           const body = route.fields ? parseJsonBody(raw, req.headers['content-type'], route.fields) : {};
           const caller = route.auth ? await svc.tokens.verify(req.headers.authorization) : NO_CALLER;
           reachedService = true;
-          sendJson(res, 200, await route.run({ svc, params, body, req, caller }));
+          sendJson(res, 200, await route.run({ svc, params, body, req, caller, limits }));
         } catch (e) {
           // Every decision is audited (issue 4), also a request turned away before the service
           // saw it (bad token, bad body) on a route that would change an account.
+          // Counted per address and minute, not one row each (refusal-counter.ts).
           if (!reachedService && route.auth && route.method === 'POST' && e instanceof LatchError) {
             const account = params.find((x) => x.startsWith('0x')) ?? null;
-            svc.audit({ account, action: path.split('/').pop() ?? 'request', decision: 'refused', detail: { code: e.code, reason: e.message, from: clientAddress(req) } });
+            refusals.refuse(clientAddress(req), { account, action: path.split('/').pop() ?? 'request', decision: 'refused', detail: { code: e.code, reason: e.message } });
           }
           if (e instanceof LatchError) {
-            sendError(res, e.status, e.code, e.message);
+            sendError(res, e.status, e.code, e.message, e instanceof RetryLaterError ? { 'retry-after': String(e.retryAfterSeconds) } : {});
           } else {
             opts.log(`custody internal error: ${e instanceof Error ? e.message : String(e)}`);
             sendError(res, 500, 'internal', 'internal server error');
@@ -155,11 +219,18 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
         }
       })();
       inflight.add(p);
-      void p.finally(() => inflight.delete(p));
+      void p.finally(() => {
+        inflight.delete(p);
+        anchorNow();
+      });
       return true;
     },
     async close() {
       await Promise.allSettled([...inflight]);
+      clearInterval(sweep);
+      refusals.sweep(Date.now(), true);
+      anchorNow();
+      await svc.notices.close();
       svc.close();
       await opts.ledger.close();
     },

@@ -6,6 +6,7 @@ import type { Caller } from './token-service.js';
 import { parseFlowAddress } from '../ledger/flow/flow-transaction.js';
 import { assertNewKey } from './new-key-check.js';
 import { isCustodyKeyShape } from './custody-key-shape.js';
+import { nameClash } from './device-name-clash.js';
 import { JOIN_TTL_SECONDS, type TokenPair } from './custody-api.js';
 import { fail, newId, parseName, type CustodyCore, type SentView } from './custody-core.js';
 
@@ -35,9 +36,10 @@ export class JoinFlow {
     const id = newId();
     const now = this.c.now();
     const expires = now + JOIN_TTL_SECONDS;
+    const clash = nameClash(name, (this.c.db.prepare("SELECT device_name FROM custody_keys WHERE address = ? AND role = 'device' AND revoked = 0 AND device_name IS NOT NULL").all(row.address) as { device_name: string }[]).map((k) => k.device_name));
     this.c.db.prepare("INSERT INTO joins (id, address, email, device_public_key, device_name, origin, created_at, expires_at, status, key_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL)").run(id, row.address, caller.email, caller.device, name, origin, now, expires);
-    this.c.audit({ account: row.address, action: 'join-request', decision: 'info', detail: { join: id, device: caller.device, name, origin } });
-    await this.c.notify(row.address, { type: 'custody-join', join_id: id, account: row.address, device_name: name, device_public_key: caller.device, origin, expires_at: expires, server_url: this.c.opts.publicUrl() });
+    this.c.audit({ account: row.address, action: 'join-request', decision: 'info', detail: { join: id, device: caller.device, name, origin, ...(clash ? { name_clash: clash } : {}) } });
+    await this.c.notify(row.address, { type: 'custody-join', join_id: id, account: row.address, device_name: name, device_public_key: caller.device, origin, requested_at: now, ...(clash ? { name_clash: clash } : {}), expires_at: expires, server_url: this.c.opts.publicUrl() });
     return { join_id: id, expires_at: expires };
   }
 

@@ -21,7 +21,6 @@ import Database from 'better-sqlite3';
 import { LatchError } from '../util/latch-error.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import { boxMessageRandom } from '../protocol/envelope.js';
-import { RelayClient } from '../transport/relay-client.js';
 import { sendOutcomeUnknown, type Ledger } from '../ledger/ledger.js';
 import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256, parsePublicKey, type FlowAccountKey } from '../ledger/flow/flow-account-key.js';
 import { parseTemplateCall, type TemplateCall } from '../ledger/flow/cadence-templates.js';
@@ -35,6 +34,9 @@ import { appendAudit, migrateAudit, verifyAuditChain, type AuditEntry } from './
 import { DevIssuer, migrateDevIssuer } from './dev-issuer.js';
 import { TokenService, migrateTokens, type Caller } from './token-service.js';
 import { AccountLocks } from './account-lock.js';
+import { InboxRegistry, migrateInboxes } from './inbox-registry.js';
+import { NoticeSender } from './notice-sender.js';
+import { RelayAllowList } from './relay-allow-list.js';
 import { assertNewKey } from './new-key-check.js';
 import { isCustodyKeyShape } from './custody-key-shape.js';
 import { keyFingerprint } from './key-fingerprint.js';
@@ -42,7 +44,7 @@ import { dayOf, fail, newId, parseName, type AccountRow, type AccountView, type 
 import { JoinFlow } from './custody-joins.js';
 import { SignRequestFlow } from './custody-sign-requests.js';
 import { RecoveryFlow } from './custody-recovery.js';
-import { CUSTODY_KEY_WEIGHT, loginMessage, type DeviceInbox, type DeviceNotice, type KeyRole, type TokenPair } from './custody-api.js';
+import { CUSTODY_KEY_WEIGHT, loginMessage, type DeviceNotice, type KeyRole, type TokenPair } from './custody-api.js';
 
 export type { AccountView, CustodyOptions, RecoveryView, SentView } from './custody-core.js';
 
@@ -56,7 +58,8 @@ export class CustodyService {
   readonly #now: () => number;
   readonly #maxPerTx: bigint;
   readonly #daily: bigint;
-  readonly #relays = new Map<string, RelayClient>();
+  readonly #inboxes: InboxRegistry;
+  readonly notices: NoticeSender;
   readonly #locks = new AccountLocks();
   readonly #joins: JoinFlow;
   readonly #signRequests: SignRequestFlow;
@@ -65,7 +68,13 @@ export class CustodyService {
   private constructor(private readonly opts: CustodyOptions, db: Database.Database, jwtSecret: Uint8Array) {
     this.db = db;
     this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
-    this.tokens = new TokenService(db, jwtSecret, opts.accessTtlSeconds ?? 600, opts.oidcIssuers ?? []);
+    this.tokens = new TokenService(db, jwtSecret, opts.accessTtlSeconds ?? 600, opts.oidcIssuers ?? [], {
+      isLiveKey: (account, device) => this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(account, device) !== undefined,
+      onReuse: (c) => this.audit({ account: c.account ?? null, action: 'token-reuse', decision: 'refused', detail: { email: c.email, device: c.device, family: c.family } }),
+    });
+    const relays = new RelayAllowList(opts.inboxRelays ?? [], opts.publicUrl);
+    this.#inboxes = new InboxRegistry(db, relays, () => this.#now());
+    this.notices = new NoticeSender(relays, opts.deliverLocal, opts.log);
     this.issuer = new DevIssuer(db, opts.mailer);
     this.#maxPerTx = ufix64ToUnits(parseAmount(opts.maxPerTransaction ?? '1000.0'));
     this.#daily = ufix64ToUnits(parseAmount(opts.dailyLimit ?? '10000.0'));
@@ -169,10 +178,10 @@ export class CustodyService {
 
   // ---- accounts ----
 
-  async createAccount(caller: Caller, body: { device_name: unknown; recovery_public_key?: unknown; inbox?: unknown }): Promise<{ address: string } & TokenPair> {
+  async createAccount(caller: Caller, body: { device_name: unknown; recovery_public_key?: unknown; inbox?: unknown }, requestHost?: string): Promise<{ address: string } & TokenPair> {
     const name = parseName(body.device_name);
     const recovery = body.recovery_public_key === undefined || body.recovery_public_key === null ? undefined : parseDeviceKey(body.recovery_public_key, 'recovery_public_key');
-    const inbox = body.inbox === undefined ? undefined : parseInbox(body.inbox);
+    const inbox = body.inbox === undefined ? undefined : this.#inboxes.check(body.inbox, { account: null, device: caller.device, requestHost });
     if (recovery === caller.device) fail('bad_key', 'the recovery key must differ from the device key');
     return this.#decide(null, 'create-account', { email: caller.email, device: caller.device }, async () => {
       const serverSecret = generateFlowPrivateKey(SIGN_ALGO_ECDSA_P256);
@@ -188,7 +197,7 @@ export class CustodyService {
         ins.run(address, 0, 'device', caller.device, name);
         ins.run(address, 1, 'server', serverPublic, null);
         if (recovery) ins.run(address, 2, 'recovery', recovery, null);
-        if (inbox) this.#saveInbox(address, caller.device, inbox);
+        if (inbox) this.#inboxes.save(address, caller.device, inbox);
         this.audit({ account: address, action: 'create-account', decision: 'accepted', detail: { email: caller.email, device: caller.device, recovery: recovery !== undefined } });
       });
       tx.immediate();
@@ -239,14 +248,13 @@ export class CustodyService {
     };
   }
 
-  async registerInbox(caller: Caller, address: unknown, body: unknown): Promise<{ ok: true }> {
+  /** Signed by the device key it speaks for (inbox-registry.ts); a token alone is not enough. */
+  async registerInbox(caller: Caller, address: unknown, body: unknown, requestHost?: string): Promise<{ ok: true }> {
     const row = this.#forAccount(caller, address);
-    this.#saveInbox(row.address, caller.device, parseInbox(body));
-    return { ok: true };
-  }
-
-  #saveInbox(address: string, device: string, inbox: DeviceInbox): void {
-    this.db.prepare('INSERT OR REPLACE INTO inboxes (address, device, relay_url, queue_id, box_public_key) VALUES (?, ?, ?, ?, ?)').run(address, device, inbox.relay_url, inbox.queue_id, inbox.box_public_key);
+    return this.#decide(row.address, 'register-inbox', { device: caller.device }, async () => {
+      this.#inboxes.save(row.address, caller.device, this.#inboxes.check(body, { account: row.address, device: caller.device, requestHost }));
+      return { ok: true as const };
+    });
   }
 
   // ---- co-signing ----
@@ -533,20 +541,9 @@ export class CustodyService {
     const rows = (this.db.prepare("SELECT i.* FROM inboxes i JOIN custody_keys k ON k.address = i.address AND k.public_key = i.device WHERE i.address = ? AND k.revoked = 0 AND k.role = 'device'").all(address) as { device: string; relay_url: string; queue_id: string; box_public_key: string }[]).filter((r) => pick(r.device));
     const devices = (this.db.prepare("SELECT public_key FROM custody_keys WHERE address = ? AND revoked = 0 AND role = 'device'").all(address) as { public_key: string }[]).filter((d) => pick(d.public_key)).length;
     const plain = new TextEncoder().encode(JSON.stringify(notice));
-    const sent = await Promise.all(
-      rows.map(async (r) => {
-        try {
-          let relay = this.#relays.get(r.relay_url);
-          if (!relay) this.#relays.set(r.relay_url, (relay = new RelayClient({ url: r.relay_url, WebSocket: null })));
-          await relay.send(r.queue_id, boxMessageRandom(this.opts.sodium, plain, decodeBase64url(r.box_public_key), this.#boxSecret));
-          return true;
-        } catch (e) {
-          this.opts.log(`could not notify a device of ${address}: ${(e as Error).message}`);
-          return false;
-        }
-      }),
-    );
-    const told = sent.filter(Boolean).length;
+    // Never waits on another party's network (notice-sender.ts): only deliveries to our own
+    // relay (in-process) count as told; remote ones run in the background and count as missed.
+    const told = await this.notices.send(rows, (r) => boxMessageRandom(this.opts.sodium, plain, decodeBase64url(r.box_public_key), this.#boxSecret), `${notice.type} of ${address}`);
     return { all: told === devices, told, missed: devices - told };
   }
 
@@ -582,6 +579,7 @@ export function openCustodyDb(path: string): Database.Database {
   const has = (table: string, col: string): boolean => (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === col);
   if (!has('recoveries', 'kind')) db.exec("ALTER TABLE recoveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'device'");
   if (!has('sign_requests', 'amount_units')) db.exec("ALTER TABLE sign_requests ADD COLUMN amount_units TEXT NOT NULL DEFAULT '0'");
+  migrateInboxes(db);
   migrateAudit(db);
   migrateTokens(db);
   migrateDevIssuer(db);
@@ -597,16 +595,6 @@ function parseDeviceKey(v: unknown, what = 'device_public_key'): string {
   }
 }
 
-function parseInbox(v: unknown): DeviceInbox {
-  const o = v as Record<string, unknown>;
-  if (o === null || typeof o !== 'object' || Array.isArray(o)) fail('bad_inbox', 'inbox must be an object');
-  const keys = Object.keys(o).sort().join(',');
-  if (keys !== 'box_public_key,queue_id,relay_url') fail('bad_inbox', 'inbox has exactly relay_url, queue_id and box_public_key');
-  if (typeof o.relay_url !== 'string' || !/^https?:\/\/[^\s]{1,200}$/.test(o.relay_url)) fail('bad_inbox', 'inbox.relay_url must be an http(s) URL');
-  if (typeof o.queue_id !== 'string' || !/^[A-Za-z0-9_-]{21}[AQgw]$/.test(o.queue_id)) fail('bad_inbox', 'inbox.queue_id is not a queue id');
-  if (typeof o.box_public_key !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(o.box_public_key)) fail('bad_inbox', 'inbox.box_public_key must be 32 bytes base64url');
-  return { relay_url: o.relay_url, queue_id: o.queue_id, box_public_key: o.box_public_key };
-}
 
 function checkLoginSignature(challenge: Uint8Array, signature: unknown, device: string): void {
   if (typeof signature !== 'string' || !/^[0-9a-f]{128}$/.test(signature)) fail('bad_signature', 'signature must be 64 bytes hex (r‖s)');

@@ -2,13 +2,21 @@
  * The built-in development issuer: one-time login codes, delivered by a pluggable mailer, so
  * login works on a fresh machine with no outside service. The default mailer writes the code
  * to the server log and to DATA/outbox/<email>.txt. Codes are 6 digits, valid 10 minutes,
- * stored only as a hash, and burnt after 5 wrong tries.
+ * stored only as a hash.
+ *
+ * Guessing (issue 15 §3, docs/CUSTODY.md "Login"): wrong codes are counted per email, not per
+ * code, and a new /login/start neither resets that count nor voids codes already sent (each
+ * start adds a code with its own challenge, at most MAX_PENDING_CODES at once). Every
+ * MAX_TRIES wrong codes lock the email's logins for a backoff that doubles each time
+ * (LOCK_BASE_SECONDS .. LOCK_MAX_SECONDS); a right code clears the count. With the per-IP and
+ * per-email rate limits of custody-http.ts this bounds an attacker to a few guesses an hour.
  */
-import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { LatchError } from '../util/latch-error.js';
+import { RetryLaterError } from './retry-later-error.js';
 
 export interface Mailer {
   send(email: string, subject: string, body: string): Promise<void>;
@@ -19,27 +27,44 @@ export function outboxMailer(dataDir: string, log: (line: string) => void): Mail
     async send(email, subject, body) {
       const dir = join(dataDir, 'outbox');
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      writeFileSync(join(dir, `${email}.txt`), `${subject}\n${body}\n`, { mode: 0o600 });
+      writeFileSync(join(dir, outboxFileName(email)), `${subject}\n${body}\n`, { mode: 0o600 });
       log(`mail to ${email}: ${subject}: ${body}`);
     },
   };
 }
 
+/**
+ * `<email>.txt`, or `<sha256 hex of the email>.txt` when that would pass the 255-byte file name
+ * limit of common file systems (an address may have 254 characters, RFC 5321 §4.5.3.1).
+ */
+export function outboxFileName(email: string): string {
+  const plain = `${email}.txt`;
+  return Buffer.byteLength(plain) <= 255 ? plain : `${createHash('sha256').update(email).digest('hex')}.txt`;
+}
+
 const CODE_TTL_SECONDS = 600;
 const MAX_TRIES = 5;
+const MAX_PENDING_CODES = 5;
+const LOCK_BASE_SECONDS = 60;
+const LOCK_MAX_SECONDS = 3600;
+/** RFC 5321 §4.5.3.1: local part at most 64 octets, domain at most 255, a path at most 256 (so an address fits 254). */
 const EMAIL = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$/;
+const MAX_EMAIL_LENGTH = 254;
 
 export function parseEmail(text: unknown): string {
-  if (typeof text !== 'string' || !EMAIL.test(text)) throw new LatchError('bad_email', 'email must be an address like ada@example.com');
+  if (typeof text !== 'string' || text.length > MAX_EMAIL_LENGTH || !EMAIL.test(text)) throw new LatchError('bad_email', `email must be an address like ada@example.com, at most ${MAX_EMAIL_LENGTH} characters`);
   return text.toLowerCase();
 }
 
 export function migrateDevIssuer(db: Database.Database): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS login_codes (
-    email TEXT PRIMARY KEY, code_hash TEXT NOT NULL, challenge TEXT NOT NULL, expires_at INTEGER NOT NULL, tries INTEGER NOT NULL)`);
+  db.exec(`DROP TABLE IF EXISTS login_codes;
+    CREATE TABLE IF NOT EXISTS login_codes_v2 (code_hash TEXT PRIMARY KEY, email TEXT NOT NULL, challenge TEXT NOT NULL, expires_at INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS login_codes_v2_email ON login_codes_v2 (email);
+    CREATE TABLE IF NOT EXISTS login_guard (email TEXT PRIMARY KEY, failures INTEGER NOT NULL, lockouts INTEGER NOT NULL, locked_until INTEGER NOT NULL);`);
 }
 
 const h = (s: string): Buffer => createHash('sha256').update(s).digest();
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 export class DevIssuer {
   constructor(private readonly db: Database.Database, private readonly mailer: Mailer) {}
@@ -49,9 +74,14 @@ export class DevIssuer {
     const email = parseEmail(emailText);
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const challenge = randomBytes(32);
-    this.db
-      .prepare('INSERT OR REPLACE INTO login_codes (email, code_hash, challenge, expires_at, tries) VALUES (?, ?, ?, ?, 0)')
-      .run(email, h(`${email}:${code}`).toString('hex'), challenge.toString('hex'), Math.floor(Date.now() / 1000) + CODE_TTL_SECONDS);
+    const now = nowSeconds();
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM login_codes_v2 WHERE expires_at < ?').run(now);
+      const pending = (this.db.prepare('SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM login_codes_v2 WHERE email = ?').get(email) as { n: number; first: number | null });
+      // Codes already sent stay valid: a stranger's start must not void the owner's code.
+      if (pending.n >= MAX_PENDING_CODES) throw new RetryLaterError('too_many_codes', `${MAX_PENDING_CODES} login codes for this email are still pending; use one of them or wait`, Math.max(1, (pending.first ?? now) - now));
+      this.db.prepare('INSERT OR REPLACE INTO login_codes_v2 (code_hash, email, challenge, expires_at) VALUES (?, ?, ?, ?)').run(h(`${email}:${code}`).toString('hex'), email, challenge.toString('hex'), now + CODE_TTL_SECONDS);
+    }).immediate();
     await this.mailer.send(email, 'Your Latch login code', code);
     return new Uint8Array(challenge);
   }
@@ -60,18 +90,30 @@ export class DevIssuer {
   finish(emailText: unknown, code: unknown): { email: string; challenge: Uint8Array } {
     const email = parseEmail(emailText);
     if (typeof code !== 'string' || !/^[0-9]{6}$/.test(code)) throw new LatchError('bad_code', 'the code is 6 digits');
-    const row = this.db.prepare('SELECT * FROM login_codes WHERE email = ?').get(email) as
-      | { code_hash: string; challenge: string; expires_at: number; tries: number }
-      | undefined;
-    const wrong = (): never => {
-      throw new LatchError('bad_code', 'wrong or expired code; ask for a new one with `latch login --email`', { status: 401 });
-    };
-    if (!row || row.expires_at < Date.now() / 1000 || row.tries >= MAX_TRIES) wrong();
-    if (!timingSafeEqual(Buffer.from(row!.code_hash, 'hex'), h(`${email}:${code}`))) {
-      this.db.prepare('UPDATE login_codes SET tries = tries + 1 WHERE email = ?').run(email);
-      wrong();
-    }
-    this.db.prepare('DELETE FROM login_codes WHERE email = ?').run(email);
-    return { email, challenge: Uint8Array.from(Buffer.from(row!.challenge, 'hex')) };
+    const now = nowSeconds();
+    const out = this.db.transaction((): { challenge: string } | RetryLaterError | undefined => {
+      const guard = this.db.prepare('SELECT * FROM login_guard WHERE email = ?').get(email) as { failures: number; lockouts: number; locked_until: number } | undefined;
+      if (guard && guard.locked_until > now) {
+        return new RetryLaterError('login_locked', `too many wrong codes for this email; try again in ${guard.locked_until - now} s`, guard.locked_until - now);
+      }
+      const row = this.db.prepare('SELECT * FROM login_codes_v2 WHERE code_hash = ? AND email = ?').get(h(`${email}:${code}`).toString('hex'), email) as { code_hash: string; challenge: string; expires_at: number } | undefined;
+      if (row && row.expires_at >= now) {
+        this.db.prepare('DELETE FROM login_codes_v2 WHERE code_hash = ?').run(row.code_hash);
+        this.db.prepare('DELETE FROM login_guard WHERE email = ?').run(email);
+        return { challenge: row.challenge };
+      }
+      const failures = (guard?.failures ?? 0) + 1;
+      if (failures >= MAX_TRIES) {
+        const lockouts = (guard?.lockouts ?? 0) + 1;
+        const lock = Math.min(LOCK_MAX_SECONDS, LOCK_BASE_SECONDS * 2 ** (lockouts - 1));
+        this.db.prepare('INSERT OR REPLACE INTO login_guard (email, failures, lockouts, locked_until) VALUES (?, 0, ?, ?)').run(email, lockouts, now + lock);
+      } else {
+        this.db.prepare('INSERT OR REPLACE INTO login_guard (email, failures, lockouts, locked_until) VALUES (?, ?, ?, 0)').run(email, failures, guard?.lockouts ?? 0);
+      }
+      return undefined;
+    }).immediate();
+    if (out instanceof RetryLaterError) throw out;
+    if (!out) throw new LatchError('bad_code', 'wrong or expired code; ask for a new one with `latch login --email`', { status: 401 });
+    return { email, challenge: Uint8Array.from(Buffer.from(out.challenge, 'hex')) };
   }
 }

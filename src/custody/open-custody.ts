@@ -9,6 +9,7 @@ import { LocalMasterKey, type KeyVault } from './master-key.js';
 import { outboxMailer, type Mailer } from './dev-issuer.js';
 import { createCustody, type Custody } from './custody-http.js';
 import type { OidcIssuerConfig } from './token-service.js';
+import type { LocalDelivery } from './notice-sender.js';
 
 export const DEFAULT_RECOVERY_DELAY_SECONDS = 48 * 3600;
 
@@ -22,9 +23,11 @@ export interface CustodyServerOptions {
   accessTtlSeconds?: number;
   mailer?: Mailer;
   vault?: KeyVault;
+  /** `--inbox-relay`: remote relays (besides our own) that notices may be sent to. */
+  inboxRelays?: string[];
 }
 
-export async function openCustody(opts: CustodyServerOptions & { dataDir: string; log: (line: string) => void; publicUrl: () => string }): Promise<Custody> {
+export async function openCustody(opts: CustodyServerOptions & { dataDir: string; log: (line: string) => void; publicUrl: () => string; deliverLocal?: LocalDelivery }): Promise<Custody> {
   const sodium = await sodiumReady();
   const dataDir = join(opts.dataDir, 'custody');
   return createCustody({
@@ -40,5 +43,7 @@ export async function openCustody(opts: CustodyServerOptions & { dataDir: string
     ...(opts.dailyLimit !== undefined ? { dailyLimit: opts.dailyLimit } : {}),
     ...(opts.oidcIssuers !== undefined ? { oidcIssuers: opts.oidcIssuers } : {}),
     ...(opts.accessTtlSeconds !== undefined ? { accessTtlSeconds: opts.accessTtlSeconds } : {}),
+    ...(opts.inboxRelays !== undefined ? { inboxRelays: opts.inboxRelays } : {}),
+    ...(opts.deliverLocal !== undefined ? { deliverLocal: opts.deliverLocal } : {}),
   });
 }

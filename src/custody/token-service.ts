@@ -2,6 +2,17 @@
  * Who is calling: access JWTs (HS256, short-lived) and refresh tokens, each bound to a user
  * (the OIDC subject, here an email), a device (its custody public key) and, once there is one,
  * an account. ID tokens from configured OIDC issuers are checked against their JWKS (jose).
+ *
+ * Sessions (issue 15 §3, docs/CUSTODY.md "Tokens"):
+ *   - every token pair belongs to a family (one login, join, recovery or account creation);
+ *     access tokens carry it as `fam`, and every request checks that the family is live, so
+ *     revoking a device kills its access tokens at once, not 10 minutes later;
+ *   - a token bound to an account is issued, and accepted, only while the device's key of that
+ *     account is live (`isLiveKey`);
+ *   - refresh tokens rotate: each is good for one use; presenting a used one again means it
+ *     was copied, and revokes the whole family (RFC 9700 §4.14.2, OAuth 2.0 Security BCP);
+ *   - `exp`, `iat`, `sub` and `fam` are required claims (RFC 8725 §3.10: reject what is not
+ *     expected), so no token without an expiry is ever accepted.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT, jwtVerify, createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
@@ -27,12 +38,44 @@ export interface OidcIssuerConfig {
   jwksUri?: string;
 }
 
+export interface TokenPolicy {
+  /** Whether `device` holds a live (not revoked) device key of `account`. */
+  isLiveKey(account: string, device: string): boolean;
+  /** A used refresh token came back: its family was revoked. */
+  onReuse?(c: Caller & { family: string }): void;
+}
+
 export function migrateTokens(db: Database.Database): void {
   db.exec(`CREATE TABLE IF NOT EXISTS refresh_tokens (
-    hash TEXT PRIMARY KEY, email TEXT NOT NULL, device TEXT NOT NULL, account TEXT, expires_at INTEGER NOT NULL)`);
+    hash TEXT PRIMARY KEY, email TEXT NOT NULL, device TEXT NOT NULL, account TEXT, expires_at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS token_families (id TEXT PRIMARY KEY, email TEXT NOT NULL, device TEXT NOT NULL, account TEXT,
+      revoked INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS token_families_device ON token_families (device);`);
+  const cols = (db.prepare('PRAGMA table_info(refresh_tokens)').all() as { name: string }[]).map((c) => c.name);
+  if (!cols.includes('family')) {
+    // Refresh tokens from before rotation: each becomes its own family, used 0 times.
+    db.transaction(() => {
+      db.exec('ALTER TABLE refresh_tokens ADD COLUMN family TEXT');
+      db.exec('ALTER TABLE refresh_tokens ADD COLUMN used INTEGER NOT NULL DEFAULT 0');
+      db.exec('UPDATE refresh_tokens SET family = hash');
+      db.exec(`INSERT OR IGNORE INTO token_families (id, email, device, account, revoked, created_at)
+        SELECT hash, email, device, account, 0, strftime('%s','now') FROM refresh_tokens`);
+    }).immediate();
+  }
 }
 
 const sha256hex = (s: string): string => createHash('sha256').update(s).digest('hex');
+const unauthorized = (message: string): LatchError => new LatchError('unauthorized', message, { status: 401 });
+
+interface RefreshRow {
+  hash: string;
+  email: string;
+  device: string;
+  account: string | null;
+  expires_at: number;
+  family: string;
+  used: number;
+}
 
 export class TokenService {
   readonly #jwks = new Map<string, JWTVerifyGetKey>();
@@ -41,47 +84,97 @@ export class TokenService {
     private readonly secret: Uint8Array,
     private readonly accessTtlSeconds: number,
     private readonly issuers: OidcIssuerConfig[],
+    private readonly policy: TokenPolicy,
   ) {}
 
+  /** A new pair in a new family (a login, join, recovery or account creation). */
   async issue(c: Caller): Promise<TokenPair> {
-    const jwt = new SignJWT({ dev: c.device, ...(c.account ? { acct: c.account } : {}) })
+    const family = encodeBase64url(randomBytes(16));
+    const refresh = this.db.transaction(() => {
+      this.#requireLive(c);
+      this.db.prepare('INSERT INTO token_families (id, email, device, account, revoked, created_at) VALUES (?, ?, ?, ?, 0, ?)').run(family, c.email, c.device, c.account ?? null, nowSeconds());
+      return this.#newRefresh(c, family);
+    }).immediate();
+    return this.#pair(c, family, refresh);
+  }
+
+  #requireLive(c: Caller): void {
+    if (c.account !== undefined && !this.policy.isLiveKey(c.account, c.device)) {
+      throw new LatchError('revoked_key', 'this device\'s key of the account is revoked; no tokens are issued for it', { status: 403 });
+    }
+  }
+
+  #newRefresh(c: Caller, family: string): string {
+    const refresh = encodeBase64url(randomBytes(32));
+    this.db
+      .prepare('INSERT INTO refresh_tokens (hash, email, device, account, expires_at, family, used) VALUES (?, ?, ?, ?, ?, ?, 0)')
+      .run(sha256hex(refresh), c.email, c.device, c.account ?? null, nowSeconds() + REFRESH_TTL_SECONDS, family);
+    return refresh;
+  }
+
+  async #pair(c: Caller, family: string, refresh: string): Promise<TokenPair> {
+    const jwt = new SignJWT({ dev: c.device, fam: family, ...(c.account ? { acct: c.account } : {}) })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(ISSUER)
       .setAudience(ISSUER)
       .setSubject(c.email)
       .setIssuedAt()
       .setExpirationTime(`${this.accessTtlSeconds}s`);
-    const refresh = encodeBase64url(randomBytes(32));
-    this.db
-      .prepare('INSERT INTO refresh_tokens (hash, email, device, account, expires_at) VALUES (?, ?, ?, ?, ?)')
-      .run(sha256hex(refresh), c.email, c.device, c.account ?? null, Math.floor(Date.now() / 1000) + REFRESH_TTL_SECONDS);
     return { access_token: await jwt.sign(this.secret), refresh_token: refresh, expires_in: this.accessTtlSeconds, ...(c.account ? { account: c.account } : {}) };
   }
 
-  /** Throws LatchError('unauthorized', 401) unless the bearer token is a valid access token. */
+  /** Throws LatchError('unauthorized', 401) unless the bearer token is a valid, live access token. */
   async verify(authorization: string | undefined): Promise<Caller> {
     const m = /^Bearer ([A-Za-z0-9_.-]{10,4096})$/.exec(authorization ?? '');
-    if (!m) throw new LatchError('unauthorized', 'an access token is needed (Authorization: Bearer ...); run `latch login`', { status: 401 });
+    if (!m) throw unauthorized('an access token is needed (Authorization: Bearer ...); run `latch login`');
+    let caller: Caller & { family: string };
     try {
-      const { payload } = await jwtVerify(m[1]!, this.secret, { issuer: ISSUER, audience: ISSUER, algorithms: ['HS256'] });
-      if (typeof payload.sub !== 'string' || typeof payload.dev !== 'string') throw new Error('claims');
-      return { email: payload.sub, device: payload.dev, ...(typeof payload.acct === 'string' ? { account: payload.acct } : {}) };
+      const { payload } = await jwtVerify(m[1]!, this.secret, { issuer: ISSUER, audience: ISSUER, algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'sub', 'fam'] });
+      if (typeof payload.sub !== 'string' || typeof payload.dev !== 'string' || typeof payload.fam !== 'string') throw new Error('claims');
+      caller = { email: payload.sub, device: payload.dev, family: payload.fam, ...(typeof payload.acct === 'string' ? { account: payload.acct } : {}) };
     } catch {
-      throw new LatchError('unauthorized', 'the access token is invalid or expired; log in again', { status: 401 });
+      throw unauthorized('the access token is invalid or expired; log in again');
     }
+    const fam = this.db.prepare('SELECT revoked FROM token_families WHERE id = ?').get(caller.family) as { revoked: number } | undefined;
+    // One answer for every dead token (revoked family, revoked key): the client logs in again.
+    if (!fam || fam.revoked !== 0 || (caller.account !== undefined && !this.policy.isLiveKey(caller.account, caller.device))) {
+      throw unauthorized('the access token is invalid or expired; log in again');
+    }
+    return { email: caller.email, device: caller.device, ...(caller.account !== undefined ? { account: caller.account } : {}) };
   }
 
-  /** A new pair for a refresh token (which stays valid until it expires). */
+  /** A new pair for a refresh token, which is used up; a second use revokes its family. */
   async refresh(token: string): Promise<TokenPair> {
-    const row = this.db.prepare('SELECT * FROM refresh_tokens WHERE hash = ?').get(sha256hex(token)) as
-      | { email: string; device: string; account: string | null; expires_at: number }
-      | undefined;
-    if (!row || row.expires_at < Date.now() / 1000) throw new LatchError('unauthorized', 'the refresh token is unknown or expired; log in again', { status: 401 });
-    return this.issue({ email: row.email, device: row.device, ...(row.account ? { account: row.account } : {}) });
+    const dead = (): LatchError => unauthorized('the refresh token is unknown, used or expired; log in again');
+    let reused: RefreshRow | undefined;
+    const out = this.db.transaction((): { c: Caller; family: string; refresh: string } | undefined => {
+      const row = this.db.prepare('SELECT * FROM refresh_tokens WHERE hash = ?').get(sha256hex(token)) as RefreshRow | undefined;
+      if (!row || row.expires_at < nowSeconds()) return undefined;
+      const fam = this.db.prepare('SELECT revoked FROM token_families WHERE id = ?').get(row.family) as { revoked: number } | undefined;
+      if (!fam || fam.revoked !== 0) return undefined;
+      if (row.used !== 0) {
+        this.#revokeFamily(row.family);
+        reused = row;
+        return undefined;
+      }
+      const c: Caller = { email: row.email, device: row.device, ...(row.account ? { account: row.account } : {}) };
+      this.#requireLive(c);
+      this.db.prepare('UPDATE refresh_tokens SET used = 1 WHERE hash = ?').run(row.hash);
+      return { c, family: row.family, refresh: this.#newRefresh(c, row.family) };
+    }).immediate();
+    if (reused) this.policy.onReuse?.({ email: reused.email, device: reused.device, family: reused.family, ...(reused.account ? { account: reused.account } : {}) });
+    if (!out) throw dead();
+    return this.#pair(out.c, out.family, out.refresh);
   }
 
-  /** Drops every refresh token of a device (its key was revoked). */
+  #revokeFamily(family: string): void {
+    this.db.prepare('UPDATE token_families SET revoked = 1 WHERE id = ?').run(family);
+    this.db.prepare('DELETE FROM refresh_tokens WHERE family = ? AND used = 0').run(family);
+  }
+
+  /** Kills every session of a device (its key was revoked): access and refresh tokens, at once. */
   revokeDevice(device: string): void {
+    this.db.prepare('UPDATE token_families SET revoked = 1 WHERE device = ?').run(device);
     this.db.prepare('DELETE FROM refresh_tokens WHERE device = ?').run(device);
   }
 
@@ -96,13 +189,17 @@ export class TokenService {
     const cfg = this.issuers.find((i) => i.issuer === iss);
     if (!cfg) throw new LatchError('unknown_issuer', 'the ID token comes from an issuer this server does not accept', { status: 401 });
     let jwks = this.#jwks.get(cfg.issuer);
-    if (!jwks) this.#jwks.set(cfg.issuer, (jwks = createRemoteJWKSet(new URL(cfg.jwksUri ?? `${cfg.issuer.replace(/\/$/, '')}/.well-known/jwks.json`))));
+    if (!jwks) this.#jwks.set(cfg.issuer, (jwks = createRemoteJWKSet(new URL(cfg.jwksUri ?? `${cfg.issuer.replace(/\/$/, '')}/.well-known/jwks.json`), { timeoutDuration: 5000 })));
     try {
-      const { payload } = await jwtVerify(idToken, jwks, { issuer: cfg.issuer, audience: cfg.audience });
+      const { payload } = await jwtVerify(idToken, jwks, { issuer: cfg.issuer, audience: cfg.audience, requiredClaims: ['exp', 'iat'] });
       if (typeof payload.email !== 'string' || payload.email_verified === false) throw new Error('email');
       return payload.email.toLowerCase();
     } catch {
       throw new LatchError('bad_id_token', 'the ID token does not verify against its issuer\'s keys, or has no verified email', { status: 401 });
     }
   }
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
 }

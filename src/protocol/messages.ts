@@ -93,6 +93,12 @@ export interface RequestMessage {
   type: 'request';
   request_id: string;
   unix_seconds: number;
+  /**
+   * Optional (PROTOCOL.md §5.2): when the computer stops waiting for an answer, in unix seconds
+   * by its own clock, unless an ack reached it first. An authenticator drops a request it gets
+   * after this time without showing it. Absent in requests from computers before this field.
+   */
+  deadline?: number;
   body: RequestBody;
 }
 export interface ResponseMessage {
@@ -312,10 +318,16 @@ export function parseMessage(bytes: Uint8Array): Message {
   const what = `${String(o.type).slice(0, 16)} message`;
   switch (o.type) {
     case 'request': {
-      keys(o, what, ['v', 'type', 'request_id', 'unix_seconds', 'body']);
+      keys(o, what, ['v', 'type', 'request_id', 'unix_seconds', 'body'], ['deadline']);
       const request_id = str(o, 'request_id', what, 64);
       if (!REQUEST_ID.test(request_id)) throw bad('request_id must be 16 bytes of base64url');
-      return { v: PROTOCOL_VERSION, type: 'request', request_id, unix_seconds: int(o, 'unix_seconds', what), body: parseRequestBody(o.body) };
+      const unix_seconds = int(o, 'unix_seconds', what);
+      const body = parseRequestBody(o.body);
+      if (!('deadline' in o)) return { v: PROTOCOL_VERSION, type: 'request', request_id, unix_seconds, body };
+      const deadline = int(o, 'deadline', what);
+      // §5.2: a deadline is after the request's own time, and within the freshness window of it.
+      if (deadline <= unix_seconds || deadline - unix_seconds > FRESHNESS_WINDOW_SECONDS) throw bad(`${what}.deadline must be 1 to ${FRESHNESS_WINDOW_SECONDS} s after unix_seconds`);
+      return { v: PROTOCOL_VERSION, type: 'request', request_id, unix_seconds, deadline, body };
     }
     case 'response':
     case 'ack': {

@@ -16,3 +16,10 @@ export const TIMEOUT_SIGN_SECONDS = 30;
 export const ACK_EXTENSION_SECONDS = 60;
 
 export const DEFAULT_RELAY_URL = 'http://127.0.0.1:8470';
+
+/**
+ * A request is dropped unseen when it arrives more than this after its `deadline` (§5.2). The
+ * deadline is by the computer's clock and compared with the authenticator's: the grace absorbs
+ * a small difference between two clocks (`latch status`/`latch doctor` report larger ones).
+ */
+export const DEADLINE_GRACE_SECONDS = 10;

@@ -58,6 +58,11 @@ export interface Relay {
   /** Serves the request and returns true if the path is the relay's; otherwise returns false and does nothing. */
   handle(req: IncomingMessage, res: ServerResponse): boolean;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /**
+   * Queues a message as `POST /v1/queues/Q/messages` would, from inside the process: the
+   * custody part delivers notices to this relay without a network round trip (issue 15 §4).
+   */
+  deliver(queue: string, body: Uint8Array): Promise<{ id: string }>;
   close(): Promise<void>;
 }
 
@@ -497,5 +502,13 @@ export function createRelay(opts: RelayOptions): Relay {
     await store.close();
   }
 
-  return { handle, handleUpgrade, close };
+  async function deliver(queue: string, body: Uint8Array): Promise<{ id: string }> {
+    if (closed) throw new LatchError('relay_closed', 'the relay is shutting down');
+    if (body.length === 0 || body.length > maxMessageBytes) throw new LatchError('message_too_large', `messages are 1 to ${maxMessageBytes} bytes`);
+    const put = await putMessage(queue, body);
+    if (!put.ok) throw new LatchError('queue_closed', 'this queue has been closed');
+    return { id: put.id };
+  }
+
+  return { handle, handleUpgrade, deliver, close };
 }

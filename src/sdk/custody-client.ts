@@ -16,6 +16,7 @@ import { fromRestTransaction, toRestTransaction, type RestAccountKey, type RestT
 import { parseAmount } from '../ledger/flow/json-cadence.js';
 import { CUSTODY_KEY_WEIGHT, CUSTODY_PREFIX, loginMessage, type DeviceInbox, type KeyRole, type TokenPair } from '../custody/custody-api.js';
 import type { CustodySigner } from '../authenticator/custody-device-key.js';
+import { inboxMessage, type SignedDeviceInbox } from '../custody/inbox-signature.js';
 
 export type { CustodySigner } from '../authenticator/custody-device-key.js';
 export type { DeviceInbox, DeviceNotice, KeyRole, TokenPair } from '../custody/custody-api.js';
@@ -62,7 +63,19 @@ export interface CustodyClientOptions {
   refreshToken?: string;
   /** Called whenever new tokens arrive, to persist the refresh token. */
   onTokens?: (t: TokenPair) => void | Promise<void>;
+  /**
+   * Where the refresh token lives when several clients share it (the CLI's commands and
+   * `device run`, a browser's tabs). Refresh tokens are single-use (docs/CUSTODY.md "Tokens"):
+   * a second use revokes the session, so the exchange must run under the store's lock against
+   * the newest stored token. Without a store the client keeps the token in memory only.
+   */
+  tokenStore?: RefreshTokenStore;
   fetch?: typeof fetch;
+}
+
+export interface RefreshTokenStore {
+  /** Under a lock every sharer takes: reads the newest refresh token, runs `exchange`, stores the one it returns. */
+  rotate(exchange: (refreshToken: string) => Promise<TokenPair>): Promise<TokenPair>;
 }
 
 /** A key of the account with what is needed to sign for it. */
@@ -77,6 +90,7 @@ export class CustodyClient {
   #refresh: string | undefined;
   readonly #fetch: typeof fetch;
   readonly #onTokens: CustodyClientOptions['onTokens'];
+  readonly #store: RefreshTokenStore | undefined;
 
   constructor(opts: CustodyClientOptions) {
     this.server = opts.server.replace(/\/+$/, '');
@@ -85,6 +99,7 @@ export class CustodyClient {
     // Not `fetch` itself: browsers throw "Illegal invocation" when fetch is called with a `this` other than the global.
     this.#fetch = opts.fetch ?? ((input, init) => fetch(input, init));
     this.#onTokens = opts.onTokens;
+    this.#store = opts.tokenStore;
   }
 
   get refreshToken(): string | undefined {
@@ -98,7 +113,8 @@ export class CustodyClient {
   }
 
   async #call<T>(method: 'GET' | 'POST', path: string, body?: unknown, auth = true, retried = false): Promise<T> {
-    if (auth && this.#access === undefined && this.#refresh !== undefined && !retried) await this.refresh();
+    const canRefresh = this.#refresh !== undefined || this.#store !== undefined;
+    if (auth && this.#access === undefined && canRefresh && !retried) await this.refresh();
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (auth && this.#access) headers.authorization = `Bearer ${this.#access}`;
@@ -115,7 +131,7 @@ export class CustodyClient {
     } catch {
       throw new LatchError('bad_response', `the custody server answered ${res.status} with a body that is not JSON`);
     }
-    if (res.status === 401 && auth && !retried && this.#refresh !== undefined) {
+    if (res.status === 401 && auth && !retried && canRefresh) {
       await this.refresh();
       return this.#call(method, path, body, auth, true);
     }
@@ -149,20 +165,26 @@ export class CustodyClient {
     return t;
   }
 
+  /** Exchanges the refresh token (single use) for a new pair. */
   async refresh(): Promise<TokenPair> {
-    if (this.#refresh === undefined) throw new LatchError('not_logged_in', 'not logged in: run `latch login --email EMAIL`');
-    const t = await this.#call<TokenPair>('POST', '/token/refresh', { refresh_token: this.#refresh }, false, true);
+    const exchange = (refresh_token: string): Promise<TokenPair> => this.#call<TokenPair>('POST', '/token/refresh', { refresh_token }, false, true);
+    let t: TokenPair;
+    if (this.#store !== undefined) t = await this.#store.rotate(exchange);
+    else if (this.#refresh !== undefined) t = await exchange(this.#refresh);
+    else throw new LatchError('not_logged_in', 'not logged in: run `latch login --email EMAIL`');
     await this.#tokens(t);
     return t;
   }
 
   // ---- accounts ----
 
-  async createAccount(opts: { deviceName: string; recoveryPublicKey?: string; inbox?: DeviceInbox }): Promise<{ address: string } & TokenPair> {
+  /** With an inbox, `device` (the logged-in device key) signs its registration. */
+  async createAccount(opts: { deviceName: string; recoveryPublicKey?: string; inbox?: DeviceInbox; device?: CustodySigner }): Promise<{ address: string } & TokenPair> {
+    if (opts.inbox !== undefined && opts.device === undefined) throw new TypeError('createAccount: an inbox needs the device signer');
     const out = await this.#call<{ address: string } & TokenPair>('POST', '/accounts', {
       device_name: opts.deviceName,
       ...(opts.recoveryPublicKey !== undefined ? { recovery_public_key: opts.recoveryPublicKey } : {}),
-      ...(opts.inbox !== undefined ? { inbox: opts.inbox } : {}),
+      ...(opts.inbox !== undefined ? { inbox: await signInbox(opts.device!, null, opts.inbox) } : {}),
     });
     await this.#tokens(out);
     return out;
@@ -172,8 +194,10 @@ export class CustodyClient {
     return this.#call('GET', `/accounts/${parseFlowAddress(address)}`);
   }
 
-  async registerInbox(address: string, inbox: DeviceInbox): Promise<void> {
-    await this.#call('POST', `/accounts/${parseFlowAddress(address)}/inbox`, inbox);
+  /** Registers (or re-registers) this device's notice inbox, signed by its device key. */
+  async registerInbox(address: string, inbox: DeviceInbox, device: CustodySigner): Promise<void> {
+    const a = parseFlowAddress(address);
+    await this.#call('POST', `/accounts/${a}/inbox`, await signInbox(device, a, inbox));
   }
 
   /** Builds a template transaction proposed by `proposer`, signed by every key in `signers`. */
@@ -345,4 +369,11 @@ export class CustodyClient {
   async cancelRecovery(recoveryId: string): Promise<void> {
     await this.#call('POST', `/recoveries/${recoveryId}/cancel`, {});
   }
+}
+
+/** An inbox registration signed by the device key (custody/inbox-signature.ts). */
+export async function signInbox(device: CustodySigner, account: string | null, inbox: DeviceInbox, signedAt = Math.floor(Date.now() / 1000)): Promise<SignedDeviceInbox> {
+  const plain: DeviceInbox = { relay_url: inbox.relay_url, queue_id: inbox.queue_id, box_public_key: inbox.box_public_key };
+  const sig = await device.sign(inboxMessage({ account, device: device.publicKey, inbox: plain, signedAt }));
+  return { ...plain, signed_at: signedAt, signature: bytesToHex(sig) };
 }

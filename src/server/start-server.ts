@@ -66,7 +66,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   if (opts.publicUrl !== undefined) relayOpts.publicUrl = opts.publicUrl;
   const relay = createRelay(relayOpts);
   let publicUrl = opts.publicUrl ?? '';
-  const custody = opts.custody === false ? undefined : await openCustody({ ...(opts.custody ?? {}), dataDir: opts.dataDir, log, publicUrl: () => publicUrl });
+  const custody = opts.custody === false ? undefined : await openCustody({ ...(opts.custody ?? {}), dataDir: opts.dataDir, log, publicUrl: () => publicUrl, deliverLocal: (q, body) => relay.deliver(q, body) });
 
   const webApp = createWebAppStatic(); // the web authenticator at /app/ (issue 5)
   const trusted = opts.trustedProxies ?? new Set<string>();

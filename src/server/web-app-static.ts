@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createReadStream, realpathSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LatchError } from '../util/latch-error.js';
 
 export const WEB_APP_PREFIX = '/app/';
 
@@ -25,9 +26,29 @@ const TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
 };
 
-/** 'wasm-unsafe-eval': libsodium.js instantiates its WebAssembly module. connect-src allows a relay on another origin. */
-const CSP =
-  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' http: https: ws: wss:; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+/**
+ * The page's CSP. 'wasm-unsafe-eval': libsodium.js and zxing-wasm instantiate WebAssembly.
+ * connect-src: the page's own origin, plus the relays it is told of (`relays`: origins, as
+ * `latch app serve --relay` and `latch server --app-relay` give them). Without any, any http(s)
+ * and ws(s) origin is allowed, since a pairing link may name a relay on any origin and the server
+ * cannot know which the user will pair with (docs/WEB.md "Who the page trusts").
+ */
+export function webAppCsp(relays?: readonly string[]): string {
+  const connect = relays === undefined ? "'self' http: https: ws: wss:" : ["'self'", ...relays.flatMap(relayOrigins)].join(' ');
+  return `default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src ${connect}; img-src 'self' data: blob:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'`;
+}
+
+/** A relay URL's origin for CSP, with its WebSocket twin (ws: for http:, wss: for https:). */
+export function relayOrigins(url: string): string[] {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new LatchError('bad_relay_url', `not a relay URL: "${url.slice(0, 80)}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new LatchError('bad_relay_url', `a relay URL is http: or https:, got "${u.protocol}"`);
+  return [u.origin, `${u.protocol === 'https:' ? 'wss:' : 'ws:'}//${u.host}`];
+}
 
 export interface WebAppStatic {
   handle(req: IncomingMessage, res: ServerResponse): boolean;
@@ -38,8 +59,9 @@ function send(res: ServerResponse, status: number, text: string, extra: Record<s
   res.end(text);
 }
 
-export function createWebAppStatic(opts: { root?: string } = {}): WebAppStatic {
+export function createWebAppStatic(opts: { root?: string; relays?: readonly string[] } = {}): WebAppStatic {
   const rootOpt = resolve(opts.root ?? DEFAULT_WEB_ROOT);
+  const csp = webAppCsp(opts.relays);
   return {
     handle(req, res) {
       const rawPath = (req.url ?? '/').split('?')[0]!;
@@ -89,7 +111,7 @@ export function createWebAppStatic(opts: { root?: string } = {}): WebAppStatic {
         // The shell must revalidate so an update reaches users; the service worker handles offline.
         'Cache-Control': 'no-cache',
       };
-      if (type.startsWith('text/html')) headers['Content-Security-Policy'] = CSP;
+      if (type.startsWith('text/html')) headers['Content-Security-Policy'] = csp;
       res.writeHead(200, headers);
       if (req.method === 'HEAD') {
         res.end();

@@ -23,28 +23,27 @@ import { denyAll, type Approver } from '../authenticator/sign-review.js';
 import { generateWebSshKey, webSshKeyInfo } from './web-keys.js';
 import { addHistory } from './web-history.js';
 import { webSshSignStore } from './web-ssh-store.js';
+import { FairScheduler, peekRequest } from './web-request-scheduler.js';
 import type { WebDevice, WebSshKey, WebStore } from './web-store.js';
 
 export { PAIRING_TAKEN_MESSAGE } from '../authenticator/pairing-steps.js';
 export type { Log } from '../authenticator/request-core.js';
 
 /** This page load's id: marks replay claims, like the pid does for `latch device`. */
-const OWNER = Math.random().toString(36).slice(2);
-/** Requests of one relay handled at once; more wait until one is answered. */
-const MAX_REQUESTS_IN_FLIGHT = 16;
+export const OWNER = Math.random().toString(36).slice(2);
 /**
  * Without Web Locks: a claim by another tab/page load older than this, still unanswered, is
  * treated as interrupted. Longer than any card can wait (ACK_EXTENSION_SECONDS after an ack that
  * may itself come late), so a live tab's claim is never declared dead.
  */
-const CLAIM_BUSY_SECONDS = 180;
+export const CLAIM_BUSY_SECONDS = 180;
 /** Web Lock held for this page load's whole life: other tabs see it while we live, never after. */
 const OWNER_LOCK_PREFIX = 'latch-page-';
 const locks: LockManager | undefined = typeof navigator !== 'undefined' ? navigator.locks : undefined;
 void locks?.request(OWNER_LOCK_PREFIX + OWNER, () => new Promise<never>(() => undefined)).catch(() => undefined);
 
 /** The page loads alive now (by their held Web Lock), or undefined where the browser has no Web Locks. */
-async function liveOwners(): Promise<Set<string> | undefined> {
+export async function liveOwners(): Promise<Set<string> | undefined> {
   if (!locks) return undefined;
   try {
     const { held = [] } = await locks.query();
@@ -90,7 +89,7 @@ export class WebRequestHandler {
       log,
       clock,
       // Every outcome goes to the History screen, approvals by a policy (no card) included.
-      onOutcome: (o) => addHistory(store, { at: clock(), kind: o.kind, title: o.title, from: o.from, outcome: o.outcome }),
+      onOutcome: (o) => addHistory(store, { at: clock(), kind: o.kind, title: o.title, from: o.from, outcome: o.outcome, ...(o.policyId ? { pin: { policy: o.policyId } } : {}) }),
     });
   }
 
@@ -142,8 +141,8 @@ export class WebRequestHandler {
             if (!device) throw new LatchError('not_initialised', 'the web authenticator has no keys yet');
             return webDeviceInfo(device);
           },
-          sshSign: (p, b, a) => this.#ssh.sshSign(p, b, a),
-          signMessage: (p, b, a) => this.#ssh.signMessage(p, b, a),
+          sshSign: (p, b, a, t) => this.#ssh.sshSign(p, b, a, t),
+          signMessage: (p, b, a, t) => this.#ssh.signMessage(p, b, a, t),
         }),
     });
   }
@@ -203,10 +202,11 @@ export async function serveRequests(opts: {
     [...byRelay].map(async ([url, list]) => {
       const relay = new RelayClient({ url });
       const byQueue = new Map(list.map((p) => [p.id, p]));
-      // Requests are handled side by side (a page can show several cards), so a `me` from
-      // `latch status` is answered while a card waits for the user. The replay claim (§5.5)
-      // keeps a redelivered request from running twice; each message is acked after its answer.
-      const inFlight = new Set<Promise<void>>();
+      // Requests are handled side by side (a page can show several cards), each pairing in its
+      // own lanes (web-request-scheduler.ts), so one computer's flood never holds up another's
+      // requests, and a `latch status` is answered at once while cards wait. The replay claim
+      // (§5.5) keeps a redelivered request from running twice; each message is acked after its answer.
+      const scheduler = new FairScheduler(nowSeconds);
       try {
         for await (const { queueId, message } of relay.inboxes(list.map(queueKeyOf), {
           signal: opts.signal,
@@ -218,7 +218,8 @@ export async function serveRequests(opts: {
         })) {
           const started = byQueue.get(queueId);
           if (!started) continue;
-          const job = (async () => {
+          const peeked = peekRequest(sodium, started, message.body);
+          const job = async (): Promise<void> => {
             try {
               // The newest state, not the one this inbox started with: a pairing forgotten since
               // (unpaired here, by the computer, or in another tab) must never be answered again.
@@ -235,18 +236,20 @@ export async function serveRequests(opts: {
               opts.onHandled?.(pairing);
               if (handled === 'unpaired') opts.onPairingGone?.(pairing);
             } catch (e) {
-              const pairing = started;
-              log(`could not answer ${pairing.computerName}: ${describe(e)}`);
+              log(`could not answer ${started.computerName}: ${describe(e)}`);
             }
-          })();
-          inFlight.add(job);
-          void job.finally(() => inFlight.delete(job));
-          if (inFlight.size >= MAX_REQUESTS_IN_FLIGHT) await Promise.race(inFlight);
+          };
+          // Its computer gave up long ago: no card, no answer (nobody waits for one).
+          const drop = async (): Promise<void> => {
+            log(`dropped a ${peeked?.kind ?? ''} request from "${started.computerName}" unseen: sent ${nowSeconds() - (peeked?.unixSeconds ?? 0)} s ago, its computer has given up`);
+            await relay.ack(queueKeyOf(started), [message.id]).catch(() => undefined);
+          };
+          if (!scheduler.push(queueId, peeked, job, drop)) log(`too many requests waiting from "${started.computerName}": this one stays on the relay for later`);
         }
       } catch (e) {
         if (!opts.signal.aborted) log(`inbox for ${url} stopped: ${describe(e)}`);
       }
-      await Promise.allSettled(inFlight);
+      await scheduler.idle();
     }),
   );
 }

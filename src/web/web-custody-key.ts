@@ -7,7 +7,8 @@
  * returns the IEEE P1363 form r‖s (32 bytes each), Flow's signature format.
  *
  * Before signing, the same key-separation check as `latch device`'s key
- * (classifyCustodyMessage): only Flow transaction messages and Latch login challenges.
+ * (classifyCustodyMessage): only Flow transaction messages, Latch login challenges and notice
+ * inbox registrations.
  * Browser-only (WebCrypto; IndexedDB keeps the CryptoKey as it is).
  */
 import { bytesToHex, hexToBytes } from '../ledger/flow/flow-hex.js';

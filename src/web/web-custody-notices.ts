@@ -7,6 +7,7 @@
  */
 import type { Sodium } from '../protocol/sodium.js';
 import { RelayClient } from '../transport/relay-client.js';
+import { reregisterInbox } from '../authenticator/custody-inbox.js';
 import { handleNotice, serveCustodyInbox, type JoinNotice, type NoticeAnswer, type NoticeOutcome, type RecoveryNotice, type SignNotice } from '../authenticator/custody-notice-core.js';
 import { custodyClient, custodySigner, saveCustody } from './web-custody.js';
 import { addHistory } from './web-history.js';
@@ -45,6 +46,7 @@ export async function serveCustodyNotices(opts: {
   const { store, log } = opts;
   const c = await store.get('custody');
   if (!c?.account || c.keyIndex === undefined || !c.inbox || !c.serverBoxPublicKey || !c.refreshToken) return false;
+  await reregisterInbox({ sodium: opts.sodium, client: custodyClient(store, c), account: c.account, inbox: c.inbox, signer: custodySigner(c), log });
   log(`custody: listening for join and recovery requests of account ${c.account}`);
   await serveCustodyInbox({
     sodium: opts.sodium,

@@ -7,7 +7,7 @@
  */
 import { isLatchError, LatchError } from '../util/latch-error.js';
 import type { Sodium } from '../protocol/sodium.js';
-import { CustodyClient, type AccountView } from '../sdk/custody-client.js';
+import { CustodyClient, type AccountView, type TokenPair } from '../sdk/custody-client.js';
 import type { CustodySigner } from '../authenticator/custody-device-key.js';
 import { newCustodyInbox } from '../authenticator/custody-inbox.js';
 import { encodeRecoveryKit, newRecoveryKey, recoveryKitFileName } from '../authenticator/custody-recovery-kit-format.js';
@@ -60,11 +60,25 @@ export async function saveCustody(store: WebStore, fn: (c: WebCustody) => void):
   });
 }
 
-/** A client for the stored server that writes every new refresh token back to IndexedDB. */
+/**
+ * A client for the stored server that writes every new refresh token back to IndexedDB.
+ * Refresh tokens are single-use (docs/CUSTODY.md "Tokens") and shared by this origin's tabs,
+ * so each exchange runs under a Web Lock against the newest stored token.
+ */
 export function custodyClient(store: WebStore, c: WebCustody): CustodyClient {
   return new CustodyClient({
     server: c.server,
     ...(c.refreshToken ? { refreshToken: c.refreshToken } : {}),
+    tokenStore: {
+      rotate: async (exchange) =>
+        (await navigator.locks.request('latch-custody-refresh', async (): Promise<TokenPair> => {
+          const cur = await store.get('custody');
+          if (!cur?.refreshToken) throw new LatchError('not_logged_in', 'sign in first');
+          const t = await exchange(cur.refreshToken);
+          await saveCustody(store, (x) => (x.refreshToken = t.refresh_token));
+          return t;
+        })) as TokenPair,
+    },
     onTokens: async (t) => {
       await saveCustody(store, (x) => (x.refreshToken = t.refresh_token));
     },
@@ -140,7 +154,7 @@ export async function createAccount(store: WebStore, sodium: Sodium, deviceName:
   // made first and sealed after, as `latch account create` does.
   const recovery = recoveryPassphrase !== undefined ? newRecoveryKey() : undefined;
   try {
-    const created = await client.createAccount({ deviceName: name, inbox: inbox.wire, ...(recovery ? { recoveryPublicKey: recovery.publicKey } : {}) });
+    const created = await client.createAccount({ deviceName: name, inbox: inbox.wire, device: custodySigner(c), ...(recovery ? { recoveryPublicKey: recovery.publicKey } : {}) });
     const acct = await client.getAccount(created.address);
     const mine = acct.keys.find((k) => k.public_key === c.devicePublicKey && !k.revoked);
     const custody = await saveCustody(store, (x) => {

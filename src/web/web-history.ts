@@ -1,8 +1,9 @@
 /**
  * The web authenticator's history screen: what was asked and what was answered, newest first,
- * kept in IndexedDB and capped. Records only what the card showed (never keys or signatures).
+ * kept in IndexedDB and capped (pairings and live timed approvals are kept besides). Records only what the card showed (never keys or signatures).
  * Browser-only.
  */
+import { policyInForce } from '../authenticator/policy-book.js';
 import type { WebStore } from './web-store.js';
 
 export const HISTORY_LIMIT = 200;
@@ -17,9 +18,24 @@ export interface HistoryEntry {
   from: string;
   /** "approved once", "approved for 3 h", "denied", "expired", "approved by policy abc123", ... */
   outcome: string;
+  /**
+   * Kept out of the rolling window while what it records is live (issue 16 §2): a pairing
+   * (its id) while it is paired, a timed approval (its policy id) while it is in force. A flood
+   * of requests must not push them out of sight.
+   */
+  pin?: { pairing: string } | { policy: string };
 }
 
 export async function addHistory(store: WebStore, entry: HistoryEntry): Promise<void> {
-  await store.transact('history', (list) => ({ write: [entry, ...(list ?? [])].slice(0, HISTORY_LIMIT), value: undefined }));
+  await store.transactMany(['history', 'pairings', 'policies'], (v) => {
+    const now = Math.floor(Date.now() / 1000);
+    const pairings = new Set((v.pairings ?? []).map((p) => p.id));
+    const policies = new Set((v.policies ?? []).filter((p) => policyInForce(p, now)).map((p) => p.id));
+    const live = (e: HistoryEntry): boolean => (e.pin && 'pairing' in e.pin ? pairings.has(e.pin.pairing) : e.pin && 'policy' in e.pin ? policies.has(e.pin.policy) : false);
+    // Newest first; the rolling window holds HISTORY_LIMIT entries besides the pinned live ones.
+    let rolling = 0;
+    const kept = [entry, ...(v.history ?? [])].filter((e) => live(e) || ++rolling <= HISTORY_LIMIT);
+    return { write: { history: kept }, value: undefined };
+  });
   if (typeof document !== 'undefined') document.dispatchEvent(new CustomEvent('latch:changed'));
 }

@@ -6,6 +6,7 @@
  */
 import type { PinnedHost, ReplayEntry, StoredPairing, StoredPolicy } from '../authenticator/authenticator-state.js';
 import type { HistoryEntry } from './web-history.js';
+import type { OpenCard } from './web-open-cards.js';
 import type { WebCustody } from './web-custody-state.js';
 
 export const DB_NAME = 'latch-web';
@@ -42,6 +43,8 @@ export interface WebRecords {
   pinnedHosts: PinnedHost[];
   /** Pairing ids whose user opted in to timed approvals for unverified hosts. */
   allowUnverifiedFor: string[];
+  /** Cards open right now, by page load (web-open-cards.ts): a reload's interrupted ones reach History. */
+  openCards: OpenCard[];
   /** Custody (issue 4 in the browser): device key, session, account. */
   custody: WebCustody;
 }

@@ -57,3 +57,11 @@ export async function startSshAgent(socketPath: string): Promise<{ stop(): Promi
     },
   };
 }
+
+/**
+ * Resolves once this computer's clock is past `unixSeconds`: for behaviour defined by the clock
+ * (a request's deadline), the event to wait for is the clock itself.
+ */
+export async function untilClockPasses(unixSeconds: number): Promise<void> {
+  while (Date.now() / 1000 <= unixSeconds) await new Promise((r) => setTimeout(r, 200));
+}

@@ -4,6 +4,11 @@ import { join } from 'node:path';
 import { CustodyClient } from '../../src/sdk/custody-client.js';
 import { deviceSigner, newDeviceKey, type CustodySigner } from '../../src/authenticator/custody-device-key.js';
 import { latchRun, newAuthenticator, type LatchServer } from './latch-process.js';
+import { newCustodyInbox } from '../../src/authenticator/custody-inbox.js';
+import { sodiumReady } from '../../src/protocol/sodium.js';
+import { newRecoveryKey } from '../../src/authenticator/custody-recovery-kit.js';
+import { signFlowMessage } from '../../src/ledger/flow/flow-signer.js';
+import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../../src/ledger/flow/flow-account-key.js';
 
 export const RECOVERY_PASSPHRASE = 'recovery passphrase for tests';
 
@@ -33,4 +38,39 @@ export async function cliLogin(server: LatchServer, name: string, email: string)
 export function json<T = Record<string, unknown>>(r: { code: number | null; stdout: string; stderr: string }): T {
   if (r.code !== 0) throw new Error(`command failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
+}
+
+/** A raw custody API call, as an attacker (or a client without the SDK) makes it. */
+export async function custodyCall(server: { url: string }, method: 'GET' | 'POST', path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; body: Record<string, unknown> & { error?: { code: string; message: string } } }> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+  const res = await fetch(`${server.url}/custody/v1${path}`, { method, headers, ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } } };
+}
+
+/**
+ * A second device of the account `o` holds as key 0 joins through the SDK (the first device
+ * approves) and registers its notice inbox on the server's relay.
+ */
+export async function joinSecondDevice(server: LatchServer, o: { client: CustodyClient; signer: CustodySigner; address: string; email: string }, name: string): Promise<{ client: CustodyClient; signer: CustodySigner }> {
+  const second = await sdkLogin(server, o.email);
+  const { join_id } = await second.client.join(o.address, name);
+  await o.client.approveJoin({ joinId: join_id, address: o.address, newDevicePublicKey: second.signer.publicKey, device: { keyIndex: 0, signer: o.signer } });
+  await second.client.waitForJoin(join_id, { pollMs: 50 });
+  await second.client.registerInbox(o.address, newCustodyInbox(await sodiumReady(), server.url).wire, second.signer);
+  return second;
+}
+
+/** A fresh recovery key as a signer (what a kit holds), for tests that add or use one. */
+export function recoverySigner(): CustodySigner {
+  const rk = newRecoveryKey();
+  return { publicKey: rk.publicKey, sign: async (m) => signFlowMessage(m, rk.secret, SIGN_ALGO_ECDSA_P256, HASH_ALGO_SHA2_256) };
+}
+
+/** An SDK-made account of `email`: one device (key 0), the server's key (1) and a recovery key (2). */
+export async function sdkOwner(server: LatchServer, email: string): Promise<{ client: CustodyClient; signer: CustodySigner; recovery: CustodySigner; address: string; email: string }> {
+  const a = await sdkLogin(server, email);
+  const recovery = recoverySigner();
+  return { ...a, recovery, email, address: (await a.client.createAccount({ deviceName: 'phone', recoveryPublicKey: recovery.publicKey })).address };
 }

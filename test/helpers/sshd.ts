@@ -25,15 +25,30 @@ export interface TestSshd {
   port: number;
   hostKeyPath: string;
   hostPublicKey: string;
+  /** The host certificate line (`ssh-ed25519-cert-v01@openssh.com AAAA...`), when asked for. */
+  hostCertificate?: string;
   dir: string;
   stop(): Promise<void>;
 }
 
-export async function startSshd(opts: { authorizedKeys: string[] }): Promise<TestSshd> {
+export interface HostCertificateOptions {
+  /** Private key file of the CA (ssh-keygen -s). */
+  caKeyPath: string;
+  principals: string[];
+}
+
+export async function startSshd(opts: { authorizedKeys: string[]; hostKeyType?: 'ed25519' | 'ecdsa' | 'rsa'; hostCertificate?: HostCertificateOptions }): Promise<TestSshd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'latch-sshd-'));
-  const hostKeyPath = path.join(dir, 'host_ed25519');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'latch-test-host', '-f', hostKeyPath]);
+  const type = opts.hostKeyType ?? 'ed25519';
+  const hostKeyPath = path.join(dir, `host_${type}`);
+  execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', 'latch-test-host', '-f', hostKeyPath]);
   const hostPublicKey = fs.readFileSync(hostKeyPath + '.pub', 'utf8').trim();
+  let hostCertificate: string | undefined;
+  if (opts.hostCertificate) {
+    // A real host certificate, as an admin makes one: ssh-keygen -s CA -h -I ID -n PRINCIPALS HOST.pub
+    execFileSync('ssh-keygen', ['-q', '-s', opts.hostCertificate.caKeyPath, '-h', '-I', 'latch-test-host', '-n', opts.hostCertificate.principals.join(','), hostKeyPath + '.pub']);
+    hostCertificate = fs.readFileSync(hostKeyPath + '-cert.pub', 'utf8').trim();
+  }
   const authorizedKeysPath = path.join(dir, 'authorized_keys');
   fs.writeFileSync(authorizedKeysPath, opts.authorizedKeys.join('\n') + '\n', { mode: 0o600 });
   // sshd insists on its privilege-separation directory.
@@ -44,6 +59,7 @@ export async function startSshd(opts: { authorizedKeys: string[] }): Promise<Tes
     `Port ${port}`,
     'ListenAddress 127.0.0.1',
     `HostKey ${hostKeyPath}`,
+    ...(hostCertificate ? [`HostCertificate ${hostKeyPath}-cert.pub`] : []),
     `PidFile ${path.join(dir, 'sshd.pid')}`,
     `AuthorizedKeysFile ${authorizedKeysPath}`,
     'StrictModes no',
@@ -80,6 +96,7 @@ export async function startSshd(opts: { authorizedKeys: string[] }): Promise<Tes
     port,
     hostKeyPath,
     hostPublicKey,
+    hostCertificate,
     dir,
     stop: async () => {
       if (child.exitCode === null) {

@@ -11,6 +11,7 @@ import { RelayClient } from '../../src/transport/relay-client.js';
 import type { StoredPairing } from '../../src/authenticator/authenticator-state.js';
 import { errorText, type AppContext } from '../ui/app-context.js';
 import { byId, formatTime, h } from '../ui/dom.js';
+import { lookAlikes, pairingFingerprint } from '../../src/authenticator/pairing-fingerprint.js';
 
 export async function renderComputers(ctx: AppContext): Promise<void> {
   const list = byId('computers');
@@ -34,7 +35,8 @@ export async function renderComputers(ctx: AppContext): Promise<void> {
           'div',
           {},
           h('strong', { text: p.computerName }),
-          h('span', { class: 'muted', text: ` paired ${formatTime(p.pairedAt)} · relay ${new URL(p.relayUrl).host}` }),
+          h('span', { class: 'muted', text: ` pairing ${pairingFingerprint(p)} · paired ${formatTime(p.pairedAt)} · relay ${new URL(p.relayUrl).host}` }),
+          lookAlikes(p, pairings).length ? h('p', { class: 'warn', text: `Another paired computer has a name like "${p.computerName}": tell them apart by the pairing fingerprint.` }) : undefined,
           h('div', { class: 'opt-in' }, opt, ' ', h('label', { for: optId, text: `Allow timed approvals for unverified hosts from ${p.computerName}` })),
         ),
         button,

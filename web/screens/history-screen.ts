@@ -1,5 +1,6 @@
 /** The History screen: what was asked and answered, newest first (web-history.ts). */
 import type { AppContext } from '../ui/app-context.js';
+import { cleanLine } from '../../src/authenticator/sign-review.js';
 import { byId, formatTime, h } from '../ui/dom.js';
 
 export async function renderHistory(ctx: AppContext): Promise<void> {
@@ -10,6 +11,6 @@ export async function renderHistory(ctx: AppContext): Promise<void> {
     return;
   }
   list.replaceChildren(
-    ...entries.map((e) => h('li', {}, h('div', {}, h('strong', { text: e.title }), h('span', { class: 'muted', text: ` · ${e.from} · ${formatTime(e.at)}` })), h('span', { class: `outcome ${/denied|expired|refused/.test(e.outcome) ? 'bad' : ''}`, text: e.outcome }))),
+    ...entries.map((e) => h('li', {}, h('div', {}, h('strong', { text: cleanLine(e.title) }), h('span', { class: 'muted', text: ` · ${cleanLine(e.from)} · ${formatTime(e.at)}` })), h('span', { class: `outcome ${/denied|expired|refused/.test(e.outcome) ? 'bad' : ''}`, text: cleanLine(e.outcome) }))),
   );
 }

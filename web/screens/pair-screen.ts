@@ -45,7 +45,7 @@ export function setupPairScreen(ctx: AppContext): void {
       const p = await pairWithLink({ sodium, store, link, log, onCheckCode: (code) => (checkCodeEl.textContent = `Check code: ${code}`) });
       ctx.say(`Paired with ${p.computerName}`);
       linkField.value = '';
-      await addHistory(store, { at: Math.floor(Date.now() / 1000), kind: 'pair', title: `Paired with ${p.computerName}`, from: p.computerName, outcome: 'paired' });
+      await addHistory(store, { at: Math.floor(Date.now() / 1000), kind: 'pair', title: `Paired with ${p.computerName}`, from: p.computerName, outcome: 'paired', pin: { pairing: p.id } });
       await ctx.refresh();
       ctx.restartInbox();
     } catch (e) {

@@ -4,6 +4,7 @@
  * co-ownership, so no timed approvals), and a recovery becomes a warning on the Account screen.
  */
 import { serveCustodyNotices, joinTitle, type NoticeAnswer } from '../../src/web/web-custody-notices.js';
+import { joinCardLines } from '../../src/authenticator/custody-notice-core.js';
 import type { AppContext } from './app-context.js';
 import { showRequestCard, type CardDecision } from './request-cards.js';
 
@@ -30,13 +31,8 @@ export function restartCustodyNotices(ctx: AppContext): void {
           {
             kind: 'join',
             title: joinTitle(n),
-            from: n.origin,
-            lines: [
-              `New device: ${n.device_name}`,
-              `Account: ${n.account}`,
-              `Its key: ${n.device_public_key.slice(0, 16)}…`,
-              'Approving makes it a co-owner of the account. Deny if you did not just ask for this.',
-            ],
+            from: `${n.origin} (seen by the server)`,
+            lines: [...joinCardLines(n), 'Approving makes it a co-owner of the account. Deny if you did not just ask for this.'],
             expiresAt: n.expires_at,
             timedOptions: [],
           },

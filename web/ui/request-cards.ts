@@ -9,6 +9,7 @@
  */
 import { cleanLine } from '../../src/authenticator/sign-review.js';
 import { byId, formatSeconds, h } from './dom.js';
+import { guard, rearmAll, tapCounts, unguard } from './tap-guard.js';
 
 export interface TimedOption {
   /** Opaque to the card: handed back in the decision (e.g. 'host' | 'ssh' | 'git'). */
@@ -23,6 +24,8 @@ export interface CardSpec {
   title: string;
   /** Who asks: the computer's name, or the new device's origin. */
   from: string;
+  /** Labelled fields shown above the details (e.g. ssh: User, Host), each value on its own. */
+  facts?: [label: string, value: string][];
   /** Details, one per line, in order. */
   lines: string[];
   /** ssh: whether the host proved its key; shown as a badge. */
@@ -39,24 +42,29 @@ export type CardDecision = { kind: 'once' } | { kind: 'deny' } | { kind: 'timed'
 let nextId = 0;
 
 /**
- * Tap-jacking guard. A card's buttons must not change under a finger: new cards go BELOW the
- * open ones (never on top, which would push them down), an answered card keeps its space for
- * a moment, and after any card appears or goes, every Approve stays disabled for ARM_MS, so a
- * tap aimed at one card (or a double tap) cannot land on another card's Approve. A peer can
- * time its request to arrive just before the user's tap; it cannot make that tap count.
+ * Tap-jacking guard (tap-guard.ts): a card's buttons must not change under a finger. New cards
+ * go BELOW the open ones (never on top, which would push them down); an answered card leaves a
+ * plain line of exactly its height in its place, and those lines go only once no card is open,
+ * so an open card never moves (issue 16 §3: a tap aimed at B's Approve 1.85 s after answering A
+ * must not land on C, which a collapse had moved there). Whatever still moves an Approve
+ * (a status line above growing, a re-render) re-arms it, and a card appearing or going re-arms
+ * every Approve for ARM_MS, so a double tap or a request timed to arrive just before a tap
+ * cannot make that tap count.
  */
-const ARM_MS = 700;
-/** How long an answered card's space is kept (as a short "Approved" / "Denied" line). */
+/** How long answered cards' spaces stay once no card is open (as "Approved" / "Denied" lines). */
 const SETTLE_MS = 1000;
-const approveButtons = new Set<HTMLButtonElement>();
-let armTimer: ReturnType<typeof setTimeout> | undefined;
+let collapseTimer: ReturnType<typeof setTimeout> | undefined;
 
-function cardsMoved(): void {
-  for (const b of approveButtons) b.disabled = true;
-  clearTimeout(armTimer);
-  armTimer = setTimeout(() => {
-    for (const b of approveButtons) b.disabled = false;
-  }, ARM_MS);
+/** Once no card is open (nothing left to tap), remove the answered cards' spaces after SETTLE_MS. */
+function collapseWhenIdle(): void {
+  clearTimeout(collapseTimer);
+  const cards = byId('cards');
+  if (cards.querySelector('article')) return;
+  collapseTimer = setTimeout(() => {
+    if (cards.querySelector('article')) return;
+    for (const s of cards.querySelectorAll('.request.settled')) s.remove();
+    updateEmptyState();
+  }, SETTLE_MS);
 }
 
 const SETTLED_TEXT: Record<CardDecision['kind'], string> = {
@@ -74,10 +82,26 @@ function updateEmptyState(): void {
   byId('no-requests').hidden = cards.childElementCount !== 0;
 }
 
+/**
+ * The details, one block per line. A quoted line of peer text ("| ...", a commit message) is its
+ * own block with a bar down its left edge, so where it wraps every visual line still shows the
+ * bar: signed text cannot wrap into what looks like one of the card's own lines (issue 16 §4).
+ */
+function detailsBlock(lines: readonly string[]): HTMLElement {
+  return h(
+    'div',
+    { class: 'details' },
+    ...lines.map((l) => {
+      const m = /^(\s*)\| ?(.*)$/.exec(l);
+      return m ? h('div', { class: 'quoted', text: cleanLine(`| ${m[2]!}`) }) : h('div', { class: 'line', text: cleanLine(l) });
+    }),
+  );
+}
+
 export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<CardDecision> {
   const id = `req-${++nextId}`;
   const left = h('p', { class: 'time-left', 'aria-live': 'off' });
-  const remember = h('select', { id: `${id}-remember` }, h('option', { value: '', text: 'Once only' }), ...spec.timedOptions.map((o) => h('option', { value: o.scope, text: `${o.label}, for…` })));
+  const remember = h('select', { id: `${id}-remember` }, h('option', { value: '', text: 'Once only' }), ...spec.timedOptions.map((o) => h('option', { value: o.scope, text: `${cleanLine(o.label)}, for…` })));
   const hours = h('input', { id: `${id}-hours`, type: 'number', min: '1', max: '168', step: '1', value: String(spec.defaultHours ?? 3), inputmode: 'numeric' });
   // Hours mean something only with a timed choice; disabled for "Once only" so it is not misread.
   hours.disabled = true;
@@ -93,15 +117,17 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
     { class: `request ${spec.kind}`, 'aria-labelledby': `${id}-title`, 'data-kind': spec.kind, tabindex: '-1' },
     h('h3', { id: `${id}-title` }, cleanLine(spec.title), badge ? ' ' : '', badge),
     h('p', { class: 'from', text: `from ${cleanLine(spec.from)}` }),
-    h('pre', { class: 'details', text: spec.lines.map(cleanLine).join('\n') }),
+    spec.facts?.length ? h('dl', { class: 'facts' }, ...spec.facts.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: cleanLine(v) })])) : undefined,
+    detailsBlock(spec.lines),
     left,
     timed,
     h('div', { class: 'buttons' }, deny, approve),
   );
+  clearTimeout(collapseTimer); // a card is open again: the answered ones' spaces stay
   byId('cards').append(card);
-  approveButtons.add(approve);
-  cardsMoved();
   updateEmptyState();
+  guard(approve);
+  rearmAll();
 
   return new Promise<CardDecision>((resolve) => {
     let done = false;
@@ -110,16 +136,14 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
       done = true;
       clearInterval(timer);
       signal?.removeEventListener('abort', onAbort);
-      approveButtons.delete(approve);
-      // Keep the card's space for a moment, as a plain line (not an article: it asks nothing now).
+      unguard(approve);
+      // Keep the card's space, as a plain line (not an article: it asks nothing now), of exactly
+      // its height so nothing below moves.
       const spacer = h('div', { class: 'request settled', role: 'note', text: `${cleanLine(spec.title)}: ${SETTLED_TEXT[d.kind]}` });
-      spacer.style.minHeight = `${card.offsetHeight}px`;
+      spacer.style.height = `${card.getBoundingClientRect().height}px`;
       card.replaceWith(spacer);
-      setTimeout(() => {
-        spacer.remove();
-        cardsMoved();
-        updateEmptyState();
-      }, SETTLE_MS);
+      rearmAll();
+      collapseWhenIdle();
       resolve(d);
     };
     const tick = (): void => {
@@ -134,6 +158,8 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
     if (signal?.aborted) onAbort();
     deny.addEventListener('click', () => settle({ kind: 'deny' }));
     approve.addEventListener('click', () => {
+      // Moved, or not settled in place long enough since: this tap was aimed at something else.
+      if (!tapCounts(approve)) return;
       // A tab throttled in the background may run its timer late: the deadline is checked here too.
       if (Date.now() / 1000 >= spec.expiresAt) return settle({ kind: 'expired' });
       const scope = remember.value;
@@ -148,6 +174,6 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
     });
     // Focus the card itself, not a button: a stray Enter must never approve. Only when it is the
     // only card: focusing (and scrolling to) a second card would move the first under the finger.
-    if (!done && approveButtons.size === 1) card.focus();
+    if (!done && byId('cards').querySelectorAll('article').length === 1) card.focus();
   });
 }

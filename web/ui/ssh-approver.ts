@@ -11,6 +11,9 @@
 import { ACK_EXTENSION_SECONDS } from '../../src/protocol/protocol-constants.js';
 import { DEFAULT_POLICY_HOURS, type Approver, type Decision, type SignReview } from '../../src/authenticator/sign-review.js';
 import type { PolicyScope } from '../../src/authenticator/authenticator-state.js';
+import type { StoredPairing } from '../../src/authenticator/authenticator-state.js';
+import type { OpenCard } from '../../src/web/web-open-cards.js';
+import { lookAlikes, pairingFingerprint } from '../../src/authenticator/pairing-fingerprint.js';
 import { showRequestCard, type CardSpec, type TimedOption } from './request-cards.js';
 
 /** Seconds kept between the card's deadline and the computer's, for the answer's trip over the relay. */
@@ -22,6 +25,8 @@ export function signReviewCard(review: SignReview, now: number): CardSpec {
     kind: review.kind,
     title,
     from: review.computerName,
+    // User and host apart, each labelled: a headline alone can be made to read as another login.
+    ...(review.kind === 'ssh' && review.user !== undefined ? { facts: [['User', review.user], ['Host', review.host ?? 'unknown (no host name sent)']] as [string, string][] } : {}),
     // The core indents detail lines for a terminal; a card has its own layout.
     lines: rest.map((l) => l.replace(/^ {2}/, '')),
     ...(review.verified === undefined ? {} : { verified: review.verified }),
@@ -49,13 +54,30 @@ export class CardApprover implements Approver {
     private readonly opts: {
       /** Aborted when the request's pairing is forgotten: the card is withdrawn. */
       signalFor?: (pairingId: string) => AbortSignal;
+      /** Where open cards are remembered (web-open-cards.ts). */
+      remember?: { opened(card: Omit<OpenCard, 'owner'>): Promise<void>; closed(id: string): Promise<void> };
+      /** The stored pairings (for the card's pairing fingerprint and look-alike names). */
+      pairings?: () => Promise<readonly StoredPairing[]>;
       /** Checked after a click: an approval for a pairing forgotten meanwhile is not signed. */
       stillPaired?: (pairingId: string) => Promise<boolean>;
     } = {},
   ) {}
 
   async ask(review: SignReview): Promise<Decision> {
-    const d = await showRequestCard(signReviewCard(review, Math.floor(Date.now() / 1000)), this.opts.signalFor?.(review.pairingId));
+    const spec = signReviewCard(review, Math.floor(Date.now() / 1000));
+    // Which computer, beyond its name: the pairing's fingerprint, and a mark when another paired
+    // computer's name reads the same (issue 16 §4).
+    const all = (await this.opts.pairings?.()) ?? [];
+    const pairing = all.find((p) => p.id === review.pairingId);
+    if (pairing) {
+      const twins = lookAlikes(pairing, all);
+      spec.from = `${review.computerName} (pairing ${pairingFingerprint(pairing)})`;
+      if (twins.length) spec.facts = [...(spec.facts ?? []), ['Careful', `${twins.length} other paired computer${twins.length === 1 ? '' : 's'} named like this: ${twins.map((t) => `"${t.computerName}" (pairing ${pairingFingerprint(t)})`).join(', ')}`]];
+    }
+    // Remembered while open, so a reload that interrupts it still leaves a History entry.
+    const id = globalThis.crypto.randomUUID();
+    await this.opts.remember?.opened({ id, at: Math.floor(Date.now() / 1000), kind: review.kind, title: spec.title, from: spec.from });
+    const d = await showRequestCard(spec, this.opts.signalFor?.(review.pairingId)).finally(() => this.opts.remember?.closed(id));
     if ((d.kind === 'once' || d.kind === 'timed') && this.opts.stillPaired && !(await this.opts.stillPaired(review.pairingId))) {
       return { kind: 'deny', reason: 'the computer was unpaired' };
     }

@@ -65,7 +65,7 @@ export async function accountCreate(argv: string[]): Promise<number> {
 
   if (s.custody.account) throw new LatchError('already_has_account', `this authenticator already holds a key of ${s.custody.account}`);
   const inbox = newInbox(s.sodium, s.client.server);
-  const created = await s.client.createAccount({ deviceName: values.name ?? s.keystore.state.name ?? hostname(), ...(recovery ? { recoveryPublicKey: recovery.publicKey } : {}), inbox: inbox.wire });
+  const created = await s.client.createAccount({ deviceName: values.name ?? s.keystore.state.name ?? hostname(), ...(recovery ? { recoveryPublicKey: recovery.publicKey } : {}), inbox: inbox.wire, device: s.device });
   await s.save((c) => {
     c.inbox = inbox.stored;
     if (!recovery) c.recoveryMissing = true;

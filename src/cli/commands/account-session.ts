@@ -9,6 +9,7 @@ import { DEFAULT_RELAY_URL } from '../../protocol/protocol-constants.js';
 import { Keystore } from '../../authenticator/keystore.js';
 import { deviceSigner, newDeviceKey, type CustodySigner } from '../../authenticator/custody-device-key.js';
 import { newCustodyInbox } from '../../authenticator/custody-inbox.js';
+import { keystoreTokenStore } from '../../authenticator/custody-token-store.js';
 import type { StoredCustody, StoredCustodyInbox } from '../../authenticator/custody-state.js';
 import { CustodyClient, type DeviceInbox } from '../../sdk/custody-client.js';
 import { LatchError } from '../../util/latch-error.js';
@@ -61,7 +62,7 @@ export async function openSession(opts: { server?: string; create?: boolean }): 
     sodium,
     keystore,
     custody,
-    client: new CustodyClient({ server, ...(custody.refreshToken ? { refreshToken: custody.refreshToken } : {}) }),
+    client: new CustodyClient({ server, tokenStore: keystoreTokenStore(keystore) }),
     device: deviceSigner(custody),
     save,
   };
@@ -85,7 +86,7 @@ export async function adoptAccount(s: Session, address: string, keyIndex: number
   let inbox: ReturnType<typeof newInbox> | undefined;
   if (withInbox) {
     inbox = newInbox(s.sodium, s.client.server);
-    await s.client.registerInbox(address, inbox.wire);
+    await s.client.registerInbox(address, inbox.wire, s.device);
   }
   s.custody = await s.save((c) => {
     c.account = address;

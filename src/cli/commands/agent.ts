@@ -93,15 +93,17 @@ export async function agent(argv: string[]): Promise<number> {
 }
 
 async function hint(argv: string[]): Promise<number> {
+  // Kept cheap: ssh runs this for every connection (docs/AGENT.md "Host names").
   const cli = defaultCli();
   try {
     const { values, positionals } = parse(argv, { agent: { type: 'string' } }, HINT_USAGE, 4);
     const [user, host, port, key] = positionals;
     if (key === undefined) throw usageError('USER HOST PORT HOSTKEY are required', HINT_USAGE);
-    const { sendHostHint, hintSocketFor } = await import('../../agent/host-hints.js');
-    const { decodeBase64 } = await import('../../protocol/base64url.js');
+    const { sendHostHint, hintSocketFor, NO_HOST_KEY } = await import('../../agent/host-hint-client.js');
+    // ssh asks once with %K = NONE before it has the host key: nothing to tell the agent.
+    if (key === NO_HOST_KEY) return 0;
     const socket = values.agent ?? process.env.SSH_AUTH_SOCK ?? defaultAgentSocket(cli.paths.runtimeDir);
-    await sendHostHint(hintSocketFor(socket), { user: user!, host: host!, port: Number(port), hostKeyBlob: decodeBase64(key, 'host key') });
+    await sendHostHint(hintSocketFor(socket), { user: user!, host: host!, port: Number(port), hostKeyBase64: key });
   } catch {
     /* never fail ssh */
   }

@@ -40,12 +40,17 @@ export async function doctor(argv: string[]): Promise<number> {
   else if (checks.length === 0) add({ name: 'pairing', ok: false, detail: 'this computer is not paired', fix: 'run `latch pair` and scan the code with your authenticator' });
 
   if (pairing) {
-    const { checkRelay } = await import('../relay-health.js');
+    const { checkRelay, clockOffText, CLOCK_FIX } = await import('../relay-health.js');
     let relayOk = false;
+    let clockOff: string | undefined;
     try {
-      await checkRelay(pairing.relayUrl);
+      const health = await checkRelay(pairing.relayUrl);
       relayOk = true;
       add({ name: 'relay', ok: true, detail: `${pairing.relayUrl} answers` });
+      // Issue 12: a wrong clock makes the relay refuse every proof with the same 401; its Date
+      // header lets us name the real cause instead of blaming the authenticator.
+      clockOff = clockOffText(health.clockOffsetSeconds);
+      if (clockOff) add({ name: 'clock', ok: false, detail: clockOff, fix: CLOCK_FIX });
     } catch (e) {
       add({ name: 'relay', ok: false, detail: isLatchError(e) ? e.message : 'unreachable', fix: `check your network, or that \`latch server\` runs at ${pairing.relayUrl}` });
     }
@@ -63,7 +68,7 @@ export async function doctor(argv: string[]): Promise<number> {
           name: 'authenticator',
           ok: false,
           detail: isLatchError(e) ? e.message : 'no answer',
-          fix: 'open Latch on your authenticator (`latch device run`) and check it is online',
+          fix: clockOff ? `first fix the clock: ${clockOff}` : 'open Latch on your authenticator (`latch device run`) and check it is online',
         });
       } finally {
         client.close();

@@ -1,9 +1,16 @@
-/** `latch server audit verify`: recompute the custody audit log's hash chain. */
+/**
+ * `latch server audit verify`: recompute the custody audit log's hash chain and check it against
+ * the signed anchors beside the database (audit-anchor.ts), so truncation and a rebuilt chain
+ * show too. Opens the database read-only and runs no migrations: it checks what is there.
+ */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { defaultCli, parse, usageError } from '../cli-context.js';
-import { openCustodyDb } from '../../custody/custody-service.js';
 import { verifyAuditChain } from '../../custody/audit-log.js';
+import { ANCHOR_FILE, anchorKey, readAnchorLines, verifyAnchors } from '../../custody/audit-anchor.js';
+import { LocalMasterKey } from '../../custody/master-key.js';
+import { sodiumReady } from '../../protocol/sodium.js';
 import { LatchError } from '../../util/latch-error.js';
 
 const USAGE = 'latch server audit verify [--data DIR] [--json]';
@@ -12,15 +19,38 @@ export async function serverAudit(argv: string[]): Promise<number> {
   const cli = defaultCli();
   const { values, positionals } = parse(argv, { data: { type: 'string' }, json: { type: 'boolean' } }, USAGE, 1);
   if (positionals[0] !== 'verify') throw usageError('the audit subcommand is "verify"', USAGE);
-  const file = join(values.data ?? cli.paths.serverDataDir, 'custody', 'custody.sqlite');
+  const dataDir = values.data ?? cli.paths.serverDataDir;
+  const file = join(dataDir, 'custody', 'custody.sqlite');
   if (!existsSync(file)) throw new LatchError('not_found', `no custody database at ${file}`);
-  const db = openCustodyDb(file);
+  if (process.env.LATCH_MASTER_KEY === undefined && !existsSync(join(dataDir, 'master.key'))) {
+    throw new LatchError('master_key', `no master key (${join(dataDir, 'master.key')} or LATCH_MASTER_KEY): the anchors cannot be checked without it`);
+  }
+  let db: Database.Database;
   try {
-    const v = verifyAuditChain(db);
-    if (values.json) cli.out(JSON.stringify(v));
-    else if (v.ok) cli.out(`audit chain OK: ${v.entries} entries, head ${v.head}`);
-    else cli.err(`audit chain BROKEN at entry ${v.badSeq}: ${v.reason}`);
-    return v.ok ? 0 : 1;
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch (e) {
+    throw new LatchError('not_found', `cannot open ${file} read-only: ${(e as Error).message}`);
+  }
+  try {
+    const sodium = await sodiumReady();
+    let result: Record<string, unknown> & { ok: boolean };
+    try {
+      const chain = verifyAuditChain(db);
+      if (!chain.ok) result = { ...chain };
+      else {
+        const key = await anchorKey(db, LocalMasterKey.open(sodium, dataDir), sodium, false);
+        const anchors = verifyAnchors(db, sodium, key.publicKey, readAnchorLines(join(dataDir, 'custody', ANCHOR_FILE)));
+        result = anchors.ok ? { ...chain, anchored: anchors.anchored, lastAnchoredSeq: anchors.lastAnchoredSeq } : { ok: false, entries: chain.entries, ...(anchors.seq !== undefined ? { badSeq: anchors.seq } : {}), reason: anchors.reason };
+      }
+    } catch (e) {
+      // A dropped table or a schema the server never wrote is a broken log, not a crash.
+      if (e instanceof LatchError) result = { ok: false, reason: `${e.code}: ${e.message}` };
+      else result = { ok: false, reason: `the audit tables cannot be read (${(e as Error).message})` };
+    }
+    if (values.json) cli.out(JSON.stringify(result));
+    else if (result.ok) cli.out(`audit chain OK: ${String(result.entries)} entries, head ${String(result.head)}, anchored up to entry ${String(result.lastAnchoredSeq)}`);
+    else cli.err(`audit chain BROKEN${result.badSeq !== undefined ? ` at entry ${String(result.badSeq)}` : ''}: ${String(result.reason)}`);
+    return result.ok ? 0 : 1;
   } finally {
     db.close();
   }

@@ -2,6 +2,7 @@
 import { usageError } from '../cli-context.js';
 import type { CustodyServerOptions } from '../../custody/open-custody.js';
 import { parseAmount } from '../../ledger/flow/json-cadence.js';
+import { canonicalRelayUrl } from '../../custody/relay-allow-list.js';
 
 export const CUSTODY_FLAGS = {
   ledger: { type: 'string' },
@@ -10,6 +11,7 @@ export const CUSTODY_FLAGS = {
   'daily-limit': { type: 'string' },
   'oidc-issuer': { type: 'string', multiple: true },
   'no-custody': { type: 'boolean' },
+  'inbox-relay': { type: 'string', multiple: true },
 } as const;
 
 export function custodyOptionsFrom(values: Record<string, unknown>, usage: string): CustodyServerOptions | false {
@@ -43,5 +45,14 @@ export function custodyOptionsFrom(values: Record<string, unknown>, usage: strin
       return { issuer: m[1]!, audience: m[2]! };
     });
   }
+  const relays = (values['inbox-relay'] as string[] | undefined) ?? [];
+  for (const r of relays) {
+    try {
+      canonicalRelayUrl(r);
+    } catch {
+      throw usageError(`--inbox-relay must be a plain http(s) URL, got "${r}"`, usage);
+    }
+  }
+  if (relays.length > 0) out.inboxRelays = relays;
   return out;
 }

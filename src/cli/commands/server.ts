@@ -15,7 +15,7 @@ const USAGE =
   'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND[/BURST]|off]\n' +
   '             [--trusted-proxy ADDRESS]... [--public-url URL] [--tls-cert FILE --tls-key FILE]\n' +
   '             [--ledger embedded|flow-testnet|flow-mainnet|URL] [--recovery-delay SECONDS] [--tx-limit FLOW] [--daily-limit FLOW]\n' +
-  '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--no-custody]\n' +
+  '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--inbox-relay URL]... [--no-custody]\n' +
   '       latch server audit verify [--data DIR] [--json]';
 
 export function parseListen(text: string): { host: string; port: number } {

@@ -42,6 +42,15 @@ export async function status(argv: string[]): Promise<number> {
   } finally {
     client.close();
   }
+  // Issue 12: the relay answers a proof from a wrong clock with the same 401 as any other bad
+  // proof; its Date header tells us whether this computer's clock is the reason.
+  let clockOff: string | undefined;
+  let clockOffsetSeconds: number | undefined;
+  if (!reachable) {
+    const { checkRelay, clockOffText } = await import('../relay-health.js');
+    clockOffsetSeconds = await checkRelay(p.relayUrl).then((h) => h.clockOffsetSeconds, () => undefined);
+    clockOff = clockOffText(clockOffsetSeconds);
+  }
   if (values.json) {
     cli.out(
       JSON.stringify({
@@ -56,13 +65,17 @@ export async function status(argv: string[]): Promise<number> {
           last_seen: p.lastSeen ?? null,
           paired_at: p.pairedAt,
           ...(problem ? { problem } : {}),
+          ...(clockOff ? { clock_offset_seconds: clockOffsetSeconds } : {}),
         },
       }),
     );
     return 0;
   }
   cli.out(`Paired with "${p.deviceName}" via ${p.relayUrl}`);
-  cli.out(reachable ? 'Reachable now.' : `Not reachable now (${problem}). Last seen: ${p.lastSeen ? new Date(p.lastSeen * 1000).toISOString() : 'never'}. Is \`latch device run\` running?`);
+  const lastSeen = `Last seen: ${p.lastSeen ? new Date(p.lastSeen * 1000).toISOString() : 'never'}.`;
+  if (reachable) cli.out('Reachable now.');
+  else if (clockOff) cli.out(`Not reachable now: ${clockOff}. Set the clock (e.g. \`timedatectl set-ntp true\`) and try again. ${lastSeen}`);
+  else cli.out(`Not reachable now (${problem}). ${lastSeen} Is \`latch device run\` running?`);
   for (const k of p.sshKeys) cli.out(`SSH key ${k.name}: ${k.public_key}`);
   return 0;
 }

@@ -1,0 +1,177 @@
+/**
+ * `latch device`'s replay cache (PROTOCOL.md §5.5) as an append-only journal beside the
+ * keystore, so that claiming a request costs one small authenticated append and one fdatasync
+ * instead of re-encrypting and renaming the whole keystore twice per request.
+ *
+ *   state = keystore.replay (as of the last compaction), then every journal record in order
+ *           (a later record for a request id replaces an earlier one).
+ *
+ * Every read and append happens under the keystore lock, after catching up with whatever other
+ * processes appended (or compacted) since, so two processes sharing a keystore still never both
+ * act. A claim is durable (fdatasync) before the caller acts on it; a record torn by a crash was
+ * therefore never acted on, and is cut off before the next append. Now and then the journal is
+ * folded into the keystore (one atomic keystore write) and replaced by a fresh, empty one with a
+ * new generation; a crash between the two only re-applies records already folded, which changes
+ * nothing. An unpair's answer goes through that same fold, so its answer and its effect land in
+ * one keystore write.
+ */
+import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, rmSync, ftruncateSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
+import type { Sodium } from '../protocol/sodium.js';
+import type { Keystore } from './keystore.js';
+import type { AuthenticatorState, ReplayEntry } from './authenticator-state.js';
+import { JOURNAL_HEADER_BYTES, decodeJournalHeader, encodeJournalHeader, openJournalRecords, sealJournalRecord } from './replay-journal-codec.js';
+import { keepReplayEntry } from './request-core.js';
+
+/** Records after which the journal is folded into the keystore (bounds replay-on-open and file size). */
+export const COMPACT_AFTER_RECORDS = 256;
+
+export class ReplayJournal {
+  readonly path: string;
+  #key: Uint8Array | undefined;
+  /** Which journal our view is of (its generation); offset/seq = how far we have read. */
+  #generation: Uint8Array = new Uint8Array(0);
+  #offset = 0;
+  #seq = 0;
+  /** Journal records folded by request id, in our view. */
+  #entries = new Map<string, ReplayEntry>();
+
+  constructor(
+    private readonly sodium: Sodium,
+    private readonly keystore: Keystore,
+    private readonly clock: () => number,
+  ) {
+    this.path = join(dirname(keystore.path), 'replay.journal');
+  }
+
+  /**
+   * Under the keystore lock: the replay list as of now (copies), and `commit` to store changed
+   * or new entries (compared with what was read). `fold` folds the journal into the keystore
+   * with `mutate` applied in the same write.
+   */
+  async transact<T>(fn: (replay: ReplayEntry[]) => { value: T; changed: ReplayEntry[]; fold?: (s: AuthenticatorState) => void }): Promise<T> {
+    return this.keystore.withLock(() => {
+      const fd = this.#catchUp();
+      try {
+        const { value, changed, fold } = fn(this.#list());
+        if (fold) {
+          closeSync(fd);
+          this.#compact(changed, fold);
+          return value;
+        }
+        if (changed.length > 0) this.#append(fd, changed);
+        if (this.#seq >= COMPACT_AFTER_RECORDS) {
+          closeSync(fd);
+          this.#compact([], () => undefined);
+          return value;
+        }
+        closeSync(fd);
+        return value;
+      } catch (e) {
+        try {
+          closeSync(fd);
+        } catch {
+          /* already closed */
+        }
+        throw e;
+      }
+    });
+  }
+
+  /** The base from the keystore overlaid with the journal, as fresh copies. */
+  #list(): ReplayEntry[] {
+    const byId = new Map<string, ReplayEntry>();
+    for (const r of this.keystore.state.replay) byId.set(r.requestId, r);
+    for (const [id, r] of this.#entries) byId.set(id, r);
+    return [...byId.values()].map((r) => ({ ...r }));
+  }
+
+  /** Bring our view up to date with the keystore and the journal on disk; returns an open fd of the journal. */
+  #catchUp(): number {
+    this.keystore.reloadIfChanged();
+    const keyText = this.keystore.state.replayJournalKey;
+    if (keyText === undefined) {
+      // Older keystore: make the key. A journal without one cannot be ours; start afresh.
+      this.keystore.transactLocked((s) => {
+        s.replayJournalKey = encodeBase64url(this.sodium.randombytes_buf(32));
+        return { write: true, value: undefined };
+      });
+      rmSync(this.path, { force: true });
+    }
+    this.#key = decodeBase64url(this.keystore.state.replayJournalKey!, 'replay journal key');
+    let fd: number;
+    try {
+      fd = openSync(this.path, 'r+');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      this.#fresh();
+      fd = openSync(this.path, 'r+');
+    }
+    const st = fstatSync(fd);
+    // The generation, not the inode, names the journal: an inode number is reused after a rename.
+    const header = new Uint8Array(JOURNAL_HEADER_BYTES);
+    const generation = decodeJournalHeader(header.subarray(0, readSync(fd, header, 0, header.length, 0)));
+    if (!sameBytes(generation, this.#generation) || st.size < this.#offset) {
+      this.#generation = generation;
+      this.#offset = JOURNAL_HEADER_BYTES;
+      this.#seq = 0;
+      this.#entries.clear();
+    }
+    if (st.size > this.#offset) {
+      const bytes = new Uint8Array(st.size - this.#offset);
+      readSync(fd, bytes, 0, bytes.length, this.#offset);
+      const got = openJournalRecords(this.sodium, this.#key, this.#generation, this.#seq, bytes);
+      for (const e of got.entries) this.#entries.set(e.requestId, e);
+      this.#offset += got.used;
+      this.#seq += got.entries.length;
+      if (got.tornTail) {
+        // Cut what a crash left half-written, so the next record follows a whole one.
+        ftruncateSync(fd, this.#offset);
+        fdatasyncSync(fd);
+      }
+    }
+    return fd;
+  }
+
+  #append(fd: number, entries: ReplayEntry[]): void {
+    const records = entries.map((e, i) => sealJournalRecord(this.sodium, this.#key!, this.#generation, this.#seq + i, e));
+    const bytes = Buffer.concat(records);
+    writeSync(fd, bytes, 0, bytes.length, this.#offset);
+    // Durable before the caller acts on a claim (§5.5).
+    fdatasyncSync(fd);
+    this.#offset += bytes.length;
+    this.#seq += entries.length;
+    for (const e of entries) this.#entries.set(e.requestId, { ...e });
+  }
+
+  /** Fold journal + `extra` into the keystore (pruning expired entries), apply `mutate`, then start a fresh journal. */
+  #compact(extra: ReplayEntry[], mutate: (s: AuthenticatorState) => void): void {
+    const now = this.clock();
+    const byId = new Map<string, ReplayEntry>();
+    for (const r of this.#list()) byId.set(r.requestId, r);
+    for (const r of extra) byId.set(r.requestId, { ...r });
+    this.keystore.transactLocked((s) => {
+      // Entries on disk the journal does not know of (none, normally) are kept.
+      for (const r of s.replay) if (!byId.has(r.requestId)) byId.set(r.requestId, r);
+      s.replay = [...byId.values()].filter((r) => keepReplayEntry(r, now));
+      mutate(s);
+      return { write: true, value: undefined };
+    });
+    this.#fresh();
+  }
+
+  /** Replace the journal with an empty one of a new generation (atomic rename, then our view is reset). */
+  #fresh(): void {
+    writeFileAtomic(this.path, encodeJournalHeader(this.sodium.randombytes_buf(16)));
+    this.#generation = new Uint8Array(0);
+    this.#offset = 0;
+    this.#seq = 0;
+    this.#entries.clear();
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
