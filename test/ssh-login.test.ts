@@ -211,16 +211,6 @@ test('upstream agent: its keys are listed after the authenticator\'s, and its lo
   }
 });
 
-test('authenticator offline: ssh fails cleanly after the sign timeout, and the agent keeps serving', async () => {
-  await env.device.stop();
-  const r = await ssh(sshd.port);
-  assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /Permission denied \(publickey\)/);
-  assert.match(env.agent.stderr(), /did not answer within 5 s/);
-  const list = await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: env.agentSocket } });
-  assert.equal(list.code, 0);
-});
-
 test('a stored policy over the 7-day cap (an 87,600-hour "all SSH" one written into the keystore) is not honoured: the login is asked for, and policy list leaves it out', async () => {
   // Written as anything holding the passphrase could (issue 16 §1): the cap is re-checked on use.
   const ks = await Keystore.open(await sodiumReady(), latchPaths({ LATCH_HOME: env.phone }).keystoreFile, PASSPHRASE);
@@ -236,4 +226,14 @@ test('a stored policy over the 7-day cap (an 87,600-hour "all SSH" one written i
   assert.notEqual((await login).code, 0);
   assert.doesNotMatch(env.device.stderr().slice(from), /approved by policy/);
   await ks.update((s) => void (s.policies = []));
+});
+
+test('authenticator offline: ssh fails cleanly after the sign timeout, and the agent keeps serving', async () => {
+  await env.device.stop();
+  const r = await ssh(sshd.port);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /Permission denied \(publickey\)/);
+  assert.match(env.agent.stderr(), /did not answer within 5 s/);
+  const list = await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: env.agentSocket } });
+  assert.equal(list.code, 0);
 });
