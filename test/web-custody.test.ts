@@ -15,7 +15,7 @@ import { latch, startLatchServer, latchRun, tempDir, type LatchServer } from './
 import { cliLogin, json, outboxCode, RECOVERY_PASSPHRASE } from './helpers/custody-env.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { readRecoveryKit } from '../src/authenticator/custody-recovery-kit.js';
-import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium } from './helpers/web-browser.js';
+import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, layoutSettled } from './helpers/web-browser.js';
 import { nodeEcdsa } from '../src/ledger/flow/flow-ecdsa-node.js';
 import { verifyFlowSignature } from '../src/ledger/flow/flow-signer.js';
 import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../src/ledger/flow/flow-account-key.js';
@@ -105,6 +105,7 @@ test('custody in the page: sign in, create an account, approve a 2FA join from i
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.screenshot({ path: artifactPath('web-card-join-1280x800.png'), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
+  await layoutSettled(page);
   await card.getByRole('button', { name: 'Approve' }).click();
   const joined = await joinLaptop.exited;
   assert.equal(joined.code, 0, joinLaptop.stderr());

@@ -20,7 +20,7 @@ import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
 import { run, untilClockPasses } from './helpers/agent-test-env.js';
 import { DEADLINE_GRACE_SECONDS } from '../src/protocol/protocol-constants.js';
 import { signingRepo } from './helpers/git-repo.js';
-import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium } from './helpers/web-browser.js';
+import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, layoutSettled } from './helpers/web-browser.js';
 import { askAgentToSign, openPairedPage, type PairedPage } from './helpers/web-paired-page.js';
 
 const skip = CHROMIUM_SKIP;
@@ -82,6 +82,7 @@ async function screenshots(name: string): Promise<void> {
   await page.setViewportSize(DESKTOP);
   await page.screenshot({ path: artifactPath(`web-card-${name}-1280x800.png`), fullPage: true });
   await page.setViewportSize(PHONE);
+  await layoutSettled(page);
 }
 
 test('an ssh login is approved in a card that shows user@host and "verified host", even with another screen open', { skip }, async () => {

@@ -56,3 +56,13 @@ export async function pairPageByLink(page: Page, link: string, opts: { deviceNam
   await page.getByRole('button', { name: 'Pair', exact: true }).click();
   await page.getByRole('status').getByText(`Paired with ${opts.computerName ?? 'laptop'}`).waitFor();
 }
+
+/**
+ * Resolves after two animation frames, so the page's tap guard (web/ui/tap-guard.ts) has measured
+ * the layout after a viewport change. A click right after a resize could otherwise find Approve
+ * still enabled, be dispatched, and then be ignored by the guard as aimed at a button that moved;
+ * after this, Playwright's click waits for the re-armed (enabled) button as a person would.
+ */
+export async function layoutSettled(page: Page): Promise<void> {
+  await page.evaluate(() => new Promise<void>((r) => requestAnimationFrame(() => requestAnimationFrame(() => r()))));
+}
