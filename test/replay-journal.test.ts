@@ -9,7 +9,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { latchRun, newAuthenticator, pairComputer, sharedLatchServer } from './helpers/latch-process.js';
+import { PASSPHRASE, latchRun, newAuthenticator, pairComputer, sharedLatchServer } from './helpers/latch-process.js';
+import { Keystore } from '../src/authenticator/keystore.js';
+import { latchPaths } from '../src/util/latch-paths.js';
 import { latchInteractive, type Watched } from './helpers/latch-ssh-env.js';
 import * as P from '../src/protocol/index.js';
 import { RelayClient, type RelayMessage } from '../src/transport/relay-client.js';
@@ -143,6 +145,9 @@ test('a torn tail is cut off and the cache still answers; an altered record stop
 
 test('an old keystore without a journal key gets one, and a stray journal it cannot have written is discarded', async () => {
   const w = await world();
+  // Make the keystore an old one: pairing may already have given it a journal key.
+  const ks = await Keystore.open(await P.sodiumReady(), latchPaths({ LATCH_HOME: w.phone }).keystoreFile, PASSPHRASE);
+  await ks.update((s) => void delete s.replayJournalKey);
   writeFileSync(w.journal, Buffer.from('LRJ1not-our-journal-at-all'));
   const d = await w.device(['--auto-approve']);
   await w.send(w.box(w.signRequest()));
