@@ -106,7 +106,14 @@ test('custody in the page: sign in, create an account, approve a 2FA join from i
   await page.screenshot({ path: artifactPath('web-card-join-1280x800.png'), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   await layoutSettled(page);
-  await card.getByRole('button', { name: 'Approve' }).click();
+  // The tap guard ignores a tap on an Approve that moved in the last 700 ms (the Account screen
+  // may still re-render after the resize): tap once it has stayed armed, as a person would.
+  const approveJoin = card.getByRole('button', { name: 'Approve' });
+  for (let armed = 0; armed < 3; ) {
+    armed = (await approveJoin.isDisabled()) ? 0 : armed + 1;
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  await approveJoin.click();
   const joined = await joinLaptop.exited;
   assert.equal(joined.code, 0, joinLaptop.stderr());
   assert.deepEqual(JSON.parse(joinLaptop.stdout()), { address, key_index: 2, status: 'approved' });
