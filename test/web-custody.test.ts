@@ -109,11 +109,7 @@ test('custody in the page: sign in, create an account, approve a 2FA join from i
   // The tap guard ignores a tap on an Approve that moved in the last 700 ms (the Account screen
   // may still re-render after the resize): tap once it has stayed armed, as a person would.
   const approveJoin = card.getByRole('button', { name: 'Approve' });
-  for (let armed = 0; armed < 3; ) {
-    armed = (await approveJoin.isDisabled()) ? 0 : armed + 1;
-    await new Promise((r) => setTimeout(r, 400));
-  }
-  await approveJoin.click();
+  await tapWhenArmed(approveJoin);
   const joined = await joinLaptop.exited;
   assert.equal(joined.code, 0, joinLaptop.stderr());
   assert.deepEqual(JSON.parse(joinLaptop.stdout()), { address, key_index: 2, status: 'approved' });
@@ -206,7 +202,7 @@ test('custody in the page: sign in, create an account, approve a 2FA join from i
   await signCard.waitFor({ timeout: 30_000 });
   assert.match((await signCard.textContent()) ?? '', new RegExp(`Sign for your account: transfer 2\\.00000000 FLOW to ${bobAddr}.*from device "laptop"`));
   await page.screenshot({ path: artifactPath('web-card-custody-sign-390x844.png'), fullPage: true });
-  await signCard.getByRole('button', { name: 'Approve' }).click();
+  await tapWhenArmed(signCard.getByRole('button', { name: 'Approve' }));
   const sent = await transfer.exited;
   assert.equal(sent.code, 0, transfer.stderr());
   assert.deepEqual(JSON.parse(transfer.stdout()).transaction.envelope_signatures.map((x: { key_index: string }) => x.key_index).sort(), ['0', '2']);
@@ -273,3 +269,12 @@ test('a recovery kit made with the account in the page opens with the CLI; a rec
   await page.locator('#history').getByText(`Recovery of ${address} started`).waitFor();
   await ctx.close();
 });
+
+/** Taps an Approve once it has stayed enabled (armed by the tap guard) across three polls. */
+async function tapWhenArmed(button: import('playwright-core').Locator): Promise<void> {
+  for (let armed = 0; armed < 3; ) {
+    armed = (await button.isDisabled()) ? 0 : armed + 1;
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  await button.click();
+}
