@@ -93,8 +93,11 @@ test('kill -9 of the relay in the middle of pairing loses nothing', async () => 
   const again = await server({ dataDir: srv.dataDir, port: srv.port });
   assert.equal(again.port, srv.port);
   pair.kill('SIGCONT');
-  assert.equal((await dev.exited).code, 0, dev.stderr());
-  assert.equal((await pair.exited).code, 0, pair.stderr());
+  // Both sides' output on failure: which side stopped waiting says where the offer or hello went.
+  const [d, p] = await Promise.all([dev.exited, pair.exited]);
+  const both = `authenticator:\n${dev.stderr()}\ncomputer:\n${pair.stderr()}`;
+  assert.equal(d.code, 0, both);
+  assert.equal(p.code, 0, both);
   const st = await latchRun(['status', '--json'], { home: computer });
   assert.equal(JSON.parse(st.stdout).device.name, 'phone');
 });

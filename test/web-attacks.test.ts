@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { signingRepo } from './helpers/git-repo.js';
-import { CHROMIUM_SKIP } from './helpers/web-browser.js';
+import { CHROMIUM_SKIP, tapApprove } from './helpers/web-browser.js';
 import { askAgentToSign, openPairedPage, pairPage, startAgent, type PairedPage } from './helpers/web-paired-page.js';
 import { latchRun } from './helpers/latch-process.js';
 
@@ -96,7 +96,7 @@ test('§2 History keeps the pairing record and a live timed approval when 205 re
   await c.getByRole('combobox').selectOption({ label: 'all SSH logins, for…' });
   await c.getByRole('spinbutton', { name: 'Hours' }).fill('1');
   await page.waitForFunction(() => !(document.querySelector('article button.primary') as HTMLButtonElement).disabled);
-  await c.getByRole('button', { name: 'Approve' }).click();
+  await tapApprove(c.getByRole('button', { name: 'Approve' }));
   await asked.answer;
   // 205 requests the core refuses at once (a user name with a space), each a History entry.
   const flood = await Promise.all(Array.from({ length: 205 }, (_, i) => askAgentToSign(env.agentSocket, env.pageKey, `bad user ${i}`)));

@@ -15,7 +15,7 @@ import { latch, startLatchServer, latchRun, tempDir, type LatchServer } from './
 import { cliLogin, json, outboxCode, RECOVERY_PASSPHRASE } from './helpers/custody-env.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { readRecoveryKit } from '../src/authenticator/custody-recovery-kit.js';
-import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, layoutSettled } from './helpers/web-browser.js';
+import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, tapApprove } from './helpers/web-browser.js';
 import { nodeEcdsa } from '../src/ledger/flow/flow-ecdsa-node.js';
 import { verifyFlowSignature } from '../src/ledger/flow/flow-signer.js';
 import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../src/ledger/flow/flow-account-key.js';
@@ -105,11 +105,7 @@ test('custody in the page: sign in, create an account, approve a 2FA join from i
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.screenshot({ path: artifactPath('web-card-join-1280x800.png'), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
-  await layoutSettled(page);
-  // The tap guard ignores a tap on an Approve that moved in the last 700 ms (the Account screen
-  // may still re-render after the resize): tap once it has stayed armed, as a person would.
-  const approveJoin = card.getByRole('button', { name: 'Approve' });
-  await tapWhenArmed(approveJoin);
+  await tapApprove(card.getByRole('button', { name: 'Approve' }));
   const joined = await joinLaptop.exited;
   assert.equal(joined.code, 0, joinLaptop.stderr());
   assert.deepEqual(JSON.parse(joinLaptop.stdout()), { address, key_index: 2, status: 'approved' });
@@ -202,7 +198,7 @@ test('custody in the page: sign in, create an account, approve a 2FA join from i
   await signCard.waitFor({ timeout: 30_000 });
   assert.match((await signCard.textContent()) ?? '', new RegExp(`Sign for your account: transfer 2\\.00000000 FLOW to ${bobAddr}.*from device "laptop"`));
   await page.screenshot({ path: artifactPath('web-card-custody-sign-390x844.png'), fullPage: true });
-  await tapWhenArmed(signCard.getByRole('button', { name: 'Approve' }));
+  await tapApprove(signCard.getByRole('button', { name: 'Approve' }));
   const sent = await transfer.exited;
   assert.equal(sent.code, 0, transfer.stderr());
   assert.deepEqual(JSON.parse(transfer.stdout()).transaction.envelope_signatures.map((x: { key_index: string }) => x.key_index).sort(), ['0', '2']);
@@ -269,12 +265,3 @@ test('a recovery kit made with the account in the page opens with the CLI; a rec
   await page.locator('#history').getByText(`Recovery of ${address} started`).waitFor();
   await ctx.close();
 });
-
-/** Taps an Approve once it has stayed enabled (armed by the tap guard) across three polls. */
-async function tapWhenArmed(button: import('playwright-core').Locator): Promise<void> {
-  for (let armed = 0; armed < 3; ) {
-    armed = (await button.isDisabled()) ? 0 : armed + 1;
-    await new Promise((r) => setTimeout(r, 400));
-  }
-  await button.click();
-}

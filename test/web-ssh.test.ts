@@ -20,7 +20,7 @@ import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
 import { run, untilClockPasses } from './helpers/agent-test-env.js';
 import { DEADLINE_GRACE_SECONDS } from '../src/protocol/protocol-constants.js';
 import { signingRepo } from './helpers/git-repo.js';
-import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, layoutSettled } from './helpers/web-browser.js';
+import { CHROMIUM_SKIP, REPO_ROOT, artifactPath, chromium, tapApprove } from './helpers/web-browser.js';
 import { askAgentToSign, openPairedPage, type PairedPage } from './helpers/web-paired-page.js';
 
 const skip = CHROMIUM_SKIP;
@@ -82,7 +82,6 @@ async function screenshots(name: string): Promise<void> {
   await page.setViewportSize(DESKTOP);
   await page.screenshot({ path: artifactPath(`web-card-${name}-1280x800.png`), fullPage: true });
   await page.setViewportSize(PHONE);
-  await layoutSettled(page);
 }
 
 test('an ssh login is approved in a card that shows user@host and "verified host", even with another screen open', { skip }, async () => {
@@ -99,7 +98,7 @@ test('an ssh login is approved in a card that shows user@host and "verified host
   const st = await latchRun(['status', '--json'], { home: computer });
   assert.equal(JSON.parse(st.stdout).device.reachable, true, `latch status while a card is open: ${st.stdout}`);
   await screenshots('ssh');
-  await c.getByRole('button', { name: 'Approve' }).click();
+  await tapApprove(c.getByRole('button', { name: 'Approve' }));
   const r = await login;
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'logged-in');
@@ -135,7 +134,7 @@ test('a git commit is signed after approving in the page; the card shows author 
   assert.match(text, /\| with a body line/);
   assert.equal(await c.locator('.badge').count(), 0, 'no host badge on a git card');
   await screenshots('git');
-  await c.getByRole('button', { name: 'Approve' }).click();
+  await tapApprove(c.getByRole('button', { name: 'Approve' }));
   const r = await commit;
   assert.equal(r.code, 0, r.stderr);
   const v = await git(['verify-commit', 'HEAD']);
@@ -152,7 +151,7 @@ test('a timed approval ("all SSH logins" for 1 h) lets the next login through wi
   assert.deepEqual(options, ['Once only', `${user}@[127.0.0.1]:${sshd!.port}, for…`, 'all SSH logins, for…']);
   await remember.selectOption({ label: 'all SSH logins, for…' });
   await c.getByRole('spinbutton', { name: 'Hours' }).fill('1');
-  await c.getByRole('button', { name: 'Approve' }).click();
+  await tapApprove(c.getByRole('button', { name: 'Approve' }));
   assert.equal((await first).code, 0);
   await historyEntry('approved for 1 h (all SSH logins)');
 
@@ -332,7 +331,7 @@ test('ghost prompts: a login its computer gave up on while the app was closed is
   const login = ssh();
   const c = await card();
   assert.match((await c.textContent()) ?? '', /sent \d+ s ago/);
-  await c.getByRole('button', { name: 'Approve' }).click();
+  await tapApprove(c.getByRole('button', { name: 'Approve' }));
   const r = await login;
   assert.equal(r.code, 0, r.stderr);
 });
@@ -347,7 +346,7 @@ test('a request sent while the app is closed is caught up when it opens again, a
   await page.waitForSelector('body[data-ready="true"]');
   const c = await card();
   assert.match((await c.textContent()) ?? '', /SSH login as/);
-  await c.getByRole('button', { name: 'Approve' }).click();
+  await tapApprove(c.getByRole('button', { name: 'Approve' }));
   const r = await login;
   assert.equal(r.code, 0, r.stderr);
 });
@@ -396,7 +395,7 @@ test('screenshots of the main screens at phone and desktop sizes (test artifacts
   const c = await card();
   await c.getByRole('combobox').selectOption({ label: 'all SSH logins, for…' });
   await c.getByRole('spinbutton', { name: 'Hours' }).fill('3');
-  await c.getByRole('button', { name: 'Approve' }).click();
+  await tapApprove(c.getByRole('button', { name: 'Approve' }));
   assert.equal((await login).code, 0);
   for (const screen of ['requests', 'pair', 'computers', 'policies', 'history', 'account', 'keys']) {
     await page.evaluate((s) => (location.hash = s), screen);

@@ -6,7 +6,7 @@ import { after } from 'node:test';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_SKIP: string | false = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
@@ -59,10 +59,26 @@ export async function pairPageByLink(page: Page, link: string, opts: { deviceNam
 
 /**
  * Resolves after two animation frames, so the page's tap guard (web/ui/tap-guard.ts) has measured
- * the layout after a viewport change. A click right after a resize could otherwise find Approve
- * still enabled, be dispatched, and then be ignored by the guard as aimed at a button that moved;
- * after this, Playwright's click waits for the re-armed (enabled) button as a person would.
+ * the layout after a change (a resize, a scroll): a button that moved is disabled by then.
  */
 export async function layoutSettled(page: Page): Promise<void> {
   await page.evaluate(() => new Promise<void>((r) => requestAnimationFrame(() => requestAnimationFrame(() => r()))));
+}
+
+/**
+ * Taps a request card's Approve the way a person does: the page is scrolled to the button first,
+ * then the button is tapped once the tap guard (web/ui/tap-guard.ts) has armed it again.
+ * Playwright's own click scrolls a button that is not wholly in view (even by a fraction of a
+ * pixel at the screen's edge) in the same step as the tap, and the guard rightly ignores a tap on
+ * a button that has just moved without the user scrolling. So: centre it, let the guard's frame
+ * see the move (it disables the button), and let click() wait for it to be enabled again.
+ */
+export async function tapApprove(button: Locator): Promise<void> {
+  await button.evaluate((b) => b.scrollIntoView({ block: 'center' }));
+  await layoutSettled(button.page());
+  // Wait for the guard to arm it here, not in click(): a click that finds the button disabled
+  // retries with forced scrolling (to the edge of the screen), which moves it again.
+  const handle = await button.elementHandle();
+  await button.page().waitForFunction((b) => !(b as HTMLButtonElement).disabled, handle);
+  await button.click();
 }
