@@ -22,9 +22,11 @@ after(async () => {
  * Forwards to the relay; while `tamper` is on, flips one bit of every message body it hands out.
  * While `refuse` has a count for a queue id, it answers that many GETs of the queue's messages
  * itself with the relay's 401 (as for a reader proof from a clock more than 300 s off).
+ * While `duplicate` is on, every message POST is stored twice, as a send retried after its
+ * answer was lost would (over HTTP a retry may store a second copy, PROTOCOL.md §3).
  */
-async function tamperingProxy(target: string): Promise<{ url: string; tamper: { on: boolean; count: number; refuse: Map<string, number> } }> {
-  const tamper = { on: false, count: 0, refuse: new Map<string, number>() };
+async function tamperingProxy(target: string): Promise<{ url: string; tamper: { on: boolean; count: number; refuse: Map<string, number>; duplicate: boolean } }> {
+  const tamper = { on: false, count: 0, refuse: new Map<string, number>(), duplicate: false };
   const t = new URL(target);
   const server: Server = createServer((req, res) => {
     const queue = req.method === 'GET' ? /^\/v1\/queues\/([^/]+)\/messages/.exec(req.url ?? '')?.[1] : undefined;
@@ -38,6 +40,17 @@ async function tamperingProxy(target: string): Promise<{ url: string; tamper: { 
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (tamper.duplicate && req.method === 'POST' && /\/messages$/.test(req.url ?? '')) {
+        // The first copy's answer is "lost": only the retry's reaches the client.
+        const first = request({ host: t.hostname, port: t.port, method: 'POST', path: req.url, headers: { ...req.headers, host: t.host } }, (r) => r.resume());
+        first.on('error', () => undefined);
+        first.end(Buffer.concat(chunks));
+        first.on('response', (r) => r.on('end', forward));
+        return;
+      }
+      forward();
+    });
+    const forward = (): void => {
       const up = request(
         { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } },
         (upRes) => {
@@ -63,7 +76,7 @@ async function tamperingProxy(target: string): Promise<{ url: string; tamper: { 
       );
       up.on('error', () => res.writeHead(502).end());
       up.end(Buffer.concat(chunks));
-    });
+    };
   });
   // No WebSocket upgrade here: clients fall back to long-polling through the proxy.
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -85,14 +98,23 @@ test('a ciphertext altered on the relay is rejected, in pairing and afterwards',
 
   // 1. Pairing through a relay that alters the sealed offer: nobody pairs.
   proxy.tamper.on = true;
-  const pair = latch(['pair', '--server', proxy.url, '--uri-only', '--timeout', '4'], { home: join(phone, '..', 'c1') });
+  const c1 = join(phone, '..', 'c1');
+  const pair = latch(['pair', '--server', proxy.url, '--uri-only', '--timeout', '60'], { home: c1 });
   const [link] = await pair.waitFor(/^latch:\S+/m, 'stdout');
-  const dev = await latchRun(['device', 'pair', link!, '--timeout', '4'], { home: phone });
-  assert.equal((await pair.exited).code, 1);
-  assert.match(pair.stderr(), /ignored a pairing message that did not open/);
-  assert.match(pair.stderr(), /\[pairing_timeout\]/);
-  assert.equal(dev.code, 1);
+  const dev = latch(['device', 'pair', link!, '--timeout', '60'], { home: phone });
+  // Wait for the event, not for a timeout (issue 12 §9): the computer has seen the altered offer
+  // and dropped it. Then neither side may have paired: both are stopped still waiting.
+  await pair.waitFor(/ignored a pairing message that did not open/);
   assert.ok(proxy.tamper.count >= 1);
+  await dev.waitFor(/Check code/);
+  pair.kill('SIGTERM');
+  dev.kill('SIGTERM');
+  await Promise.all([pair.exited, dev.exited]);
+  assert.doesNotMatch(pair.stderr() + pair.stdout(), /Paired with/);
+  assert.doesNotMatch(dev.stderr() + dev.stdout(), /Paired with/);
+  assert.deepEqual(JSON.parse((await latchRun(['status', '--json'], { home: c1 })).stdout), { paired: false });
+  const computers = await latchRun(['device', 'computer', 'list', '--json'], { home: phone });
+  assert.deepEqual(JSON.parse(computers.stdout).computers, []);
 
   // 2. Paired honestly, then the relay starts altering: the request is dropped, not obeyed.
   proxy.tamper.on = false;
@@ -105,6 +127,21 @@ test('a ciphertext altered on the relay is rejected, in pairing and afterwards',
   assert.equal(st.device.reachable, false);
   await run.waitFor(/dropped an envelope for .*envelope_rejected: message could not be authenticated \(box did not open/);
   run.kill();
+});
+
+test('an offer stored twice (a send retried after its answer was lost) still pairs: the winner is not told it lost', async () => {
+  const srv = await relay();
+  const proxy = await tamperingProxy(srv.url);
+  const phone = await newAuthenticator('phone');
+  proxy.tamper.duplicate = true;
+  const computer = join(phone, '..', 'dup');
+  const pair = latch(['pair', '--server', proxy.url, '--uri-only', '--timeout', '60'], { home: computer });
+  const [link] = await pair.waitFor(/^latch:\S+/m, 'stdout');
+  const dev = await latchRun(['device', 'pair', link!, '--timeout', '60'], { home: phone });
+  assert.equal(dev.code, 0, dev.stderr);
+  assert.equal((await pair.exited).code, 0, pair.stderr());
+  assert.match(pair.stderr(), /ignored a second copy of the accepted pairing offer/);
+  assert.equal(JSON.parse((await latchRun(['status', '--json'], { home: computer })).stdout).device.name, 'phone');
 });
 
 test('a replayed request gets the cached answer; a reused id with other content gets none; a stale one is refused', async () => {
@@ -186,9 +223,9 @@ test('a relay that refuses the computer\'s reads (401) fails a waiting request a
   const p = JSON.parse(readFileSync(join(computer, 'computer.json'), 'utf8')).pairing as ComputerPairing;
   const s = await P.sodiumReady();
   proxy.tamper.refuse.set(P.queueIdFromPublicKey(s, P.decodeBase64url(p.queuePublicKey)), 1000);
-  const started = Date.now();
   const st = JSON.parse((await latchRun(['status', '--json'], { home: computer })).stdout) as { device: { reachable: boolean; problem?: string } };
   assert.equal(st.device.reachable, false);
+  // The relay's reason, not "the authenticator did not answer within 5 s" (authenticator_timeout):
+  // the request failed on the refusal, not at its deadline. No clock in this check (issue 12 §9).
   assert.equal(st.device.problem, 'relay authentication failed');
-  assert.ok(Date.now() - started < 4000, 'before the 5 s timeout of `me`');
 });

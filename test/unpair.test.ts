@@ -63,12 +63,12 @@ test('latch device computer remove: the computer\'s next request is refused at o
   assert.equal(rm.code, 0, rm.stderr);
   assert.match(rm.stderr, /Removed ".*": its pairing keys and timed approvals are gone/);
   assert.deepEqual(await computers(phone), []);
-  const started = Date.now();
   const st = await latchRun(['status', '--json'], { home: computer });
   const json = JSON.parse(st.stdout);
   assert.equal(json.device.reachable, false);
+  // The authenticator's refusal, not "did not answer within 5 s": refused at once, not at the
+  // deadline. No clock in this check (issue 12 §9).
   assert.match(json.device.problem, /"phone" removed this computer; pair again with `latch pair`/);
-  assert.ok(Date.now() - started < 5_000, 'refused at once, not after the timeout');
 });
 
 test('latch pair over an existing pairing tells the old authenticator to forget it', async () => {

@@ -90,6 +90,13 @@ export async function completePairing(
   for await (const late of drain(relay, pending.pairingQueue)) {
     try {
       const loser = openPairingOffer(sodium, late.body, pending.box.publicKey, pending.box.privateKey);
+      if (sameOffer(loser, offer)) {
+        // The winner's own offer stored twice: a send retried after a lost answer (§3: an HTTP
+        // retry may store a second copy). Rejecting it would tell the winner it lost.
+        log('ignored a second copy of the accepted pairing offer');
+        await relay.ack(pending.pairingQueue, [late.id]);
+        continue;
+      }
       const reject = encodeMessage({ v: PROTOCOL_VERSION, type: 'pair_reject', unix_seconds: nowSeconds(), reason: 'already_paired' });
       await relay.send(loser.authenticatorQueueId, boxMessageRandom(sodium, reject, loser.authenticatorPublicKey, pending.box.privateKey));
       log('told a second authenticator that this link was already used');
@@ -138,4 +145,8 @@ async function* drain(relay: RelayClient, queue: QueueKeyPair): AsyncGenerator<R
     yield* page;
     afterId = page[page.length - 1]!.id;
   }
+}
+
+function sameOffer(a: PairingOffer, b: PairingOffer): boolean {
+  return a.authenticatorQueueId === b.authenticatorQueueId && a.authenticatorPublicKey.length === b.authenticatorPublicKey.length && a.authenticatorPublicKey.every((x, i) => x === b.authenticatorPublicKey[i]);
 }
