@@ -44,15 +44,14 @@ export class Keystore {
     return readFileIfExists(path) !== undefined;
   }
 
-  static async create(sodium: Sodium, path: string, passphrase: string, state: AuthenticatorState): Promise<Keystore> {
+  static async create(sodium: Sodium, path: string, passphrase: string, state: AuthenticatorState, opts: { kdfCost?: KdfCost } = {}): Promise<Keystore> {
     if (Keystore.exists(path)) {
       throw new LatchError('already_initialized', `an authenticator already exists at ${dirname(path)}; use another LATCH_HOME or remove it first`);
     }
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const kdf = {
       alg: 'argon2id13' as const,
-      opslimit: sodium.crypto_pwhash_OPSLIMIT_INTERACTIVE,
-      memlimit: sodium.crypto_pwhash_MEMLIMIT_INTERACTIVE,
+      ...kdfLimits(sodium, opts.kdfCost ?? 'interactive'),
       salt: encodeBase64url(sodium.randombytes_buf(sodium.crypto_pwhash_SALTBYTES)),
     };
     const ks = new Keystore(sodium, path, deriveKey(sodium, passphrase, kdf), kdf, state);
@@ -160,6 +159,30 @@ function safeMtime(path: string): number {
     return s.mtimeMs + s.ino; // ino changes on every atomic rename, mtime alone can tie
   } catch {
     return -1;
+  }
+}
+
+/**
+ * How much work the passphrase KDF (Argon2id) costs, in libsodium's named levels; stored in the
+ * keystore file, so opening uses whatever the file was made with. `interactive` is the default
+ * (about 0.4 s here). `min` is for tests and throwaway authenticators only: it makes a stolen
+ * keystore file as cheap to guess at as a fast hash (docs/AUTHENTICATOR.md). Like ssh-keygen -a.
+ */
+export type KdfCost = 'min' | 'interactive' | 'moderate' | 'sensitive';
+export const KDF_COSTS: readonly KdfCost[] = ['min', 'interactive', 'moderate', 'sensitive'];
+
+function kdfLimits(sodium: Sodium, cost: KdfCost): { opslimit: number; memlimit: number } {
+  switch (cost) {
+    case 'min':
+      return { opslimit: sodium.crypto_pwhash_OPSLIMIT_MIN, memlimit: sodium.crypto_pwhash_MEMLIMIT_MIN };
+    case 'interactive':
+      return { opslimit: sodium.crypto_pwhash_OPSLIMIT_INTERACTIVE, memlimit: sodium.crypto_pwhash_MEMLIMIT_INTERACTIVE };
+    case 'moderate':
+      return { opslimit: sodium.crypto_pwhash_OPSLIMIT_MODERATE, memlimit: sodium.crypto_pwhash_MEMLIMIT_MODERATE };
+    case 'sensitive':
+      return { opslimit: sodium.crypto_pwhash_OPSLIMIT_SENSITIVE, memlimit: sodium.crypto_pwhash_MEMLIMIT_SENSITIVE };
+    default:
+      throw new TypeError(`unknown KDF cost ${String(cost)}`);
   }
 }
 

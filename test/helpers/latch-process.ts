@@ -134,7 +134,10 @@ export async function startLatchServer(opts: { dataDir?: string; port?: number; 
 /** A fresh authenticator home with `latch device init` done. */
 export async function newAuthenticator(name: string): Promise<string> {
   const home = tempDir('phone');
-  const r = await latchRun(['device', 'init', '--name', name], { home });
+  // The cheapest passphrase KDF: Argon2id at INTERACTIVE costs about 0.4 s of CPU in every CLI
+  // process that opens the keystore, hundreds of times per run. The default is tested in
+  // test/keystore-kdf.test.ts.
+  const r = await latchRun(['device', 'init', '--name', name, '--kdf-cost', 'min'], { home });
   if (r.code !== 0) throw new Error(`device init failed: ${r.stderr}`);
   return home;
 }
