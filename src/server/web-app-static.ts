@@ -29,7 +29,7 @@ const TYPES: Record<string, string> = {
 /**
  * The page's CSP. 'wasm-unsafe-eval': libsodium.js and zxing-wasm instantiate WebAssembly.
  * connect-src: the page's own origin, plus the relays it is told of (`relays`: origins, as
- * `latch app serve --relay` and `latch server --app-relay` give them). Without any, any http(s)
+ * `latch app serve --relay` gives them). Without any (and always for `latch server`), any http(s)
  * and ws(s) origin is allowed, since a pairing link may name a relay on any origin and the server
  * cannot know which the user will pair with (docs/WEB.md "Who the page trusts").
  */
