@@ -69,6 +69,12 @@ test('login approved on the authenticator; it shows user, host name and a verifi
   assert.equal(r.stdout.trim(), 'logged-in');
   assert.match(prompt, new RegExp(`SSH login as ${user}@\\[127\\.0\\.0\\.1\\]:${sshd.port}`));
   assert.match(prompt, /VERIFIED/);
+  // User and host on their own labelled lines; the pairing's fingerprint tells apart two
+  // computers of one name, and is the one `latch device computer list` shows (issue 16 §4).
+  assert.match(prompt, new RegExp(`\\n  user: ${user}\\n  host: \\[127\\.0\\.0\\.1\\]:${sshd.port}\\n`));
+  const [computer] = JSON.parse((await latchRun(['device', 'computer', 'list', '--json'], { home: env.phone })).stdout).computers as { name: string; pairing_fingerprint: string }[];
+  assert.match(computer!.pairing_fingerprint, /^[0-9a-f]{4} [0-9a-f]{4}$/);
+  assert.ok(prompt.includes(`\n  computer "${computer!.name}", pairing ${computer!.pairing_fingerprint}\n`), prompt);
   assert.match(env.agent.stderr(), /approve on your authenticator/);
   // First verified use pins the host key.
   const hosts = await latchRun(['device', 'host', 'list', '--json'], { home: env.phone });

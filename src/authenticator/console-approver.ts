@@ -64,7 +64,12 @@ export class ConsoleApprover implements Approver {
     if (review.timedScopes.includes('git')) options.push('g [HOURS] = all git signatures for 3 h');
     if (review.noTimedReason) options.push(`(no timed approval: ${review.noTimedReason})`);
     else if (review.kind === 'ssh' && review.timedScopes.length === 0) options.push('(no timed approval: host not verified)');
-    this.write(['', '=== APPROVAL REQUEST ===', ...review.lines.map(cleanLine), `answer: ${options.join(', ')}`, '> '].join('\n'));
+    // Issue 16 §4, as on the web card: user and host in their own labelled lines (the headline
+    // joins them), and the pairing's fingerprint, which tells apart two computers of one name.
+    const facts: string[] = [];
+    if (review.kind === 'ssh' && review.user !== undefined) facts.push(`  user: ${review.user}`, `  host: ${review.host ?? 'unknown (no host name sent)'}`);
+    if (review.computerFingerprint !== undefined) facts.push(`  computer "${review.computerName}", pairing ${review.computerFingerprint}`);
+    this.write(['', '=== APPROVAL REQUEST ===', ...[...review.lines, ...facts].map(cleanLine), `answer: ${options.join(', ')}`, '> '].join('\n'));
     const deadline = Date.now() + this.promptSeconds * 1000;
     for (;;) {
       if (this.#ended) {

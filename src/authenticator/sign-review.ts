@@ -9,6 +9,8 @@ import type { PolicyScope } from './authenticator-state.js';
 export interface SignReview {
   computerName: string;
   pairingId: string;
+  /** "ab12 cd34": tells apart computers that share a name (issue 16 §4; pairing-fingerprint.ts). */
+  computerFingerprint?: string;
   kind: 'ssh' | 'git' | 'sshsig' | 'message' | 'webauthn';
   keyName: string;
   keyFingerprint: string;

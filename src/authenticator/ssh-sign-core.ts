@@ -7,6 +7,7 @@
  * ask the user. Storage and signing are the caller's (`SshSignStore`), so both authenticators
  * apply exactly the same checks. Browser-safe: no Node APIs.
  */
+import { pairingFingerprint } from './pairing-fingerprint.js';
 import { LatchError } from '../util/latch-error.js';
 import { ACK_EXTENSION_SECONDS } from '../protocol/protocol-constants.js';
 import type { RequestTiming } from './request-core.js';
@@ -356,5 +357,5 @@ export function previewLines(text: string, max: number): string[] {
 
 /** A review with no lines yet and no timed approval: what a request starts from. */
 function newReview(pairing: StoredPairing, key: SshSignKey, kind: SignReview['kind']): SignReview {
-  return { computerName: pairing.computerName, pairingId: pairing.id, kind, keyName: key.name, keyFingerprint: sshFingerprint(keyBlobOf(key)), lines: [], timedScopes: [] };
+  return { computerName: pairing.computerName, pairingId: pairing.id, computerFingerprint: pairingFingerprint(pairing), kind, keyName: key.name, keyFingerprint: sshFingerprint(keyBlobOf(key)), lines: [], timedScopes: [] };
 }

@@ -13,6 +13,7 @@
  * person, docs/BROWSER.md "User verification"); BE = BS = 0 (keys never leave the device); the
  * sign counter is incremented in the store, under its lock, before each signature.
  */
+import { pairingFingerprint } from './pairing-fingerprint.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes } from '@noble/curves/utils.js';
 import { LatchError } from '../util/latch-error.js';
@@ -80,6 +81,7 @@ function review(pairing: StoredPairing, userName: string, credentialId: Uint8Arr
   return {
     computerName: pairing.computerName,
     pairingId: pairing.id,
+    computerFingerprint: pairingFingerprint(pairing),
     kind: 'webauthn',
     keyName: userName,
     keyFingerprint: credentialId ? encodeBase64url(credentialId).slice(0, 12) : '',

@@ -8,6 +8,7 @@ import { defaultCli, parse, usageError } from '../cli-context.js';
 import { sodiumReady } from '../../protocol/sodium.js';
 import { decodeBase64url } from '../../protocol/base64url.js';
 import { Keystore } from '../../authenticator/keystore.js';
+import { pairingFingerprint } from '../../authenticator/pairing-fingerprint.js';
 import { RelayClient } from '../../transport/relay-client.js';
 import { readPassphrase } from '../../util/passphrase.js';
 import { LatchError } from '../../util/latch-error.js';
@@ -22,10 +23,10 @@ export async function deviceComputer(argv: string[]): Promise<number> {
   const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
   const ks = await Keystore.open(await sodiumReady(), cli.paths.keystoreFile, passphrase);
   if (sub === 'list') {
-    const computers = ks.state.pairings.map((p) => ({ name: p.computerName, id: p.id, relay: p.relayUrl, paired_at: p.pairedAt }));
+    const computers = ks.state.pairings.map((p) => ({ name: p.computerName, id: p.id, pairing_fingerprint: pairingFingerprint(p), relay: p.relayUrl, paired_at: p.pairedAt }));
     if (values.json) cli.out(JSON.stringify({ computers }));
     else if (computers.length === 0) cli.out('No computer paired.');
-    else for (const c of computers) cli.out(`${c.name}  (paired ${new Date(c.paired_at * 1000).toISOString()}, relay ${c.relay})`);
+    else for (const c of computers) cli.out(`${c.name}  (pairing ${c.pairing_fingerprint}, paired ${new Date(c.paired_at * 1000).toISOString()}, relay ${c.relay})`);
     return 0;
   }
   const name = positionals[0];
