@@ -1,0 +1,64 @@
+/**
+ * Issue 12 item 3: `latch agent` reads the connecting peer's uid (SO_PEERCRED) and serves only
+ * its own uid and root, as OpenSSH's agent does, even when its socket has been made reachable
+ * by others (docs/AGENT.md "Who may connect"). Real processes: a relay, a paired computer's
+ * `latch agent` in front of a stock `ssh-agent`, and ssh-add run as root and as `nobody`.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { latch, newAuthenticator, pairComputer, startLatchServer, tempDir } from './helpers/latch-process.js';
+import { run, startSshAgent } from './helpers/agent-test-env.js';
+
+test('a socket reachable by another user still serves only the agent own uid and root; the other uid is refused before any request', async () => {
+  const server = await startLatchServer();
+  after(() => server.stop());
+  const phone = await newAuthenticator('phone');
+  const computer = await pairComputer(server, phone);
+
+  // A stock ssh-agent upstream holding a key of the user's: what another user must not reach.
+  const upDir = tempDir('peer-upstream');
+  const upSocket = path.join(upDir, 'up.sock');
+  const upstream = await startSshAgent(upSocket);
+  after(() => upstream.stop());
+  const userKey = path.join(upDir, 'user_key');
+  assert.equal((await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'upstream-user-key', '-f', userKey])).code, 0);
+  assert.equal((await run('ssh-add', [userKey], { env: { ...process.env, SSH_AUTH_SOCK: upSocket } })).code, 0);
+
+  const top = tempDir('peer-agent');
+  const socket = path.join(top, 'a', 'agent.sock');
+  const agent = latch(['agent', '--socket', socket, '--upstream', upSocket], { home: computer });
+  after(() => agent.kill());
+  await agent.waitFor(/agent listening on /);
+
+  const asRoot = () => run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: socket } });
+  const asNobody = (...args: string[]) => run('runuser', ['-u', 'nobody', '--', 'env', '-i', `PATH=${process.env.PATH}`, `SSH_AUTH_SOCK=${socket}`, 'ssh-add', ...args]);
+
+  const before = await asRoot();
+  assert.equal(before.code, 0, before.stderr);
+  assert.match(before.stdout, /upstream-user-key/);
+
+  // Hand the socket to everyone, as a mistaken chmod or a shared directory would.
+  fs.chmodSync(top, 0o755);
+  fs.chmodSync(path.dirname(socket), 0o755);
+  fs.chmodSync(socket, 0o666);
+
+  const other = await asNobody('-L');
+  assert.notEqual(other.code, 0, `another user was served: ${other.stdout}`);
+  assert.doesNotMatch(other.stdout + other.stderr, /ssh-ed25519 AAAA|upstream-user-key/);
+  const refused = await agent.waitFor(/refusing a connection from uid 65534 \(pid (\d+)\): only root \(uid 0\) may use this agent/);
+  assert.ok(Number(refused[1]) > 0, 'the log names the peer pid');
+
+  // Nothing it sent was processed: a remove-all would have been forwarded to the upstream agent.
+  assert.notEqual((await asNobody('-D')).code, 0);
+  const direct = await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: upSocket } });
+  assert.match(direct.stdout, /upstream-user-key/, 'the upstream agent still holds the key');
+
+  // The agent's own user (root here) is still served through the loosened socket.
+  const mine = await asRoot();
+  assert.equal(mine.code, 0, `${mine.stderr}\n${agent.stderr()}`);
+  assert.equal(mine.stdout, before.stdout);
+  assert.equal(agent.stderr().match(/peer check: each connection's uid is read \(SO_PEERCRED via \/usr\/bin\/perl\)/g)?.length, 1, agent.stderr());
+  assert.doesNotMatch(agent.stderr(), /cannot read a connection's peer uid/);
+});
