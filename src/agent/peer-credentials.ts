@@ -28,6 +28,11 @@ export interface PeerCredentials {
 export const PERL = '/usr/bin/perl';
 /** A stuck perl must not hold a connection forever: the caller falls back to the socket permission guard. */
 const PERL_TIMEOUT_MS = 10_000;
+/**
+ * At most this many perl processes at once; further connections wait their turn (unread). A burst
+ * of connections, a local flood say, then costs a queue rather than hundreds of processes.
+ */
+const MAX_CONCURRENT = 8;
 
 const PROBE = 'require Socket; print join(" ", map { my $f = Socket->can($_) or die "Socket has no $_\\n"; $f->() } qw(SOL_SOCKET SO_PEERCRED SO_DOMAIN AF_UNIX)), "\\n";';
 
@@ -80,6 +85,21 @@ function runPerl(program: string, args: string[], fd3?: net.Socket): Promise<str
 }
 
 let support: Promise<Numbers> | undefined;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function withSlot<T>(f: () => Promise<T>): Promise<T> {
+  if (running >= MAX_CONCURRENT) await new Promise<void>((r) => waiting.push(r));
+  else running++;
+  try {
+    return await f();
+  } finally {
+    // Hand the slot straight to the next waiter, or give it back.
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
 
 async function probe(): Promise<Numbers> {
   if (process.platform !== 'linux') throw new LatchError('peer_credentials_unavailable', `SO_PEERCRED is read on Linux only (this is ${process.platform})`);
@@ -108,8 +128,10 @@ export async function peerCredentialsSupport(): Promise<{ available: true } | { 
 export async function readPeerCredentials(socket: net.Socket): Promise<PeerCredentials> {
   support ??= probe();
   const { args } = await support;
-  if (socket.destroyed) throw new LatchError('peer_credentials_unavailable', 'the connection is already closed');
-  const out = await runPerl(READ_CREDENTIALS, args, socket);
+  const out = await withSlot(() => {
+    if (socket.destroyed) throw new LatchError('peer_credentials_unavailable', 'the connection is already closed');
+    return runPerl(READ_CREDENTIALS, args, socket);
+  });
   const m = /^(-?\d+) (\d+) (\d+)\n$/.exec(out);
   if (!m) throw new LatchError('peer_credentials_unavailable', `${PERL} printed no credentials`);
   return { pid: Number(m[1]), uid: Number(m[2]), gid: Number(m[3]) };

@@ -55,6 +55,7 @@ export class PeerGuard {
       try {
         peer = await this.source.read(sock);
       } catch (e) {
+        if (sock.destroyed) return false; // closed while waiting (the agent is stopping): nothing to serve
         // A spawn that failed under load, say: the socket's permissions still decide, closed if loosened.
         this.log(`cannot read a connection's peer uid (${isLatchError(e) ? e.message : 'error'}); checking the socket's permissions instead`);
       }
