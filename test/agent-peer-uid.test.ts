@@ -60,5 +60,20 @@ test('a socket reachable by another user still serves only the agent own uid and
   assert.equal(mine.code, 0, `${mine.stderr}\n${agent.stderr()}`);
   assert.equal(mine.stdout, before.stdout);
   assert.equal(agent.stderr().match(/peer check: each connection's uid is read \(SO_PEERCRED via \/usr\/bin\/perl\)/g)?.length, 1, agent.stderr());
-  assert.doesNotMatch(agent.stderr(), /cannot read a connection's peer uid/);
+  assert.doesNotMatch(agent.stderr(), /cannot read the peer uid/);
+
+  // The host hint socket beside it is guarded the same way: another user cannot plant a host name.
+  const hintSocket = `${socket}.hint`;
+  await agent.waitFor(/\[agent\] keys of /); // logged once the hint socket is served
+  assert.equal(fs.statSync(hintSocket).mode & 0o777, 0o600);
+  fs.chmodSync(hintSocket, 0o666);
+  const hostKey = fs.readFileSync(userKey + '.pub', 'utf8').split(' ')[1]!;
+  const hintLine = JSON.stringify({ user: 'me', host: 'planted.example', port: 22, host_key: hostKey });
+  // A raw client: connect, send one hint line, print what the agent answers.
+  const client = `const c = require('net').createConnection(process.argv[1]); let o = ''; c.on('connect', () => c.write(process.argv[2] + '\\n')); c.on('data', (d) => (o += d)); c.on('error', () => undefined); c.on('close', () => process.stdout.write(JSON.stringify(o)));`;
+  const plant = await run('runuser', ['-u', 'nobody', '--', process.execPath, '-e', client, hintSocket, hintLine]);
+  assert.equal(plant.stdout, '""', `another user's hint was answered: ${plant.stdout} ${plant.stderr}`);
+  await agent.waitFor(/refusing a host hint from uid 65534 \(pid \d+\): only root \(uid 0\) may use this agent/);
+  const own = await run(process.execPath, ['-e', client, hintSocket, hintLine]);
+  assert.equal(own.stdout, JSON.stringify('ok\n'), own.stderr);
 });

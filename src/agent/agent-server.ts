@@ -153,7 +153,7 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
   let nextConnectionId = 1;
   const sockets = new Set<net.Socket>();
   const lock = new AgentLock(log);
-  const guard = await PeerGuard.create(socketPath, log, opts.peerCredentials);
+  const guard = await PeerGuard.create(socketPath, log, { source: opts.peerCredentials });
 
   // pauseOnConnect: nothing is read from a connection until its peer is checked (issue 12 item 3);
   // what the client sends meanwhile waits in the kernel's socket buffer.

@@ -30,17 +30,29 @@ export class PeerGuard {
 
   private constructor(
     private readonly socketPath: string,
+    private readonly what: string,
     private readonly uidAvailable: boolean,
     private readonly source: PeerCredentialSource,
     private readonly log: (line: string) => void,
   ) {}
 
-  /** Finds out once whether peer uids can be read here, and logs which check guards the agent. */
-  static async create(socketPath: string, log: (line: string) => void, source: PeerCredentialSource = kernelPeerCredentials): Promise<PeerGuard> {
+  /**
+   * Finds out whether peer uids can be read here (once per process) and logs which check guards
+   * the agent, unless `quiet` (the agent's second socket, the host hint one, says it only once).
+   * `what` names the connections in the log ("a connection", "a host hint").
+   */
+  static async create(
+    socketPath: string,
+    log: (line: string) => void,
+    opts: { source?: PeerCredentialSource | undefined; what?: string; quiet?: boolean } = {},
+  ): Promise<PeerGuard> {
+    const source = opts.source ?? kernelPeerCredentials;
     const s = await source.support();
-    if (s.available) log(`peer check: each connection's uid is read (SO_PEERCRED via ${PERL}); only ${allowed()} ${ownUid() === 0 ? 'is' : 'are'} served`);
-    else log(`peer uid check unavailable (${s.reason}); only the socket's permissions keep other users out (docs/AGENT.md "Who may connect")`);
-    return new PeerGuard(socketPath, s.available, source, log);
+    if (!opts.quiet) {
+      if (s.available) log(`peer check: each connection's uid is read (SO_PEERCRED via ${PERL}); only ${allowed()} ${ownUid() === 0 ? 'is' : 'are'} served`);
+      else log(`peer uid check unavailable (${s.reason}); only the socket's permissions keep other users out (docs/AGENT.md "Who may connect")`);
+    }
+    return new PeerGuard(socketPath, opts.what ?? 'a connection', s.available, source, log);
   }
 
   /** The socket as created (0600, ours): the fallback compares against it. */
@@ -57,18 +69,18 @@ export class PeerGuard {
       } catch (e) {
         if (sock.destroyed) return false; // closed while waiting (the agent is stopping): nothing to serve
         // A spawn that failed under load, say: the socket's permissions still decide, closed if loosened.
-        this.log(`cannot read a connection's peer uid (${isLatchError(e) ? e.message : 'error'}); checking the socket's permissions instead`);
+        this.log(`cannot read the peer uid of ${this.what} (${isLatchError(e) ? e.message : 'error'}); checking the socket's permissions instead`);
       }
       if (peer) {
         const own = ownUid();
         if (peer.uid === own || peer.uid === 0) return true;
-        this.log(`refusing a connection from uid ${peer.uid} (pid ${peer.pid}): only ${allowed()} may use this agent`);
+        this.log(`refusing ${this.what} from uid ${peer.uid} (pid ${peer.pid}): only ${allowed()} may use this agent`);
         return false;
       }
     }
     const problem = this.#created && socketPermissionProblem(this.socketPath, this.#created);
     if (problem) {
-      this.log(`refusing a connection: ${problem}`);
+      this.log(`refusing ${this.what}: ${problem}`);
       return false;
     }
     return true;
