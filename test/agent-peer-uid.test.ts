@@ -7,7 +7,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import { peerCredentials, readPeerCredentials } from '../src/agent/peer-credentials.js';
+import { isLatchError } from '../src/util/latch-error.js';
 import { latch, newAuthenticator, pairComputer, startLatchServer, tempDir } from './helpers/latch-process.js';
 import { run, startSshAgent } from './helpers/agent-test-env.js';
 
@@ -76,4 +79,32 @@ test('a socket reachable by another user still serves only the agent own uid and
   await agent.waitFor(/refusing a host hint from uid 65534 \(pid \d+\): only root \(uid 0\) may use this agent/);
   const own = await run(process.execPath, ['-e', client, hintSocket, hintLine]);
   assert.equal(own.stdout, JSON.stringify('ok\n'), own.stderr);
+});
+
+/** Accept one connection on `listen` args, connect to it, and hand back the server's side. */
+async function acceptedSocket(listen: string | { port: number; host: string }): Promise<{ accepted: net.Socket; close(): void }> {
+  const server = net.createServer({ pauseOnConnect: true });
+  await new Promise<void>((r) => server.listen(listen as never, () => r()));
+  const address = typeof listen === 'string' ? listen : { port: (server.address() as net.AddressInfo).port, host: listen.host };
+  const acceptedP = new Promise<net.Socket>((r) => server.once('connection', r));
+  const client = net.createConnection(address as never);
+  client.on('error', () => undefined);
+  const accepted = await acceptedP;
+  return { accepted, close: () => (client.destroy(), accepted.destroy(), server.close()) };
+}
+
+test('peerCredentials reads the pid and uid of a unix socket peer, and refuses a socket that is not a unix one', async () => {
+  const unix = await acceptedSocket(path.join(tempDir('peer-creds'), 's.sock'));
+  try {
+    assert.deepEqual(await peerCredentials(unix.accepted), { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+  } finally {
+    unix.close();
+  }
+  const tcp = await acceptedSocket({ port: 0, host: '127.0.0.1' });
+  try {
+    await assert.rejects(readPeerCredentials(tcp.accepted), (e: unknown) => isLatchError(e, 'peer_credentials_unavailable') && /fd 3 is not a unix socket/.test(e.message));
+    assert.equal(await peerCredentials(tcp.accepted), undefined);
+  } finally {
+    tcp.close();
+  }
 });

@@ -363,6 +363,30 @@ test('without peer credentials, another user cannot use the agent: a socket whos
   }
 });
 
+test('a connection whose peer uid cannot be read is judged by the socket permissions: served while 0600, refused once loosened', async () => {
+  const dir = tempDir('latch-peer-fail-');
+  const sock = path.join(dir, 's.sock');
+  const peerLogs: string[] = [];
+  const failingRead: PeerCredentialSource = {
+    support: async () => ({ available: true }),
+    read: async () => {
+      throw new LatchError('peer_credentials_unavailable', 'test: perl failed');
+    },
+  };
+  const s = await startAgentServer({ socketPath: sock, backend, log: (l) => peerLogs.push(l), peerCredentials: failingRead });
+  const list = () => run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+  try {
+    assert.equal((await list()).code, 0);
+    assert.ok(peerLogs.includes("cannot read the peer uid of a connection (test: perl failed); checking the socket's permissions instead"), peerLogs.join('\n'));
+    fs.chmodSync(sock, 0o666);
+    assert.notEqual((await list()).code, 0, 'fails closed');
+    assert.ok(peerLogs.some((l) => l.startsWith('refusing a connection: ') && l.includes('mode 0666')), peerLogs.join('\n'));
+  } finally {
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 function rawConnect(): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.createConnection(socket);
