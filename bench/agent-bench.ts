@@ -19,6 +19,7 @@ import { parseAuthorizedKeyLine } from '../src/protocol/ssh/ssh-public-key.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SIGNS = 100;
+const CONNECTS = 30;
 const LOGINS = 8;
 const PASSPHRASE = 'bench passphrase (not secret)';
 
@@ -77,6 +78,25 @@ async function signLatency(socket: string, n: number): Promise<number[]> {
   }
 }
 
+/**
+ * A fresh connection per request, as ssh makes one per login: for latch agent this includes the
+ * peer uid check (SO_PEERCRED read by a perl process, docs/AGENT.md "Who may connect").
+ */
+async function connectAndList(socket: string, n: number): Promise<number[]> {
+  const lat: number[] = [];
+  for (let i = 0; i <= n; i++) {
+    const t = performance.now();
+    const c = await AgentClient.connect(socket);
+    try {
+      decodeIdentitiesAnswer(await c.request(encodeRequestIdentities()));
+    } finally {
+      c.close();
+    }
+    if (i > 0) lat.push(performance.now() - t); // the first one warms up
+  }
+  return lat.sort((a, b) => a - b);
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -131,7 +151,10 @@ export async function agentBench(): Promise<string[]> {
 
     const latchLat = await signLatency(latchSock, SIGNS);
     const openLat = await signLatency(sshAgentSock, SIGNS);
+    const latchConn = await connectAndList(latchSock, CONNECTS);
+    const openConn = await connectAndList(sshAgentSock, CONNECTS);
     const lines = [
+      `agent connect + list identities on a new connection, ${CONNECTS} sequential: latch agent p50 ${ms(pct(latchConn, 50))}, p99 ${ms(pct(latchConn, 99))}; ssh-agent p50 ${ms(pct(openConn, 50))}, p99 ${ms(pct(openConn, 99))} (latch includes the peer uid check)`,
       `agent sign round trip, latch agent -> relay -> authenticator (auto-approve) -> back, ${SIGNS} sequential: p50 ${ms(pct(latchLat, 50))}, p99 ${ms(pct(latchLat, 99))}`,
       `agent sign round trip, OpenSSH ssh-agent with a local key, ${SIGNS} sequential: p50 ${ms(pct(openLat, 50))}, p99 ${ms(pct(openLat, 99))}`,
       `agent sign ratio latch/ssh-agent: p50 ${(pct(latchLat, 50) / pct(openLat, 50)).toFixed(1)}x, p99 ${(pct(latchLat, 99) / pct(openLat, 99)).toFixed(1)}x (aim: p50 <= 1.5x, p99 <= 3x)`,

@@ -16,7 +16,8 @@ import { ed25519PublicKeyBlob, formatAuthorizedKeyLine, parseAuthorizedKeyLine }
 import { ed25519SignatureBlob, verifySshSignature } from '../src/protocol/ssh/ssh-signature.js';
 import { HOSTBOUND_METHOD } from '../src/protocol/ssh/ssh-userauth.js';
 import { hostVerification } from '../src/protocol/ssh/host-verification.js';
-import { isLatchError } from '../src/util/latch-error.js';
+import { LatchError, isLatchError } from '../src/util/latch-error.js';
+import type { PeerCredentialSource } from '../src/agent/peer-guard.js';
 import { LocalKeyBackend } from './helpers/local-key-backend.js';
 import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
 import { run, startSshAgent, tempDir } from './helpers/agent-test-env.js';
@@ -323,12 +324,22 @@ test('without an upstream agent: ssh-add -x locks the authenticator keys too', a
   }
 });
 
-test('another user cannot use the agent: a socket whose mode was loosened serves no one until it is private again', async () => {
+// Where peer uids cannot be read (not Linux, no perl), the socket's permissions are the check and
+// fail closed. test/agent-peer-uid.test.ts covers the uid check itself.
+const noPeerCredentials: PeerCredentialSource = {
+  support: async () => ({ available: false, reason: 'test: no SO_PEERCRED' }),
+  read: async () => {
+    throw new LatchError('peer_credentials_unavailable', 'test: no SO_PEERCRED');
+  },
+};
+
+test('without peer credentials, another user cannot use the agent: a socket whose mode was loosened serves no one until it is private again', async () => {
   const dir = tempDir('latch-peer-');
   fs.chmodSync(dir, 0o755); // a directory others may enter, allowed for -a
   const sock = path.join(dir, 's.sock');
   const peerLogs: string[] = [];
-  const s = await startAgentServer({ socketPath: sock, backend, upstreamSocket: upSocket, log: (l) => peerLogs.push(l) });
+  const s = await startAgentServer({ socketPath: sock, backend, upstreamSocket: upSocket, log: (l) => peerLogs.push(l), peerCredentials: noPeerCredentials });
+  assert.ok(peerLogs.includes('peer uid check unavailable (test: no SO_PEERCRED); only the socket\'s permissions keep other users out (docs/AGENT.md "Who may connect")'), peerLogs.join('\n'));
   const asNobody = () =>
     new Promise<{ code: number; out: string }>((resolve) => {
       execFile('ssh-add', ['-L'], { uid: 65534, gid: 65534, env: { PATH: process.env.PATH, SSH_AUTH_SOCK: sock } }, (err, stdout, stderr) =>
@@ -346,6 +357,30 @@ test('another user cannot use the agent: a socket whose mode was loosened serves
     assert.ok(peerLogs.some((l) => l.includes('refusing a connection') && l.includes('mode 0666') && l.includes('chmod 600')), peerLogs.join('\n'));
     fs.chmodSync(sock, 0o600);
     assert.equal((await run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: sock } })).code, 0);
+  } finally {
+    await s.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a connection whose peer uid cannot be read is judged by the socket permissions: served while 0600, refused once loosened', async () => {
+  const dir = tempDir('latch-peer-fail-');
+  const sock = path.join(dir, 's.sock');
+  const peerLogs: string[] = [];
+  const failingRead: PeerCredentialSource = {
+    support: async () => ({ available: true }),
+    read: async () => {
+      throw new LatchError('peer_credentials_unavailable', 'test: perl failed');
+    },
+  };
+  const s = await startAgentServer({ socketPath: sock, backend, log: (l) => peerLogs.push(l), peerCredentials: failingRead });
+  const list = () => run('ssh-add', ['-L'], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+  try {
+    assert.equal((await list()).code, 0);
+    assert.ok(peerLogs.includes("cannot read the peer uid of a connection (test: perl failed); checking the socket's permissions instead"), peerLogs.join('\n'));
+    fs.chmodSync(sock, 0o666);
+    assert.notEqual((await list()).code, 0, 'fails closed');
+    assert.ok(peerLogs.some((l) => l.startsWith('refusing a connection: ') && l.includes('mode 0666')), peerLogs.join('\n'));
   } finally {
     await s.close();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -30,6 +30,7 @@ import {
 import { AgentClient } from './agent-client.js';
 import { AgentMsg, SIGN_MESSAGE_EXTENSION } from './agent-message-ids.js';
 import { AgentLock } from './agent-lock.js';
+import { PeerGuard, type PeerCredentialSource } from './peer-guard.js';
 
 export interface AgentIdentity {
   keyBlob: Uint8Array;
@@ -59,6 +60,8 @@ export interface AgentServerOptions {
   backend: AgentBackend;
   upstreamSocket?: string;
   log?: (line: string) => void;
+  /** Where peers' uids come from (default: the kernel, peer-guard.ts); tests of the fallback pass one without. */
+  peerCredentials?: PeerCredentialSource;
 }
 
 export interface AgentServer {
@@ -150,20 +153,23 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
   let nextConnectionId = 1;
   const sockets = new Set<net.Socket>();
   const lock = new AgentLock(log);
-  let socketStat: fs.Stats | undefined;
+  const guard = await PeerGuard.create(socketPath, log, { source: opts.peerCredentials });
 
-  const server = net.createServer((sock) => {
-    const refusal = socketStat && peerGuardProblem(socketPath, socketStat);
-    if (refusal) {
-      log(`refusing a connection: ${refusal}`);
-      sock.destroy();
-      return;
-    }
+  // pauseOnConnect: nothing is read from a connection until its peer is checked (issue 12 item 3);
+  // what the client sends meanwhile waits in the kernel's socket buffer.
+  const server = net.createServer({ pauseOnConnect: true }, (sock) => {
     sockets.add(sock);
-    const conn = new AgentConnection(nextConnectionId++, sock, backend, upstreamSocket, lock, log);
+    let conn: AgentConnection | undefined;
+    sock.on('error', () => sock.destroy());
     sock.on('close', () => {
       sockets.delete(sock);
-      conn.dispose();
+      conn?.dispose();
+    });
+    void guard.admit(sock).then((ok) => {
+      if (!ok) sock.destroy();
+      if (sock.destroyed) return;
+      conn = new AgentConnection(nextConnectionId++, sock, backend, upstreamSocket, lock, log);
+      sock.resume();
     });
   });
   server.on('error', (e) => log(`agent server error: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
@@ -183,7 +189,7 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
     process.umask(previousUmask);
   }
   fs.chmodSync(socketPath, 0o600);
-  socketStat = fs.lstatSync(socketPath);
+  guard.created(fs.lstatSync(socketPath));
   log(`agent listening on ${socketPath}`);
 
   return {
@@ -199,34 +205,6 @@ export async function startAgentServer(opts: AgentServerOptions): Promise<AgentS
       }
     },
   };
-}
-
-/**
- * The peer check (docs/AGENT.md "Who may connect"). OpenSSH's agent reads the peer's uid
- * (getpeereid / SO_PEERCRED) and refuses other users; Node has no API for it, so Latch relies on
- * what the kernel enforces for a unix socket: connect(2) needs write permission on the socket
- * file. The socket is made 0600 (umask 0177 at creation) in a directory others cannot replace it
- * in, so only its owner and root can connect, which is OpenSSH's rule. Before serving each
- * connection the agent checks that this still holds (the same socket file, still ours, still
- * 0600) and otherwise refuses everyone, so a loosened socket fails closed.
- */
-function peerGuardProblem(socketPath: string, created: fs.Stats): string | undefined {
-  let now: fs.Stats;
-  try {
-    now = fs.lstatSync(socketPath);
-  } catch {
-    return `${socketPath} is gone, so the agent cannot tell who connected`;
-  }
-  if (now.ino !== created.ino || now.dev !== created.dev) return `${socketPath} was replaced by another file`;
-  const uid = process.getuid?.();
-  if (uid !== undefined && now.uid !== uid) return `${socketPath} is now owned by uid ${now.uid}`;
-  if ((now.mode & 0o077) !== 0) {
-    return (
-      `${socketPath} is now mode ${(now.mode & 0o777).toString(8).padStart(4, '0')}; other users could connect and Latch cannot read ` +
-      `a peer's uid (Node has no SO_PEERCRED), so it serves no one until the socket is private again (chmod 600 ${socketPath})`
-    );
-  }
-  return undefined;
 }
 
 class AgentConnection {

@@ -12,6 +12,7 @@ import { LatchError } from '../util/latch-error.js';
 import { decodeBase64, encodeBase64 } from '../protocol/base64url.js';
 export { hintSocketFor } from './host-hint-client.js';
 import { parseHostKey } from '../protocol/ssh/ssh-certificate.js';
+import { PeerGuard, type PeerCredentialSource } from './peer-guard.js';
 
 export interface HostHint {
   user: string;
@@ -81,41 +82,46 @@ export class HostHints {
   }
 }
 
-/** Serve the hint control socket (mode 0600, beside the agent socket). */
-export async function startHintServer(socketPath: string, hints: HostHints, log: (l: string) => void): Promise<{ close(): Promise<void> }> {
+/**
+ * Serve the hint control socket (mode 0600, beside the agent socket). Guarded as the agent socket
+ * is (peer-guard.ts, docs/AGENT.md "Who may connect"): a hint names what the authenticator shows
+ * and pins, so another user must not plant one, even through a socket whose mode was loosened.
+ */
+export async function startHintServer(
+  socketPath: string,
+  hints: HostHints,
+  log: (l: string) => void,
+  opts: { peerCredentials?: PeerCredentialSource } = {},
+): Promise<{ close(): Promise<void> }> {
   try {
     fs.unlinkSync(socketPath);
   } catch {
     /* none */
   }
-  const server = net.createServer((sock) => {
-    let buf = '';
-    sock.setEncoding('utf8');
-    sock.setTimeout(5000, () => sock.destroy());
+  // quiet: the agent socket's guard has already said which check is in force.
+  const guard = await PeerGuard.create(socketPath, log, { source: opts.peerCredentials, what: 'a host hint', quiet: true });
+  // pauseOnConnect: nothing is read before the peer is checked.
+  const server = net.createServer({ pauseOnConnect: true }, (sock) => {
     sock.on('error', () => sock.destroy());
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      if (buf.length > MAX_LINE) {
-        sock.destroy();
-        return;
-      }
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      try {
-        const h = parseHostHint(buf.slice(0, nl));
-        hints.add(h);
-        sock.end('ok\n');
-      } catch {
-        log('refused a malformed host hint');
-        sock.end('error\n');
-      }
+    void guard.admit(sock).then((ok) => {
+      if (!ok) sock.destroy();
+      if (sock.destroyed) return;
+      serveHint(sock, hints, log);
+      sock.resume();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => resolve());
-  });
+  // As the agent socket: created under umask 0177, so never connectable by others, even before the chmod.
+  const previousUmask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+  } finally {
+    process.umask(previousUmask);
+  }
   fs.chmodSync(socketPath, 0o600);
+  guard.created(fs.lstatSync(socketPath));
   return {
     close: () =>
       new Promise<void>((resolve) => {
@@ -127,4 +133,28 @@ export async function startHintServer(socketPath: string, hints: HostHints, log:
         }
       }),
   };
+}
+
+/** One JSON line in, "ok" or "error" out. */
+function serveHint(sock: net.Socket, hints: HostHints, log: (l: string) => void): void {
+  let buf = '';
+  sock.setEncoding('utf8');
+  sock.setTimeout(5000, () => sock.destroy());
+  sock.on('data', (chunk: string) => {
+    buf += chunk;
+    if (buf.length > MAX_LINE) {
+      sock.destroy();
+      return;
+    }
+    const nl = buf.indexOf('\n');
+    if (nl < 0) return;
+    try {
+      const h = parseHostHint(buf.slice(0, nl));
+      hints.add(h);
+      sock.end('ok\n');
+    } catch {
+      log('refused a malformed host hint');
+      sock.end('error\n');
+    }
+  });
 }
