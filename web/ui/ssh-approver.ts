@@ -94,7 +94,7 @@ export class CardApprover implements Approver {
       case 'expired':
         return { kind: 'deny', reason: 'no answer in time' };
       case 'withdrawn':
-        return { kind: 'deny', reason: 'withdrawn' };
+        return { kind: 'deny', reason: d.reason ?? 'withdrawn' };
     }
   }
 }

@@ -1,0 +1,101 @@
+/**
+ * Issue 16 §5, the state the web authenticator reports, in real Chromium with a real `latch
+ * server` and `latch agent` (the agent's sign request is what ssh and git send it):
+ * - offline at the click: the relay killed under an open card, Approve tapped: the page says
+ *   "not delivered, retrying" (status, card line, History), and delivers the moment the server is
+ *   back on the same port and data, within the agent's wait: the agent gets its signature;
+ * - two tabs: the tab without the card says the request is open in another tab;
+ * - site data cleared with a card open: the page says its storage is gone, closes the card with a
+ *   reason (the computer hears a denial at once), and stops saying "Listening for requests.".
+ * Skips where /usr/bin/chromium is absent.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import type { Locator, Page } from 'playwright-core';
+import { startLatchServer, type LatchServer } from './helpers/latch-process.js';
+import { CHROMIUM_SKIP, tapApprove } from './helpers/web-browser.js';
+import { askAgentToSign, openPairedPage, type PairedPage } from './helpers/web-paired-page.js';
+
+const skip = CHROMIUM_SKIP;
+const user = os.userInfo().username;
+
+let env: PairedPage | undefined;
+/** The server now serving (the first one is killed and restarted in the first test). */
+let srv: LatchServer | undefined;
+let page: Page;
+
+before(async () => {
+  if (skip) return;
+  env = await openPairedPage();
+  srv = env.srv;
+  page = env.page;
+});
+
+after(async () => {
+  await env?.stop();
+  if (srv !== env?.srv) await srv?.stop().catch(() => undefined);
+});
+
+/** The one request card of `p` (waits for it). */
+async function card(p: Page = page): Promise<Locator> {
+  const c = p.getByRole('article');
+  await c.waitFor({ timeout: 30_000 });
+  assert.equal(await c.count(), 1);
+  return c;
+}
+
+/** Wait for a History entry of `p` with this text; returns its text. */
+async function historyEntry(p: Page, text: string | RegExp): Promise<string> {
+  await p.evaluate(() => (location.hash = 'history'));
+  const li = p.locator('#history li', { hasText: text }).first();
+  await li.waitFor({ timeout: 30_000 });
+  return (await li.textContent()) ?? '';
+}
+
+test('offline at the click: an approval the relay cannot take says "not delivered, retrying", and is delivered the moment the server is back', { skip }, async () => {
+  await page.evaluate(() => (location.hash = 'requests'));
+  await page.locator('body[data-inbox="connected"]').waitFor();
+  const { answer } = await askAgentToSign(env!.agentSocket, env!.pageKey, user);
+  const c = await card();
+  // The relay goes away with the card open (the computer was acked and waits 60 s more).
+  await srv!.kill9();
+  await page.locator('body[data-inbox="disconnected"]').waitFor({ timeout: 30_000 });
+  await tapApprove(c.getByRole('button', { name: 'Approve' }));
+
+  const status = page.getByRole('status');
+  await status.getByText(/approved once, not delivered, retrying/).waitFor({ timeout: 30_000 });
+  assert.equal(await page.locator('body').getAttribute('data-delivery'), 'retrying');
+  assert.match(await historyEntry(page, 'not delivered'), /SSH login as .*approved once, not delivered, retrying$/);
+  assert.equal(await page.locator('#history li', { hasText: /approved once$/ }).count(), 0, 'History never says "approved once" before the computer has the answer');
+
+  // Back on the same port and data: the page re-sends at once, and the agent gets its signature.
+  srv = await startLatchServer({ dataDir: srv!.dataDir, port: srv!.port });
+  const signature = await answer;
+  assert.ok(signature.length > 0);
+  await status.getByText(/approved once, delivered once the relay came back/).waitFor({ timeout: 30_000 });
+  assert.match(await historyEntry(page, 'delivered once the relay came back'), /SSH login as .*approved once, delivered once the relay came back$/);
+  assert.equal(await page.locator('#history li', { hasText: 'retrying' }).count(), 0);
+});
+
+test('site data cleared with a card open: the page says its storage is gone, closes the card with a reason, and stops "Listening for requests."', { skip }, async () => {
+  await page.evaluate(() => (location.hash = 'requests'));
+  await page.getByText('Listening for requests.').waitFor({ timeout: 30_000 });
+  const { answer } = await askAgentToSign(env!.agentSocket, env!.pageKey, user);
+  const c = await card();
+  assert.match((await c.textContent()) ?? '', /SSH login as/);
+  // As "Clear site data" does: the origin's IndexedDB (keys, pairings, history) goes under the open page.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Storage.clearDataForOrigin', { origin: new URL(srv!.url).origin, storageTypes: 'indexeddb' });
+
+  const alert = page.getByRole('alert').filter({ hasText: 'data for the app was cleared' });
+  await alert.waitFor({ timeout: 30_000 });
+  assert.match((await alert.textContent()) ?? '', /keys, pairings and history are gone.*open request card was closed unanswered.*pair each computer again/);
+  assert.equal(await page.getByRole('article').count(), 0, 'the card is closed');
+  await page.getByRole('status').getByText(/Not listening: this browser's storage for the app is gone/).waitFor();
+  assert.equal(await page.getByText('Listening for requests.').count(), 0);
+  assert.equal(await page.locator('body').getAttribute('data-storage'), 'lost');
+  // Nothing was signed, and the computer is told so at once (not left to time out).
+  await assert.rejects(answer);
+  assert.match(env!.agent.stderr(), /denied on the authenticator \(this browser's data for the app was cleared\)/);
+});
