@@ -78,6 +78,39 @@ test('offline at the click: an approval the relay cannot take says "not delivere
   assert.equal(await page.locator('#history li', { hasText: 'retrying' }).count(), 0);
 });
 
+test('two tabs: the request is shown in one tab; the other says it is open in another tab, until it is answered there', { skip }, async () => {
+  await page.evaluate(() => (location.hash = 'requests'));
+  const second = await page.context().newPage();
+  try {
+    await second.goto(`${srv!.url}/app/#requests`);
+    await second.waitForSelector('body[data-ready="true"]');
+    for (const p of [page, second]) await p.getByText('Listening for requests.').waitFor({ timeout: 30_000 });
+    const { answer } = await askAgentToSign(env!.agentSocket, env!.pageKey, user);
+    // Which tab shows it is up to their race for the request (§5.5): find it.
+    const shown = (p: Page): Promise<Page> => p.getByRole('article').waitFor({ timeout: 30_000 }).then(() => p);
+    const tabs = [shown(page), shown(second)];
+    for (const t of tabs) t.catch(() => undefined);
+    const withCard = await Promise.race(tabs);
+    const other = withCard === page ? second : page;
+    const c = await card(withCard);
+    const title = (await c.getByRole('heading').textContent()) ?? '';
+
+    const note = other.locator('#elsewhere li', { hasText: 'this request is open in another tab of this app' });
+    await note.waitFor({ timeout: 30_000 });
+    assert.match((await note.textContent()) ?? '', /SSH login as .*, from laptop .*: this request is open in another tab of this app\. Answer it there\./);
+    assert.ok(title.startsWith(((await note.textContent()) ?? '').split(',')[0]!.trim()), `the note names the card: ${title}`);
+    assert.equal(await other.getByRole('article').count(), 0, 'one card, in one tab');
+    assert.equal(await withCard.locator('#elsewhere li').count(), 0, 'the tab with the card has no note');
+
+    await tapApprove(c.getByRole('button', { name: 'Approve' }));
+    assert.ok((await answer).length > 0);
+    await note.waitFor({ state: 'detached', timeout: 30_000 });
+    assert.equal(await other.locator('#elsewhere-live').isVisible(), false);
+  } finally {
+    await second.close();
+  }
+});
+
 test('site data cleared with a card open: the page says its storage is gone, closes the card with a reason, and stops "Listening for requests."', { skip }, async () => {
   await page.evaluate(() => (location.hash = 'requests'));
   await page.getByText('Listening for requests.').waitFor({ timeout: 30_000 });

@@ -6,13 +6,14 @@
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { WebStore, type WebDevice } from '../src/web/web-store.js';
 import { CLAIM_BUSY_SECONDS, OWNER, liveOwners, loadOrCreateDevice, serveRequests } from '../src/web/web-authenticator.js';
-import { cardClosed, cardOpened, recordInterruptedCards } from '../src/web/web-open-cards.js';
+import { cardClosed, cardOpened, onCardsChanged, openElsewhere, recordInterruptedCards } from '../src/web/web-open-cards.js';
 import { errorText, type AppContext } from './ui/app-context.js';
 import { pairingSignal, withdrawRemovedPairings } from './ui/pairing-signals.js';
 import { CardApprover } from './ui/ssh-approver.js';
 import { closeAllCards, settledSays } from './ui/request-cards.js';
 import { deliveryOutcome } from '../src/web/web-history.js';
-import { byId } from './ui/dom.js';
+import { byId, h } from './ui/dom.js';
+import { cleanLine } from '../src/authenticator/sign-review.js';
 import { setupPairScreen } from './screens/pair-screen.js';
 import { renderComputers } from './screens/computers-screen.js';
 import { renderPolicies } from './screens/policies-screen.js';
@@ -146,6 +147,7 @@ async function main(): Promise<void> {
     stopCustodyNotices();
     const open = document.querySelectorAll('#cards article').length;
     closeAllCards('this browser\'s data for the app was cleared');
+    byId('elsewhere-live').hidden = true;
     inboxEl.textContent = 'Not listening: this browser\'s storage for the app is gone (keys and pairings with it).';
     document.body.dataset.inbox = 'stopped';
     document.body.dataset.storage = 'lost';
@@ -157,6 +159,16 @@ async function main(): Promise<void> {
 
   setupPairScreen(ctx);
   document.addEventListener('latch:changed', () => void ctx.refresh());
+  // Two tabs (issue 16 §5, docs/WEB.md): a request is shown in the one tab whose claim won; this
+  // one says where it is instead of showing nothing.
+  const renderElsewhere = async (): Promise<void> => {
+    if (store.lost !== undefined) return;
+    const cards = await openElsewhere(store, OWNER, await liveOwners(), Math.floor(Date.now() / 1000), CLAIM_BUSY_SECONDS);
+    byId('elsewhere').replaceChildren(...cards.map((c) => h('li', { text: `${cleanLine(c.title)}, from ${cleanLine(c.from)}: this request is open in another tab of this app. Answer it there.` })));
+    byId('elsewhere-live').hidden = cards.length === 0;
+  };
+  onCardsChanged(() => void renderElsewhere().catch((e: unknown) => log(`could not list other tabs' cards: ${errorText(e)}`)));
+  void renderElsewhere().catch(() => undefined);
   window.addEventListener('hashchange', () => show(location.hash.slice(1)));
   const pairings = (await store.get('pairings')) ?? [];
   show(location.hash ? location.hash.slice(1) : pairings.length ? 'requests' : 'pair');
