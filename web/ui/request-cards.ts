@@ -35,6 +35,11 @@ export interface CardSpec {
   /** Timed approvals this request may be given; [] = once or deny only. */
   timedOptions: TimedOption[];
   defaultHours?: number;
+  /**
+   * The answer goes to the computer after the card closes (SSH and git: web-authenticator.ts
+   * reports its delivery through settledSays): an approval's line says "sending" until then.
+   */
+  awaitsDelivery?: boolean;
 }
 
 export type CardDecision = { kind: 'once' } | { kind: 'deny' } | { kind: 'timed'; scope: string; seconds: number } | { kind: 'expired' } | { kind: 'withdrawn'; reason?: string };
@@ -81,13 +86,20 @@ function collapseWhenIdle(): void {
  * An approval is not "Approved." until the computer has it (issue 16 §5 "Offline at the click"):
  * the line says so once the answer is sent (settledSays), or that it is not delivered yet.
  */
+const SENDING_TEXT = 'Approved, sending…';
 const SETTLED_TEXT: Record<CardDecision['kind'], string> = {
-  once: 'Approved, sending…',
-  timed: 'Approved, sending…',
+  once: 'Approved.',
+  timed: 'Approved.',
   deny: 'Denied.',
   expired: 'No answer in time: denied.',
   withdrawn: 'Withdrawn.',
 };
+
+function settledText(spec: CardSpec, d: CardDecision): string {
+  if (d.kind === 'withdrawn' && d.reason) return `Closed: ${d.reason}.`;
+  if ((d.kind === 'once' || d.kind === 'timed') && spec.awaitsDelivery) return SENDING_TEXT;
+  return SETTLED_TEXT[d.kind];
+}
 
 /** Updates the answered card line of the request titled `title` (if still shown) with where its answer stands. */
 export function settledSays(title: string, text: string): void {
@@ -161,7 +173,7 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
       unguard(approve);
       // Keep the card's space, as a plain line (not an article: it asks nothing now), of exactly
       // its height so nothing below moves.
-      const spacer = h('div', { class: 'request settled', role: 'note', 'data-title': spec.title, text: `${cleanLine(spec.title)}: ${d.kind === 'withdrawn' && d.reason ? `Closed: ${d.reason}.` : SETTLED_TEXT[d.kind]}` });
+      const spacer = h('div', { class: 'request settled', role: 'note', 'data-title': spec.title, text: `${cleanLine(spec.title)}: ${settledText(spec, d)}` });
       spacer.style.height = `${card.getBoundingClientRect().height}px`;
       card.replaceWith(spacer);
       rearmAll();
