@@ -1,9 +1,10 @@
 /**
  * Issue 16 §5, the state the web authenticator reports, in real Chromium with a real `latch
- * server` and `latch agent` (the agent's sign request is what ssh and git send it):
- * - offline at the click: the relay killed under an open card, Approve tapped: the page says
- *   "not delivered, retrying" (status, card line, History), and delivers the moment the server is
- *   back on the same port and data, within the agent's wait: the agent gets its signature;
+ * server` and `latch agent` (stock git signs through it; the other tests send the agent the sign
+ * request ssh sends):
+ * - offline at the click: the relay killed under an open git card, Approve tapped: the page says
+ *   "not delivered, retrying" (status line, History), and delivers the moment the server is
+ *   back on the same port and data, within the agent's wait: the commit is signed and verifies;
  * - two tabs: the tab without the card says the request is open in another tab;
  * - site data cleared with a card open: the page says its storage is gone, closes the card with a
  *   reason (the computer hears a denial at once), and stops saying "Listening for requests.".
@@ -11,9 +12,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { startLatchServer, type LatchServer } from './helpers/latch-process.js';
+import { signingRepo } from './helpers/git-repo.js';
 import { CHROMIUM_SKIP, tapApprove } from './helpers/web-browser.js';
 import { askAgentToSign, openPairedPage, type PairedPage } from './helpers/web-paired-page.js';
 
@@ -56,8 +60,12 @@ async function historyEntry(p: Page, text: string | RegExp): Promise<string> {
 test('offline at the click: an approval the relay cannot take says "not delivered, retrying", and is delivered the moment the server is back', { skip }, async () => {
   await page.evaluate(() => (location.hash = 'requests'));
   await page.locator('body[data-inbox="connected"]').waitFor();
-  const { answer } = await askAgentToSign(env!.agentSocket, env!.pageKey, user);
+  const { repo, git } = await signingRepo({ prefix: 'web-state-git', computer: env!.computer, agentSocket: env!.agentSocket });
+  fs.writeFileSync(path.join(repo, 'a.txt'), 'offline at the click\n');
+  assert.equal((await git(['add', 'a.txt'])).code, 0);
+  const commit = git(['commit', '-S', '-q', '-m', 'Signed across a relay restart']);
   const c = await card();
+  assert.match((await c.textContent()) ?? '', /Git commit signature/);
   // The relay goes away with the card open (the computer was acked and waits 60 s more).
   await srv!.kill9();
   await page.locator('body[data-inbox="disconnected"]').waitFor({ timeout: 30_000 });
@@ -66,15 +74,17 @@ test('offline at the click: an approval the relay cannot take says "not delivere
   const status = page.getByRole('status');
   await status.getByText(/approved once, not delivered, retrying/).waitFor({ timeout: 30_000 });
   assert.equal(await page.locator('body').getAttribute('data-delivery'), 'retrying');
-  assert.match(await historyEntry(page, 'not delivered'), /SSH login as .*approved once, not delivered, retrying$/);
+  assert.match(await historyEntry(page, 'not delivered'), /Git commit signature.*approved once, not delivered, retrying$/);
   assert.equal(await page.locator('#history li', { hasText: /approved once$/ }).count(), 0, 'History never says "approved once" before the computer has the answer');
 
-  // Back on the same port and data: the page re-sends at once, and the agent gets its signature.
+  // Back on the same port and data: the page re-sends at once, and the commit is signed.
   srv = await startLatchServer({ dataDir: srv!.dataDir, port: srv!.port });
-  const signature = await answer;
-  assert.ok(signature.length > 0);
+  const r = await commit;
+  assert.equal(r.code, 0, r.stderr);
+  const v = await git(['verify-commit', 'HEAD']);
+  assert.equal(v.code, 0, v.stderr);
   await status.getByText(/approved once, delivered once the relay came back/).waitFor({ timeout: 30_000 });
-  assert.match(await historyEntry(page, 'delivered once the relay came back'), /SSH login as .*approved once, delivered once the relay came back$/);
+  assert.match(await historyEntry(page, 'delivered once the relay came back'), /Git commit signature.*approved once, delivered once the relay came back$/);
   assert.equal(await page.locator('#history li', { hasText: 'retrying' }).count(), 0);
 });
 
