@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   };
   function startInbox(): void {
     serving?.abort();
-    if (store.lost !== undefined) return; // nothing to listen with: storageLost() says so
+    if (store.lost !== undefined) return; // nothing to listen with: store.onLost (below) says so
     const ctl = new AbortController();
     serving = ctl;
     inboxEl.textContent = '';
@@ -111,7 +111,9 @@ async function main(): Promise<void> {
         inboxEl.textContent = s === 'connected' ? 'Listening for requests.' : 'Relay unreachable; retrying.';
         document.body.dataset.inbox = s;
       },
-      onHandled: () => void ctx.refresh(),
+      onHandled: () => {
+        if (store.lost === undefined) void ctx.refresh();
+      },
       // Issue 16 §5 "Offline at the click": an answer is not "approved" until the computer has it.
       onDelivery: (e) => {
         const state = e.state;
