@@ -6,19 +6,24 @@
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { WebStore, type WebDevice } from '../src/web/web-store.js';
 import { CLAIM_BUSY_SECONDS, OWNER, liveOwners, loadOrCreateDevice, serveRequests } from '../src/web/web-authenticator.js';
-import { cardClosed, cardOpened, recordInterruptedCards } from '../src/web/web-open-cards.js';
+import { cardClosed, cardOpened, onCardsChanged, openElsewhere, recordInterruptedCards } from '../src/web/web-open-cards.js';
 import { errorText, type AppContext } from './ui/app-context.js';
 import { pairingSignal, withdrawRemovedPairings } from './ui/pairing-signals.js';
 import { CardApprover } from './ui/ssh-approver.js';
-import { byId } from './ui/dom.js';
+import { closeAllCards, settledSays } from './ui/request-cards.js';
+import { deliveryOutcome } from '../src/web/web-history.js';
+import { byId, h } from './ui/dom.js';
+import { cleanLine } from '../src/authenticator/sign-review.js';
 import { setupPairScreen } from './screens/pair-screen.js';
 import { renderComputers } from './screens/computers-screen.js';
 import { renderPolicies } from './screens/policies-screen.js';
 import { renderHistory } from './screens/history-screen.js';
 import { renderKeys } from './screens/keys-screen.js';
 import { renderAccount } from './screens/account-screen.js';
-import { restartCustodyNotices } from './ui/custody-notices.js';
+import { restartCustodyNotices, stopCustodyNotices } from './ui/custody-notices.js';
 import { watchShellVersion } from './ui/shell-version.js';
+
+const capitalise = (t: string): string => t.charAt(0).toUpperCase() + t.slice(1);
 
 const SCREENS = ['requests', 'pair', 'computers', 'policies', 'history', 'account', 'keys'] as const;
 const statusEl = byId('status');
@@ -87,6 +92,7 @@ async function main(): Promise<void> {
   };
   function startInbox(): void {
     serving?.abort();
+    if (store.lost !== undefined) return; // nothing to listen with: store.onLost (below) says so
     const ctl = new AbortController();
     serving = ctl;
     inboxEl.textContent = '';
@@ -105,7 +111,21 @@ async function main(): Promise<void> {
         inboxEl.textContent = s === 'connected' ? 'Listening for requests.' : 'Relay unreachable; retrying.';
         document.body.dataset.inbox = s;
       },
-      onHandled: () => void ctx.refresh(),
+      onHandled: () => {
+        if (store.lost === undefined) void ctx.refresh();
+      },
+      // Issue 16 §5 "Offline at the click": an answer is not "approved" until the computer has it.
+      onDelivery: (e) => {
+        const state = e.state;
+        if (state === 'sent') {
+          for (const o of e.outcomes) settledSays(o.title, `${capitalise(o.outcome)}.`);
+          return;
+        }
+        for (const o of e.outcomes) settledSays(o.title, `${capitalise(deliveryOutcome(o.outcome, state))}.`);
+        const what = e.outcomes.map((o) => `${o.title}: ${deliveryOutcome(o.outcome, state)}`).join('; ');
+        ctx.say(what ? `${what}.` : state === 'late' ? 'An answer was delivered once the relay came back.' : 'An answer was not delivered.');
+        document.body.dataset.delivery = state;
+      },
       onRelayError: (url, e) => {
         if (!ctl.signal.aborted) inboxEl.textContent = `Cannot read the relay at ${new URL(url).host} (${errorText(e)}); retrying.`;
       },
@@ -120,8 +140,37 @@ async function main(): Promise<void> {
     void restart(false);
   });
 
+  // Issue 16 §5 "Site data cleared with a card open": the keys and pairings went with the
+  // storage, so stop listening, close the open cards (nothing can be signed now), and say so
+  // plainly instead of "Listening for requests." with no keys behind it.
+  store.onLost((why) => {
+    log(`storage lost: ${why}`);
+    serving?.abort();
+    stopCustodyNotices();
+    const open = document.querySelectorAll('#cards article').length;
+    closeAllCards('this browser\'s data for the app was cleared');
+    byId('elsewhere-live').hidden = true;
+    inboxEl.textContent = 'Not listening: this browser\'s storage for the app is gone (keys and pairings with it).';
+    document.body.dataset.inbox = 'stopped';
+    document.body.dataset.storage = 'lost';
+    ctx.fail(
+      `This browser's data for the app was cleared (${why}): its keys, pairings and history are gone, so it can answer no computer. ` +
+        `${open ? `The open request card${open === 1 ? ' was' : 's were'} closed unanswered. ` : ''}Reload the page to start afresh, then pair each computer again.`,
+    );
+  });
+
   setupPairScreen(ctx);
   document.addEventListener('latch:changed', () => void ctx.refresh());
+  // Two tabs (issue 16 §5, docs/WEB.md): a request is shown in the one tab whose claim won; this
+  // one says where it is instead of showing nothing.
+  const renderElsewhere = async (): Promise<void> => {
+    if (store.lost !== undefined) return;
+    const cards = await openElsewhere(store, OWNER, await liveOwners(), Math.floor(Date.now() / 1000), CLAIM_BUSY_SECONDS);
+    byId('elsewhere').replaceChildren(...cards.map((c) => h('li', { text: `${cleanLine(c.title)}, from ${cleanLine(c.from)}: this request is open in another tab of this app. Answer it there.` })));
+    byId('elsewhere-live').hidden = cards.length === 0;
+  };
+  onCardsChanged(() => void renderElsewhere().catch((e: unknown) => log(`could not list other tabs' cards: ${errorText(e)}`)));
+  void renderElsewhere().catch(() => undefined);
   window.addEventListener('hashchange', () => show(location.hash.slice(1)));
   const pairings = (await store.get('pairings')) ?? [];
   show(location.hash ? location.hash.slice(1) : pairings.length ? 'requests' : 'pair');

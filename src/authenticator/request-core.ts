@@ -15,7 +15,16 @@ import type { ReplayEntry, StoredPairing } from './authenticator-state.js';
 import type { WebauthnCreateBody, WebauthnCreateResult, WebauthnGetBody, WebauthnGetResult } from '../protocol/webauthn/webauthn-requests.js';
 
 export type Log = (line: string) => void;
-export type Send = (envelope: Uint8Array) => Promise<void>;
+/**
+ * What a send carries, for a sender that treats them apart (the web page retries an answer until
+ * it is delivered, issue 16 §5, but never holds a card back for an ack): 'ack' (§5.3), or the
+ * request's one answer (a result, an error or a cached replay).
+ */
+export interface SendInfo {
+  what: 'ack' | 'answer';
+  requestId: string;
+}
+export type Send = (envelope: Uint8Array, info?: SendInfo) => Promise<void>;
 export type Outcome = { result: unknown } | { error: { code: string; message: string } };
 export type Claim = { kind: 'claimed' | 'mismatch' | 'busy' | 'stale' | 'expired' | 'interrupted' } | { kind: 'cached'; response: string };
 
@@ -155,7 +164,8 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
     return 'done';
   }
   const hash = requestHash(sodium, bytes);
-  const reply = (plain: Uint8Array): Promise<void> => send(boxMessageRandom(sodium, plain, computerPk, sessionSk));
+  const reply = (plain: Uint8Array, what: SendInfo['what'] = 'answer'): Promise<void> =>
+    send(boxMessageRandom(sodium, plain, computerPk, sessionSk), { what, requestId: request.request_id });
   const respond = (outcome: Outcome): Uint8Array => {
     const msg: ResponseMessage = { v: PROTOCOL_VERSION, type: 'response', request_id: request.request_id, request_hash: hash, unix_seconds: o.clock(), ...outcome };
     return encodeMessage(msg);
@@ -230,7 +240,7 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
   }
 
   const ack = (): Promise<void> =>
-    reply(encodeMessage({ v: PROTOCOL_VERSION, type: 'ack', request_id: request.request_id, request_hash: hash, unix_seconds: o.clock() }));
+    reply(encodeMessage({ v: PROTOCOL_VERSION, type: 'ack', request_id: request.request_id, request_hash: hash, unix_seconds: o.clock() }), 'ack');
   let outcome: Outcome;
   try {
     outcome = { result: await o.act(request, ack) };

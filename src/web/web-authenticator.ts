@@ -11,17 +11,18 @@ import { decodeBase64url } from '../protocol/base64url.js';
 import { newRequestId, nowSeconds, type DeviceInfo } from '../protocol/messages.js';
 import type { PairingLink } from '../protocol/pairing-link.js';
 import { validateName } from '../protocol/pairing-link.js';
-import { TIMEOUT_PAIR_SECONDS } from '../protocol/protocol-constants.js';
+import { ACK_EXTENSION_SECONDS, TIMEOUT_PAIR_SECONDS } from '../protocol/protocol-constants.js';
 import type { QueueKeyPair } from '../protocol/queue-id.js';
 import type { Sodium } from '../protocol/sodium.js';
 import { RelayClient } from '../transport/relay-client.js';
 import type { ReplayEntry, StoredPairing } from '../authenticator/authenticator-state.js';
 import { actOn, describe, handleRequest, type Handled, type Log, type RequestStore, type Send } from '../authenticator/request-core.js';
 import { pairAsAuthenticator } from '../authenticator/pairing-steps.js';
-import { SshSignCore } from '../authenticator/ssh-sign-core.js';
+import { SshSignCore, type SignOutcome } from '../authenticator/ssh-sign-core.js';
 import { denyAll, type Approver } from '../authenticator/sign-review.js';
 import { generateWebSshKey, webSshKeyInfo } from './web-keys.js';
-import { addHistory } from './web-history.js';
+import { addHistory, deliveryOutcome, settleDelivery, type DeliveryState, type HistoryEntry } from './web-history.js';
+import { RelayWake, deliverAnswer, isDeliveryAbandoned } from './web-answer-delivery.js';
 import { webSshSignStore } from './web-ssh-store.js';
 import { FairScheduler, peekRequest } from './web-request-scheduler.js';
 import type { WebDevice, WebSshKey, WebStore } from './web-store.js';
@@ -71,9 +72,24 @@ export function queueKeyOf(p: StoredPairing): QueueKeyPair {
   return { publicKey: decodeBase64url(p.queuePublicKey), secretKey: decodeBase64url(p.queueSecretKey) };
 }
 
+/**
+ * How the page sends an answer (web-answer-delivery.ts): 'sent' at the first try, 'late' after
+ * retries; `onUndelivered` is called once, when the first try fails and retries begin.
+ */
+export type SendAnswer = (envelope: Uint8Array, onUndelivered: (e: Error) => Promise<void>) => Promise<'sent' | 'late'>;
+
+/** Where an answer's delivery stands, for the status line: the outcomes it carries (none for a cached replay). */
+export interface DeliveryEvent {
+  /** 'sent': delivered at the first try; else as History's DeliveryState. */
+  state: DeliveryState | 'sent';
+  outcomes: readonly SignOutcome[];
+  error?: Error;
+}
+
 /** PROTOCOL.md §5 for the browser: open, check, claim in IndexedDB (replay cache), act, answer. */
 export class WebRequestHandler {
-  readonly #ssh: SshSignCore<WebSshKey>;
+  readonly #approver: Approver;
+  readonly #onDelivery: ((e: DeliveryEvent) => void) | undefined;
 
   constructor(
     private readonly sodium: Sodium,
@@ -81,16 +97,60 @@ export class WebRequestHandler {
     private readonly log: Log,
     private readonly clock: () => number = nowSeconds,
     /** Who approves signatures (the request cards); without one every signature is denied. */
-    opts: { approver?: Approver } = {},
+    opts: { approver?: Approver; onDelivery?: (e: DeliveryEvent) => void } = {},
   ) {
-    this.#ssh = new SshSignCore<WebSshKey>({
-      store: webSshSignStore(store),
-      approver: opts.approver ?? denyAll,
-      log,
-      clock,
-      // Every outcome goes to the History screen, approvals by a policy (no card) included.
-      onOutcome: (o) => addHistory(store, { at: clock(), kind: o.kind, title: o.title, from: o.from, outcome: o.outcome, ...(o.policyId ? { pin: { policy: o.policyId } } : {}) }),
-    });
+    this.#approver = opts.approver ?? denyAll;
+    this.#onDelivery = opts.onDelivery;
+  }
+
+  /** One review core per request, so its outcomes are known to be this request's (History waits for delivery). */
+  #core(onOutcome: (o: SignOutcome) => void): SshSignCore<WebSshKey> {
+    return new SshSignCore<WebSshKey>({ store: webSshSignStore(this.store), approver: this.#approver, log: this.log, clock: this.clock, onOutcome });
+  }
+
+  #entry(o: SignOutcome, at: number): HistoryEntry {
+    return { at, kind: o.kind, title: o.title, from: o.from, outcome: o.outcome, ...(o.policyId ? { pin: { policy: o.policyId } } : {}) };
+  }
+
+  /**
+   * The answer's send, with History (issue 16 §5 "Offline at the click"): every outcome (approvals
+   * by a policy, refusals and denials included) reaches History once the computer has the answer;
+   * if the relay cannot take it, History says "not delivered, retrying" at once and is updated
+   * when it goes, or when the computer stops waiting. Without `sendAnswer` (pairing), one try.
+   */
+  async #answer(envelope: Uint8Array, requestId: string, decided: readonly SignOutcome[], send: Send, sendAnswer: SendAnswer | undefined): Promise<void> {
+    const at = this.clock();
+    const record = async (entries: HistoryEntry[]): Promise<void> => {
+      for (const e of entries) await addHistory(this.store, e).catch((err: unknown) => this.log(`could not record the outcome: ${describe(err)}`));
+    };
+    if (!sendAnswer) {
+      await send(envelope, { what: 'answer', requestId });
+      await record(decided.map((o) => this.#entry(o, at)));
+      return;
+    }
+    let undelivered = false;
+    try {
+      await sendAnswer(envelope, async (error) => {
+        undelivered = true;
+        this.log(`could not send the answer to ${requestId}: ${describe(error)}; retrying`);
+        await record(decided.map((o) => ({ ...this.#entry(o, at), outcome: deliveryOutcome(o.outcome, 'retrying'), delivery: { requestId, decided: o.outcome, state: 'retrying' } })));
+        this.#onDelivery?.({ state: 'retrying', outcomes: decided, error });
+      });
+    } catch (e) {
+      // The inbox restarted: the next one re-sends the stored answer and settles the entry.
+      if (isDeliveryAbandoned(e)) throw e;
+      if (undelivered) {
+        await settleDelivery(this.store, requestId, 'lost').catch(() => 0);
+        this.#onDelivery?.({ state: 'lost', outcomes: decided, error: e as Error });
+      } else await record(decided.map((o) => ({ ...this.#entry(o, at), outcome: `${o.outcome}, not delivered (${describe(e)})` })));
+      throw e;
+    }
+    if (!undelivered) await record(decided.map((o) => this.#entry(o, at)));
+    // Also settles the entries of an earlier try (another inbox, or a page closed mid-retry)
+    // whose stored answer was just sent again from the replay cache.
+    const earlier = await settleDelivery(this.store, requestId, 'late').catch(() => 0);
+    if (undelivered || earlier) this.#onDelivery?.({ state: 'late', outcomes: decided });
+    else if (decided.length) this.#onDelivery?.({ state: 'sent', outcomes: decided });
   }
 
   /** IndexedDB readwrite transactions are the browser's keystore lock (web-store.ts). */
@@ -103,7 +163,12 @@ export class WebRequestHandler {
     // One transaction over all records: an unpair that was answered is applied (as the keystore
     // does), with that computer's timed approvals and opt-in.
     finish: (update, removePairing) =>
-      this.store.transactMany(['replay', 'pairings', 'policies', 'allowUnverifiedFor'], (v) => ({
+      // The storage was cleared under an open card (issue 16 §5): there is no replay cache left to
+      // keep the answer in, and no pairing for a redelivery to reach, so the answer (a card closed
+      // then is a denial) is sent without one rather than left for the computer to time out on.
+      this.store.lost !== undefined
+        ? Promise.resolve()
+        : this.store.transactMany(['replay', 'pairings', 'policies', 'allowUnverifiedFor'], (v) => ({
         write: {
           replay: update(v.replay ?? []),
           ...(removePairing !== undefined
@@ -118,9 +183,13 @@ export class WebRequestHandler {
       })),
   };
 
-  async handle(pairing: StoredPairing, envelope: Uint8Array, send: Send): Promise<Handled> {
+  /** `sendAnswer`: how the answer (not an ack) is sent until delivered; without it, one try with `send`. */
+  async handle(pairing: StoredPairing, envelope: Uint8Array, send: Send, sendAnswer?: SendAnswer): Promise<Handled> {
     const live = await liveOwners();
-    return handleRequest(pairing, envelope, send, {
+    const outcomes: SignOutcome[] = [];
+    const core = this.#core((o) => void outcomes.push(o));
+    const wrapped: Send = (env, info) => (info?.what === 'answer' ? this.#answer(env, info.requestId, outcomes.splice(0), send, sendAnswer) : send(env, info));
+    return handleRequest(pairing, envelope, wrapped, {
       sodium: this.sodium,
       store: this.#store,
       log: this.log,
@@ -141,8 +210,8 @@ export class WebRequestHandler {
             if (!device) throw new LatchError('not_initialised', 'the web authenticator has no keys yet');
             return webDeviceInfo(device);
           },
-          sshSign: (p, b, a, t) => this.#ssh.sshSign(p, b, a, t),
-          signMessage: (p, b, a, t) => this.#ssh.signMessage(p, b, a, t),
+          sshSign: (p, b, a, t) => core.sshSign(p, b, a, t),
+          signMessage: (p, b, a, t) => core.signMessage(p, b, a, t),
         }),
     });
   }
@@ -192,12 +261,14 @@ export async function serveRequests(opts: {
   onPairingGone?: (pairing: StoredPairing) => void;
   /** Who approves SSH logins and git signatures (the request cards). */
   approver?: Approver;
+  /** An answer the relay could not take at once: retrying, delivered late, or given up (issue 16 §5). */
+  onDelivery?: (e: DeliveryEvent) => void;
 }): Promise<void> {
   const { sodium, store, log } = opts;
   const pairings = (await store.get('pairings')) ?? [];
   const byRelay = new Map<string, StoredPairing[]>();
   for (const p of pairings) byRelay.set(p.relayUrl, [...(byRelay.get(p.relayUrl) ?? []), p]);
-  const handler = new WebRequestHandler(sodium, store, log, nowSeconds, opts.approver ? { approver: opts.approver } : {});
+  const handler = new WebRequestHandler(sodium, store, log, nowSeconds, { ...(opts.approver ? { approver: opts.approver } : {}), ...(opts.onDelivery ? { onDelivery: opts.onDelivery } : {}) });
   await Promise.all(
     [...byRelay].map(async ([url, list]) => {
       const relay = new RelayClient({ url });
@@ -207,10 +278,15 @@ export async function serveRequests(opts: {
       // requests, and a `latch status` is answered at once while cards wait. The replay claim
       // (§5.5) keeps a redelivered request from running twice; each message is acked after its answer.
       const scheduler = new FairScheduler(nowSeconds);
+      // Answers the relay could not take are sent again the moment this inbox reconnects.
+      const wake = new RelayWake();
       try {
         for await (const { queueId, message } of relay.inboxes(list.map(queueKeyOf), {
           signal: opts.signal,
-          onStatus: opts.onStatus,
+          onStatus: (s) => {
+            if (s === 'connected') wake.wake();
+            opts.onStatus?.(s);
+          },
           onError: (e) => {
             log(`cannot read ${url}: ${describe(e)}; retrying`);
             opts.onRelayError?.(url, e);
@@ -230,7 +306,16 @@ export async function serveRequests(opts: {
                 opts.onPairingGone?.(started);
                 return;
               }
-              const handled = await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
+              // The computer waits ACK_EXTENSION_SECONDS after an ack (or from now, for a request
+              // answered without one): an answer is retried that long, then given up.
+              let ackedAt = Date.now();
+              const send: Send = (env, info) => {
+                if (info?.what === 'ack') ackedAt = Date.now();
+                return relay.send(pairing.computerQueue, env).then(() => undefined);
+              };
+              const sendAnswer: SendAnswer = (env, onUndelivered) =>
+                deliverAnswer({ relay, queueId: pairing.computerQueue, body: env, wake, giveUpAt: ackedAt + ACK_EXTENSION_SECONDS * 1000, signal: opts.signal, onUndelivered });
+              const handled = await handler.handle(pairing, message.body, send, sendAnswer);
               // 'busy': another live tab holds the claim; it acks, or a redelivery gets the answer.
               if (handled !== 'busy') await relay.ack(queueKeyOf(pairing), [message.id]);
               opts.onHandled?.(pairing);

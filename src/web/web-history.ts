@@ -24,6 +24,41 @@ export interface HistoryEntry {
    * of requests must not push them out of sight.
    */
   pin?: { pairing: string } | { policy: string };
+  /**
+   * An answer that could not be sent at once (issue 16 §5 "Offline at the click"): its request,
+   * what was decided, and where its delivery stands. `outcome` then says so (deliveryOutcome).
+   */
+  delivery?: { requestId: string; decided: string; state: DeliveryState };
+}
+
+/** 'retrying': not delivered yet; 'late': delivered after a retry; 'lost': given up (nobody waits any more). */
+export type DeliveryState = 'retrying' | 'late' | 'lost';
+
+/** The History line for an answer by its delivery: never "approved" alone before the computer has it. */
+export function deliveryOutcome(decided: string, state: DeliveryState): string {
+  switch (state) {
+    case 'retrying':
+      return `${decided}, not delivered, retrying`;
+    case 'late':
+      return `${decided}, delivered once the relay came back`;
+    case 'lost':
+      return `${decided}, never delivered: the relay was unreachable until the computer stopped waiting`;
+  }
+}
+
+/** Moves the undelivered entries of `requestId` to `state`; resolves with how many there were. */
+export async function settleDelivery(store: WebStore, requestId: string, state: Exclude<DeliveryState, 'retrying'>): Promise<number> {
+  const n = await store.transact('history', (list) => {
+    let changed = 0;
+    const next = (list ?? []).map((e) => {
+      if (e.delivery?.requestId !== requestId || e.delivery.state !== 'retrying') return e;
+      changed++;
+      return { ...e, outcome: deliveryOutcome(e.delivery.decided, state), delivery: { ...e.delivery, state } };
+    });
+    return changed ? { write: next, value: changed } : { value: 0 };
+  });
+  if (n && typeof document !== 'undefined') document.dispatchEvent(new CustomEvent('latch:changed'));
+  return n;
 }
 
 export async function addHistory(store: WebStore, entry: HistoryEntry): Promise<void> {

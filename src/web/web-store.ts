@@ -57,7 +57,38 @@ function req<T>(r: IDBRequest<T>): Promise<T> {
 }
 
 export class WebStore {
-  private constructor(private readonly db: IDBDatabase) {}
+  #lost: ((why: string) => void)[] = [];
+  #lostWhy: string | undefined;
+
+  private constructor(private readonly db: IDBDatabase) {
+    // Issue 16 §5 "Site data cleared with a card open": the keys and pairings can vanish under an
+    // open page (site data cleared, the database deleted by another page or by hand). The browser
+    // then force-closes this connection ('close'), or asks it to step aside for the deletion
+    // ('versionchange' to null). Either way nothing here can be read again: say so, never go on
+    // "listening" with no keys behind it.
+    db.onclose = () => this.#markLost('the browser closed the app\'s storage (its site data was cleared)');
+    db.onversionchange = (e) => {
+      db.close(); // let the deletion (or upgrade) proceed; this connection is done either way
+      this.#markLost(e.newVersion === null ? 'the app\'s storage was deleted' : 'the app\'s storage was changed by a newer page');
+    };
+  }
+
+  /** Why the storage is gone, if it is (see onLost). */
+  get lost(): string | undefined {
+    return this.#lostWhy;
+  }
+
+  /** `fn(why)` once the storage is gone for good (at once if it already is). */
+  onLost(fn: (why: string) => void): void {
+    if (this.#lostWhy !== undefined) fn(this.#lostWhy);
+    else this.#lost.push(fn);
+  }
+
+  #markLost(why: string): void {
+    if (this.#lostWhy !== undefined) return;
+    this.#lostWhy = why;
+    for (const fn of this.#lost.splice(0)) fn(why);
+  }
 
   static async open(name = DB_NAME): Promise<WebStore> {
     const open = indexedDB.open(name, 1);

@@ -11,6 +11,6 @@ export async function renderHistory(ctx: AppContext): Promise<void> {
     return;
   }
   list.replaceChildren(
-    ...entries.map((e) => h('li', {}, h('div', {}, h('strong', { text: cleanLine(e.title) }), h('span', { class: 'muted', text: ` · ${cleanLine(e.from)} · ${formatTime(e.at)}` })), h('span', { class: `outcome ${/denied|expired|refused/.test(e.outcome) ? 'bad' : ''}`, text: cleanLine(e.outcome) }))),
+    ...entries.map((e) => h('li', {}, h('div', {}, h('strong', { text: cleanLine(e.title) }), h('span', { class: 'muted', text: ` · ${cleanLine(e.from)} · ${formatTime(e.at)}` })), h('span', { class: `outcome ${/denied|expired|refused|not delivered|never delivered/.test(e.outcome) ? 'bad' : ''}`, text: cleanLine(e.outcome) }))),
   );
 }

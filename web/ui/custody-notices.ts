@@ -12,6 +12,12 @@ let serving: AbortController | undefined;
 
 const answerOf = (d: CardDecision): NoticeAnswer => (d.kind === 'once' || d.kind === 'timed' ? 'approve' : d.kind === 'deny' ? 'deny' : 'expired');
 
+/** Stops the custody notice inbox (the storage behind it is gone). */
+export function stopCustodyNotices(): void {
+  serving?.abort();
+  serving = undefined;
+}
+
 /** Call on start and after an account was created; a no-op until this browser holds an account. */
 export function restartCustodyNotices(ctx: AppContext): void {
   serving?.abort();

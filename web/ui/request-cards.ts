@@ -35,11 +35,26 @@ export interface CardSpec {
   /** Timed approvals this request may be given; [] = once or deny only. */
   timedOptions: TimedOption[];
   defaultHours?: number;
+  /**
+   * The answer goes to the computer after the card closes (SSH and git: web-authenticator.ts
+   * reports its delivery through settledSays): an approval's line says "sending" until then.
+   */
+  awaitsDelivery?: boolean;
 }
 
-export type CardDecision = { kind: 'once' } | { kind: 'deny' } | { kind: 'timed'; scope: string; seconds: number } | { kind: 'expired' } | { kind: 'withdrawn' };
+export type CardDecision = { kind: 'once' } | { kind: 'deny' } | { kind: 'timed'; scope: string; seconds: number } | { kind: 'expired' } | { kind: 'withdrawn'; reason?: string };
 
 let nextId = 0;
+/** Every open card's settle, so all can be closed at once with a reason (closeAllCards). */
+const openSettles = new Set<(d: CardDecision) => void>();
+
+/**
+ * Closes every open card, each left as a line saying why (issue 16 §5: storage cleared under
+ * an open card). Each counts as withdrawn: nothing is signed.
+ */
+export function closeAllCards(reason: string): void {
+  for (const settle of [...openSettles]) settle({ kind: 'withdrawn', reason });
+}
 
 /**
  * Tap-jacking guard (tap-guard.ts): a card's buttons must not change under a finger. New cards
@@ -67,6 +82,11 @@ function collapseWhenIdle(): void {
   }, SETTLE_MS);
 }
 
+/**
+ * An approval is not "Approved." until the computer has it (issue 16 §5 "Offline at the click"):
+ * the line says so once the answer is sent (settledSays), or that it is not delivered yet.
+ */
+const SENDING_TEXT = 'Approved, sending…';
 const SETTLED_TEXT: Record<CardDecision['kind'], string> = {
   once: 'Approved.',
   timed: 'Approved.',
@@ -74,6 +94,19 @@ const SETTLED_TEXT: Record<CardDecision['kind'], string> = {
   expired: 'No answer in time: denied.',
   withdrawn: 'Withdrawn.',
 };
+
+function settledText(spec: CardSpec, d: CardDecision): string {
+  if (d.kind === 'withdrawn' && d.reason) return `Closed: ${d.reason}.`;
+  if ((d.kind === 'once' || d.kind === 'timed') && spec.awaitsDelivery) return SENDING_TEXT;
+  return SETTLED_TEXT[d.kind];
+}
+
+/** Updates the answered card line of the request titled `title` (if still shown) with where its answer stands. */
+export function settledSays(title: string, text: string): void {
+  const lines = [...byId('cards').querySelectorAll<HTMLElement>('.request.settled')].filter((s) => s.dataset.title === title);
+  const line = lines.at(-1);
+  if (line) line.textContent = `${cleanLine(title)}: ${text}`;
+}
 
 function updateEmptyState(): void {
   const cards = byId('cards');
@@ -134,18 +167,20 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
     const settle = (d: CardDecision): void => {
       if (done) return;
       done = true;
+      openSettles.delete(settle);
       clearInterval(timer);
       signal?.removeEventListener('abort', onAbort);
       unguard(approve);
       // Keep the card's space, as a plain line (not an article: it asks nothing now), of exactly
       // its height so nothing below moves.
-      const spacer = h('div', { class: 'request settled', role: 'note', text: `${cleanLine(spec.title)}: ${SETTLED_TEXT[d.kind]}` });
+      const spacer = h('div', { class: 'request settled', role: 'note', 'data-title': spec.title, text: `${cleanLine(spec.title)}: ${settledText(spec, d)}` });
       spacer.style.height = `${card.getBoundingClientRect().height}px`;
       card.replaceWith(spacer);
       rearmAll();
       collapseWhenIdle();
       resolve(d);
     };
+    openSettles.add(settle);
     const tick = (): void => {
       const s = spec.expiresAt - Math.floor(Date.now() / 1000);
       if (s <= 0) settle({ kind: 'expired' });

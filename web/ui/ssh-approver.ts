@@ -33,6 +33,7 @@ export function signReviewCard(review: SignReview, now: number): CardSpec {
     expiresAt: now + ACK_EXTENSION_SECONDS - ANSWER_MARGIN_SECONDS,
     timedOptions: review.timedScopes.map((scope) => ({ scope, label: scopeLabel(scope, review) })),
     defaultHours: DEFAULT_POLICY_HOURS,
+    awaitsDelivery: true,
   };
 }
 
@@ -94,7 +95,7 @@ export class CardApprover implements Approver {
       case 'expired':
         return { kind: 'deny', reason: 'no answer in time' };
       case 'withdrawn':
-        return { kind: 'deny', reason: 'withdrawn' };
+        return { kind: 'deny', reason: d.reason ?? 'withdrawn' };
     }
   }
 }
