@@ -47,7 +47,7 @@ test('webauthn vectors: the core answers the get body with the vector assertion,
     sign: async (_id, data) => signWebauthnAssertion(cred, data),
   };
   const core = new WebauthnCore({ store, approver: approveOnce, log: () => undefined });
-  const pairing = { id: 'p', computerName: 'laptop' } as StoredPairing;
+  const pairing = { id: 'p', computerName: 'laptop', computerPublicKey: P.encodeBase64url(new Uint8Array(32).fill(7)) } as StoredPairing;
   const result = await core.get(pairing, a.body, async () => undefined);
   assert.deepEqual(result, a.expected);
   const key = createPublicKey({ key: Buffer.from(spkiFromPublicKey({ alg: -7, raw: P.decodeBase64url(a.credential_public_key) })), format: 'der', type: 'spki' });

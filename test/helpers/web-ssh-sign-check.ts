@@ -26,7 +26,7 @@ async function check(type: 'ed25519' | 'p256', message: string): Promise<Record<
     log: (l) => lines.push(l),
     clock: () => Math.floor(Date.now() / 1000),
   });
-  const pairing = { id: 'pairing-check', computerName: 'check computer' } as StoredPairing;
+  const pairing = { id: 'pairing-check', computerName: 'check computer', computerPublicKey: encodeBase64url(new Uint8Array(32).fill(7)) } as StoredPairing;
   const blob = decodeBase64(key.publicBlob);
   const ack = async (): Promise<void> => undefined;
 
