@@ -4,6 +4,7 @@
  * (--server, else the server the authenticator logged in to, else LATCH_SERVER).
  */
 import { defaultCli, type Cli } from '../cli-context.js';
+import { openKeystore } from '../open-keystore.js';
 import { sodiumReady, type Sodium } from '../../protocol/sodium.js';
 import { DEFAULT_RELAY_URL } from '../../protocol/protocol-constants.js';
 import { Keystore } from '../../authenticator/keystore.js';
@@ -13,7 +14,6 @@ import { keystoreTokenStore } from '../../authenticator/custody-token-store.js';
 import type { StoredCustody, StoredCustodyInbox } from '../../authenticator/custody-state.js';
 import { CustodyClient, type DeviceInbox } from '../../sdk/custody-client.js';
 import { LatchError } from '../../util/latch-error.js';
-import { readPassphrase } from '../../util/passphrase.js';
 
 export const COMMON_FLAGS = { server: { type: 'string' }, json: { type: 'boolean' } } as const;
 
@@ -40,9 +40,8 @@ export async function openSession(opts: { server?: string; create?: boolean }): 
   if (!Keystore.exists(cli.paths.keystoreFile)) {
     throw new LatchError('not_initialized', `no authenticator at ${cli.paths.authenticatorDir}: run \`latch device init --name NAME\` first`);
   }
-  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
   const sodium = await sodiumReady();
-  const keystore = await Keystore.open(sodium, cli.paths.keystoreFile, passphrase);
+  const keystore = await openKeystore(sodium, cli.paths.keystoreFile);
   let custody = keystore.state.custody;
   const server = serverUrl(opts.server, custody?.server);
   if (!custody) {

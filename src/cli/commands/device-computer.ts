@@ -5,12 +5,11 @@
  * by the relay at once (410) instead of waiting for an answer that never comes.
  */
 import { defaultCli, parse, usageError } from '../cli-context.js';
+import { openKeystore } from '../open-keystore.js';
 import { sodiumReady } from '../../protocol/sodium.js';
 import { decodeBase64url } from '../../protocol/base64url.js';
-import { Keystore } from '../../authenticator/keystore.js';
 import { pairingFingerprint } from '../../authenticator/pairing-fingerprint.js';
 import { RelayClient } from '../../transport/relay-client.js';
-import { readPassphrase } from '../../util/passphrase.js';
 import { LatchError } from '../../util/latch-error.js';
 
 const USAGE = 'latch device computer list [--json] | latch device computer remove NAME';
@@ -20,8 +19,7 @@ export async function deviceComputer(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'list' && sub !== 'remove') throw usageError(sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`, USAGE);
   const { values, positionals } = parse(rest, { json: { type: 'boolean' } }, USAGE, sub === 'remove' ? 1 : 0);
-  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
-  const ks = await Keystore.open(await sodiumReady(), cli.paths.keystoreFile, passphrase);
+  const ks = await openKeystore(await sodiumReady(), cli.paths.keystoreFile);
   if (sub === 'list') {
     const computers = ks.state.pairings.map((p) => ({ name: p.computerName, id: p.id, pairing_fingerprint: pairingFingerprint(p), relay: p.relayUrl, paired_at: p.pairedAt }));
     if (values.json) cli.out(JSON.stringify({ computers }));

@@ -1,10 +1,9 @@
 /** `latch device host list [--json]` and `latch device host forget NAME`: SSH host keys pinned on first use (issue 3). */
 import { defaultCli, parse, usageError } from '../cli-context.js';
+import { openKeystore } from '../open-keystore.js';
 import { sodiumReady } from '../../protocol/sodium.js';
 import { decodeBase64url } from '../../protocol/base64url.js';
 import { sshFingerprint } from '../../protocol/ssh/ssh-public-key.js';
-import { Keystore } from '../../authenticator/keystore.js';
-import { readPassphrase } from '../../util/passphrase.js';
 import { LatchError } from '../../util/latch-error.js';
 
 const USAGE = 'latch device host list [--json] | latch device host forget NAME';
@@ -14,8 +13,7 @@ export async function deviceHost(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'list' && sub !== 'forget') throw usageError(sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`, USAGE);
   const { values, positionals } = parse(rest, { json: { type: 'boolean' } }, USAGE, sub === 'forget' ? 1 : 0);
-  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
-  const ks = await Keystore.open(await sodiumReady(), cli.paths.keystoreFile, passphrase);
+  const ks = await openKeystore(await sodiumReady(), cli.paths.keystoreFile);
   if (sub === 'list') {
     const hosts = (ks.state.pinnedHosts ?? []).map((h) => ({ name: h.name, fingerprint: sshFingerprint(decodeBase64url(h.hostKey)), pinned_at: h.pinnedAt }));
     if (values.json) cli.out(JSON.stringify({ hosts }));

@@ -1,11 +1,10 @@
 /** `latch device key add --type ed25519|ecdsa --name NAME` and `latch device key list [--json]`. */
 import { defaultCli, parse, usageError } from '../cli-context.js';
+import { openKeystore } from '../open-keystore.js';
 import { sodiumReady } from '../../protocol/sodium.js';
 import { validateName } from '../../protocol/pairing-link.js';
 import { nowSeconds } from '../../protocol/messages.js';
-import { Keystore } from '../../authenticator/keystore.js';
 import { generateEd25519SshKey, generateP256SshKey, sshKeyInfo } from '../../authenticator/ssh-key-factory.js';
-import { readPassphrase } from '../../util/passphrase.js';
 import { LatchError } from '../../util/latch-error.js';
 
 const USAGE = 'latch device key add [--type ed25519|ecdsa] --name NAME [--json] | latch device key list [--json]';
@@ -15,9 +14,8 @@ export async function deviceKey(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'add' && sub !== 'list') throw usageError(sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`, USAGE);
   const { values } = parse(rest, { type: { type: 'string' }, name: { type: 'string' }, json: { type: 'boolean' } }, USAGE);
-  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
   const sodium = await sodiumReady();
-  const ks = await Keystore.open(sodium, cli.paths.keystoreFile, passphrase);
+  const ks = await openKeystore(sodium, cli.paths.keystoreFile);
   if (sub === 'list') {
     const infos = ks.state.sshKeys.map(sshKeyInfo);
     if (values.json) cli.out(JSON.stringify({ ssh_keys: infos }));

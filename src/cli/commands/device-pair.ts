@@ -1,12 +1,11 @@
 /** `latch device pair LINK`: what scanning the QR code does on the authenticator. */
 import { defaultCli, parse, usageError, secondsFrom } from '../cli-context.js';
+import { openKeystore } from '../open-keystore.js';
 import { sodiumReady } from '../../protocol/sodium.js';
 import { parsePairingLink } from '../../protocol/pairing-link.js';
 import { TIMEOUT_PAIR_SECONDS } from '../../protocol/protocol-constants.js';
-import { Keystore } from '../../authenticator/keystore.js';
 import { pairWithComputer } from '../../authenticator/pair-with-computer.js';
 import { RelayClient } from '../../transport/relay-client.js';
-import { readPassphrase } from '../../util/passphrase.js';
 
 const USAGE = "latch device pair 'latch://pair?...' [--timeout SECONDS]";
 
@@ -17,9 +16,8 @@ export async function devicePair(argv: string[]): Promise<number> {
   // Parse before asking for the passphrase: a bad link should fail fast and say why.
   const link = parsePairingLink(positionals[0]);
   const timeoutSeconds = secondsFrom(values.timeout, TIMEOUT_PAIR_SECONDS, '--timeout', USAGE);
-  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
   const sodium = await sodiumReady();
-  const keystore = await Keystore.open(sodium, cli.paths.keystoreFile, passphrase);
+  const keystore = await openKeystore(sodium, cli.paths.keystoreFile);
   cli.err(`Pairing with "${link.name}" via ${link.relayUrl}...`);
   const pairing = await pairWithComputer({
     sodium,

@@ -4,9 +4,8 @@
  * still lists it, and the user registers a new one there.
  */
 import { defaultCli, parse, usageError } from '../cli-context.js';
+import { openKeystore } from '../open-keystore.js';
 import { sodiumReady } from '../../protocol/sodium.js';
-import { Keystore } from '../../authenticator/keystore.js';
-import { readPassphrase } from '../../util/passphrase.js';
 import { LatchError } from '../../util/latch-error.js';
 import { cleanLine } from '../../authenticator/sign-review.js';
 
@@ -17,8 +16,7 @@ export async function devicePasskey(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'list' && sub !== 'remove') throw usageError(sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`, USAGE);
   const { values, positionals } = parse(rest, { json: { type: 'boolean' } }, USAGE, sub === 'remove' ? 1 : 0);
-  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
-  const ks = await Keystore.open(await sodiumReady(), cli.paths.keystoreFile, passphrase);
+  const ks = await openKeystore(await sodiumReady(), cli.paths.keystoreFile);
   if (sub === 'list') {
     // Public facts only, built field by field: never the stored record (it holds the key).
     const list = (ks.state.webauthnCredentials ?? []).map((c) => ({

@@ -3,12 +3,11 @@
  * `allow-unverified --computer NAME [--off]`: timed approvals on the authenticator (issue 3).
  */
 import { defaultCli, parse, usageError } from '../cli-context.js';
+import { openKeystore } from '../open-keystore.js';
 import { sodiumReady } from '../../protocol/sodium.js';
 import { nowSeconds } from '../../protocol/messages.js';
-import { Keystore } from '../../authenticator/keystore.js';
 import { livePolicies } from '../../authenticator/policy-book.js';
 import { describeScope } from '../../authenticator/sign-review.js';
-import { readPassphrase } from '../../util/passphrase.js';
 import { LatchError } from '../../util/latch-error.js';
 
 const USAGE = 'latch device policy list [--json] | revoke ID|--all | allow-unverified --computer NAME [--off]';
@@ -25,9 +24,8 @@ export async function devicePolicy(argv: string[]): Promise<number> {
     USAGE,
     sub === 'revoke' ? 1 : 0,
   );
-  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
   const sodium = await sodiumReady();
-  const ks = await Keystore.open(sodium, cli.paths.keystoreFile, passphrase);
+  const ks = await openKeystore(sodium, cli.paths.keystoreFile);
   const now = nowSeconds();
   if (sub === 'list') {
     const live = livePolicies(ks.state, now);

@@ -1,10 +1,9 @@
 /** `latch device run`: the authenticator waits for requests from its paired computers. */
 import { defaultCli, parse, secondsFrom } from '../cli-context.js';
+import { openKeystore } from '../open-keystore.js';
 import { sodiumReady } from '../../protocol/sodium.js';
-import { Keystore } from '../../authenticator/keystore.js';
 import { runDevice } from '../../authenticator/device-runner.js';
 import { RelayClient } from '../../transport/relay-client.js';
-import { readPassphrase } from '../../util/passphrase.js';
 import { custodyLoopFor } from './device-run-custody.js';
 import { ConsoleApprover } from '../../authenticator/console-approver.js';
 import { approveOnce } from '../../authenticator/sign-review.js';
@@ -15,9 +14,8 @@ export async function deviceRun(argv: string[]): Promise<number> {
   const cli = defaultCli();
   const { values } = parse(argv, { 'auto-approve': { type: 'boolean' }, 'prompt-timeout': { type: 'string' } }, USAGE);
   const promptSeconds = secondsFrom(values['prompt-timeout'], 50, '--prompt-timeout', USAGE);
-  const passphrase = await readPassphrase({ envVar: 'LATCH_PASSPHRASE', prompt: 'Authenticator passphrase: ' });
   const sodium = await sodiumReady();
-  const keystore = await Keystore.open(sodium, cli.paths.keystoreFile, passphrase);
+  const keystore = await openKeystore(sodium, cli.paths.keystoreFile);
   const relays = new Map<string, RelayClient>();
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
