@@ -2,7 +2,8 @@
  * The sign round trip's hot path (issue 9), by behaviour, never by time: a box made with a
  * shared key is the same envelope as one made the long way; the authenticator has the answer in
  * its journal before the reply leaves, and the reply does not wait for the journal's sync; the
- * agent's answer does not wait for the relay to confirm the ack that clears it.
+ * agent's answer does not wait for the relay to confirm the ack that clears it; the agent's own
+ * Ed25519 check of an answer agrees with the WebCrypto one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,9 @@ import { RequestHandler } from '../src/authenticator/request-handler.js';
 import { AuthenticatorClient } from '../src/computer/authenticator-client.js';
 import type { ComputerPairing } from '../src/computer/computer-state.js';
 import type { RelayClient, RelayMessage } from '../src/transport/relay-client.js';
+import { checkAnswerSignature } from '../src/agent/answer-check.js';
+import { ed25519PublicKeyBlob } from '../src/protocol/ssh/ssh-public-key.js';
+import { ed25519SignatureBlob, verifySshSignature } from '../src/protocol/ssh/ssh-signature.js';
 import { tempDir } from './helpers/latch-process.js';
 import { testPairing } from './helpers/test-pairing.js';
 
@@ -128,4 +132,24 @@ test("latch agent's client hands over an answer while the relay has not yet conf
   assert.equal(acksAsked, 1);
   client.close();
   wake?.();
+});
+
+test("the agent's own Ed25519 check agrees with the WebCrypto one: a good signature passes; other data, a changed byte or another key fail", async () => {
+  const s = await P.sodiumReady();
+  const kp = s.crypto_sign_keypair();
+  const keyBlob = ed25519PublicKeyBlob(kp.publicKey);
+  const data = new TextEncoder().encode('userauth request bytes');
+  const sig = ed25519SignatureBlob(s.crypto_sign_detached(data, kp.privateKey));
+  const bad = sig.slice();
+  bad[bad.length - 1]! ^= 1;
+  const otherKey = ed25519PublicKeyBlob(s.crypto_sign_keypair().publicKey);
+  const cases: [Uint8Array, Uint8Array, Uint8Array][] = [
+    [keyBlob, sig, data],
+    [keyBlob, sig, new TextEncoder().encode('other bytes')],
+    [keyBlob, bad, data],
+    [otherKey, sig, data],
+  ];
+  const got = await Promise.all(cases.map(([k, g, d]) => checkAnswerSignature(k, g, d)));
+  assert.deepEqual(got, [true, false, false, false]);
+  assert.deepEqual(await Promise.all(cases.map(([k, g, d]) => verifySshSignature(k, g, d))), got);
 });
