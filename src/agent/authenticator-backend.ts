@@ -11,7 +11,7 @@ import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import { MAX_SIGN_MESSAGE_BYTES, type SshKeyInfo, type SshSignBody } from '../protocol/messages.js';
 import { TIMEOUT_ME_SECONDS, TIMEOUT_SIGN_SECONDS } from '../protocol/protocol-constants.js';
 import { parseAuthorizedKeyLine } from '../protocol/ssh/ssh-public-key.js';
-import { verifySshSignature } from '../protocol/ssh/ssh-signature.js';
+import { checkAnswerSignature } from './answer-check.js';
 import type { AuthenticatorClient } from '../computer/authenticator-client.js';
 import type { AgentBackend, AgentIdentity, SignContext } from './agent-server.js';
 import type { HostHints } from './host-hints.js';
@@ -95,7 +95,7 @@ export class AuthenticatorBackend implements AgentBackend {
     }
     const sig = decodeBase64url(signature);
     // Never hand ssh a signature that does not verify for this key and these bytes.
-    if (!(await verifySshSignature(keyBlob, sig, data))) throw new LatchError('bad_signature', 'the authenticator returned a signature that does not verify');
+    if (!(await checkAnswerSignature(keyBlob, sig, data))) throw new LatchError('bad_signature', 'the authenticator returned a signature that does not verify');
     return sig;
   }
 

@@ -13,6 +13,7 @@
  */
 import { LatchError } from '../util/latch-error.js';
 import type { Sodium } from '../protocol/sodium.js';
+import { randomBytes } from '../protocol/random-bytes.js';
 import type { ReplayEntry } from './authenticator-state.js';
 
 const MAGIC = new TextEncoder().encode('LRJ1');
@@ -45,7 +46,7 @@ function aad(generation: Uint8Array, seq: number): Uint8Array {
 }
 
 export function sealJournalRecord(sodium: Sodium, key: Uint8Array, generation: Uint8Array, seq: number, entry: ReplayEntry): Uint8Array {
-  const nonce = sodium.randombytes_buf(NONCE_BYTES);
+  const nonce = randomBytes(NONCE_BYTES);
   const plain = new TextEncoder().encode(JSON.stringify(entry));
   const ct = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plain, aad(generation, seq), null, nonce, key);
   const out = new Uint8Array(4 + NONCE_BYTES + ct.length);

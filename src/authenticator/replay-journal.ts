@@ -49,19 +49,23 @@ export class ReplayJournal {
   /**
    * Under the keystore lock: the replay list as of now (copies), and `commit` to store changed
    * or new entries (compared with what was read). `fold` folds the journal into the keystore
-   * with `mutate` applied in the same write.
+   * with `mutate` applied in the same write. `written` is called once the changes are written and
+   * before they are synced (see #append), or at once when there are none.
    */
-  async transact<T>(fn: (replay: ReplayEntry[]) => { value: T; changed: ReplayEntry[]; fold?: (s: AuthenticatorState) => void }): Promise<T> {
+  async transact<T>(
+    fn: (replay: ReplayEntry[]) => { value: T; changed: ReplayEntry[]; fold?: (s: AuthenticatorState) => void; written?: () => void },
+  ): Promise<T> {
     return this.keystore.withLock(() => {
       const fd = this.#catchUp();
       try {
-        const { value, changed, fold } = fn(this.#list());
+        const { value, changed, fold, written } = fn(this.#list());
         if (fold) {
           closeSync(fd);
           this.#compact(changed, fold);
           return value;
         }
-        if (changed.length > 0) this.#append(fd, changed);
+        if (changed.length > 0) this.#append(fd, changed, written);
+        else written?.();
         if (this.#seq >= COMPACT_AFTER_RECORDS) {
           closeSync(fd);
           this.#compact([], () => undefined);
@@ -135,11 +139,17 @@ export class ReplayJournal {
     return fd;
   }
 
-  #append(fd: number, entries: ReplayEntry[]): void {
+  /**
+   * `written` runs between the write and the fdatasync: the records are then in the kernel, where
+   * a kill -9 of this process cannot lose them, and only power loss could. An answer's reply goes
+   * out from there, so the relay stores it while this disk syncs (issue 9). A claim passes none:
+   * it is durable before the caller acts on it (§5.5).
+   */
+  #append(fd: number, entries: ReplayEntry[], written?: () => void): void {
     const records = entries.map((e, i) => sealJournalRecord(this.sodium, this.#key!, this.#generation, this.#seq + i, e));
     const bytes = Buffer.concat(records);
     writeSync(fd, bytes, 0, bytes.length, this.#offset);
-    // Durable before the caller acts on a claim (§5.5).
+    written?.();
     fdatasyncSync(fd);
     this.#offset += bytes.length;
     this.#seq += entries.length;

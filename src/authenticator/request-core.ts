@@ -7,7 +7,8 @@
  */
 import { LatchError, isLatchError } from '../util/latch-error.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
-import { boxMessageRandom, envelopeKind, openBoxedMessage } from '../protocol/envelope.js';
+import { boxMessageRandom, boxMessageShared, envelopeKind, openBoxedMessage, openBoxedMessageShared } from '../protocol/envelope.js';
+import type { BoxKeyCache } from './box-key-cache.js';
 import { checkFresh, encodeMessage, parseMessage, requestHash, type DeviceInfo, type RequestMessage, type ResponseMessage, type SignMessageBody, type SignResult, type SshSignBody } from '../protocol/messages.js';
 import { DEADLINE_GRACE_SECONDS, PROTOCOL_VERSION, REPLAY_CACHE_SECONDS, TIMEOUT_SIGN_SECONDS } from '../protocol/protocol-constants.js';
 import type { Sodium } from '../protocol/sodium.js';
@@ -32,8 +33,13 @@ export type Claim = { kind: 'claimed' | 'mismatch' | 'busy' | 'stale' | 'expired
 export interface RequestStore {
   /** Run `decide` on the newest replay list; store what it returns when `write` is set. */
   claim(decide: (replay: ReplayEntry[]) => { replay: ReplayEntry[]; write: boolean; claim: Claim }): Promise<Claim>;
-  /** Store the answer in place of the claim and, in the same write, forget `removePairing` if given. */
-  finish(update: (replay: ReplayEntry[]) => ReplayEntry[], removePairing: string | undefined): Promise<void>;
+  /**
+   * Store the answer in place of the claim and, in the same write, forget `removePairing` if given.
+   * A store that can calls `written` once the answer is where a crash of this process (kill -9)
+   * cannot lose it, before making it durable against power loss, so the reply overlaps that sync
+   * (issue 9); it is never called with `removePairing`. A store that cannot, calls nothing.
+   */
+  finish(update: (replay: ReplayEntry[]) => ReplayEntry[], removePairing: string | undefined, written?: () => void): Promise<void>;
 }
 
 export interface HandleRequestOptions {
@@ -47,6 +53,8 @@ export interface HandleRequestOptions {
   unfinished: (entry: ReplayEntry, now: number) => 'busy' | 'interrupted';
   /** Do what the request asks. `ack` tells the computer a person is being asked. */
   act: (request: RequestMessage, ack: () => Promise<void>) => Promise<unknown>;
+  /** Shared box keys kept across requests (issue 9); without it each envelope derives its own. */
+  boxKeys?: BoxKeyCache;
 }
 
 /**
@@ -145,10 +153,11 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
   const { sodium, log } = o;
   const computerPk = decodeBase64url(pairing.computerPublicKey);
   const sessionSk = decodeBase64url(pairing.sessionSecretKey);
+  const boxKey = o.boxKeys?.get(pairing.computerPublicKey, pairing.sessionSecretKey);
   let bytes: Uint8Array;
   try {
     if (envelopeKind(envelope) !== 'boxed') throw new LatchError('bad_message', 'expected a boxed envelope');
-    bytes = openBoxedMessage(sodium, envelope, computerPk, sessionSk);
+    bytes = boxKey ? openBoxedMessageShared(sodium, envelope, boxKey) : openBoxedMessage(sodium, envelope, computerPk, sessionSk);
   } catch (e) {
     // Cannot tell who sent it, so there is nobody to answer (§4.2): log only.
     log(`dropped an envelope for ${pairing.computerName}: ${describe(e)}`);
@@ -165,18 +174,37 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
   }
   const hash = requestHash(sodium, bytes);
   const reply = (plain: Uint8Array, what: SendInfo['what'] = 'answer'): Promise<void> =>
-    send(boxMessageRandom(sodium, plain, computerPk, sessionSk), { what, requestId: request.request_id });
+    send(boxKey ? boxMessageShared(sodium, plain, boxKey) : boxMessageRandom(sodium, plain, computerPk, sessionSk), { what, requestId: request.request_id });
   const respond = (outcome: Outcome): Uint8Array => {
     const msg: ResponseMessage = { v: PROTOCOL_VERSION, type: 'response', request_id: request.request_id, request_hash: hash, unix_seconds: o.clock(), ...outcome };
     return encodeMessage(msg);
   };
-  const finish = (plain: Uint8Array, removePairing: boolean): Promise<void> =>
-    o.store.finish((replay) => {
-      const entry = replay.find((r) => r.requestId === request.request_id && r.requestHash === hash);
-      if (entry) entry.response = encodeBase64url(plain);
-      else replay.push({ requestId: request.request_id, requestHash: hash, response: encodeBase64url(plain), at: o.clock(), requestSeconds: request.unix_seconds });
-      return replay;
-    }, removePairing ? pairing.id : undefined);
+  const finish = (plain: Uint8Array, removePairing: boolean, written?: () => void): Promise<void> =>
+    o.store.finish(
+      (replay) => {
+        const entry = replay.find((r) => r.requestId === request.request_id && r.requestHash === hash);
+        if (entry) entry.response = encodeBase64url(plain);
+        else replay.push({ requestId: request.request_id, requestHash: hash, response: encodeBase64url(plain), at: o.clock(), requestSeconds: request.unix_seconds });
+        return replay;
+      },
+      removePairing ? pairing.id : undefined,
+      written,
+    );
+  /**
+   * Remember the answer, then send it. The reply may leave once the answer is written (a kill -9
+   * can no longer lose it) while the store still syncs it to disk (§5.5, issue 9). Not for unpair:
+   * its effect must be durable before the computer hears it is done.
+   */
+  const finishAndReply = async (plain: Uint8Array, removePairing: boolean): Promise<void> => {
+    let sent: Promise<void> | undefined;
+    try {
+      await finish(plain, removePairing, removePairing ? undefined : () => void (sent = reply(plain)));
+    } catch (e) {
+      sent?.catch(() => undefined); // the store's failure is the one reported
+      throw e;
+    }
+    await (sent ?? reply(plain));
+  };
 
   // Claim the id against the newest stored state, so two handlers sharing a store, or a
   // redelivery after a crash, never act twice (§5.5).
@@ -231,8 +259,7 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
       // safe answer is a refusal (never a second signature).
       log(`request ${request.request_id} (${request.body.kind}) was interrupted by a crash; refusing it`);
       const plain = respond({ error: { code: 'request_interrupted', message: 'the authenticator stopped while handling this request; try again' } });
-      await finish(plain, false);
-      await reply(plain);
+      await finishAndReply(plain, false);
       return 'done';
     }
     case 'claimed':
@@ -251,8 +278,7 @@ export async function handleRequest(pairing: StoredPairing, envelope: Uint8Array
   const plain = respond(outcome);
   // The answer and its effect land in one write: an unpair that was answered is applied.
   const unpaired = request.body.kind === 'unpair' && 'result' in outcome;
-  await finish(plain, unpaired);
-  await reply(plain);
+  await finishAndReply(plain, unpaired);
   if (!unpaired) return 'done';
   log(`unpaired from ${pairing.computerName}`);
   return 'unpaired';

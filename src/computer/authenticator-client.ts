@@ -9,7 +9,7 @@
  */
 import { LatchError, isLatchError } from '../util/latch-error.js';
 import { decodeBase64url } from '../protocol/base64url.js';
-import { boxMessageRandom, openBoxedMessage } from '../protocol/envelope.js';
+import { boxMessageShared, boxSharedKey, openBoxedMessageShared } from '../protocol/envelope.js';
 import {
   encodeMessage,
   parseMessage,
@@ -22,6 +22,8 @@ import {
   type RequestKind,
   type ResultFor,
   type RequestMessage,
+  type ResponseMessage,
+  type AckMessage,
 } from '../protocol/messages.js';
 import { PROTOCOL_VERSION, ACK_EXTENSION_SECONDS, FRESHNESS_WINDOW_SECONDS } from '../protocol/protocol-constants.js';
 import type { QueueKeyPair } from '../protocol/queue-id.js';
@@ -47,8 +49,8 @@ export class AuthenticatorClient {
   readonly #pending = new Map<string, Pending>();
   readonly #abort = new AbortController();
   readonly #queue: QueueKeyPair;
-  readonly #boxSecret: Uint8Array;
-  readonly #peer: Uint8Array;
+  /** crypto_box key with the authenticator, derived once (not per message: issue 9). */
+  readonly #boxKey: Uint8Array;
   #loop: Promise<void> | undefined;
 
   constructor(
@@ -56,10 +58,16 @@ export class AuthenticatorClient {
     private readonly relay: RelayClient,
     private readonly pairing: ComputerPairing,
     private readonly log: (line: string) => void,
+    /**
+     * Hand a caller its answer before the relay confirms the ack that clears it, instead of after
+     * (issue 9: the ack's round trip was ~1 ms of each sign). Only for a process that lives on
+     * after the answer (`latch agent`): a CLI command that exits on its answer would leave the ack
+     * unsent and the response on the relay, where it waits to be cleared as an orphan.
+     */
+    private readonly settleBeforeAck = false,
   ) {
     this.#queue = { publicKey: decodeBase64url(pairing.queuePublicKey), secretKey: decodeBase64url(pairing.queueSecretKey) };
-    this.#boxSecret = decodeBase64url(pairing.computerSecretKey);
-    this.#peer = decodeBase64url(pairing.authenticatorPublicKey);
+    this.#boxKey = boxSharedKey(sodium, decodeBase64url(pairing.authenticatorPublicKey), decodeBase64url(pairing.computerSecretKey));
   }
 
   async request<B extends RequestBody>(
@@ -115,7 +123,7 @@ export class AuthenticatorClient {
         },
       });
       arm(opts.timeoutSeconds);
-      const envelope = boxMessageRandom(this.sodium, bytes, this.#peer, this.#boxSecret);
+      const envelope = boxMessageShared(this.sodium, bytes, this.#boxKey);
       this.relay.send(this.pairing.authenticatorQueue, envelope).catch((e: unknown) => {
         // The authenticator closes its inbox when the user removes this computer there.
         const err = isLatchError(e) && e.code === 'queue_closed' ? new LatchError('unpaired', `"${this.pairing.deviceName}" removed this computer; pair again with \`latch pair\``) : e;
@@ -151,7 +159,7 @@ export class AuthenticatorClient {
   async #dispatch(m: RelayMessage): Promise<void> {
     let msg;
     try {
-      msg = parseMessage(openBoxedMessage(this.sodium, m.body, this.#peer, this.#boxSecret));
+      msg = parseMessage(openBoxedMessageShared(this.sodium, m.body, this.#boxKey));
     } catch (e) {
       this.log(`dropped a message that did not verify: ${(e as Error).message}`);
       await this.relay.ack(this.#queue, [m.id]);
@@ -167,7 +175,22 @@ export class AuthenticatorClient {
       if (nowSeconds() - m.receivedAt > ORPHAN_SECONDS) await this.relay.ack(this.#queue, [m.id]);
       return;
     }
-    await this.relay.ack(this.#queue, [m.id]);
+    if (!this.settleBeforeAck) {
+      await this.relay.ack(this.#queue, [m.id]);
+      this.#settle(pending, msg);
+      return;
+    }
+    // The answer is the caller's either way; an ack that fails leaves the message on the relay,
+    // and its redelivery finds no pending request and is cleared as an orphan.
+    const acked = this.relay.ack(this.#queue, [m.id]);
+    try {
+      this.#settle(pending, msg);
+    } finally {
+      await acked;
+    }
+  }
+
+  #settle(pending: Pending, msg: ResponseMessage | AckMessage): void {
     if (msg.request_hash !== pending.hash) {
       // Bound to another request with the same id: not an answer to ours (§5.4).
       this.log(`dropped a ${msg.type} whose request_hash does not match request ${msg.request_id}`);

@@ -12,6 +12,7 @@ import { PROTOCOL_VERSION, FRESHNESS_WINDOW_SECONDS } from './protocol-constants
 import { isQueueId } from './queue-id.js';
 import { validateName } from './pairing-link.js';
 import type { Sodium } from './sodium.js';
+import { randomBytes } from './random-bytes.js';
 // WebAuthn request kinds (issue 11): bodies and results live in their own file.
 import { parseWebauthnCreateBody, parseWebauthnCreateResult, parseWebauthnGetBody, parseWebauthnGetResult, type WebauthnCreateBody, type WebauthnCreateResult, type WebauthnGetBody, type WebauthnGetResult } from './webauthn/webauthn-requests.js';
 
@@ -371,8 +372,9 @@ export function requestHash(sodium: Sodium, requestBytes: Uint8Array): string {
   return encodeBase64url(sodium.crypto_hash_sha256(requestBytes));
 }
 
-export function newRequestId(sodium: Sodium): string {
-  return encodeBase64url(sodium.randombytes_buf(16));
+/** 16 random bytes; `_sodium` is kept for callers written before ids came from WebCrypto (random-bytes.ts). */
+export function newRequestId(_sodium?: Sodium): string {
+  return encodeBase64url(randomBytes(16));
 }
 
 /** §5.3: both sides refuse a message more than 15 minutes off their own clock. */

@@ -62,7 +62,8 @@ export async function agent(argv: string[]): Promise<number> {
   const log = (line: string): void => cli.err(`[agent] ${line}`);
   const sodium = await sodiumReady();
   const relay = new RelayClient({ url: pairing.relayUrl });
-  const client = new AuthenticatorClient(sodium, relay, pairing, log);
+  // The agent lives on after each answer, so its acks complete after the answer is handed to ssh.
+  const client = new AuthenticatorClient(sodium, relay, pairing, log, true);
   const hints = new HostHints();
   const backend = new AuthenticatorBackend({
     client,
