@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../src/server/start-server.js';
+import { parseTrustedProxies } from '../src/util/client-address.js';
 import { CustodyClient } from '../src/sdk/custody-client.js';
 import { deviceSigner, newDeviceKey, type CustodySigner } from '../src/authenticator/custody-device-key.js';
 import { templateTransaction } from '../src/ledger/flow/cadence-templates.js';
@@ -58,6 +59,10 @@ export async function custodyBench(): Promise<string[]> {
     port: 0,
     dataDir: dir,
     rateLimit: false,
+    // The bench plays 64 clients from one process. The custody API limits logins and requests
+    // per client address (issue 15 §3), so each client says where it is from through
+    // X-Forwarded-For, believed from loopback as from a trusted proxy: 64 clients, 64 addresses.
+    trustedProxies: parseTrustedProxies(['127.0.0.1']),
     custody: {
       recoveryDelaySeconds: 0,
       maxPerTransaction: '1000.0',
@@ -74,7 +79,11 @@ export async function custodyBench(): Promise<string[]> {
     const t0 = performance.now();
     for (let i = 0; i < 64; i++) {
       const signer = deviceSigner(newDeviceKey());
-      const client = new CustodyClient({ server: server.url });
+      const from = `10.0.${i >> 8}.${(i & 255) + 1}`;
+      const client = new CustodyClient({
+        server: server.url,
+        fetch: (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), 'x-forwarded-for': from } }),
+      });
       const email = `bench${i}@example.com`;
       const { challenge } = await client.loginStart(email);
       await client.loginComplete(email, codes.get(email)!, challenge, signer);
