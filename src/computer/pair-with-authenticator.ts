@@ -90,7 +90,7 @@ export async function completePairing(
   for await (const late of drain(relay, pending.pairingQueue)) {
     try {
       const loser = openPairingOffer(sodium, late.body, pending.box.publicKey, pending.box.privateKey);
-      if (sameOffer(loser, offer)) {
+      if (loser.authenticatorQueueId === offer.authenticatorQueueId && sodium.memcmp(loser.authenticatorPublicKey, offer.authenticatorPublicKey)) {
         // The winner's own offer stored twice: a send retried after a lost answer (§3: an HTTP
         // retry may store a second copy). Rejecting it would tell the winner it lost.
         log('ignored a second copy of the accepted pairing offer');
@@ -145,8 +145,4 @@ async function* drain(relay: RelayClient, queue: QueueKeyPair): AsyncGenerator<R
     yield* page;
     afterId = page[page.length - 1]!.id;
   }
-}
-
-function sameOffer(a: PairingOffer, b: PairingOffer): boolean {
-  return a.authenticatorQueueId === b.authenticatorQueueId && a.authenticatorPublicKey.length === b.authenticatorPublicKey.length && a.authenticatorPublicKey.every((x, i) => x === b.authenticatorPublicKey[i]);
 }

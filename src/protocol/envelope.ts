@@ -80,7 +80,11 @@ export function boxMessage(
   senderSecretKey: Uint8Array,
 ): Uint8Array {
   if (nonce.length !== NONCE_BYTES) throw new TypeError('nonce must be 24 bytes');
-  const cipher = sodium.crypto_box_easy(message, nonce, recipientPublicKey, senderSecretKey);
+  return frameBoxed(nonce, sodium.crypto_box_easy(message, nonce, recipientPublicKey, senderSecretKey));
+}
+
+/** version ‖ kind ‖ nonce ‖ ciphertext (§4.2), within the envelope size limit. */
+function frameBoxed(nonce: Uint8Array, cipher: Uint8Array): Uint8Array {
   const out = new Uint8Array(2 + NONCE_BYTES + cipher.length);
   out[0] = ENVELOPE_VERSION;
   out[1] = EnvelopeKind.boxed;
@@ -88,6 +92,13 @@ export function boxMessage(
   out.set(cipher, 2 + NONCE_BYTES);
   if (out.length > MAX_ENVELOPE_BYTES) throw new LatchError('message_too_large', 'message does not fit in one envelope');
   return out;
+}
+
+/** A boxed envelope's nonce and ciphertext, once its header and length are checked. */
+function boxedParts(envelope: Uint8Array): { nonce: Uint8Array; cipher: Uint8Array } {
+  checkHeader(envelope, EnvelopeKind.boxed);
+  if (envelope.length < 2 + NONCE_BYTES + BOX_MAC_BYTES + 1) throw envelopeRejected('boxed envelope too short');
+  return { nonce: envelope.subarray(2, 2 + NONCE_BYTES), cipher: envelope.subarray(2 + NONCE_BYTES) };
 }
 
 /** Box with a fresh random nonce (24 random bytes make collisions negligible). */
@@ -106,15 +117,9 @@ export function openBoxedMessage(
   senderPublicKey: Uint8Array,
   recipientSecretKey: Uint8Array,
 ): Uint8Array {
-  checkHeader(envelope, EnvelopeKind.boxed);
-  if (envelope.length < 2 + NONCE_BYTES + BOX_MAC_BYTES + 1) throw envelopeRejected('boxed envelope too short');
+  const { nonce, cipher } = boxedParts(envelope);
   try {
-    return sodium.crypto_box_open_easy(
-      envelope.subarray(2 + NONCE_BYTES),
-      envelope.subarray(2, 2 + NONCE_BYTES),
-      senderPublicKey,
-      recipientSecretKey,
-    );
+    return sodium.crypto_box_open_easy(cipher, nonce, senderPublicKey, recipientSecretKey);
   } catch {
     throw envelopeRejected('box did not open (altered, or from another key)');
   }
@@ -134,22 +139,14 @@ export function boxSharedKey(sodium: Sodium, peerPublicKey: Uint8Array, ownSecre
 /** boxMessageRandom with a key from boxSharedKey: the same envelope format (§4.2). */
 export function boxMessageShared(sodium: Sodium, message: Uint8Array, sharedKey: Uint8Array): Uint8Array {
   const nonce = randomBytes(NONCE_BYTES);
-  const cipher = sodium.crypto_box_easy_afternm(message, nonce, sharedKey);
-  const out = new Uint8Array(2 + NONCE_BYTES + cipher.length);
-  out[0] = ENVELOPE_VERSION;
-  out[1] = EnvelopeKind.boxed;
-  out.set(nonce, 2);
-  out.set(cipher, 2 + NONCE_BYTES);
-  if (out.length > MAX_ENVELOPE_BYTES) throw new LatchError('message_too_large', 'message does not fit in one envelope');
-  return out;
+  return frameBoxed(nonce, sodium.crypto_box_easy_afternm(message, nonce, sharedKey));
 }
 
 /** openBoxedMessage with a key from boxSharedKey; fails exactly as it does. */
 export function openBoxedMessageShared(sodium: Sodium, envelope: Uint8Array, sharedKey: Uint8Array): Uint8Array {
-  checkHeader(envelope, EnvelopeKind.boxed);
-  if (envelope.length < 2 + NONCE_BYTES + BOX_MAC_BYTES + 1) throw envelopeRejected('boxed envelope too short');
+  const { nonce, cipher } = boxedParts(envelope);
   try {
-    return sodium.crypto_box_open_easy_afternm(envelope.subarray(2 + NONCE_BYTES), envelope.subarray(2, 2 + NONCE_BYTES), sharedKey);
+    return sodium.crypto_box_open_easy_afternm(cipher, nonce, sharedKey);
   } catch {
     throw envelopeRejected('box did not open (altered, or from another key)');
   }
