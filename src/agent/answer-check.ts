@@ -9,16 +9,15 @@ import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { parseSshPublicKey } from '../protocol/ssh/ssh-public-key.js';
 import { parseSshSignature, verifySshSignature } from '../protocol/ssh/ssh-signature.js';
 
-/** SubjectPublicKeyInfo of an Ed25519 key, less the 32 key bytes (RFC 8410 §4). */
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const MAX_KEYS = 64;
 const keys = new Map<string, KeyObject>();
 
 function ed25519Key(raw: Uint8Array): KeyObject {
-  const id = Buffer.from(raw).toString('base64');
+  const id = Buffer.from(raw).toString('base64url');
   let key = keys.get(id);
   if (key === undefined) {
-    key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+    // A raw Ed25519 key as a JWK (RFC 8037 §2): node:crypto builds the SPKI itself.
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: id }, format: 'jwk' });
     if (keys.size >= MAX_KEYS) keys.delete(keys.keys().next().value!);
     keys.set(id, key);
   }
