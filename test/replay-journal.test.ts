@@ -1,7 +1,8 @@
 /**
  * The replay journal of `latch device run` (PROTOCOL.md §5.5) with real processes: a kill -9
  * between claim and reply never leads to a second prompt or signature; a response answered
- * before a kill -9 is replayed byte for byte by the next process; a torn tail is cut off
+ * before a kill -9 is replayed byte for byte by the next process, also when the relay itself
+ * redelivers a request whose ack it never heard; a torn tail is cut off
  * safely; an altered record stops the authenticator answering instead of letting it act twice;
  * the journal never holds a response in the clear.
  */
@@ -16,17 +17,23 @@ import { latchInteractive, type Watched } from './helpers/latch-ssh-env.js';
 import * as P from '../src/protocol/index.js';
 import { RelayClient, type RelayMessage } from '../src/transport/relay-client.js';
 import type { ComputerPairing } from '../src/computer/computer-state.js';
+import { startWsFrameFilterProxy, type WsFrameFilterProxy } from './helpers/ws-frame-filter-proxy.js';
 
 const COMMIT = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@example.com> 0 +0000\ncommitter A <a@example.com> 0 +0000\n\nreplay journal test\n';
 const running: Watched[] = [];
+const proxies: WsFrameFilterProxy[] = [];
 after(async () => {
   for (const w of running) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  for (const p of proxies) await p.close();
 });
 
-async function world() {
+/** With `proxy`, the pairing (and so `latch device run`) reaches the relay through a frame filter. */
+async function world(opts: { proxy?: boolean } = {}) {
   const srv = await sharedLatchServer();
   const phone = await newAuthenticator('phone');
-  const computerHome = await pairComputer(srv, phone);
+  const proxy = opts.proxy === true ? await startWsFrameFilterProxy(srv.port) : undefined;
+  if (proxy) proxies.push(proxy);
+  const computerHome = await pairComputer(proxy ? { ...srv, url: proxy.url } : srv, phone);
   const s = await P.sodiumReady();
   const p = JSON.parse(readFileSync(join(computerHome, 'computer.json'), 'utf8')).pairing as ComputerPairing;
   const client = new RelayClient({ url: srv.url });
@@ -65,8 +72,18 @@ async function world() {
     w.child.kill('SIGKILL');
     await gone;
   };
-  return { phone, box, send, nextResponse, signRequest, device, kill9, journal: join(phone, 'authenticator', 'replay.journal') };
+  return { phone, box, send, nextResponse, signRequest, device, kill9, proxy, journal: join(phone, 'authenticator', 'replay.journal') };
 }
+
+/** An ack to the relay, over the socket (§3.5) or over HTTP (§3.3). */
+const isAck = (text: string): boolean => {
+  if (/^POST \/v1\/queues\/[A-Za-z0-9_-]+\/ack /.test(text)) return true;
+  try {
+    return (JSON.parse(text) as { op?: unknown }).op === 'ack';
+  } catch {
+    return false;
+  }
+};
 
 test('kill -9 between claim and reply: the redelivered request is refused (request_interrupted), never prompted or signed again', async () => {
   const w = await world();
@@ -110,6 +127,28 @@ test('kill -9 after the reply: a redelivery to the next process is answered byte
   await w.send(env);
   assert.equal((await w.nextResponse()).text, answer.text);
   await third.stop();
+});
+
+test('kill -9 between reply and ack: the relay redelivers the request, and the next process answers it from the journal with no prompt', async () => {
+  const w = await world({ proxy: true });
+  const proxy = w.proxy!;
+  const first = await w.device(['--auto-approve']);
+  proxy.drop = isAck; // the relay never hears this process's acks
+  await w.send(w.box(w.signRequest()));
+  const answer = await w.nextResponse();
+  assert.ok(answer.msg.result, JSON.stringify(answer.msg));
+  // The reply is out and the ack was sent but never reached the relay: the request is still
+  // queued there, as after a kill between the two (§5.5).
+  while (proxy.dropped === 0) await new Promise((r) => setTimeout(r, 20));
+  await w.kill9(first);
+  proxy.drop = () => false;
+  // No --auto-approve: acting again would need a prompt, and there must be none.
+  const second = await w.device();
+  const again = await w.nextResponse(); // the relay's own redelivery, not a resend by the test
+  assert.equal(again.text, answer.text);
+  await second.waitFor(/replayed request .* answered from cache/);
+  assert.doesNotMatch(second.stderr(), /APPROVAL REQUEST/);
+  await second.stop();
 });
 
 test('a torn tail is cut off and the cache still answers; an altered record stops the authenticator acting', async () => {
