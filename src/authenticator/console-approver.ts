@@ -32,8 +32,9 @@ export class ConsoleApprover implements Approver {
   ) {
     input.setEncoding?.('utf8');
     input.on('data', (chunk: string | Buffer) => {
-      // A terminal in raw mode (the hidden passphrase) ends a line with CR.
-      this.#buffer += chunk.toString().replace(/\r\n?/g, '\n');
+      // A terminal in raw mode (the hidden passphrase) ends a line with CR, and passes Ctrl-C
+      // through as a character: it ends the line, which then cancels.
+      this.#buffer += chunk.toString().replace(/\r\n?/g, '\n').replace(/\u0003/g, '\u0003\n');
       let nl: number;
       while ((nl = this.#buffer.indexOf('\n')) >= 0) {
         const line = this.#buffer.slice(0, nl);

@@ -129,7 +129,9 @@ export class WebauthnCore {
     if (excluded) {
       // §6.3.2 step 3: ask for presence before saying so, so a page cannot probe silently.
       const lines = [`${site} asks to create a passkey for ${user}, but this authenticator already holds one for ${site} (as ${ascii(excluded.userName)}).`, from(body, pairing), ...originLines(cd, body.rp_id), 'Approving tells the site so; no passkey is made.'];
-      await this.#ask(review(pairing, body, body.user_name, excluded.id, lines), ack, timing);
+      const r = review(pairing, body, body.user_name, excluded.id, lines);
+      delete r.userVerification; // presence is all step 3 asks for
+      await this.#ask(r, ack, timing);
       throw new LatchError('credential_excluded', 'this authenticator already holds a passkey for this site');
     }
     const lines = [`Create a passkey for ${site} ('${ascii(body.rp_name)}', as the site names itself) for ${user}?`, from(body, pairing), ...originLines(cd, body.rp_id)];
