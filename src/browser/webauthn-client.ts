@@ -25,7 +25,7 @@ export interface CallerContext {
 
 /** The one thing this needs from a pairing: AuthenticatorClient.request. */
 export interface WebauthnTransport {
-  request<B extends RequestBody>(body: B, opts: { timeoutSeconds: number; onAck?: () => void; signal?: AbortSignal }): Promise<ResultFor<B['kind']>>;
+  request<B extends RequestBody>(body: B, opts: { timeoutSeconds: number; onAck?: () => void; signal?: AbortSignal; keepTimeoutOnAck?: boolean }): Promise<ResultFor<B['kind']>>;
 }
 
 export interface CeremonyOptions {
@@ -35,8 +35,9 @@ export interface CeremonyOptions {
 
 /**
  * One request, ended by the page's timeout whatever the authenticator does (WebAuthn L3 §5.1.3
- * step 20, §5.1.4.1 step 18: the lifetime timer). The relay client's ack extension (§5.2) could
- * otherwise move the end: shorten a 5 min timeout to 60 s after an ack, or stretch a 15 s one.
+ * step 20, §5.1.4.1 step 18: the lifetime timer). The relay client's ack extension (§5.2) would
+ * otherwise move the end: shorten a 5 min timeout to 60 s after an ack, or stretch a 15 s one;
+ * here an ack does not re-arm the relay client's timer, and this timer is the page's.
  * The deadline the request carries is the same timeout, so the authenticator withdraws its
  * prompt then (webauthn-core.ts). Expiry is `timeout` (NotAllowedError); an abort stays `cancelled`.
  */
@@ -51,7 +52,7 @@ async function requestWithin<B extends RequestBody>(t: WebauthnTransport, body: 
   if (o.signal?.aborted) stop.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await t.request(body, { timeoutSeconds: timeoutMs / 1000, signal: stop.signal, ...(o.onAck ? { onAck: o.onAck } : {}) });
+    return await t.request(body, { timeoutSeconds: timeoutMs / 1000, signal: stop.signal, keepTimeoutOnAck: true, ...(o.onAck ? { onAck: o.onAck } : {}) });
   } catch (e) {
     if (expired) throw new LatchError('timeout', `the page's timeout (${Math.round(timeoutMs / 1000)} s) passed before the authenticator answered`);
     throw e;
