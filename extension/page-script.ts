@@ -5,8 +5,9 @@
  * getClientExtensionResults() and response.getPublicKey() and friends). The browser's saved
  * original function answers instead when:
  *   - there is no `publicKey` option, or it is a `mediation: 'conditional'` (autofill) request;
- *   - the host is missing or this computer is unpaired, or the authenticator has no credential
- *     for the site (`no_credential`) - the answer says `fallback`.
+ *   - the host is missing or this computer is unpaired, the site is on the user's exclusion list
+ *     (`excluded_site`), the authenticator has no credential for the site (`no_credential`), or
+ *     the person chose "use another key" there (`use_another_key`) - the answer says `fallback`.
  * Every path ends in a credential or in the exception the spec names: bad options are checked
  * here first (webauthn-options.ts), the permissions policy of a frame is honoured, an abort
  * rejects at once, and a deadline past the authenticator's own ends a request nobody answers.
@@ -14,7 +15,6 @@
 import { decodeBase64url, encodeBase64url } from '../src/protocol/base64url.js';
 import { clampTimeoutMs, parseCreateOptions, parseGetOptions } from '../src/protocol/webauthn/webauthn-options.js';
 import { domExceptionNameFor } from '../src/protocol/webauthn/webauthn-errors.js';
-import { ACK_EXTENSION_SECONDS } from '../src/protocol/protocol-constants.js';
 import { CHANNEL, type PageAnswer, type PageRequest } from './protocol.js';
 
 type Op = 'create' | 'get';
@@ -141,9 +141,9 @@ function install(proto: CredentialsContainer): void {
           reject(signal?.reason ?? new DOMException('the request was aborted', 'AbortError'));
         });
       signal?.addEventListener('abort', onAbort, { once: true });
-      // The host ends each request by the page's timeout (plus one ack extension); this is the
-      // backstop for a host that never answers, so the promise is never left pending.
-      timer = setTimeout(() => finish(() => reject(new DOMException('the authenticator did not answer in time', 'NotAllowedError'))), timeoutMs + (ACK_EXTENSION_SECONDS + 15) * 1000);
+      // The host ends each request at the page's timeout (webauthn-client.ts requestWithin); this
+      // is the backstop for a host that never answers, so the promise is never left pending.
+      timer = setTimeout(() => finish(() => reject(new DOMException('the authenticator did not answer in time', 'NotAllowedError'))), timeoutMs + 15_000);
       waiting.set(id, (a) => {
         if (a.type === 'ack') return;
         if (a.type === 'result') finish(() => resolve(toCredential(op, a.credential as CredentialJSON)));

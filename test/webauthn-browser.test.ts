@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { latch, latchRun, newAuthenticator, pairComputer, startLatchServer, tempDir, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
+import { latch, latchRun, newAuthenticator, pairComputer, startLatchServer, tempDir, PASSPHRASE, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
 import { CHROMIUM, CHROMIUM_SKIP, REPO_ROOT } from './helpers/web-browser.js';
 import { relyingParty, type RelyingParty } from './helpers/webauthn-rp.js';
 
@@ -46,10 +46,60 @@ async function browserWithHost(latchHome: string): Promise<BrowserContext> {
   });
 }
 
-function startDevice(auto: boolean): Promise<RegExpMatchArray> {
-  device = latch(['device', 'run', ...(auto ? ['--auto-approve'] : [])], { home: phone });
+let interactive = false;
+
+/** auto: --auto-approve; 'pipe': a person who answers through `answer`; false: nobody (stdin /dev/null). */
+function startDevice(auto: boolean | 'pipe'): Promise<RegExpMatchArray> {
+  interactive = auto === 'pipe';
+  device = latch(['device', 'run', ...(auto === true ? ['--auto-approve'] : [])], { home: phone, ...(auto === 'pipe' ? { stdin: 'pipe' as const } : {}) });
   return device.waitFor(/ready: waiting for requests from 1 paired computer/);
 }
+
+/** A `latch device run` whose prompts the test answers. */
+async function personAtDevice(): Promise<void> {
+  if (interactive) return;
+  await stopDevice();
+  await startDevice('pipe');
+}
+
+/** Waits for `re` in what the device printed after `offset` characters of its stderr. */
+function deviceSays(re: RegExp, offset: number): Promise<RegExpMatchArray> {
+  const check = (): RegExpMatchArray | null => re.exec(device.stderr().slice(offset));
+  return new Promise((resolve, reject) => {
+    const m = check();
+    if (m) return resolve(m);
+    const timer = setTimeout(() => (device.child.stderr!.off('data', on), reject(new Error(`device did not print ${re}:\n${device.stderr().slice(offset)}`))), 30_000);
+    const on = (): void => {
+      const m2 = check();
+      if (!m2) return;
+      clearTimeout(timer);
+      device.child.stderr!.off('data', on);
+      resolve(m2);
+    };
+    device.child.stderr!.on('data', on);
+  });
+}
+
+/** Answers the device's next prompt (a line printed after `offset` matching `re`) with `line`; returns the new offset. */
+async function answer(re: RegExp, line: string, offset: number): Promise<number> {
+  await deviceSays(re, offset);
+  const at = device.stderr().length;
+  device.child.stdin!.write(`${line}\n`);
+  return at;
+}
+
+/** A CDP virtual authenticator in `page`: the browser's own authenticator a fallback reaches. */
+async function virtualAuthenticator(page: Page): Promise<void> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+}
+
+const LATCH_AAGUID_HEX = 'f6b0b65c12764748992966021a38926a';
+const aaguidOf = (o: Outcome): string => Buffer.from(o.json!.response.authenticatorData!, 'base64url').subarray(37, 53).toString('hex');
+const uvFlag = (authenticatorData: string): boolean => (Buffer.from(authenticatorData, 'base64url')[32]! & 0x04) !== 0;
 
 async function stopDevice(): Promise<void> {
   device.kill();
@@ -254,19 +304,114 @@ test('an unpaired computer falls back to the browser\'s own authenticator (a CDP
   const unpaired = await browserWithHost(tempDir('unpaired'));
   try {
     const page = await newPage(unpaired);
-    const cdp = await unpaired.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-    });
+    await virtualAuthenticator(page);
     const other = relyingParty('localhost', origin);
     const reg = await ceremony(page, 'create', await other.registrationOptions({ userName: 'fallback' }));
     assert.equal(reg.error, undefined, reg.message);
     await other.verifyRegistration(reg.json);
     // Not Latch's AAGUID: the virtual authenticator answered.
     const authData = Buffer.from(reg.json!.response.authenticatorData!, 'base64url');
-    assert.notEqual(authData.subarray(37, 53).toString('hex'), 'f6b0b65c12764748992966021a38926a');
+    assert.notEqual(authData.subarray(37, 53).toString('hex'), LATCH_AAGUID_HEX);
   } finally {
     await unpaired.close();
   }
+});
+
+test('several accounts: the authenticator lists them and signs in as the one picked; the passphrase is user verification (UV), which the RP requires', { skip }, async () => {
+  const page = await newPage();
+  // A second account of this site (another user handle), made while the device auto-approves.
+  const second = await ceremony(page, 'create', await rp.registrationOptions({ userName: 'lin' }));
+  assert.equal(second.error, undefined, second.message);
+  await rp.verifyRegistration(second.json);
+  const ada = rp.credentials[0]!.id;
+  await personAtDevice();
+  let at = device.stderr().length;
+  const pending = ceremony(page, 'get', await rp.authenticationOptions({ allow: false }));
+  const prompt = await deviceSays(/which account\?[\s\S]*answer: [^\n]*\n> /, at);
+  const pick = /^ {2}([0-9]+) = ada/m.exec(prompt[0]);
+  assert.ok(pick && /^ {2}[0-9]+ = lin/m.test(prompt[0]), prompt[0]);
+  at = await answer(/> $/, pick[1]!, at);
+  at = await answer(/passphrase/, 'a wrong guess', at);
+  await answer(/not the passphrase\n[\s\S]*passphrase/, PASSPHRASE, at);
+  const got = await pending;
+  assert.equal(got.error, undefined, got.message);
+  assert.equal(got.json!.id, ada);
+  assert.equal(uvFlag(got.json!.response.authenticatorData!), true);
+  await rp.verifyAuthentication(got.json, { requireUserVerification: true });
+  // A site that requires UV: registration is verified with requireUserVerification.
+  const strict = relyingParty('localhost', origin);
+  at = device.stderr().length;
+  const reg = ceremony(page, 'create', await strict.registrationOptions({ userName: 'uv', userVerification: 'required' }));
+  at = await answer(/Create a passkey for localhost[\s\S]*> $/, 'y', at);
+  await answer(/passphrase \(the site requires it\)/, PASSPHRASE, at);
+  const made = await reg;
+  assert.equal(made.error, undefined, made.message);
+  await strict.verifyRegistration(made.json, { requireUserVerification: true });
+  await page.close();
+});
+
+test('"use another key" on the authenticator: the page gets the browser\'s own authenticator with the original options', { skip }, async () => {
+  await personAtDevice();
+  const page = await newPage();
+  await virtualAuthenticator(page);
+  const other = relyingParty('localhost', origin);
+  const at = device.stderr().length;
+  const pending = ceremony(page, 'create', await other.registrationOptions({ userName: 'elsewhere' }));
+  await answer(/Create a passkey for localhost[\s\S]*k = use another key[\s\S]*> $/, 'k', at);
+  const reg = await pending;
+  assert.equal(reg.error, undefined, reg.message);
+  assert.notEqual(aaguidOf(reg), LATCH_AAGUID_HEX);
+  assert.equal((reg.json as unknown as { response: { publicKeyAlgorithm: number } }).response.publicKeyAlgorithm, -7);
+  await other.verifyRegistration(reg.json);
+  await page.close();
+});
+
+test('latch browser exclude: an excluded site gets the browser\'s own authenticator at once, the authenticator is never asked', { skip }, async () => {
+  const cli = (...args: string[]): ReturnType<typeof latchRun> => latchRun(['browser', 'exclude', ...args], { home: computer });
+  const missing = await cli('add');
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /SITE is required[\s\S]*\[usage\]/);
+  assert.match((await cli('add', 'not a site')).stderr, /\[bad_site\]/);
+  assert.match((await cli('add', '192.168.1.1')).stderr, /\[bad_site\]/);
+  const notListed = await cli('remove', 'example.org');
+  assert.equal(notListed.code, 1);
+  assert.match(notListed.stderr, /\[site_not_excluded\]/);
+  assert.equal((await cli('add', 'http://LOCALHOST:1234/x')).code, 0);
+  assert.deepEqual(JSON.parse((await cli('list', '--json')).stdout), { sites: ['localhost'] });
+  await personAtDevice();
+  const page = await newPage();
+  await virtualAuthenticator(page);
+  const other = relyingParty('localhost', origin);
+  const at = device.stderr().length;
+  const reg = await ceremony(page, 'create', await other.registrationOptions({ userName: 'excluded' }));
+  assert.equal(reg.error, undefined, reg.message);
+  assert.notEqual(aaguidOf(reg), LATCH_AAGUID_HEX);
+  await other.verifyRegistration(reg.json);
+  assert.doesNotMatch(device.stderr().slice(at), /APPROVAL REQUEST/);
+  assert.equal((await cli('remove', 'localhost')).code, 0);
+  assert.equal((await cli('list')).stdout, '');
+  await page.close();
+});
+
+test('the page\'s timeout ends a request nobody answers with NotAllowedError; the authenticator withdraws its prompt; the page stays usable', { skip }, async () => {
+  await personAtDevice();
+  const page = await newPage();
+  // Only ada's credential is allowed, so there is no account to choose.
+  const adaOnly = async (): Promise<Record<string, unknown>> => {
+    const o = await rp.authenticationOptions({ allow: true });
+    return { ...o, allowCredentials: (o.allowCredentials as { id: string }[]).filter((c) => c.id === rp.credentials[0]!.id) };
+  };
+  let at = device.stderr().length;
+  const timedOut = await ceremony(page, 'get', { ...(await adaOnly()), timeout: 15_000 }); // the shortest Latch honours
+  assert.equal(timedOut.error, 'NotAllowedError', timedOut.message);
+  await deviceSays(/Sign in to localhost as ada[\s\S]*the computer stopped waiting: the page timed out\) withdrawn/, at);
+  at = device.stderr().length;
+  const again = ceremony(page, 'get', await adaOnly());
+  at = await answer(/Sign in to localhost as ada[\s\S]*> $/, 'y', at);
+  await answer(/passphrase/, '', at);
+  const ok = await again;
+  assert.equal(ok.error, undefined, ok.message);
+  assert.equal(uvFlag(ok.json!.response.authenticatorData!), false);
+  await rp.verifyAuthentication(ok.json);
+  await page.close();
 });

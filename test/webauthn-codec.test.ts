@@ -19,6 +19,8 @@ import { decodeCbor } from '../src/protocol/webauthn/cbor.js';
 import { parseCreateOptions, parseGetOptions } from '../src/protocol/webauthn/webauthn-options.js';
 import { domExceptionNameFor } from '../src/protocol/webauthn/webauthn-errors.js';
 import { LatchError } from '../src/util/latch-error.js';
+import { parseSite, siteCovers } from '../src/browser/excluded-sites.js';
+import { parseAnswer } from '../src/authenticator/sign-review.js';
 
 const V = JSON.parse(readFileSync(new URL('../../test/vectors/webauthn-w3c-none-es256.json', import.meta.url), 'utf8'));
 const hex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
@@ -174,4 +176,27 @@ test('page options get the spec\'s exception: user.id over 64 bytes, no supporte
   assert.equal(name({ ...base, challenge: b64(1024 * 1024) }), 'TypeError');
   assert.equal(domExceptionNameFor(code(() => parseGetOptions({ challenge: b64(1024 * 1024) }))), 'TypeError');
   assert.deepEqual(parseGetOptions({ challenge: b64(32), allowCredentials: [{ type: 'public-key', id: b64(32) }, { type: 'other', id: 'x' }] }).allowIds.length, 1);
+});
+
+test('exclusion list sites: normalised to the lower-case ASCII host, covering subdomains on a label boundary only', () => {
+  assert.equal(parseSite('Example.COM'), 'example.com');
+  assert.equal(parseSite('https://login.example.com:8443/path'), 'login.example.com');
+  assert.equal(parseSite('bücher.example'), 'xn--bcher-kva.example');
+  for (const bad of ['', 'a b', '192.168.1.1', 'https://[::1]/', 'http://']) assert.throws(() => parseSite(bad), (e: unknown) => (e as LatchError).code === 'bad_site', bad);
+  assert.equal(siteCovers('example.com', 'example.com'), true);
+  assert.equal(siteCovers('example.com', 'login.example.com'), true);
+  assert.equal(siteCovers('example.com', 'badexample.com'), false);
+  assert.equal(siteCovers('login.example.com', 'example.com'), false);
+});
+
+test('WebAuthn answers: k is "use another key" and a number picks an account only where the prompt offers them', () => {
+  const webauthn = { offerAnotherKey: true, accounts: ['ada', 'lin'] };
+  assert.deepEqual(parseAnswer('k', webauthn), { kind: 'deny', reason: 'use another key', anotherKey: true });
+  assert.deepEqual(parseAnswer('2', webauthn), { kind: 'once', account: 2 });
+  assert.throws(() => parseAnswer('3', webauthn), /no account 3/);
+  assert.throws(() => parseAnswer('y', webauthn), /which account/);
+  assert.deepEqual(parseAnswer('y', { offerAnotherKey: true, accounts: ['ada'] }), { kind: 'once' });
+  // Elsewhere (an SSH prompt) neither is an answer.
+  assert.throws(() => parseAnswer('k'), /not an answer/);
+  assert.throws(() => parseAnswer('2'), /not an answer/);
 });

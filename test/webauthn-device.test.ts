@@ -90,6 +90,19 @@ test('an EdDSA-only site gets an Ed25519 credential that verifies', async () => 
   await rp.verifyAuthentication(await getAssertion(client, c, await rp.authenticationOptions({ allow: true })));
 });
 
+test('UV is never claimed without a verification: --auto-approve answers a site that requires it with user_verification_failed, and no passkey is made', async () => {
+  const rp = relyingParty('uv.example', 'https://uv.example');
+  const c: CallerContext = { ...ctx, origin: 'https://uv.example' };
+  const code = await codeOf(createCredential(client, c, await rp.registrationOptions({ userVerification: 'required' })));
+  assert.equal(code, 'user_verification_failed');
+  assert.equal(domExceptionNameFor(code), 'NotAllowedError');
+  const list = await latchRun(['device', 'passkey', 'list', '--json'], { home: phone });
+  assert.ok(!(JSON.parse(list.stdout).passkeys as { rp_id: string }[]).some((p) => p.rp_id === 'uv.example'), list.stdout);
+  // 'preferred' without a verification is answered, with UV 0.
+  const reg = await createCredential(client, c, await rp.registrationOptions());
+  assert.equal((Buffer.from(reg.response.authenticatorData!, 'base64url')[32]! & 0x04), 0);
+});
+
 test('a repeated registration is InvalidStateError; an unknown site is no_credential at once, without an ack', async () => {
   const rp = relyingParty('repeat.example', 'https://repeat.example');
   const c: CallerContext = { ...ctx, origin: 'https://repeat.example' };

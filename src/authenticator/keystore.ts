@@ -73,6 +73,20 @@ export class Keystore {
     return new Keystore(sodium, path, key, file.kdf, decrypt(sodium, key, file));
   }
 
+  /**
+   * Whether `passphrase` opens this keystore: WebAuthn user verification on `latch device run`
+   * (docs/BROWSER.md "User verification"). Derives the key with the stored KDF (Argon2id, so a
+   * guess costs what unlocking does) and compares it in constant time; nothing is logged.
+   */
+  verifyPassphrase(passphrase: string): boolean {
+    const key = deriveKey(this.sodium, passphrase, this.kdf);
+    try {
+      return this.sodium.memcmp(key, this.key);
+    } finally {
+      key.fill(0);
+    }
+  }
+
   /** A snapshot; change state only through update(). */
   get state(): AuthenticatorState {
     return this.#state;

@@ -87,8 +87,8 @@ export interface RequestActions {
   sshSign(pairing: StoredPairing, body: SshSignBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<SignResult>;
   signMessage(pairing: StoredPairing, body: SignMessageBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<SignResult>;
   /** WebAuthn (issue 11, PROTOCOL.md §5.9); an authenticator without them answers `unsupported_request`. */
-  webauthnCreate?(pairing: StoredPairing, body: WebauthnCreateBody, ack: () => Promise<void>): Promise<WebauthnCreateResult>;
-  webauthnGet?(pairing: StoredPairing, body: WebauthnGetBody, ack: () => Promise<void>): Promise<WebauthnGetResult>;
+  webauthnCreate?(pairing: StoredPairing, body: WebauthnCreateBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<WebauthnCreateResult>;
+  webauthnGet?(pairing: StoredPairing, body: WebauthnGetBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<WebauthnGetResult>;
 }
 
 /** Runs the action for `request`; `unpair` only answers here, its effect is applied with the answer (handleRequest). */
@@ -106,10 +106,10 @@ export async function actOn(pairing: StoredPairing, request: RequestMessage, ack
       return actions.signMessage(pairing, body, ack, requestTiming(request));
     case 'webauthn_create':
       if (!actions.webauthnCreate) throw new LatchError('unsupported_request', 'this authenticator does not hold passkeys');
-      return actions.webauthnCreate(pairing, body, ack);
+      return actions.webauthnCreate(pairing, body, ack, requestTiming(request));
     case 'webauthn_get':
       if (!actions.webauthnGet) throw new LatchError('unsupported_request', 'this authenticator does not hold passkeys');
-      return actions.webauthnGet(pairing, body, ack);
+      return actions.webauthnGet(pairing, body, ack, requestTiming(request));
     default: {
       const never: never = body;
       throw new LatchError('unsupported_request', `unsupported request ${String((never as { kind: string }).kind)}`);

@@ -86,8 +86,8 @@ export class RequestHandler {
           deviceInfo: () => deviceInfo(this.keystore.state),
           sshSign: (p, b, a, t) => this.#ssh.sshSign(p, b, a, t),
           signMessage: (p, b, a, t) => this.#ssh.signMessage(p, b, a, t),
-          webauthnCreate: (p, b, a) => this.#webauthn.create(p, b, a),
-          webauthnGet: (p, b, a) => this.#webauthn.get(p, b, a),
+          webauthnCreate: (p, b, a, t) => this.#webauthn.create(p, b, a, t),
+          webauthnGet: (p, b, a, t) => this.#webauthn.get(p, b, a, t),
         }),
     });
   }

@@ -32,6 +32,16 @@ export interface SignReview {
   sentAt?: number;
   /** After this (unix seconds, this clock) nobody waits for the answer: drop the prompt unseen. */
   expiresAt?: number;
+  /**
+   * WebAuthn (docs/BROWSER.md "Choices on the authenticator"): the accounts to choose among, most
+   * recently used first, when a site's discoverable login finds several; the answer names one
+   * (Decision `account`, 1-based). Undefined or one account: nothing to choose.
+   */
+  accounts?: string[];
+  /** WebAuthn: the person may answer "use another key" (Decision deny with `anotherKey`). */
+  offerAnotherKey?: boolean;
+  /** WebAuthn: the site asks for user verification; an approver that can verify says so in `verified`. */
+  userVerification?: 'required' | 'preferred';
 }
 
 /**
@@ -42,7 +52,15 @@ export function expiredUnseen(review: SignReview, nowSeconds: number): boolean {
   return review.expiresAt !== undefined && nowSeconds > review.expiresAt;
 }
 
-export type Decision = { kind: 'once' } | { kind: 'deny'; reason?: string } | { kind: 'timed'; scope: PolicyScope['kind']; seconds: number };
+/**
+ * `once` may carry the chosen account (1-based, SignReview.accounts) and whether the approver
+ * verified the user (WebAuthn UV). "Use another key" is a deny with `anotherKey`: whoever does
+ * not know it treats it as the deny it is.
+ */
+export type Decision =
+  | { kind: 'once'; account?: number; verified?: boolean }
+  | { kind: 'deny'; reason?: string; anotherKey?: boolean }
+  | { kind: 'timed'; scope: PolicyScope['kind']; seconds: number };
 
 export interface Approver {
   /** True when a person is asked (then the computer gets an ack first). */
@@ -66,11 +84,24 @@ export const MAX_POLICY_SECONDS = 7 * 24 * 3600;
  *   h [DURATION]                approve this user@host for DURATION (default 3h)
  *   s [DURATION]                approve all SSH logins for DURATION
  *   g [DURATION]                approve all git signatures for DURATION
+ *   k | another                 use another key (WebAuthn, when the review offers it)
+ *   1..N                        approve as that account (WebAuthn, when the review lists accounts;
+ *                               then a number is required: y alone does not say which)
  * DURATION is hours ("2", "1.5") or a number with a unit: "90m", "3h", "30s".
  */
-export function parseAnswer(line: string): Decision {
+export function parseAnswer(line: string, review?: Pick<SignReview, 'accounts' | 'offerAnotherKey'>): Decision {
   const t = line.trim().toLowerCase();
-  if (['y', 'yes', 'a', 'once', 'approve'].includes(t)) return { kind: 'once' };
+  const accounts = review?.accounts !== undefined && review.accounts.length > 1 ? review.accounts.length : 0;
+  if (review?.offerAnotherKey && ['k', 'another'].includes(t)) return { kind: 'deny', reason: 'use another key', anotherKey: true };
+  if (accounts > 0 && /^[0-9]{1,3}$/.test(t)) {
+    const n = Number(t);
+    if (n < 1 || n > accounts) throw new LatchError('bad_answer', `no account ${n}: answer 1 to ${accounts}`);
+    return { kind: 'once', account: n };
+  }
+  if (['y', 'yes', 'a', 'once', 'approve'].includes(t)) {
+    if (accounts > 0) throw new LatchError('bad_answer', `which account? answer its number, 1 to ${accounts}`);
+    return { kind: 'once' };
+  }
   if (['n', 'no', 'd', 'deny'].includes(t)) return { kind: 'deny' };
   const m = /^([hsg])(?:\s+(.+))?$/.exec(t);
   if (!m) throw new LatchError('bad_answer', `not an answer: "${line.trim().slice(0, 40)}" (y, d, h [N], s [N], g [N])`);

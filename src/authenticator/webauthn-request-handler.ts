@@ -87,5 +87,5 @@ export function keystoreWebauthnStore(keystore: Keystore, clock: () => number): 
 }
 
 export function keystoreWebauthnCore(keystore: Keystore, approver: Approver, log: (line: string) => void, clock: () => number): WebauthnCore {
-  return new WebauthnCore({ store: keystoreWebauthnStore(keystore, clock), approver, log });
+  return new WebauthnCore({ store: keystoreWebauthnStore(keystore, clock), approver, log, clock });
 }

@@ -9,7 +9,8 @@
  * `origin`, `cross_origin` and `top_origin` come from the extension's service worker, which
  * takes them from the browser (sender), never from the page. A malformed message gets an error
  * (id null when it has none) and the host keeps reading. It uses this computer's pairing and
- * the relay like `latch agent`.
+ * the relay like `latch agent`. A site on the user's exclusion list (excluded-sites.ts) is
+ * answered `excluded_site` (fallback) at once, before the pairing or the relay is touched.
  */
 import { isLatchError, LatchError } from '../util/latch-error.js';
 import { FALLBACK_CODES, domExceptionNameFor } from '../protocol/webauthn/webauthn-errors.js';
@@ -23,6 +24,8 @@ export interface BrowserHostOptions {
   transport: () => Promise<WebauthnTransport>;
   browser: string;
   log: (line: string) => void;
+  /** Whether the user left this origin's site to the browser's own authenticator. */
+  excluded?: (origin: string) => boolean;
 }
 
 interface HostRequest {
@@ -82,6 +85,9 @@ export async function runBrowserHost(o: BrowserHostOptions): Promise<void> {
     all.push(
       (async () => {
         try {
+          // The asking frame's site, or the site it is embedded in: either on the list steps aside.
+          const site = [r.ctx.origin, ...(r.ctx.topOrigin ? [r.ctx.topOrigin] : [])].find((x) => o.excluded?.(x));
+          if (site !== undefined) throw new LatchError('excluded_site', `${new URL(site).hostname} is on this computer's exclusion list (latch browser exclude)`);
           const t = await o.transport();
           const co = { signal: abort.signal, onAck: () => send({ v: 1, id: r.id, type: 'ack' }) };
           const credential = r.op === 'create' ? await createCredential(t, r.ctx, r.options, co) : await getAssertion(t, r.ctx, r.options, co);

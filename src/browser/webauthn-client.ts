@@ -25,12 +25,41 @@ export interface CallerContext {
 
 /** The one thing this needs from a pairing: AuthenticatorClient.request. */
 export interface WebauthnTransport {
-  request<B extends RequestBody>(body: B, opts: { timeoutSeconds: number; onAck?: () => void; signal?: AbortSignal }): Promise<ResultFor<B['kind']>>;
+  request<B extends RequestBody>(body: B, opts: { timeoutSeconds: number; onAck?: () => void; signal?: AbortSignal; keepTimeoutOnAck?: boolean }): Promise<ResultFor<B['kind']>>;
 }
 
 export interface CeremonyOptions {
   signal?: AbortSignal;
   onAck?: () => void;
+}
+
+/**
+ * One request, ended by the page's timeout whatever the authenticator does (WebAuthn L3 §5.1.3
+ * step 20, §5.1.4.1 step 18: the lifetime timer). The relay client's ack extension (§5.2) would
+ * otherwise move the end: shorten a 5 min timeout to 60 s after an ack, or stretch a 15 s one;
+ * here an ack does not re-arm the relay client's timer, and this timer is the page's.
+ * The deadline the request carries is the same timeout, so the authenticator withdraws its
+ * prompt then (webauthn-core.ts). Expiry is `timeout` (NotAllowedError); an abort stays `cancelled`.
+ */
+async function requestWithin<B extends RequestBody>(t: WebauthnTransport, body: B, timeoutMs: number, o: CeremonyOptions): Promise<ResultFor<B['kind']>> {
+  const stop = new AbortController();
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    stop.abort();
+  }, timeoutMs);
+  const onAbort = (): void => stop.abort();
+  if (o.signal?.aborted) stop.abort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await t.request(body, { timeoutSeconds: timeoutMs / 1000, signal: stop.signal, keepTimeoutOnAck: true, ...(o.onAck ? { onAck: o.onAck } : {}) });
+  } catch (e) {
+    if (expired) throw new LatchError('timeout', `the page's timeout (${Math.round(timeoutMs / 1000)} s) passed before the authenticator answered`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    o.signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 function rpIdFor(explicit: string | undefined, ctx: CallerContext): string {
@@ -53,7 +82,8 @@ export async function createCredential(t: WebauthnTransport, ctx: CallerContext,
   const opts = parseCreateOptions(options);
   const rpId = rpIdFor(opts.rpId, ctx);
   const clientData = clientDataFor('webauthn.create', opts.challenge, ctx);
-  const result = await t.request(
+  const result = await requestWithin(
+    t,
     {
       kind: 'webauthn_create',
       client_data: encodeBase64url(clientData),
@@ -67,7 +97,8 @@ export async function createCredential(t: WebauthnTransport, ctx: CallerContext,
       user_verification: opts.userVerification,
       browser: ctx.browser,
     },
-    { timeoutSeconds: clampTimeoutMs(opts.timeoutMs) / 1000, ...o },
+    clampTimeoutMs(opts.timeoutMs),
+    o,
   );
   const json = registrationResponseJSON(clientData, result, wants(options, 'credProps'));
   if (json.id !== result.credential_id) throw new LatchError('bad_message', 'the authenticator answered with two different credential ids');
@@ -78,7 +109,8 @@ export async function getAssertion(t: WebauthnTransport, ctx: CallerContext, opt
   const opts = parseGetOptions(options);
   const rpId = rpIdFor(opts.rpId, ctx);
   const clientData = clientDataFor('webauthn.get', opts.challenge, ctx);
-  const result = await t.request(
+  const result = await requestWithin(
+    t,
     {
       kind: 'webauthn_get',
       client_data: encodeBase64url(clientData),
@@ -87,7 +119,8 @@ export async function getAssertion(t: WebauthnTransport, ctx: CallerContext, opt
       user_verification: opts.userVerification,
       browser: ctx.browser,
     },
-    { timeoutSeconds: clampTimeoutMs(opts.timeoutMs) / 1000, ...o },
+    clampTimeoutMs(opts.timeoutMs),
+    o,
   );
   return authenticationResponseJSON(clientData, result);
 }

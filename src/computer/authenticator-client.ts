@@ -72,7 +72,8 @@ export class AuthenticatorClient {
 
   async request<B extends RequestBody>(
     body: B,
-    opts: { timeoutSeconds: number; onAck?: () => void; signal?: AbortSignal },
+    /** `keepTimeoutOnAck`: an ack does not move the end (WebAuthn: the page's timeout is the whole lifetime, §5.1.3 step 20). */
+    opts: { timeoutSeconds: number; onAck?: () => void; signal?: AbortSignal; keepTimeoutOnAck?: boolean },
   ): Promise<ResultFor<B['kind']>> {
     this.#loop ??= this.#receive();
     const now = nowSeconds();
@@ -118,7 +119,7 @@ export class AuthenticatorClient {
           // replays the genuine ack must not hold the request open indefinitely.
           if (acked) return;
           acked = true;
-          arm(ACK_EXTENSION_SECONDS);
+          if (!opts.keepTimeoutOnAck) arm(ACK_EXTENSION_SECONDS);
           opts.onAck?.();
         },
       });

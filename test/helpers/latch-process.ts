@@ -34,10 +34,11 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `latch-test-${prefix}-`));
 }
 
-export function latch(args: string[], opts: { home?: string; env?: NodeJS.ProcessEnv } = {}): LatchProcess {
+/** `stdin: 'pipe'`: the test answers prompts through `child.stdin` (otherwise stdin is /dev/null). */
+export function latch(args: string[], opts: { home?: string; env?: NodeJS.ProcessEnv; stdin?: 'pipe' } = {}): LatchProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, LATCH_PASSPHRASE: PASSPHRASE, ...opts.env };
   if (opts.home) env.LATCH_HOME = opts.home;
-  const child = spawn(process.execPath, [LATCH_CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [LATCH_CLI, ...args], { env, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
   all.push(child);
   const buf = { stdout: '', stderr: '' };
   const waiters: { re: RegExp; stream: 'stdout' | 'stderr'; resolve: (m: RegExpMatchArray) => void }[] = [];

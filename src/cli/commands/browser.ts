@@ -9,12 +9,13 @@ import { defaultCli, parse, usageError } from '../cli-context.js';
 import { LatchError } from '../../util/latch-error.js';
 import { LATCH_CLI_PATH } from './browser-cli-path.js';
 
-const USAGE = 'latch browser host | latch browser install [--browser chromium|chrome|brave|edge] [--user-data-dir DIR] [--undo] [--yes]';
+const USAGE = 'latch browser host | latch browser install [--browser chromium|chrome|brave|edge] [--user-data-dir DIR] [--undo] [--yes] | latch browser exclude add|remove|list [SITE]';
 
 export async function browser(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'host') return host();
   if (sub === 'install') return install(rest);
+  if (sub === 'exclude') return (await import('./browser-exclude.js')).browserExclude(rest);
   throw usageError(sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`, USAGE);
 }
 
@@ -26,6 +27,8 @@ async function host(): Promise<number> {
   const { AuthenticatorClient } = await import('../../computer/authenticator-client.js');
   const { loadComputerState, requirePairing } = await import('../../computer/computer-state.js');
   const { runBrowserHost } = await import('../../browser/browser-host.js');
+  const { excludedSitesPath, fileExcludedSites } = await import('../../browser/excluded-sites.js');
+  const excluded = fileExcludedSites(excludedSitesPath(cli.paths.home));
   const { callingBrowserName } = await import('../../browser/extension-id.js');
   const log = (line: string): void => cli.err(`[browser host] ${line}`);
   const sodium = await sodiumReady();
@@ -42,6 +45,8 @@ async function host(): Promise<number> {
     },
     browser: callingBrowserName(),
     log,
+    // Read on every request, so `latch browser exclude` applies without restarting the host.
+    excluded: (origin) => excluded.covers(origin),
   });
   client?.close();
   return 0;

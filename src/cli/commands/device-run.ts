@@ -33,7 +33,10 @@ export async function deviceRun(argv: string[]): Promise<number> {
     signal: abort.signal,
     extraLoops: [custodyLoopFor({ sodium, keystore, relays, autoApprove: values['auto-approve'] === true, log: (line) => cli.err(`[device] ${line}`) })],
     // --auto-approve approves each request once; it never creates a timed policy.
-    approver: values['auto-approve'] ? approveOnce : new ConsoleApprover(process.stdin, (t) => process.stderr.write(t), promptSeconds),
+    // The keystore passphrase is the user verification a WebAuthn site may ask for (docs/BROWSER.md).
+    approver: values['auto-approve']
+      ? approveOnce
+      : new ConsoleApprover(process.stdin, (t) => process.stderr.write(t), promptSeconds, undefined, undefined, (secret) => keystore.verifyPassphrase(secret)),
     onWatching: (n) => cli.err(`[device] ready: waiting for requests from ${n} paired computer${n === 1 ? '' : 's'}`),
   });
   return 0;
