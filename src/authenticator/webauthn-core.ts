@@ -1,7 +1,7 @@
 /**
  * What an authenticator decides for `webauthn_create` and `webauthn_get` (issue 11, PROTOCOL.md
  * §5.9), whatever stores its keys: the Node authenticator (keystore, webauthn-request-handler.ts)
- * and, later, the web authenticator (IndexedDB). Browser-safe.
+ * and the web authenticator (IndexedDB and WebCrypto, src/web/web-passkey-store.ts). Browser-safe.
  *
  * It binds the site itself: it re-parses clientDataJSON (type, challenge, origin) and checks the
  * RP ID against that origin (client-data.ts, rp-id.ts), computes SHA-256(rpId) and
@@ -51,6 +51,8 @@ export interface NewWebauthnCredential {
 
 /** Where credentials live; every method is atomic against other writers. */
 export interface WebauthnStore {
+  /** The algorithms this store can make keys for, when not both (a browser without Ed25519 in WebCrypto); asked before any prompt. */
+  algorithms?(): Promise<readonly CoseAlgorithm[]>;
   list(rpId: string): Promise<WebauthnCredentialInfo[]>;
   /** Make a random key and a 32-byte random id, store them (replacing a credential of the same rpId and user handle, §6.3.2 step 7), return the public parts. */
   create(c: NewWebauthnCredential): Promise<{ id: Uint8Array; publicKey: PublicKey }>;
@@ -100,7 +102,8 @@ export class WebauthnCore {
   async create(pairing: StoredPairing, body: WebauthnCreateBody, ack: () => Promise<void>): Promise<WebauthnCreateResult> {
     const clientData = decodeBase64url(body.client_data, 'client_data');
     const cd = checkClientData(clientData, { type: 'webauthn.create', rpId: body.rp_id });
-    const alg = chooseAlgorithm(body.algorithms);
+    const can = await this.o.store.algorithms?.();
+    const alg = chooseAlgorithm(can ? body.algorithms.filter((a) => (can as readonly number[]).includes(a)) : body.algorithms);
     if (alg === undefined) throw new LatchError('webauthn_not_supported', 'none of the offered algorithms is supported (ES256, EdDSA)');
     const userHandle = decodeBase64url(body.user_id, 'user_id');
     const site = ascii(body.rp_id);
