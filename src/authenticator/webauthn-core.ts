@@ -24,7 +24,7 @@ import { checkClientData, type ClientData } from '../protocol/webauthn/client-da
 import { chooseAlgorithm, type CoseAlgorithm, type PublicKey } from '../protocol/webauthn/cose-key.js';
 import { rpIdHash } from '../protocol/webauthn/webauthn-sign-guard.js';
 import type { WebauthnCreateBody, WebauthnCreateResult, WebauthnGetBody, WebauthnGetResult } from '../protocol/webauthn/webauthn-requests.js';
-import type { StoredPairing } from './authenticator-state.js';
+import type { StoredPairing, StoredWebauthnCredential } from './authenticator-state.js';
 import { cleanLine, type Approver, type SignReview } from './sign-review.js';
 
 /** Latch's AAGUID (WebAuthn L3 §6.5.2): names the product, the same for every Latch authenticator. */
@@ -47,6 +47,31 @@ export interface NewWebauthnCredential {
   userName: string;
   userDisplayName: string;
   alg: CoseAlgorithm;
+}
+
+/** What every store keeps of a credential, beside its private key (keystore bytes, or a WebCrypto key). */
+export type WebauthnCredentialFacts = Omit<StoredWebauthnCredential, 'secret'>;
+
+/** The facts of a credential just made: counter 0, byte fields base64url. */
+export function newCredentialFacts(n: NewWebauthnCredential, id: Uint8Array, publicKey: Uint8Array, createdAt: number): WebauthnCredentialFacts {
+  return {
+    id: encodeBase64url(id),
+    rpId: n.rpId,
+    rpName: n.rpName,
+    userHandle: encodeBase64url(n.userHandle),
+    userName: n.userName,
+    userDisplayName: n.userDisplayName,
+    alg: n.alg,
+    publicKey: encodeBase64url(publicKey),
+    signCount: 0,
+    createdAt,
+  };
+}
+
+export function credentialInfo(c: WebauthnCredentialFacts): WebauthnCredentialInfo {
+  const info: WebauthnCredentialInfo = { id: decodeBase64url(c.id), rpId: c.rpId, userHandle: decodeBase64url(c.userHandle), userName: c.userName, createdAt: c.createdAt };
+  if (c.lastUsedAt !== undefined) info.lastUsedAt = c.lastUsedAt;
+  return info;
 }
 
 /** Where credentials live; every method is atomic against other writers. */

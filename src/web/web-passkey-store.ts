@@ -7,20 +7,14 @@
  * Browser-only.
  */
 import { LatchError } from '../util/latch-error.js';
-import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
-import type { WebauthnCredentialInfo, WebauthnStore } from '../authenticator/webauthn-core.js';
+import { encodeBase64url } from '../protocol/base64url.js';
+import { credentialInfo, newCredentialFacts, type WebauthnStore } from '../authenticator/webauthn-core.js';
 import { generateWebPasskeyKey, webPasskeyAlgorithms } from './web-passkey-key.js';
 import { webSignPasskeyAssertion } from './web-passkey-signer.js';
 import type { WebPasskey, WebStore } from './web-store.js';
 
 /** Most passkeys one web authenticator holds (as `latch device`). */
 export const MAX_WEB_PASSKEYS = 256;
-
-export function webPasskeyInfo(p: WebPasskey): WebauthnCredentialInfo {
-  const info: WebauthnCredentialInfo = { id: decodeBase64url(p.id), rpId: p.rpId, userHandle: decodeBase64url(p.userHandle), userName: p.userName, createdAt: p.createdAt };
-  if (p.lastUsedAt !== undefined) info.lastUsedAt = p.lastUsedAt;
-  return info;
-}
 
 const gone = (): LatchError => new LatchError('no_credential', 'that passkey is no longer on this authenticator');
 
@@ -33,23 +27,11 @@ export function webPasskeyStore(store: WebStore, clock: () => number): WebauthnS
   };
   return {
     algorithms: webPasskeyAlgorithms,
-    list: async (rpId) => ((await store.get('passkeys')) ?? []).filter((p) => p.rpId === rpId).map(webPasskeyInfo),
+    list: async (rpId) => ((await store.get('passkeys')) ?? []).filter((p) => p.rpId === rpId).map(credentialInfo),
     create: async (n) => {
       const id = crypto.getRandomValues(new Uint8Array(32));
       const key = await generateWebPasskeyKey(n.alg);
-      const made: WebPasskey = {
-        id: encodeBase64url(id),
-        rpId: n.rpId,
-        rpName: n.rpName,
-        userHandle: encodeBase64url(n.userHandle),
-        userName: n.userName,
-        userDisplayName: n.userDisplayName,
-        alg: n.alg,
-        privateKey: key.privateKey,
-        publicKey: encodeBase64url(key.publicKey),
-        signCount: 0,
-        createdAt: clock(),
-      };
+      const made: WebPasskey = { ...newCredentialFacts(n, id, key.publicKey, clock()), privateKey: key.privateKey };
       await store.transact('passkeys', (list) => {
         // A new credential for the same site and user replaces the old one (WebAuthn L3 §6.3.2 step 7).
         const kept = (list ?? []).filter((p) => !(p.rpId === made.rpId && p.userHandle === made.userHandle));

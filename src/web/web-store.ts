@@ -4,7 +4,8 @@
  * non-extractable); the libsodium session keys of a pairing are stored as bytes (base64url),
  * because libsodium cannot use a CryptoKey. See docs/WEB.md "Keys".
  */
-import type { PinnedHost, ReplayEntry, StoredPairing, StoredPolicy, StoredWebauthnCredential } from '../authenticator/authenticator-state.js';
+import type { PinnedHost, ReplayEntry, StoredPairing, StoredPolicy } from '../authenticator/authenticator-state.js';
+import type { WebauthnCredentialFacts } from '../authenticator/webauthn-core.js';
 import type { HistoryEntry } from './web-history.js';
 import type { OpenCard } from './web-open-cards.js';
 import type { WebCustody } from './web-custody-state.js';
@@ -24,11 +25,11 @@ export interface WebSshKey {
 }
 
 /**
- * A passkey (issue 11): the keystore's record (StoredWebauthnCredential: rpId, user handle, user
+ * A passkey (issue 11): the keystore's record (WebauthnCredentialFacts: rpId, user handle, user
  * name, sign counter, ...) with its private half as a non-extractable CryptoKey made for this
  * credential alone (web-passkey-key.ts) instead of secret bytes.
  */
-export type WebPasskey = Omit<StoredWebauthnCredential, 'secret'> & { privateKey: CryptoKey };
+export type WebPasskey = WebauthnCredentialFacts & { privateKey: CryptoKey };
 
 export interface WebDevice {
   v: 1;
