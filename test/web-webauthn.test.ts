@@ -15,7 +15,7 @@ import { p256 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
-import { CHROMIUM, CHROMIUM_SKIP, REPO_ROOT, tapApprove } from './helpers/web-browser.js';
+import { CHROMIUM, CHROMIUM_SKIP, REPO_ROOT, artifactPath, tapApprove } from './helpers/web-browser.js';
 import { pairPage } from './helpers/web-paired-page.js';
 import { relyingParty, type RelyingParty } from './helpers/webauthn-rp.js';
 
@@ -120,6 +120,7 @@ test('the web app approves an ES256 discoverable registration and logins with an
   // What `latch device run` shows, word for word (webauthn-core.ts is the same code).
   assert.equal(c.title, "Create a passkey for localhost ('Example', as the site names itself) for ada?");
   assert.match(c.details, /^from Chromium on laptop$/m);
+  await app.screenshot({ path: artifactPath('web-card-webauthn-390x844.png') });
   await approve(c.card);
   const made = await reg;
   assert.equal(made.error, undefined, made.message);
@@ -203,6 +204,7 @@ test('History records the answers; the Keys screen lists the passkeys and delete
   const row = app.locator('#passkeys li', { hasText: 'localhost as ada' });
   await row.waitFor();
   assert.match((await row.textContent())!, /'Example', as the site names itself.*ES256.*used 3 times/);
+  await app.screenshot({ path: artifactPath('web-screen-passkeys-390x844.png'), fullPage: true });
   const del = row.getByRole('button', { name: 'Delete the passkey for localhost as ada' });
   await del.click();
   await row.getByRole('button', { name: 'Really delete the passkey for localhost as ada?' }).click();

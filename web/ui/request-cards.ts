@@ -1,6 +1,6 @@
 /**
- * Request cards (issue 5): every SSH login, git signature and custody request that needs the
- * user appears as an <article> with what is asked, the time left, Approve (once, or for N hours
+ * Request cards (issue 5): every SSH login, git signature, passkey request (issue 11) and custody
+ * request that needs the user appears as an <article> with what is asked, the time left, Approve (once, or for N hours
  * where the request allows it) and Deny. One card per request; the promise settles once, on the
  * first of: a click, the deadline, or `signal` (the request was answered elsewhere).
  *

@@ -1,7 +1,8 @@
 /**
- * The page's Approver for SSH logins and git signatures (issue 5): each SignReview from the
- * shared review core (src/authenticator/ssh-sign-core.ts) becomes a request card, and the
- * card's answer becomes the core's Decision. The core records every outcome in History.
+ * The page's Approver for SSH logins and git signatures (issue 5), and passkeys (issue 11): each
+ * SignReview from the shared cores (src/authenticator/ssh-sign-core.ts, webauthn-core.ts) becomes
+ * a request card, and the card's answer becomes the core's Decision. Every outcome reaches
+ * History (the SSH core records its own; web-authenticator.ts records the passkey ones).
  *
  * The card's deadline: the core acks the computer before asking (interactive), and an ack
  * makes the computer wait ACK_EXTENSION_SECONDS from then (src/computer/authenticator-client.ts
