@@ -14,6 +14,12 @@ import { build } from 'esbuild';
 import { p256 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
+import { sodiumReady } from '../src/protocol/sodium.js';
+import { RelayClient } from '../src/transport/relay-client.js';
+import { AuthenticatorClient } from '../src/computer/authenticator-client.js';
+import { loadComputerState, requirePairing } from '../src/computer/computer-state.js';
+import { getAssertion } from '../src/browser/webauthn-client.js';
+import { isLatchError } from '../src/util/latch-error.js';
 import { latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
 import { CHROMIUM, CHROMIUM_SKIP, REPO_ROOT, artifactPath, tapApprove } from './helpers/web-browser.js';
 import { pairPage } from './helpers/web-paired-page.js';
@@ -30,6 +36,7 @@ let appContext: BrowserContext | undefined;
 let app: Page;
 let site: Page;
 let rp: RelyingParty;
+let computer: string;
 
 type Outcome = { json?: { id: string; response: Record<string, string> } & Record<string, unknown>; ext?: unknown; error?: string; message?: string };
 
@@ -98,7 +105,7 @@ before(async () => {
   app = await appContext.newPage();
   await app.goto(`${srv.url}/app/`);
   await app.waitForSelector('body[data-ready="true"]');
-  const computer = await pairPage(app, srv.url, 'laptop');
+  computer = await pairPage(app, srv.url, 'laptop');
   await app.getByText('Listening for requests.').waitFor();
   // The host manifest is read when the extension connects, so it may be written now.
   const r = await latchRun(['browser', 'install', '--user-data-dir', udd, '--yes'], { home: computer });
@@ -193,6 +200,25 @@ test('a web passkey key is non-extractable and signs only its own site\'s assert
     const [sig, data, pub] = [x.signature, x.data, x.publicKey].map((v) => new Uint8Array(Buffer.from(v as string, 'base64url')));
     const verified = alg === '-7' ? p256.verify(sig!, data!, pub!, { format: 'der', lowS: false }) : ed25519.verify(sig!, data!, pub!);
     assert.equal(verified, true, `${algorithm}: the assertion signature verifies`);
+  }
+});
+
+test('a login the web app holds no passkey for is no_credential at once: no ack, no card', { skip }, async () => {
+  // The computer's own WebAuthn client (what `latch browser host` runs), straight to the app.
+  const pairing = requirePairing(loadComputerState(join(computer, 'computer.json')));
+  const client = new AuthenticatorClient(await sodiumReady(), new RelayClient({ url: pairing.relayUrl }), pairing, () => undefined);
+  try {
+    let acked = false;
+    const nobody = relyingParty('nobody.example', 'https://nobody.example');
+    const code = await getAssertion(client, { origin: 'https://nobody.example', crossOrigin: false, browser: 'Chromium' }, await nobody.authenticationOptions(), { onAck: () => (acked = true) }).then(
+      () => 'answered',
+      (e: unknown) => (isLatchError(e) ? e.code : String(e)),
+    );
+    assert.equal(code, 'no_credential');
+    assert.equal(acked, false);
+    assert.equal(await app.locator('#cards article').count(), 0);
+  } finally {
+    client.close();
   }
 });
 
