@@ -1,7 +1,7 @@
 /**
  * What an authenticator decides for `webauthn_create` and `webauthn_get` (issue 11, PROTOCOL.md
  * §5.9), whatever stores its keys: the Node authenticator (keystore, webauthn-request-handler.ts)
- * and, later, the web authenticator (IndexedDB). Browser-safe.
+ * and the web authenticator (IndexedDB and WebCrypto, src/web/web-passkey-store.ts). Browser-safe.
  *
  * It binds the site itself: it re-parses clientDataJSON (type, challenge, origin) and checks the
  * RP ID against that origin (client-data.ts, rp-id.ts), computes SHA-256(rpId) and
@@ -30,7 +30,7 @@ import { checkClientData, type ClientData } from '../protocol/webauthn/client-da
 import { chooseAlgorithm, type CoseAlgorithm, type PublicKey } from '../protocol/webauthn/cose-key.js';
 import { rpIdHash } from '../protocol/webauthn/webauthn-sign-guard.js';
 import type { WebauthnCreateBody, WebauthnCreateResult, WebauthnGetBody, WebauthnGetResult } from '../protocol/webauthn/webauthn-requests.js';
-import type { StoredPairing } from './authenticator-state.js';
+import type { StoredPairing, StoredWebauthnCredential } from './authenticator-state.js';
 import type { RequestTiming } from './request-core.js';
 import { cleanLine, type Approver, type Decision, type SignReview } from './sign-review.js';
 
@@ -56,8 +56,35 @@ export interface NewWebauthnCredential {
   alg: CoseAlgorithm;
 }
 
+/** What every store keeps of a credential, beside its private key (keystore bytes, or a WebCrypto key). */
+export type WebauthnCredentialFacts = Omit<StoredWebauthnCredential, 'secret'>;
+
+/** The facts of a credential just made: counter 0, byte fields base64url. */
+export function newCredentialFacts(n: NewWebauthnCredential, id: Uint8Array, publicKey: Uint8Array, createdAt: number): WebauthnCredentialFacts {
+  return {
+    id: encodeBase64url(id),
+    rpId: n.rpId,
+    rpName: n.rpName,
+    userHandle: encodeBase64url(n.userHandle),
+    userName: n.userName,
+    userDisplayName: n.userDisplayName,
+    alg: n.alg,
+    publicKey: encodeBase64url(publicKey),
+    signCount: 0,
+    createdAt,
+  };
+}
+
+export function credentialInfo(c: WebauthnCredentialFacts): WebauthnCredentialInfo {
+  const info: WebauthnCredentialInfo = { id: decodeBase64url(c.id), rpId: c.rpId, userHandle: decodeBase64url(c.userHandle), userName: c.userName, createdAt: c.createdAt };
+  if (c.lastUsedAt !== undefined) info.lastUsedAt = c.lastUsedAt;
+  return info;
+}
+
 /** Where credentials live; every method is atomic against other writers. */
 export interface WebauthnStore {
+  /** The algorithms this store can make keys for, when not both (a browser without Ed25519 in WebCrypto); asked before any prompt. */
+  algorithms?(): Promise<readonly CoseAlgorithm[]>;
   list(rpId: string): Promise<WebauthnCredentialInfo[]>;
   /** Make a random key and a 32-byte random id, store them (replacing a credential of the same rpId and user handle, §6.3.2 step 7), return the public parts. */
   create(c: NewWebauthnCredential): Promise<{ id: Uint8Array; publicKey: PublicKey }>;
@@ -119,7 +146,8 @@ export class WebauthnCore {
   async create(pairing: StoredPairing, body: WebauthnCreateBody, ack: () => Promise<void>, timing?: RequestTiming): Promise<WebauthnCreateResult> {
     const clientData = decodeBase64url(body.client_data, 'client_data');
     const cd = checkClientData(clientData, { type: 'webauthn.create', rpId: body.rp_id });
-    const alg = chooseAlgorithm(body.algorithms);
+    const can = await this.o.store.algorithms?.();
+    const alg = chooseAlgorithm(can ? body.algorithms.filter((a) => (can as readonly number[]).includes(a)) : body.algorithms);
     if (alg === undefined) throw new LatchError('webauthn_not_supported', 'none of the offered algorithms is supported (ES256, EdDSA)');
     const userHandle = decodeBase64url(body.user_id, 'user_id');
     const site = ascii(body.rp_id);

@@ -14,17 +14,11 @@ import { COSE_ES256 } from '../protocol/webauthn/cose-key.js';
 import { checkWebauthnSignedData } from '../protocol/webauthn/webauthn-sign-guard.js';
 import type { Keystore } from './keystore.js';
 import type { AuthenticatorState, StoredWebauthnCredential } from './authenticator-state.js';
-import { WebauthnCore, type WebauthnCredentialInfo, type WebauthnStore } from './webauthn-core.js';
+import { WebauthnCore, credentialInfo, newCredentialFacts, type WebauthnStore } from './webauthn-core.js';
 import type { Approver } from './sign-review.js';
 
 /** Most passkeys one authenticator holds. */
 export const MAX_WEBAUTHN_CREDENTIALS = 256;
-
-export function credentialInfo(c: StoredWebauthnCredential): WebauthnCredentialInfo {
-  const info: WebauthnCredentialInfo = { id: decodeBase64url(c.id), rpId: c.rpId, userHandle: decodeBase64url(c.userHandle), userName: c.userName, createdAt: c.createdAt };
-  if (c.lastUsedAt !== undefined) info.lastUsedAt = c.lastUsedAt;
-  return info;
-}
 
 function find(s: AuthenticatorState, id: Uint8Array): StoredWebauthnCredential {
   const c = (s.webauthnCredentials ?? []).find((x) => equalBytes(decodeBase64url(x.id), id));
@@ -54,19 +48,7 @@ export function keystoreWebauthnStore(keystore: Keystore, clock: () => number): 
       const id = crypto.getRandomValues(new Uint8Array(32));
       const secret = n.alg === COSE_ES256 ? p256.utils.randomSecretKey() : ed25519.utils.randomSecretKey();
       const raw = n.alg === COSE_ES256 ? p256.getPublicKey(secret, false) : ed25519.getPublicKey(secret);
-      const stored: StoredWebauthnCredential = {
-        id: encodeBase64url(id),
-        rpId: n.rpId,
-        rpName: n.rpName,
-        userHandle: encodeBase64url(n.userHandle),
-        userName: n.userName,
-        userDisplayName: n.userDisplayName,
-        alg: n.alg,
-        secret: encodeBase64url(secret),
-        publicKey: encodeBase64url(raw),
-        signCount: 0,
-        createdAt: clock(),
-      };
+      const stored: StoredWebauthnCredential = { ...newCredentialFacts(n, id, raw, clock()), secret: encodeBase64url(secret) };
       secret.fill(0);
       await keystore.update((s) => {
         const kept = (s.webauthnCredentials ?? []).filter((c) => !(c.rpId === n.rpId && c.userHandle === stored.userHandle));

@@ -2,9 +2,11 @@
  * The web authenticator's protocol side (PROTOCOL.md §4 steps 2 and 4, §5 requests), built on
  * the same pure src/protocol module as `latch device`. Browser-only (IndexedDB, WebCrypto).
  *
- * It answers pair_hello, me and unpair, and ssh_sign and sign_message through the same review
- * and policy core as `latch device run` (ssh-sign-core.ts), asking the page's Approver (the
- * request cards); without an Approver every signature is denied.
+ * It answers pair_hello, me and unpair, ssh_sign and sign_message through the same review
+ * and policy core as `latch device run` (ssh-sign-core.ts), and webauthn_create and webauthn_get
+ * (issue 11) through the same WebauthnCore (webauthn-core.ts) over its IndexedDB passkeys
+ * (web-passkey-store.ts), asking the page's Approver (the request cards); without an Approver
+ * every signature is denied.
  */
 import { LatchError } from '../util/latch-error.js';
 import { decodeBase64url } from '../protocol/base64url.js';
@@ -20,6 +22,8 @@ import { actOn, describe, handleRequest, type Handled, type Log, type RequestSto
 import { pairAsAuthenticator } from '../authenticator/pairing-steps.js';
 import { SshSignCore, type SignOutcome } from '../authenticator/ssh-sign-core.js';
 import { denyAll, type Approver } from '../authenticator/sign-review.js';
+import { WebauthnCore } from '../authenticator/webauthn-core.js';
+import { webPasskeyStore } from './web-passkey-store.js';
 import { generateWebSshKey, webSshKeyInfo } from './web-keys.js';
 import { addHistory, deliveryOutcome, settleDelivery, type DeliveryState, type HistoryEntry } from './web-history.js';
 import { RelayWake, deliverAnswer, isDeliveryAbandoned } from './web-answer-delivery.js';
@@ -108,6 +112,23 @@ export class WebRequestHandler {
     return new SshSignCore<WebSshKey>({ store: webSshSignStore(this.store), approver: this.#approver, log: this.log, clock: this.clock, onOutcome });
   }
 
+  /**
+   * The shared WebAuthn core over this browser's passkeys, for one request. Its answer reaches
+   * History like an SSH one: the card's headline and the person's answer, once delivered.
+   */
+  #webauthn(onOutcome: (o: SignOutcome) => void): WebauthnCore {
+    const inner = this.#approver;
+    const approver: Approver = {
+      interactive: inner.interactive,
+      ask: async (review) => {
+        const d = await inner.ask(review);
+        onOutcome({ kind: 'webauthn', title: review.lines[0] ?? 'Passkey request', from: review.computerName, outcome: d.kind === 'deny' ? (d.anotherKey ? 'left to another key' : `denied${d.reason ? ` (${d.reason})` : ''}`) : 'approved once' });
+        return d;
+      },
+    };
+    return new WebauthnCore({ store: webPasskeyStore(this.store, this.clock), approver, log: this.log, clock: this.clock });
+  }
+
   #entry(o: SignOutcome, at: number): HistoryEntry {
     return { at, kind: o.kind, title: o.title, from: o.from, outcome: o.outcome, ...(o.policyId ? { pin: { policy: o.policyId } } : {}) };
   }
@@ -188,6 +209,7 @@ export class WebRequestHandler {
     const live = await liveOwners();
     const outcomes: SignOutcome[] = [];
     const core = this.#core((o) => void outcomes.push(o));
+    const webauthn = this.#webauthn((o) => void outcomes.push(o));
     const wrapped: Send = (env, info) => (info?.what === 'answer' ? this.#answer(env, info.requestId, outcomes.splice(0), send, sendAnswer) : send(env, info));
     return handleRequest(pairing, envelope, wrapped, {
       sodium: this.sodium,
@@ -212,6 +234,9 @@ export class WebRequestHandler {
           },
           sshSign: (p, b, a, t) => core.sshSign(p, b, a, t),
           signMessage: (p, b, a, t) => core.signMessage(p, b, a, t),
+          // The timing gives the card the page's own deadline (PROTOCOL.md §5.9 "Deadline").
+          webauthnCreate: (p, b, a, t) => webauthn.create(p, b, a, t),
+          webauthnGet: (p, b, a, t) => webauthn.get(p, b, a, t),
         }),
     });
   }

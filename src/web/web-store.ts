@@ -5,6 +5,7 @@
  * because libsodium cannot use a CryptoKey. See docs/WEB.md "Keys".
  */
 import type { PinnedHost, ReplayEntry, StoredPairing, StoredPolicy } from '../authenticator/authenticator-state.js';
+import type { WebauthnCredentialFacts } from '../authenticator/webauthn-core.js';
 import type { HistoryEntry } from './web-history.js';
 import type { OpenCard } from './web-open-cards.js';
 import type { WebCustody } from './web-custody-state.js';
@@ -22,6 +23,13 @@ export interface WebSshKey {
   publicKey: CryptoKey;
   createdAt: number;
 }
+
+/**
+ * A passkey (issue 11): the keystore's record (WebauthnCredentialFacts: rpId, user handle, user
+ * name, sign counter, ...) with its private half as a non-extractable CryptoKey made for this
+ * credential alone (web-passkey-key.ts) instead of secret bytes.
+ */
+export type WebPasskey = WebauthnCredentialFacts & { privateKey: CryptoKey };
 
 export interface WebDevice {
   v: 1;
@@ -47,6 +55,8 @@ export interface WebRecords {
   openCards: OpenCard[];
   /** Custody (issue 4 in the browser): device key, session, account. */
   custody: WebCustody;
+  /** Passkeys (issue 11), each with its own non-extractable key. */
+  passkeys: WebPasskey[];
 }
 
 function req<T>(r: IDBRequest<T>): Promise<T> {

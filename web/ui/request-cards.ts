@@ -1,6 +1,6 @@
 /**
- * Request cards (issue 5): every SSH login, git signature and custody request that needs the
- * user appears as an <article> with what is asked, the time left, Approve (once, or for N hours
+ * Request cards (issue 5): every SSH login, git signature, passkey request (issue 11) and custody
+ * request that needs the user appears as an <article> with what is asked, the time left, Approve (once, or for N hours
  * where the request allows it) and Deny. One card per request; the promise settles once, on the
  * first of: a click, the deadline, or `signal` (the request was answered elsewhere).
  *
@@ -40,9 +40,20 @@ export interface CardSpec {
    * reports its delivery through settledSays): an approval's line says "sending" until then.
    */
   awaitsDelivery?: boolean;
+  /**
+   * Passkeys (docs/BROWSER.md "Choices on the authenticator"): the site's accounts, most recently
+   * used first, when a sign-in finds several. The person must pick one before Approve counts,
+   * as `latch device run` requires a number.
+   */
+  accounts?: string[];
+  /** Passkeys: a "Use another key" button, answered as a deny the browser falls back on. */
+  offerAnotherKey?: boolean;
 }
 
-export type CardDecision = { kind: 'once' } | { kind: 'deny' } | { kind: 'timed'; scope: string; seconds: number } | { kind: 'expired' } | { kind: 'withdrawn'; reason?: string };
+export type CardDecision =
+  | { kind: 'once'; account?: number }
+  | { kind: 'another' }
+  | { kind: 'deny' } | { kind: 'timed'; scope: string; seconds: number } | { kind: 'expired' } | { kind: 'withdrawn'; reason?: string };
 
 let nextId = 0;
 /** Every open card's settle, so all can be closed at once with a reason (closeAllCards). */
@@ -91,6 +102,7 @@ const SETTLED_TEXT: Record<CardDecision['kind'], string> = {
   once: 'Approved.',
   timed: 'Approved.',
   deny: 'Denied.',
+  another: 'Left to another key.',
   expired: 'No answer in time: denied.',
   withdrawn: 'Withdrawn.',
 };
@@ -144,6 +156,18 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
     : h('p', { class: 'muted', text: spec.kind === 'ssh' ? 'This host is not verified: approve once only.' : 'Approve once only.' });
   const approve = h('button', { type: 'button', class: 'primary', text: 'Approve' });
   const deny = h('button', { type: 'button', class: 'danger', text: 'Deny' });
+  // A radio per account, none chosen: a default would sign in as whoever was used last unseen.
+  const accounts = spec.accounts !== undefined && spec.accounts.length > 1 ? spec.accounts : [];
+  const accountRadios = accounts.map((name, i) => h('input', { type: 'radio', name: `${id}-account`, id: `${id}-account-${i + 1}`, value: String(i + 1) }));
+  const chooser = accounts.length
+    ? h(
+        'fieldset',
+        { class: 'accounts' },
+        h('legend', { text: 'Sign in as' }),
+        ...accountRadios.map((r, i) => h('div', {}, r, h('label', { for: r.id, text: cleanLine(accounts[i]!) }))),
+      )
+    : undefined;
+  const another = spec.offerAnotherKey ? h('button', { type: 'button', class: 'secondary', text: 'Use another key' }) : undefined;
   const badge = spec.verified === undefined ? undefined : h('span', { class: spec.verified ? 'badge ok' : 'badge warn', text: spec.verified ? 'verified host' : 'host NOT verified' });
   const card = h(
     'article',
@@ -152,9 +176,10 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
     h('p', { class: 'from', text: `from ${cleanLine(spec.from)}` }),
     spec.facts?.length ? h('dl', { class: 'facts' }, ...spec.facts.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: cleanLine(v) })])) : undefined,
     detailsBlock(spec.lines),
+    chooser,
     left,
     timed,
-    h('div', { class: 'buttons' }, deny, approve),
+    h('div', { class: 'buttons' }, deny, another, approve),
   );
   clearTimeout(collapseTimer); // a card is open again: the answered ones' spaces stay
   byId('cards').append(card);
@@ -192,11 +217,21 @@ export function showRequestCard(spec: CardSpec, signal?: AbortSignal): Promise<C
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) onAbort();
     deny.addEventListener('click', () => settle({ kind: 'deny' }));
+    another?.addEventListener('click', () => settle({ kind: 'another' }));
     approve.addEventListener('click', () => {
       // Moved, or not settled in place long enough since: this tap was aimed at something else.
       if (!tapCounts(approve)) return;
       // A tab throttled in the background may run its timer late: the deadline is checked here too.
       if (Date.now() / 1000 >= spec.expiresAt) return settle({ kind: 'expired' });
+      if (accountRadios.length) {
+        const picked = accountRadios.find((r) => r.checked);
+        if (!picked) {
+          accountRadios[0]!.setCustomValidity('Choose the account to sign in as');
+          accountRadios[0]!.reportValidity();
+          return;
+        }
+        return settle({ kind: 'once', account: Number(picked.value) });
+      }
       const scope = remember.value;
       if (!scope) return settle({ kind: 'once' });
       const n = Number(hours.value);

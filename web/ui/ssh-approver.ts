@@ -1,7 +1,8 @@
 /**
- * The page's Approver for SSH logins and git signatures (issue 5): each SignReview from the
- * shared review core (src/authenticator/ssh-sign-core.ts) becomes a request card, and the
- * card's answer becomes the core's Decision. The core records every outcome in History.
+ * The page's Approver for SSH logins and git signatures (issue 5), and passkeys (issue 11): each
+ * SignReview from the shared cores (src/authenticator/ssh-sign-core.ts, webauthn-core.ts) becomes
+ * a request card, and the card's answer becomes the core's Decision. Every outcome reaches
+ * History (the SSH core records its own; web-authenticator.ts records the passkey ones).
  *
  * The card's deadline: the core acks the computer before asking (interactive), and an ack
  * makes the computer wait ACK_EXTENSION_SECONDS from then (src/computer/authenticator-client.ts
@@ -30,10 +31,14 @@ export function signReviewCard(review: SignReview, now: number): CardSpec {
     // The core indents detail lines for a terminal; a card has its own layout.
     lines: rest.map((l) => l.replace(/^ {2}/, '')),
     ...(review.verified === undefined ? {} : { verified: review.verified }),
-    expiresAt: now + ACK_EXTENSION_SECONDS - ANSWER_MARGIN_SECONDS,
+    // A passkey request's deadline is the page's own timeout (PROTOCOL.md §5.9 "Deadline"): an ack
+    // does not extend it, so the card closes with it rather than after the ack's extension.
+    expiresAt: Math.min(now + ACK_EXTENSION_SECONDS, review.kind === 'webauthn' && review.expiresAt !== undefined ? review.expiresAt : Infinity) - ANSWER_MARGIN_SECONDS,
     timedOptions: review.timedScopes.map((scope) => ({ scope, label: scopeLabel(scope, review) })),
     defaultHours: DEFAULT_POLICY_HOURS,
     awaitsDelivery: true,
+    ...(review.accounts !== undefined && review.accounts.length > 1 ? { accounts: review.accounts } : {}),
+    ...(review.offerAnotherKey ? { offerAnotherKey: true } : {}),
   };
 }
 
@@ -84,7 +89,9 @@ export class CardApprover implements Approver {
     }
     switch (d.kind) {
       case 'once':
-        return { kind: 'once' };
+        return d.account === undefined ? { kind: 'once' } : { kind: 'once', account: d.account };
+      case 'another':
+        return { kind: 'deny', reason: 'use another key', anotherKey: true };
       case 'timed': {
         // The card offers only the review's scopes; the core checks again.
         const scope = review.timedScopes.find((s) => s === d.scope);
