@@ -13,7 +13,7 @@ import { canonicalHex } from './flow/flow-hex.js';
 import { fromRestAccount, fromRestTransaction, toRestTransaction } from './flow/flow-rest-shape.js';
 import { normalizeTransaction, parseFlowAddress, transactionId, type FlowTransaction } from './flow/flow-transaction.js';
 import { unitsToUFix64 } from './flow/json-cadence.js';
-import type { Ledger, LedgerAccount, LedgerEvent, LedgerTransactionRecord, SentTransaction } from './ledger.js';
+import type { Ledger, LedgerAccount, LedgerEvent, LedgerTransactionRecord, SentTransaction, AccountLinks } from './ledger.js';
 
 /** Public Access REST endpoints (openapi/access.yaml `servers`, without the /v1 suffix). */
 export const FLOW_ACCESS_TESTNET_URL = 'https://rest-testnet.onflow.org';
@@ -128,6 +128,14 @@ export class FlowAccessLedger implements Ledger {
 
   async createAccount(_keys: NewFlowAccountKey[], _initialBalance: string): Promise<string> {
     throw new LatchError('not_supported', 'on a real Flow network accounts are created by a funded payer; createAccount is for the embedded ledger only');
+  }
+
+  /**
+   * Not yet read from a Flow network: that takes running Hybrid Custody's scripts
+   * (get_parent_addresses, get_child_addresses) through /v1/scripts, which Latch does not do yet.
+   */
+  async getLinks(_address: string): Promise<AccountLinks> {
+    throw new LatchError('links_unavailable', `reading Hybrid Custody links from ${this.network} is not supported yet`);
   }
 
   async latestBlockId(): Promise<string> {
