@@ -13,7 +13,7 @@
  *   weight 1000 that the user holds in a key file.
  */
 import { LatchError } from '../util/latch-error.js';
-import { parseTemplateCall, signerRole, type TemplateCall } from '../ledger/flow/cadence-templates.js';
+import { parseTemplateCall, signerRole, type FlowNetwork, type TemplateCall } from '../ledger/flow/cadence-templates.js';
 import { FULL_WEIGHT, HASH_ALGO_SHA2_256, HASH_ALGO_SHA3_256, SIGN_ALGO_ECDSA_P256, SIGN_ALGO_ECDSA_SECP256K1, parsePublicKey, type FlowHashAlgo, type FlowSignAlgo } from '../ledger/flow/flow-account-key.js';
 import { normalizeTransaction, parseFlowAddress } from '../ledger/flow/flow-transaction.js';
 import { fromRestTransaction, toRestAccountKey, toRestTransaction, type RestAccountKey } from '../ledger/flow/flow-rest-shape.js';
@@ -65,19 +65,23 @@ export async function linksOf(ledger: Ledger, address: string): Promise<AccountL
   }
 }
 
+/** The call a transaction makes, read before any signature or replay check (bad_transaction otherwise). */
+export function peekCall(network: FlowNetwork, txJson: unknown): { call: TemplateCall; payer: string } {
+  try {
+    const tx = normalizeTransaction(fromRestTransaction(txJson));
+    return { call: parseTemplateCall(network, tx.script, tx.arguments), payer: tx.payer };
+  } catch (e) {
+    if (e instanceof LatchError && e.code === 'unknown_script') throw e;
+    if (e instanceof LatchError) fail('bad_transaction', `transaction: ${e.message}`);
+    throw e;
+  }
+}
+
 export class LinkFlow {
   constructor(private readonly c: CustodyCore) {}
 
-  /** The call a transaction makes, read before any signature check (bad_transaction otherwise). */
   #peek(txJson: unknown): { call: TemplateCall; payer: string } {
-    try {
-      const tx = normalizeTransaction(fromRestTransaction(txJson));
-      return { call: parseTemplateCall(this.c.opts.ledger.network, tx.script, tx.arguments), payer: tx.payer };
-    } catch (e) {
-      if (e instanceof LatchError && e.code === 'unknown_script') throw e;
-      if (e instanceof LatchError) fail('bad_transaction', `transaction: ${e.message}`);
-      throw e;
-    }
+    return peekCall(this.c.opts.ledger.network, txJson);
   }
 
   async #parentExists(parent: string): Promise<void> {

@@ -44,7 +44,7 @@ import { dayOf, fail, newId, parseName, type AccountRow, type AccountView, type 
 import { JoinFlow } from './custody-joins.js';
 import { SignRequestFlow } from './custody-sign-requests.js';
 import { RecoveryFlow } from './custody-recovery.js';
-import { LinkFlow, linksOf } from './custody-links.js';
+import { LinkFlow, linksOf, peekCall } from './custody-links.js';
 import { CUSTODY_KEY_WEIGHT, loginMessage, type DeviceNotice, type KeyRole, type TokenPair } from './custody-api.js';
 
 export type { AccountView, CustodyOptions, RecoveryView, SentView } from './custody-core.js';
@@ -376,14 +376,15 @@ export class CustodyService {
   async cosign(caller: Caller, address: unknown, body: { transaction: unknown }): Promise<SentView> {
     const row = this.#forAccount(caller, address);
     return this.#decideLocked(row.address, 'cosign', { device: caller.device }, async () => {
+      // A link or unlink names its parent in its own request (custody-links.ts), so the server
+      // co-signs it only for the parent the user named there; redeem and child-transfer are the
+      // parent's, signed by the parent alone. Checked before anything else (replay included).
+      const kind = peekCall(this.opts.ledger.network, body.transaction).call.kind;
+      if (kind === 'link' || kind === 'unlink') fail('use_link_route', `a ${kind} goes through POST /accounts/A/${kind === 'link' ? 'links' : 'unlinks'}, which names the parent`);
+      if (signerRole(kind) === 'parent') fail('bad_transaction', `a ${kind} is signed by the parent alone; the server does not co-sign it`);
       const keys = (await this.opts.ledger.getAccount(row.address)).keys;
       const checked = await this.#check(row, body.transaction, keys, ['device']);
       const call = checked.call;
-      // A link or unlink names its parent in its own request (custody-links.ts), so the server
-      // co-signs it only for the parent the user named there; redeem and child-transfer are the
-      // parent's, signed by the parent alone.
-      if (call.kind === 'link' || call.kind === 'unlink') fail('use_link_route', `a ${call.kind} goes through POST /accounts/A/${call.kind === 'link' ? 'links' : 'unlinks'}, which names the parent`);
-      if (signerRole(call.kind) === 'parent') fail('bad_transaction', `a ${call.kind} is signed by the parent alone; the server does not co-sign it`);
       let change: string | undefined;
       if (call.kind === 'add-key') {
         const hasRecovery = this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery' AND revoked = 0").get(row.address);
