@@ -5,10 +5,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { latch, latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
-import { cliLogin, json, outboxCode, RECOVERY_PASSPHRASE } from './helpers/custody-env.js';
+import { cliLogin, json, outboxCode, RECOVERY_PASSPHRASE, sdkLogin } from './helpers/custody-env.js';
+import { flowPublicKeyFromPrivate, generateFlowPrivateKey } from '../src/ledger/flow/flow-signer.js';
+import { SIGN_ALGO_ECDSA_SECP256K1 } from '../src/ledger/flow/flow-account-key.js';
+import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
 import { CustodyClient } from '../src/sdk/custody-client.js';
 import { deviceSigner, newDeviceKey } from '../src/authenticator/custody-device-key.js';
 import Database from 'better-sqlite3';
@@ -128,6 +131,19 @@ test('the parent moves the child\'s funds alone: no device key, no server co-sig
   const after = await show();
   assert.equal(Number(after.balance), Number(before.balance) - 25);
   assert.deepEqual(after.keys.map((k) => k.sequence_number), before.keys.map((k) => k.sequence_number), 'no key of the child signed');
+});
+
+test('the key file of an existing account works as the parent key: secp256k1 too', async () => {
+  const { client } = await sdkLogin(server, 'wallet@example.com');
+  const sk = generateFlowPrivateKey(SIGN_ALGO_ECDSA_SECP256K1);
+  const { address } = await client.createSelfCustodyAccount({ publicKey: flowPublicKeyFromPrivate(sk, SIGN_ALGO_ECDSA_SECP256K1), signatureAlgorithm: 'ECDSA_secp256k1', hashAlgorithm: 'SHA2_256' });
+  const file = join(keysDir, 'secp256k1.json');
+  writeFileSync(file, JSON.stringify({ type: 'latch-flow-key', version: 1, address, key_index: 0, signature_algorithm: 'ECDSA_secp256k1', hash_algorithm: 'SHA2_256', private_key: bytesToHex(sk) }), { mode: 0o600 });
+  json(await latchRun(['account', 'link', '--parent', address, '--json'], { home: phone }));
+  json(await asParent(['account', 'redeem', child, '--parent-key', file, '--json']));
+  const before = Number((await show()).balance);
+  json(await asParent(['account', 'transfer', '--from-child', child, '--to', bob, '--amount', '2', '--parent-key', file, '--json']));
+  assert.equal(Number((await show()).balance), before - 2);
 });
 
 test('unlink (device + server): the parent loses access at once and is refused; nothing moves', async () => {
