@@ -30,6 +30,8 @@ let bob: string; // a recipient
 const keysDir = tempDir('parent-keys');
 
 const show = async (address?: string): Promise<Shown> => json<Shown>(await latchRun(['account', 'show', ...(address ? [address] : []), '--json'], { home: phone }));
+/** The account as the ledger holds it (keys with sequence numbers, balance, links), read over HTTP without a process. */
+const state = async (address = child): Promise<Shown> => (await (await fetch(`${server.url}/custody/v1/ledger/accounts/${address}`)).json()) as Shown;
 const selfCustodyParent = async (name: string): Promise<{ address: string; file: string }> => {
   const file = join(keysDir, `${name}.json`);
   return { address: json<{ address: string }>(await latchRun(['account', 'create', '--self-custody', '--key-file', file, '--json'], { home: walletHome })).address, file };
@@ -70,11 +72,11 @@ test('link: the card says the parent will be able to move everything; linking tw
   const out = JSON.parse(r.stdout) as { parent: string; state: string; already: boolean; transaction: { envelope_signatures: { key_index: string }[] } };
   assert.deepEqual([out.parent, out.state, out.already], [parent, 'published', false]);
   assert.deepEqual(out.transaction.envelope_signatures.map((s) => s.key_index).sort(), ['0', '1'], 'device + server: two of three');
-  const linked = await show();
-  assert.deepEqual(linked.parents, [{ address: parent, state: 'published' }]);
+  assert.deepEqual((await show()).parents, [{ address: parent, state: 'published' }], 'account show --json lists the parent');
+  const linked = await state();
   const twice = json<{ already: boolean; state: string }>(await latchRun(['account', 'link', '--parent', parent, '--json'], { home: phone }));
   assert.deepEqual([twice.already, twice.state], [true, 'published']);
-  assert.deepEqual(await show(), linked, 'nothing sent the second time');
+  assert.deepEqual(await state(), linked, 'nothing sent the second time');
 });
 
 test('the server co-signs a link only to the parent named in the request (a replay under another parent is refused)', async () => {
@@ -95,32 +97,32 @@ test('the server co-signs a link only to the parent named in the request (a repl
   const req = sent.find((s) => s.url.endsWith(`/accounts/${child}/links`))!;
   const body = JSON.parse(String(req.init.body)) as { parent: string; transaction: unknown };
   assert.equal(body.parent, other.address);
-  const before = await show();
+  const before = await state();
   const replay = await fetch(req.url, { ...req.init, body: JSON.stringify({ ...body, parent: third.address }) });
   assert.equal(replay.status, 403);
   assert.equal(((await replay.json()) as { error: { code: string } }).error.code, 'parent_mismatch');
   // Nor through the plain co-sign route, which names no parent.
   const cosign = await fetch(req.url.replace(/\/links$/, '/cosign'), { ...req.init, body: JSON.stringify({ transaction: body.transaction }) });
   assert.equal(((await cosign.json()) as { error: { code: string } }).error.code, 'use_link_route');
-  assert.deepEqual(await show(), before);
+  assert.deepEqual(await state(), before);
   assert.deepEqual(before.parents.map((p) => p.address).sort(), [parent, other.address].sort());
 });
 
 test('redeem: the parent claims the capability by its own signature; a redeem with nothing published is refused', async () => {
   const r = json<{ parent: string; child: string; status: string }>(await asParent(['account', 'redeem', child, '--parent-key', parentKey, '--json']));
   assert.deepEqual([r.parent, r.child, r.status], [parent, child, 'sealed']);
-  assert.deepEqual((await show()).parents.find((p) => p.address === parent), { address: parent, state: 'redeemed' });
+  assert.deepEqual((await state()).parents.find((p) => p.address === parent), { address: parent, state: 'redeemed' });
   assert.deepEqual((await show(parent)).children, [child]);
   const stray = await selfCustodyParent('stray');
-  const before = await show();
+  const before = await state();
   const none = await asParent(['account', 'redeem', child, '--parent-key', stray.file]);
   assert.equal(none.code, 1);
   assert.match(none.stderr, /\[no_published_capability\]/);
-  assert.deepEqual(await show(), before);
+  assert.deepEqual(await state(), before);
 });
 
 test('the parent moves the child\'s funds alone: no device key, no server co-signature', async () => {
-  const before = await show();
+  const before = await state();
   const r = json<{ transaction: { payer: string; envelope_signatures: { address: string }[]; payload_signatures: unknown[] } }>(
     await asParent(['account', 'transfer', '--from-child', child, '--to', bob, '--amount', '25', '--parent-key', parentKey, '--json']),
   );
@@ -128,7 +130,7 @@ test('the parent moves the child\'s funds alone: no device key, no server co-sig
   assert.equal(`0x${r.transaction.payer}`, parent);
   assert.deepEqual(r.transaction.envelope_signatures.map((s) => `0x${s.address}`), [parent]);
   assert.equal(r.transaction.payload_signatures.length, 0);
-  const after = await show();
+  const after = await state();
   assert.equal(Number(after.balance), Number(before.balance) - 25);
   assert.deepEqual(after.keys.map((k) => k.sequence_number), before.keys.map((k) => k.sequence_number), 'no key of the child signed');
 });
@@ -141,26 +143,26 @@ test('the key file of an existing account works as the parent key: secp256k1 too
   writeFileSync(file, JSON.stringify({ type: 'latch-flow-key', version: 1, address, key_index: 0, signature_algorithm: 'ECDSA_secp256k1', hash_algorithm: 'SHA2_256', private_key: bytesToHex(sk) }), { mode: 0o600 });
   json(await latchRun(['account', 'link', '--parent', address, '--json'], { home: phone }));
   json(await asParent(['account', 'redeem', child, '--parent-key', file, '--json']));
-  const before = Number((await show()).balance);
+  const before = Number((await state()).balance);
   json(await asParent(['account', 'transfer', '--from-child', child, '--to', bob, '--amount', '2', '--parent-key', file, '--json']));
-  assert.equal(Number((await show()).balance), before - 2);
+  assert.equal(Number((await state()).balance), before - 2);
 });
 
 test('unlink (device + server): the parent loses access at once and is refused; nothing moves', async () => {
   const r = json<{ state: string; transaction: { envelope_signatures: { key_index: string }[] } }>(await latchRun(['account', 'unlink', '--parent', parent, '--json'], { home: phone }));
   assert.equal(r.state, 'unlinked');
   assert.deepEqual(r.transaction.envelope_signatures.map((s) => s.key_index).sort(), ['0', '1']);
-  const before = await show();
+  const before = await state();
   assert.equal(before.parents.some((p) => p.address === parent), false);
-  assert.deepEqual((await show(parent)).children, []);
+  assert.deepEqual((await state(parent)).children, []);
   const refused = await asParent(['account', 'transfer', '--from-child', child, '--to', bob, '--amount', '1', '--parent-key', parentKey]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /\[not_a_parent\]/);
-  assert.deepEqual(await show(), before);
+  assert.deepEqual(await state(), before);
 });
 
 test('bad input: unknown parent, itself, unlinking a parent that is not linked; clear errors and nothing changes', async () => {
-  const before = await show();
+  const before = await state();
   for (const [args, code] of [
     [['account', 'link', '--parent', '0x00000000000000aa'], 'unknown_parent'],
     [['account', 'link', '--parent', child], 'self_link'],
@@ -172,24 +174,24 @@ test('bad input: unknown parent, itself, unlinking a parent that is not linked; 
   }
   const usage = await latchRun(['account', 'link', '--parent', 'nothex'], { home: phone });
   assert.equal(usage.code, 2);
-  assert.deepEqual(await show(), before);
+  assert.deepEqual(await state(), before);
 });
 
 test('recovery and self-custody keep working on a linked account; a revoked device cannot link', async () => {
   // Recover onto a new device with the kit (delay 0): the account's links are untouched.
-  const linked = (await show()).parents;
+  const linked = (await state()).parents;
   const newPhone = await cliLogin(server, 'new phone', 'lin@example.com');
   const rec = json<{ status: string; key_index: number }>(await latchRun(['account', 'recover', '--recovery-file', kit, '--json'], { home: newPhone, env }));
   assert.equal(rec.status, 'completed');
-  assert.deepEqual((await show()).parents, linked);
+  assert.deepEqual((await state()).parents, linked);
   // A device that was revoked cannot link.
   const lost = await cliLogin(server, 'lost phone', 'lin@example.com');
   const lostKey = json<{ key_index: number }>(await latchRun(['account', 'recover', '--recovery-file', kit, '--json'], { home: lost, env })).key_index;
   json(await latchRun(['account', 'revoke', '--key', String(lostKey), '--json'], { home: phone }));
-  const before = await show();
+  const before = await state();
   const revoked = await latchRun(['account', 'link', '--parent', parent], { home: lost });
   assert.equal(revoked.code, 1);
-  assert.deepEqual(await show(), before);
+  assert.deepEqual(await state(), before);
   // Self-custody: a link now takes two devices; the other device's card says what it grants.
   json(await latchRun(['account', 'self-custody', '--json'], { home: phone }));
   const run = latch(['device', 'run', '--auto-approve'], { home: newPhone });
