@@ -252,3 +252,35 @@ transaction(parent: Address) {
 }
 `;
 }
+
+/**
+ * Read-only scripts for `getLinks` on a Flow network: HybridCustody's own
+ * scripts/hybrid-custody/get_parents_from_child.cdc and get_child_addresses.cdc in Cadence 1.0,
+ * answering an empty result instead of panicking when the account holds no OwnedAccount or
+ * Manager (an account that was never linked).
+ */
+export function parentStatusesScript(n: FlowNetwork): string {
+  return `import HybridCustody from ${HYBRID_CUSTODY_ADDRESSES[n].HybridCustody}
+
+access(all) fun main(child: Address): {Address: Bool} {
+    let acct = getAuthAccount<auth(Storage) &Account>(child)
+    if let owned = acct.storage.borrow<&HybridCustody.OwnedAccount>(from: HybridCustody.OwnedAccountStoragePath) {
+        return owned.getParentStatuses()
+    }
+    return {}
+}
+`;
+}
+
+export function childAddressesScript(n: FlowNetwork): string {
+  return `import HybridCustody from ${HYBRID_CUSTODY_ADDRESSES[n].HybridCustody}
+
+access(all) fun main(parent: Address): [Address] {
+    let acct = getAuthAccount<auth(Storage) &Account>(parent)
+    if let manager = acct.storage.borrow<&HybridCustody.Manager>(from: HybridCustody.ManagerStoragePath) {
+        return manager.getChildAddresses()
+    }
+    return []
+}
+`;
+}
