@@ -210,6 +210,8 @@ test('the custody server audits link, redeem and unlink', async () => {
   const rows = db.prepare("SELECT action, decision, detail FROM audit WHERE account = ? AND action IN ('link', 'redeem', 'unlink') AND decision = 'accepted'").all(child) as { action: string; decision: string; detail: string }[];
   db.close();
   for (const action of ['link', 'redeem', 'unlink']) assert.ok(rows.some((r) => r.action === action && (JSON.parse(r.detail) as { parent: string }).parent === parent), action);
+  // Twice linked: once by device + server, once (after self-custody) by two devices.
+  assert.equal(rows.filter((r) => r.action === 'link' && (JSON.parse(r.detail) as { parent: string }).parent === parent).length, 2);
   const ok = await latchRun(['server', 'audit', 'verify', '--data', server.dataDir, '--json']);
   assert.equal(ok.code, 0, ok.stderr);
 });

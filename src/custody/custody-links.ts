@@ -165,8 +165,17 @@ export class LinkFlow {
     const detail = { parent: payer, ...(call.kind === 'child-transfer' ? { amount: call.amount, to: call.to } : {}) };
     const tx = normalizeTransaction(fromRestTransaction(body.transaction));
     if (tx.authorizers.length !== 1 || tx.authorizers[0] !== payer || tx.proposalKey.address !== payer) fail('bad_transaction', 'the parent must be proposer, payer and only authorizer');
-    return this.c.decideLocked(child, call.kind, detail, async () => {
-      const sent = await this.c.opts.ledger.sendTransaction(tx);
+    return this.c.locks.run(child, async () => {
+      let sent;
+      try {
+        sent = await this.c.opts.ledger.sendTransaction(tx);
+      } catch (e) {
+        // This route takes no token: refusals are audited only for an account this server holds,
+        // so a stranger cannot fill the audit log with rows about addresses of his choosing.
+        const ours = this.c.db.prepare('SELECT 1 FROM accounts WHERE address = ?').get(child) !== undefined;
+        if (ours && e instanceof LatchError) this.c.audit({ account: child, action: call.kind, decision: 'refused', detail: { ...detail, code: e.code, reason: e.message } });
+        throw e;
+      }
       this.c.audit({ account: child, action: call.kind, decision: 'accepted', detail: { ...detail, tx: sent.id } });
       return { id: sent.id, transaction: toRestTransaction(tx), status: sent.status };
     });
