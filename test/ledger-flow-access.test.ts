@@ -82,6 +82,18 @@ async function standIn(): Promise<Stand> {
         _links: { _self: '/v1/accounts/' + ALICE },
       });
     }
+    if (req.method === 'POST' && url.pathname === '/v1/scripts' && url.searchParams.get('block_height') === 'sealed') {
+      // Hybrid Custody read scripts (openapi: the result is a base64 JSON-Cadence value).
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { script: string; arguments: string[] };
+      const script = Buffer.from(body.script, 'base64').toString('utf8');
+      const arg = JSON.parse(Buffer.from(body.arguments[0]!, 'base64').toString('utf8')) as { type: string; value: string };
+      if (!script.includes('import HybridCustody from 0x294e44e1ec6993c6') || arg.type !== 'Address' || arg.value !== '0x' + ALICE) return send(res, 400, { code: 400, message: 'bad script' });
+      const addr = (a: string) => ({ type: 'Address', value: a });
+      const value = script.includes('getParentStatuses()')
+        ? { type: 'Dictionary', value: [{ key: addr('0x00000000000000B2'), value: { type: 'Bool', value: false } }, { key: addr('0x00000000000000a1'), value: { type: 'Bool', value: true } }] }
+        : { type: 'Array', value: [addr('0x00000000000000c3')] };
+      return send(res, 200, Buffer.from(JSON.stringify(value)).toString('base64'));
+    }
     if (req.method === 'POST' && url.pathname === '/v1/transactions') {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
       posted.push(body);
@@ -237,5 +249,19 @@ test('openLedger: embedded by default, Access API otherwise', async () => {
     assert.equal(t.network, 'testnet');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Hybrid Custody links are read with scripts at the sealed block; an unknown answer is links_unavailable', async () => {
+  const s = await standIn();
+  try {
+    const l = ledgerFor(s);
+    assert.deepEqual(await l.getLinks('0x' + ALICE), {
+      parents: [{ address: '0x00000000000000a1', state: 'redeemed' }, { address: '0x00000000000000b2', state: 'published' }],
+      children: ['0x00000000000000c3'],
+    });
+    await assert.rejects(l.getLinks('0x0000000000000009'), (e) => isLatchError(e, 'links_unavailable'));
+  } finally {
+    await s.close();
   }
 });

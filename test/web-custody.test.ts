@@ -265,3 +265,38 @@ test('a recovery kit made with the account in the page opens with the CLI; a rec
   await page.locator('#history').getByText(`Recovery of ${address} started`).waitFor();
   await ctx.close();
 });
+
+test('account linking in the page: the account screen lists links, the link card says what the parent gets, unlink', { skip }, async () => {
+  srv ??= await startLatchServer();
+  const server = srv;
+  const ctx = await (await chromium()).newContext({ viewport: { width: 390, height: 844 } });
+  const page = await ctx.newPage();
+  await page.goto(`${server.url}/app/`);
+  await page.waitForSelector('body[data-ready="true"]');
+  const address = await signInAndCreate(page, server, 'lin@example.com', 'Lin phone');
+  // A self-custody parent wallet made with the CLI; its key file signs the parent's side.
+  const wallet = await cliLogin(server, 'wallet', 'wallet@example.com');
+  const keyFile = join(tempDir('parent-key'), 'parent.json');
+  const parent = json<{ address: string }>(await latchRun(['account', 'create', '--self-custody', '--key-file', keyFile, '--json'], { home: wallet })).address;
+  const links = page.locator('#account-links');
+  await links.getByText('No parent accounts.').waitFor();
+  await page.getByLabel('Link this account to a parent wallet you own').fill(parent);
+  await page.getByRole('button', { name: 'Review link' }).click();
+  const card = page.locator('#link-card').getByRole('alert');
+  await card.getByText(`${parent} will be able to move everything in this account`, { exact: true }).waitFor();
+  await page.screenshot({ path: artifactPath('web-account-link-card-390x844.png'), fullPage: true });
+  await card.getByRole('button', { name: 'Link' }).click();
+  await page.getByRole('status').getByText(`Linked to ${parent}.`, { exact: false }).waitFor();
+  const parents = page.getByRole('list', { name: 'Parent accounts' });
+  await parents.getByText('published, not yet redeemed').waitFor();
+  // The parent redeems by its own key; the page shows what the parent can now do.
+  json(await latchRun(['account', 'redeem', address, '--parent-key', keyFile, '--json'], { home: wallet }));
+  await page.getByRole('button', { name: 'Refresh account' }).click();
+  await parents.getByText('parent: can move everything in this account').waitFor();
+  await parents.getByRole('button', { name: 'Unlink' }).click();
+  await page.getByRole('status').getByText(`Unlinked ${parent}`, { exact: false }).waitFor();
+  await links.getByText('No parent accounts.').waitFor();
+  const refused = await latchRun(['account', 'transfer', '--from-child', address, '--to', parent, '--amount', '1', '--parent-key', keyFile], { home: wallet });
+  assert.match(refused.stderr, /\[not_a_parent\]/);
+  await ctx.close();
+});

@@ -23,7 +23,7 @@ import type { CustodySigner } from './custody-device-key.js';
 import type { StoredCustodyInbox } from './custody-state.js';
 import { fromRestTransaction } from '../ledger/flow/flow-rest-shape.js';
 import { normalizeTransaction } from '../ledger/flow/flow-transaction.js';
-import { findTemplate, parseTemplateCall } from '../ledger/flow/cadence-templates.js';
+import { findTemplate, parseTemplateCall, type TemplateCall } from '../ledger/flow/cadence-templates.js';
 import { FULL_WEIGHT, HASH_ALGO_SHA2_256, HASH_ALGO_SHA3_256, SIGN_ALGO_ECDSA_P256, SIGN_ALGO_ECDSA_SECP256K1, type NewFlowAccountKey } from '../ledger/flow/flow-account-key.js';
 import { CUSTODY_KEY_WEIGHT } from '../custody/custody-api.js';
 import { keyFingerprint } from '../custody/key-fingerprint.js';
@@ -116,10 +116,42 @@ export function describeSignRequest(n: SignNotice, account: string): { what: str
   const network = (['emulator', 'testnet', 'mainnet'] as const).find((nw) => findTemplate(nw, tx.script) !== undefined);
   if (!network) return { refuse: 'a signature request for a script that is not a Latch template' };
   const call = parseTemplateCall(network, tx.script, tx.arguments);
-  const what = call.kind === 'transfer' ? `transfer ${call.amount} FLOW to ${call.to}` : call.kind === 'revoke-key' ? `revoke key ${call.keyIndex}` : describeNewKey(call.key);
+  const what = describeCall(call, tx.payer);
   // The account is the one the transaction acts on (its payer and sole authorizer, checked
   // above), never the notice's `account` field: that is the server's word, not what is signed.
   return { what, account: tx.payer };
+}
+
+/** What a template call does, in the words the cards show. */
+function describeCall(call: TemplateCall, account: string): string {
+  switch (call.kind) {
+    case 'transfer':
+      return `transfer ${call.amount} FLOW to ${call.to}`;
+    case 'revoke-key':
+      return `revoke key ${call.keyIndex}`;
+    case 'add-key':
+      return describeNewKey(call.key);
+    case 'link':
+      return linkCardLines(call.parent, account).join(' ');
+    case 'unlink':
+      return `UNLINK parent ${call.parent}: it loses access to this account at once`;
+    case 'redeem':
+      return `redeem the link of child account ${call.child}`;
+    case 'child-transfer':
+      return `as parent, transfer ${call.amount} FLOW from child ${call.child} to ${call.to}`;
+  }
+}
+
+/**
+ * The link card (issue 13), the same words in the terminal and the web app: linking gives the
+ * parent the child's whole account (Hybrid Custody with the AllowAllFilter), so it says so plainly.
+ */
+export function linkCardLines(parent: string, account: string): string[] {
+  return [
+    `LINK account ${account} to parent ${parent}.`,
+    `${parent} will be able to move everything in this account`,
+    '(its own signature alone: no device, no server, no limits). Undo: latch account unlink --parent ' + parent,
+  ];
 }
 
 const SIGN_ALGO_NAMES: Record<number, string> = { [SIGN_ALGO_ECDSA_P256]: 'ECDSA P-256', [SIGN_ALGO_ECDSA_SECP256K1]: 'ECDSA secp256k1' };

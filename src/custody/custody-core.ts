@@ -10,7 +10,7 @@ import type Database from 'better-sqlite3';
 import { LatchError } from '../util/latch-error.js';
 import { encodeBase64url } from '../protocol/base64url.js';
 import type { Sodium } from '../protocol/sodium.js';
-import type { Ledger, LedgerEvent, SentTransaction } from '../ledger/ledger.js';
+import type { AccountLinks, Ledger, LedgerEvent, SentTransaction } from '../ledger/ledger.js';
 import type { FlowAccountKey } from '../ledger/flow/flow-account-key.js';
 import type { TemplateCall } from '../ledger/flow/cadence-templates.js';
 import type { FlowTransaction } from '../ledger/flow/flow-transaction.js';
@@ -55,6 +55,10 @@ export interface AccountView {
   server_box_public_key: string;
   self_custody: boolean;
   ledger: Ledger['kind'];
+  /** Hybrid Custody links (custody-links.ts); `links_known` false where the ledger cannot tell. */
+  parents: AccountLinks['parents'];
+  children: AccountLinks['children'];
+  links_known: boolean;
 }
 
 export interface SentView {

@@ -78,6 +78,14 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: r(`/accounts/${ADDR}/recoveries`), auth: true, fields: { required: ['transaction', 'device_name'] }, run: ({ svc, caller, params, body }) => svc.recoverStart(caller, params[0], body as never) },
   { method: 'POST', pattern: r(`/recoveries/${ID}/complete`), auth: true, fields: { required: ['transaction'] }, run: ({ svc, caller, params, body }) => svc.recoverComplete(caller, params[0], body as never) },
   { method: 'POST', pattern: r(`/recoveries/${ID}/cancel`), auth: true, fields: { required: [] }, run: ({ svc, caller, params }) => svc.recoverCancel(caller, params[0]) },
+  // Account linking (custody-links.ts): the child's link / unlink name their parent.
+  { method: 'POST', pattern: r(`/accounts/${ADDR}/links`), auth: true, fields: { required: ['parent', 'transaction'] }, run: ({ svc, caller, params, body }) => svc.link(caller, params[0], body as never) },
+  { method: 'POST', pattern: r(`/accounts/${ADDR}/unlinks`), auth: true, fields: { required: ['parent', 'transaction'] }, run: ({ svc, caller, params, body }) => svc.unlink(caller, params[0], body as never) },
+  { method: 'POST', pattern: r('/self-custody-accounts'), auth: true, fields: { required: ['public_key', 'signature_algorithm', 'hash_algorithm'] }, run: ({ svc, caller, body }) => svc.createSelfCustodyAccount(caller, body as never) },
+  // The parent side: any ledger account, and a parent's own signed transactions (no token: the
+  // parent is not a user of this server; its signatures are what the ledger checks).
+  { method: 'GET', pattern: r(`/ledger/accounts/${ADDR}`), auth: false, run: ({ svc, params }) => svc.ledgerAccount(params[0]) },
+  { method: 'POST', pattern: r('/ledger/transactions'), auth: false, fields: { required: ['transaction'] }, run: ({ svc, body }) => svc.submitAsParent(body as never) },
 ];
 
 /**

@@ -23,7 +23,7 @@ import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import { boxMessageRandom } from '../protocol/envelope.js';
 import { sendOutcomeUnknown, type Ledger } from '../ledger/ledger.js';
 import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256, parsePublicKey, type FlowAccountKey } from '../ledger/flow/flow-account-key.js';
-import { parseTemplateCall, type TemplateCall } from '../ledger/flow/cadence-templates.js';
+import { parseTemplateCall, signerRole, type TemplateCall } from '../ledger/flow/cadence-templates.js';
 import { bytesToHex, hexToBytes } from '../ledger/flow/flow-hex.js';
 import { flowPublicKeyFromPrivate, generateFlowPrivateKey, signTransactionEnvelope } from '../ledger/flow/flow-signer.js';
 import { nodeEcdsa } from '../ledger/flow/flow-ecdsa-node.js';
@@ -44,6 +44,7 @@ import { dayOf, fail, newId, parseName, type AccountRow, type AccountView, type 
 import { JoinFlow } from './custody-joins.js';
 import { SignRequestFlow } from './custody-sign-requests.js';
 import { RecoveryFlow } from './custody-recovery.js';
+import { LinkFlow, linksOf, peekCall } from './custody-links.js';
 import { CUSTODY_KEY_WEIGHT, loginMessage, type DeviceNotice, type KeyRole, type TokenPair } from './custody-api.js';
 
 export type { AccountView, CustodyOptions, RecoveryView, SentView } from './custody-core.js';
@@ -64,6 +65,7 @@ export class CustodyService {
   readonly #joins: JoinFlow;
   readonly #signRequests: SignRequestFlow;
   readonly #recoveries: RecoveryFlow;
+  readonly #links: LinkFlow;
 
   private constructor(private readonly opts: CustodyOptions, db: Database.Database, jwtSecret: Uint8Array) {
     this.db = db;
@@ -100,6 +102,7 @@ export class CustodyService {
     this.#joins = new JoinFlow(core);
     this.#signRequests = new SignRequestFlow(core);
     this.#recoveries = new RecoveryFlow(core);
+    this.#links = new LinkFlow(core);
   }
 
   static async open(opts: CustodyOptions): Promise<CustodyService> {
@@ -245,6 +248,7 @@ export class CustodyService {
       server_box_public_key: encodeBase64url(this.#boxPublic),
       self_custody: row.self_custody === 1,
       ledger: this.opts.ledger.kind,
+      ...(await linksOf(this.opts.ledger, acct.address)),
     };
   }
 
@@ -372,6 +376,12 @@ export class CustodyService {
   async cosign(caller: Caller, address: unknown, body: { transaction: unknown }): Promise<SentView> {
     const row = this.#forAccount(caller, address);
     return this.#decideLocked(row.address, 'cosign', { device: caller.device }, async () => {
+      // A link or unlink names its parent in its own request (custody-links.ts), so the server
+      // co-signs it only for the parent the user named there; redeem and child-transfer are the
+      // parent's, signed by the parent alone. Checked before anything else (replay included).
+      const kind = peekCall(this.opts.ledger.network, body.transaction).call.kind;
+      if (kind === 'link' || kind === 'unlink') fail('use_link_route', `a ${kind} goes through POST /accounts/A/${kind === 'link' ? 'links' : 'unlinks'}, which names the parent`);
+      if (signerRole(kind) === 'parent') fail('bad_transaction', `a ${kind} is signed by the parent alone; the server does not co-sign it`);
       const keys = (await this.opts.ledger.getAccount(row.address)).keys;
       const checked = await this.#check(row, body.transaction, keys, ['device']);
       const call = checked.call;
@@ -531,6 +541,22 @@ export class CustodyService {
   }
   recoverCancel(...a: Parameters<RecoveryFlow['recoverCancel']>): ReturnType<RecoveryFlow['recoverCancel']> {
     return this.#recoveries.recoverCancel(...a);
+  }
+
+  link(...a: Parameters<LinkFlow['link']>): ReturnType<LinkFlow['link']> {
+    return this.#links.link(...a);
+  }
+  unlink(...a: Parameters<LinkFlow['unlink']>): ReturnType<LinkFlow['unlink']> {
+    return this.#links.unlink(...a);
+  }
+  ledgerAccount(...a: Parameters<LinkFlow['ledgerAccount']>): ReturnType<LinkFlow['ledgerAccount']> {
+    return this.#links.ledgerAccount(...a);
+  }
+  submitAsParent(...a: Parameters<LinkFlow['submitAsParent']>): ReturnType<LinkFlow['submitAsParent']> {
+    return this.#links.submitAsParent(...a);
+  }
+  createSelfCustodyAccount(...a: Parameters<LinkFlow['createSelfCustodyAccount']>): ReturnType<LinkFlow['createSelfCustodyAccount']> {
+    return this.#links.createSelfCustodyAccount(...a);
   }
 
   // ---- notices through the relay ----

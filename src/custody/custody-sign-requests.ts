@@ -89,7 +89,9 @@ export class SignRequestFlow {
       this.c.db.prepare("UPDATE sign_requests SET status = 'completed', result_id = ?, tx = ? WHERE id = ?").run(sent.id, JSON.stringify(toRestTransaction(signed)), r.id);
       if (call.kind === 'revoke-key') this.c.markRevoked(row, call.keyIndex);
       if (call.kind === 'add-key') this.c.recordKey(row.address, sent.events, 'device', call.key.publicKey, null);
-      this.c.audit({ account: row.address, action: 'two-device', decision: 'accepted', detail: { request: r.id, tx: sent.id, kind: call.kind } });
+      // A link or unlink (after self-custody) is audited under its own name, with its parent (issue 13).
+      const link = call.kind === 'link' || call.kind === 'unlink' ? { action: call.kind, parent: call.parent } : undefined;
+      this.c.audit({ account: row.address, action: link?.action ?? 'two-device', decision: 'accepted', detail: { request: r.id, tx: sent.id, kind: call.kind, ...(link ? { parent: link.parent } : {}) } });
       return { id: sent.id, transaction: toRestTransaction(signed), status: sent.status };
     });
   }

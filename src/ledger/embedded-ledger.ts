@@ -35,6 +35,7 @@ import {
   type NewFlowAccountKey,
 } from './flow/flow-account-key.js';
 import { CONTRACT_ADDRESSES, parseTemplateCall, type FlowNetwork, type TemplateCall } from './flow/cadence-templates.js';
+import { HYBRID_CUSTODY_ADDRESSES } from './flow/hybrid-custody-templates.js';
 import { bytesToHex, canonicalHex, hexToBytes } from './flow/flow-hex.js';
 import { concatBytes } from '@noble/hashes/utils.js';
 import { nodeEcdsa } from './flow/flow-ecdsa-node.js';
@@ -48,13 +49,14 @@ import {
   type FlowTransaction,
 } from './flow/flow-transaction.js';
 import { parseAmount, ufix64ToUnits, unitsToUFix64 } from './flow/json-cadence.js';
-import type { Ledger, LedgerAccount, LedgerEvent, LedgerTransactionRecord, SentTransaction } from './ledger.js';
+import type { AccountLinks, Ledger, LedgerAccount, LedgerEvent, LedgerTransactionRecord, SentTransaction } from './ledger.js';
 
 /** Flow's transaction expiry, in blocks (flow-go DefaultTransactionExpiry). */
 export const REFERENCE_BLOCK_EXPIRY = 600;
 const SCHEMA_VERSION = '1';
 const NETWORK: FlowNetwork = 'emulator';
 const FLOW_TOKEN = CONTRACT_ADDRESSES.emulator.FlowToken.slice(2);
+const HYBRID_CUSTODY = HYBRID_CUSTODY_ADDRESSES.emulator.HybridCustody.slice(2);
 
 interface KeyRow {
   address: string;
@@ -130,6 +132,13 @@ export class EmbeddedLedger implements Ledger {
         height INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, parent_id TEXT NOT NULL, created_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS transactions (
         id TEXT PRIMARY KEY, body TEXT NOT NULL, events TEXT NOT NULL, block_id TEXT NOT NULL);
+      -- Hybrid Custody state (hybrid-custody-templates.ts): a child's capability published to a
+      -- parent ('published'), then claimed into the parent's Manager ('redeemed'); managers
+      -- outlive their children, as the Manager resource stays in the parent's storage.
+      CREATE TABLE IF NOT EXISTS hc_links (
+        child TEXT NOT NULL REFERENCES accounts(address), parent TEXT NOT NULL REFERENCES accounts(address),
+        state TEXT NOT NULL, PRIMARY KEY (child, parent));
+      CREATE TABLE IF NOT EXISTS hc_managers (address TEXT PRIMARY KEY REFERENCES accounts(address));
     `);
     const init = this.db.transaction(() => {
       const v = this.db.prepare('SELECT v FROM meta WHERE k = ?').get('schema') as { v: string } | undefined;
@@ -182,6 +191,13 @@ export class EmbeddedLedger implements Ledger {
     return this.latest().id;
   }
 
+  async getLinks(address: string): Promise<AccountLinks> {
+    const a = this.readAccount(address).address;
+    const parents = this.db.prepare('SELECT parent AS address, state FROM hc_links WHERE child = ? ORDER BY parent').all(a) as AccountLinks['parents'];
+    const children = (this.db.prepare("SELECT child FROM hc_links WHERE parent = ? AND state = 'redeemed' ORDER BY child").all(a) as { child: string }[]).map((r) => r.child);
+    return { parents, children };
+  }
+
   async createAccount(keys: NewFlowAccountKey[], initialBalance: string): Promise<string> {
     if (!Array.isArray(keys) || keys.length === 0) throw err('bad_key', 'an account needs at least one key');
     const clean = keys.map(normalizeNewKey);
@@ -193,7 +209,7 @@ export class EmbeddedLedger implements Ledger {
     const create = this.db.transaction((): string => {
       const genesis = (this.db.prepare('SELECT id FROM blocks WHERE height = 0').get() as { id: string }).id;
       let counter = Number((this.db.prepare('SELECT v FROM meta WHERE k = ?').get('account_counter') as { v: string }).v);
-      const reserved = new Set(Object.values(CONTRACT_ADDRESSES.emulator));
+      const reserved = new Set([...Object.values(CONTRACT_ADDRESSES.emulator), ...Object.values(HYBRID_CUSTODY_ADDRESSES.emulator)]);
       let address: string;
       do {
         counter += 1;
@@ -304,22 +320,66 @@ export class EmbeddedLedger implements Ledger {
     return { id, status: 'sealed', events };
   }
 
+  /** FlowToken moves `amount` from `fromAddress` to `toText`. */
+  private move(fromAddress: string, toText: string, amountText: string): LedgerEvent[] {
+    const amount = ufix64ToUnits(amountText);
+    const to = parseFlowAddress(toText);
+    const toBalance = this.balanceUnits(to);
+    if (toBalance === undefined) throw err('unknown_account', `the recipient ${to} has no account (no FlowToken receiver)`, 404);
+    const from = this.balanceUnits(fromAddress)!;
+    if (from < amount) throw err('insufficient_balance', `${fromAddress} has ${unitsToUFix64(from)} FLOW, less than ${amountText}`);
+    const set = this.db.prepare('UPDATE accounts SET balance = ? WHERE address = ?');
+    set.run((from - amount).toString(), fromAddress);
+    set.run(((to === fromAddress ? from - amount : toBalance) + amount).toString(), to);
+    return [
+      { type: `A.${FLOW_TOKEN}.FlowToken.TokensWithdrawn`, values: { amount: amountText, from: fromAddress } },
+      { type: `A.${FLOW_TOKEN}.FlowToken.TokensDeposited`, values: { amount: amountText, to } },
+    ];
+  }
+
+  private link(child: string, parent: string): { state: 'published' | 'redeemed' } | undefined {
+    return this.db.prepare('SELECT state FROM hc_links WHERE child = ? AND parent = ?').get(child, parent) as { state: 'published' | 'redeemed' } | undefined;
+  }
+
   private execute(call: TemplateCall, signer: string): LedgerEvent[] {
+    const hcEvent = (name: string, values: Record<string, string>): LedgerEvent => ({ type: `A.${HYBRID_CUSTODY}.HybridCustody.${name}`, values });
     switch (call.kind) {
-      case 'transfer': {
-        const amount = ufix64ToUnits(call.amount);
-        const to = parseFlowAddress(call.to);
-        const toBalance = this.balanceUnits(to);
-        if (toBalance === undefined) throw err('unknown_account', `the recipient ${to} has no account (no FlowToken receiver)`, 404);
-        const from = this.balanceUnits(signer)!;
-        if (from < amount) throw err('insufficient_balance', `${signer} has ${unitsToUFix64(from)} FLOW, less than ${call.amount}`);
-        const set = this.db.prepare('UPDATE accounts SET balance = ? WHERE address = ?');
-        set.run((from - amount).toString(), signer);
-        set.run(((to === signer ? from - amount : toBalance) + amount).toString(), to);
-        return [
-          { type: `A.${FLOW_TOKEN}.FlowToken.TokensWithdrawn`, values: { amount: call.amount, from: signer } },
-          { type: `A.${FLOW_TOKEN}.FlowToken.TokensDeposited`, values: { amount: call.amount, to } },
-        ];
+      case 'transfer':
+        return this.move(signer, call.to, call.amount);
+      // Hybrid Custody (hybrid-custody-templates.ts), with what each script's panics and
+      // asserts refuse. The signer's weight (>= 1000) was checked before, as for any template.
+      case 'link': {
+        // publishToParent: the parent must be an account; an account is not its own parent.
+        if (call.parent === signer) throw err('self_link', `an account cannot be linked to itself (${signer})`);
+        if (this.balanceUnits(call.parent) === undefined) throw err('unknown_parent', `the parent ${call.parent} is not an account on this ledger`, 404);
+        // Publishing again re-publishes the same capability: a redeemed link stays redeemed.
+        this.db.prepare("INSERT INTO hc_links (child, parent, state) VALUES (?, ?, 'published') ON CONFLICT (child, parent) DO NOTHING").run(signer, call.parent);
+        return [hcEvent('ChildAccountPublished', { child: signer, parent: call.parent })];
+      }
+      case 'redeem': {
+        // acct.inbox.claim(...) ?? panic("child account cap not found")
+        if (this.link(call.child, signer)?.state !== 'published') {
+          throw err('no_published_capability', `${call.child} has published no capability to ${signer} that is waiting to be redeemed`, 409);
+        }
+        this.db.prepare("UPDATE hc_links SET state = 'redeemed' WHERE child = ? AND parent = ?").run(call.child, signer);
+        this.db.prepare('INSERT INTO hc_managers (address) VALUES (?) ON CONFLICT (address) DO NOTHING').run(signer);
+        return [hcEvent('AccountUpdated', { child: call.child, parent: signer, active: 'true' })];
+      }
+      case 'child-transfer': {
+        // m.borrowAccount(addr: child) ?? panic("child account not found"): only a redeemed,
+        // still linked parent reaches the child's vault.
+        if (this.link(call.child, signer)?.state !== 'redeemed') throw err('not_a_parent', `${signer} is not a linked parent of ${call.child}`, 403);
+        return this.move(call.child, call.to, call.amount);
+      }
+      case 'unlink': {
+        // owned.removeParent, then the assert that the parent's Manager no longer holds it:
+        // borrowing that Manager panics when the parent never created one.
+        if (this.link(signer, call.parent) === undefined) throw err('not_linked', `${call.parent} is not a parent of ${signer}`, 409);
+        if (this.db.prepare('SELECT 1 FROM hc_managers WHERE address = ?').get(call.parent) === undefined) {
+          throw err('parent_has_no_manager', `the Hybrid Custody unlink transaction needs ${call.parent} to hold a HybridCustody.Manager (it never redeemed a child)`, 409);
+        }
+        this.db.prepare('DELETE FROM hc_links WHERE child = ? AND parent = ?').run(signer, call.parent);
+        return [hcEvent('AccountUpdated', { child: signer, parent: call.parent, active: 'false' })];
       }
       case 'add-key': {
         const next = (this.db.prepare('SELECT COUNT(*) AS n FROM account_keys WHERE address = ?').get(signer) as { n: number }).n;

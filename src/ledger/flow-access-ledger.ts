@@ -8,12 +8,13 @@
 import { LatchError } from '../util/latch-error.js';
 import { parseNetwork, type FlowNetwork } from './flow/cadence-templates.js';
 import type { NewFlowAccountKey } from './flow/flow-account-key.js';
-import { decodeBase64 } from '../protocol/base64url.js';
+import { decodeBase64, encodeBase64 } from '../protocol/base64url.js';
 import { canonicalHex } from './flow/flow-hex.js';
 import { fromRestAccount, fromRestTransaction, toRestTransaction } from './flow/flow-rest-shape.js';
 import { normalizeTransaction, parseFlowAddress, transactionId, type FlowTransaction } from './flow/flow-transaction.js';
-import { unitsToUFix64 } from './flow/json-cadence.js';
-import type { Ledger, LedgerAccount, LedgerEvent, LedgerTransactionRecord, SentTransaction } from './ledger.js';
+import { cadenceArg, unitsToUFix64 } from './flow/json-cadence.js';
+import { childAddressesScript, parentStatusesScript } from './flow/hybrid-custody-templates.js';
+import type { Ledger, LedgerAccount, LedgerEvent, LedgerTransactionRecord, SentTransaction, AccountLinks } from './ledger.js';
 
 /** Public Access REST endpoints (openapi/access.yaml `servers`, without the /v1 suffix). */
 export const FLOW_ACCESS_TESTNET_URL = 'https://rest-testnet.onflow.org';
@@ -69,6 +70,24 @@ function eventValues(payloadB64: string): Record<string, string> {
   } catch {
     return {};
   }
+}
+
+/** The `value` of a JSON-Cadence value of `type`; `links_unavailable` for any other shape. */
+function jsonCadence(v: unknown, type: 'Dictionary' | 'Array'): unknown[];
+function jsonCadence(v: unknown, type: 'Bool'): boolean;
+function jsonCadence(v: unknown, type: 'Dictionary' | 'Array' | 'Bool'): unknown {
+  const o = v as { type?: unknown; value?: unknown } | null;
+  const ok = o !== null && typeof o === 'object' && o.type === type && (type === 'Bool' ? typeof o.value === 'boolean' : Array.isArray(o.value));
+  if (!ok) throw new LatchError('links_unavailable', `the Hybrid Custody script answered something other than a JSON-Cadence ${type}`);
+  return o!.value;
+}
+
+function jsonCadenceAddress(v: unknown): string {
+  const o = v as { type?: unknown; value?: unknown } | null;
+  if (o === null || typeof o !== 'object' || o.type !== 'Address' || typeof o.value !== 'string' || !/^0x[0-9a-fA-F]{16}$/.test(o.value)) {
+    throw new LatchError('links_unavailable', 'the Hybrid Custody script answered an address that is not a Flow address');
+  }
+  return o.value.toLowerCase();
 }
 
 export class FlowAccessLedger implements Ledger {
@@ -128,6 +147,42 @@ export class FlowAccessLedger implements Ledger {
 
   async createAccount(_keys: NewFlowAccountKey[], _initialBalance: string): Promise<string> {
     throw new LatchError('not_supported', 'on a real Flow network accounts are created by a funded payer; createAccount is for the embedded ledger only');
+  }
+
+  /**
+   * Hybrid Custody links, read with two scripts (hybrid-custody-templates.ts) through the Access
+   * API's `POST /v1/scripts` at the latest sealed block. An answer that is not the exact
+   * JSON-Cadence shape the script returns is `links_unavailable`, never a guess.
+   */
+  async getLinks(address: string): Promise<AccountLinks> {
+    const a = parseFlowAddress(address);
+    const statuses = await this.runScript(parentStatusesScript(this.network), [cadenceArg.address(a)]);
+    const children = await this.runScript(childAddressesScript(this.network), [cadenceArg.address(a)]);
+    const parents = jsonCadence(statuses, 'Dictionary').map((e) => {
+      const entry = e as { key?: unknown; value?: unknown };
+      return { address: jsonCadenceAddress(entry.key), state: jsonCadence(entry.value, 'Bool') === true ? ('redeemed' as const) : ('published' as const) };
+    });
+    return { parents: parents.sort((x, y) => x.address.localeCompare(y.address)), children: jsonCadence(children, 'Array').map(jsonCadenceAddress).sort() };
+  }
+
+  /** JSON-Cadence value a script returns (the API answers it as a base64 JSON string). */
+  private async runScript(script: string, args: string[]): Promise<unknown> {
+    const b64 = (t: string): string => encodeBase64(new TextEncoder().encode(t));
+    let answer: { status: number; json: unknown };
+    try {
+      answer = await this.call('POST', '/v1/scripts?block_height=sealed', { script: b64(script), arguments: args.map(b64) });
+    } catch (e) {
+      // An account view must not fail because links cannot be read (say, no Hybrid Custody there).
+      if (e instanceof LatchError) throw new LatchError('links_unavailable', `the Flow Access API did not run the Hybrid Custody script: ${e.message}`);
+      throw e;
+    }
+    const { status, json } = answer;
+    if (status !== 200 || typeof json !== 'string') throw new LatchError('links_unavailable', `the Flow Access API did not run the Hybrid Custody script (${status})`);
+    try {
+      return JSON.parse(new TextDecoder().decode(decodeBase64(json, 'script result')));
+    } catch {
+      throw new LatchError('links_unavailable', 'the Flow Access API answered the Hybrid Custody script with something that is not JSON-Cadence');
+    }
   }
 
   async latestBlockId(): Promise<string> {

@@ -31,6 +31,14 @@ export interface LedgerTransactionRecord extends SentTransaction {
   blockId: string;
 }
 
+/** Hybrid Custody links of an account (hybrid-custody-templates.ts). */
+export interface AccountLinks {
+  /** Accounts this one published a capability to; 'redeemed' once the parent claimed it. */
+  parents: { address: string; state: 'published' | 'redeemed' }[];
+  /** Accounts whose capability this one redeemed (its Manager's children). */
+  children: string[];
+}
+
 export interface Ledger {
   readonly kind: 'embedded' | 'flow-access';
   /** Which contract addresses the templates must use on this ledger. */
@@ -46,6 +54,8 @@ export interface Ledger {
   sendTransaction(tx: FlowTransaction): Promise<SentTransaction>;
   /** Throws LatchError('unknown_transaction') when the ledger has no such transaction. */
   getTransaction(id: string): Promise<LedgerTransactionRecord>;
+  /** Hybrid Custody parents and children; throws LatchError('links_unavailable') where it cannot tell. */
+  getLinks(address: string): Promise<AccountLinks>;
   /** A recent block id to use as a transaction's reference block. */
   latestBlockId(): Promise<string>;
   close(): Promise<void>;

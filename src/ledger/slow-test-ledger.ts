@@ -47,6 +47,10 @@ export class SlowTestLedger implements Ledger {
     return this.inner.getTransaction(id);
   }
 
+  getLinks(address: string): ReturnType<Ledger['getLinks']> {
+    return this.inner.getLinks(address);
+  }
+
   latestBlockId(): Promise<string> {
     return this.inner.latestBlockId();
   }

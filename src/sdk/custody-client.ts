@@ -34,6 +34,49 @@ export interface AccountView {
   server_box_public_key: string;
   self_custody: boolean;
   ledger: 'embedded' | 'flow-access';
+  /** Hybrid Custody links (docs/CUSTODY.md "Account linking"). */
+  parents: LinkedParent[];
+  children: string[];
+  /** false where the server's ledger cannot read links (a Flow network, for now). */
+  links_known: boolean;
+}
+
+export interface LinkedParent {
+  address: string;
+  /** 'published' until the parent redeems the capability. */
+  state: 'published' | 'redeemed';
+}
+
+/** Any ledger account, as a parent sees it (no custody roles). */
+export interface LedgerAccountView {
+  address: string;
+  balance: string;
+  keys: RestAccountKey[];
+  reference_block_id: string;
+  ledger: 'embedded' | 'flow-access';
+  parents: LinkedParent[];
+  children: string[];
+  links_known: boolean;
+}
+
+export interface LinkResult {
+  parent: string;
+  state: 'published' | 'redeemed' | 'unlinked';
+  /** Linking twice is idempotent: true when nothing was sent this time. */
+  already: boolean;
+  id?: string;
+  transaction?: RestTransaction;
+  status?: string;
+}
+
+/**
+ * A key of a parent account (any Flow account with its own key of weight 1000, or keys adding
+ * up to it): it signs Flow envelope messages with its own algorithms. The SDK never sees it.
+ */
+export interface ParentSigner {
+  address: string;
+  keyIndex: number;
+  sign(message: Uint8Array): Promise<Uint8Array>;
 }
 
 export interface SentTransactionView {
@@ -201,7 +244,7 @@ export class CustodyClient {
   }
 
   /** Builds a template transaction proposed by `proposer`, signed by every key in `signers`. */
-  async buildSigned(address: string, call: TemplateCall, proposer: AccountSigner, signers: AccountSigner[], account?: AccountView): Promise<FlowTransaction> {
+  async buildSigned(address: string, call: TemplateCall, proposer: AccountSigner, signers: AccountSigner[], account?: { address: string; keys: RestAccountKey[]; ledger: AccountView['ledger']; reference_block_id: string }): Promise<FlowTransaction> {
     const acct = account ?? (await this.getAccount(address));
     const pk = acct.keys.find((k) => Number(k.index) === proposer.keyIndex);
     if (!pk) throw new LatchError('unknown_key', `account ${acct.address} has no key ${proposer.keyIndex}`);
@@ -279,13 +322,74 @@ export class CustodyClient {
   async transferWithTwoDevices(opts: { address: string; to: string; amount: string; device: AccountSigner; pollMs?: number }): Promise<SentTransactionView> {
     const call: TemplateCall = { kind: 'transfer', amount: parseAmount(opts.amount), to: parseFlowAddress(opts.to) };
     const tx = await this.buildSigned(opts.address, call, opts.device, [opts.device]);
-    const { request_id } = await this.requestSignature(opts.address, tx);
+    return this.#withOtherDevice(opts.address, tx, opts.pollMs);
+  }
+
+  /** Asks the account's other devices to add the second signature and waits for it. */
+  async #withOtherDevice(address: string, tx: FlowTransaction, pollMs = 500): Promise<SentTransactionView> {
+    const { request_id } = await this.requestSignature(address, tx);
     for (;;) {
       const s = await this.signRequestStatus(request_id);
       if (s.status === 'completed') return { id: s.id!, transaction: s.transaction!, status: 'sealed' };
       if (s.status !== 'pending') throw new LatchError(`request_${s.status}`, `the other device's signature was not given (${s.status})`);
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+      await new Promise((r) => setTimeout(r, pollMs));
     }
+  }
+
+  // ---- account linking (Hybrid Custody; docs/CUSTODY.md "Account linking") ----
+
+  /**
+   * The child (this account) publishes a capability on itself to `parent`: the device signs and
+   * the server co-signs, for the parent named in the request only. After self-custody another
+   * device of the account adds the second signature instead. Linking twice sends nothing.
+   */
+  async linkParent(opts: { address: string; parent: string; device: AccountSigner; pollMs?: number }): Promise<LinkResult> {
+    return this.#linkChange('link', opts);
+  }
+
+  /** The child takes the capability back: the parent loses access at once. */
+  async unlinkParent(opts: { address: string; parent: string; device: AccountSigner; pollMs?: number }): Promise<LinkResult> {
+    return this.#linkChange('unlink', opts);
+  }
+
+  async #linkChange(kind: 'link' | 'unlink', opts: { address: string; parent: string; device: AccountSigner; pollMs?: number }): Promise<LinkResult> {
+    const parent = parseFlowAddress(opts.parent);
+    const acct = await this.getAccount(opts.address);
+    const linked = acct.parents.find((p) => p.address === parent);
+    if (kind === 'link' && linked) return { parent, state: linked.state, already: true };
+    const tx = await this.buildSigned(acct.address, { kind, parent }, opts.device, [opts.device], acct);
+    if (acct.self_custody) {
+      const sent = await this.#withOtherDevice(acct.address, tx, opts.pollMs);
+      return { parent, state: kind === 'link' ? 'published' : 'unlinked', already: false, ...sent };
+    }
+    return this.#call('POST', `/accounts/${acct.address}/${kind === 'link' ? 'links' : 'unlinks'}`, { parent, transaction: toRestTransaction(tx) });
+  }
+
+  /** Any account of the server's ledger (no login needed). */
+  async getLedgerAccount(address: string): Promise<LedgerAccountView> {
+    return this.#call('GET', `/ledger/accounts/${parseFlowAddress(address)}`, undefined, false);
+  }
+
+  /** Embedded ledger: a parent account held by this one key alone, at weight 1000. */
+  async createSelfCustodyAccount(opts: { publicKey: string; signatureAlgorithm: 'ECDSA_P256' | 'ECDSA_secp256k1'; hashAlgorithm: 'SHA2_256' | 'SHA3_256' }): Promise<{ address: string }> {
+    return this.#call('POST', '/self-custody-accounts', { public_key: opts.publicKey, signature_algorithm: opts.signatureAlgorithm, hash_algorithm: opts.hashAlgorithm });
+  }
+
+  /** The parent claims the capability `child` published to it; signed by the parent alone. */
+  async redeemChild(opts: { child: string; parent: ParentSigner }): Promise<SentTransactionView> {
+    return this.#asParent({ kind: 'redeem', child: parseFlowAddress(opts.child) }, opts.parent);
+  }
+
+  /** The parent moves the child's FLOW by its own signature: no device key, no co-sign. */
+  async transferFromChild(opts: { child: string; to: string; amount: string; parent: ParentSigner }): Promise<SentTransactionView> {
+    return this.#asParent({ kind: 'child-transfer', child: parseFlowAddress(opts.child), to: parseFlowAddress(opts.to), amount: parseAmount(opts.amount) }, opts.parent);
+  }
+
+  async #asParent(call: TemplateCall, parent: ParentSigner): Promise<SentTransactionView> {
+    const acct = await this.getLedgerAccount(parent.address);
+    const signer: AccountSigner = { keyIndex: parent.keyIndex, signer: { publicKey: '', sign: (m) => parent.sign(m) } };
+    const tx = await this.buildSigned(acct.address, call, signer, [signer], acct);
+    return this.#call('POST', '/ledger/transactions', { transaction: toRestTransaction(tx) }, false);
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 import { isLatchError, LatchError } from '../util/latch-error.js';
 import type { Sodium } from '../protocol/sodium.js';
-import { CustodyClient, type AccountView, type TokenPair } from '../sdk/custody-client.js';
+import { CustodyClient, type AccountView, type LinkResult, type TokenPair } from '../sdk/custody-client.js';
 import type { CustodySigner } from '../authenticator/custody-device-key.js';
 import { newCustodyInbox } from '../authenticator/custody-inbox.js';
 import { encodeRecoveryKit, newRecoveryKey, recoveryKitFileName } from '../authenticator/custody-recovery-kit-format.js';
@@ -196,6 +196,19 @@ export async function addRecoveryKey(store: WebStore, sodium: Sodium, passphrase
 export async function fetchAccount(store: WebStore, c: WebCustody): Promise<AccountView> {
   if (!c.account) throw new LatchError('no_account', 'this authenticator has no account yet');
   return custodyClient(store, c).getAccount(c.account);
+}
+
+/**
+ * Account linking (docs/CUSTODY.md "Account linking"): this device signs a Hybrid Custody link
+ * to `parent` (or its unlink) and the server co-signs for that parent only; after self-custody
+ * another device of the account adds the second signature. The page shows the link card first.
+ */
+export async function changeLink(store: WebStore, kind: 'link' | 'unlink', parent: string): Promise<LinkResult> {
+  const c = await store.get('custody');
+  if (!c?.account || c.keyIndex === undefined) throw new LatchError('no_account', 'this authenticator has no account yet');
+  const client = custodyClient(store, c);
+  const opts = { address: c.account, parent, device: { keyIndex: c.keyIndex, signer: custodySigner(c) } };
+  return kind === 'link' ? client.linkParent(opts) : client.unlinkParent(opts);
 }
 
 /** Cancel a recovery this device was told about (docs/CUSTODY.md "Recover"), and stop showing it. */

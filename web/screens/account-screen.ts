@@ -5,7 +5,9 @@
  * way with a Cancel button. Also fills the Keys screen's `#account-keys` part (this device's
  * custody public key), so the Keys screen's own module does not need to know about custody.
  */
-import { addRecoveryKey, cancelLogin, cancelRecovery, checkRecoveryPassphrase, completeLogin, createAccount, fetchAccount, loadCustody, NO_RECOVERY_REMINDER, startLogin, type RecoveryKitDownload } from '../../src/web/web-custody.js';
+import { addRecoveryKey, cancelLogin, cancelRecovery, changeLink, checkRecoveryPassphrase, completeLogin, createAccount, fetchAccount, loadCustody, NO_RECOVERY_REMINDER, startLogin, type RecoveryKitDownload } from '../../src/web/web-custody.js';
+import { linkCardLines } from '../../src/authenticator/custody-notice-core.js';
+import type { AccountView } from '../../src/sdk/custody-client.js';
 import type { WebCustody } from '../../src/web/web-custody-state.js';
 import { LatchError } from '../../src/util/latch-error.js';
 import { errorText, type AppContext } from '../ui/app-context.js';
@@ -186,6 +188,7 @@ async function accountView(ctx: AppContext, c: WebCustody): Promise<HTMLElement>
   );
   let keys: HTMLElement;
   let kit: HTMLElement;
+  let links: HTMLElement;
   try {
     const a = await fetchAccount(ctx.store, c);
     head.append(h('dt', { text: 'Balance' }), h('dd', { text: `${a.balance} FLOW${a.self_custody ? ' (self-custody: the server key is revoked)' : ''}` }));
@@ -207,14 +210,63 @@ async function accountView(ctx: AppContext, c: WebCustody): Promise<HTMLElement>
         ? kitSaved()
         : h('p', { text: `The account has a recovery key (key ${recovery.index}); its kit was saved where it was made. Keep it and its passphrase apart.` })
       : h('div', {}, h('p', { class: 'warning', text: NO_RECOVERY_REMINDER }), addKitForm(ctx, c));
+    links = linksSection(ctx, c, a);
   } catch (e) {
     keys = h('p', { class: 'error', text: `Cannot read the account from the server: ${errorText(e)}` });
     kit = h('p', { class: 'muted', text: c.recoveryMissing ? NO_RECOVERY_REMINDER : '' });
+    links = h('p', { class: 'muted', text: '' });
   }
   // Changes made from other devices (a revoke, self-custody) reach the page only when it reads again.
   const reread = h('button', { type: 'button', class: 'small', text: 'Refresh account' });
   reread.addEventListener('click', () => void act(ctx, reread, async () => 'Account read from the server.'));
-  return h('div', {}, ...recoveryWarnings(ctx, c), head, h('h3', { text: 'Keys and devices' }), keys, h('div', { class: 'buttons' }, reread), h('h3', { text: 'Recovery kit' }), kit);
+  return h('div', {}, ...recoveryWarnings(ctx, c), head, h('h3', { text: 'Keys and devices' }), keys, h('div', { class: 'buttons' }, reread), h('h3', { text: 'Recovery kit' }), kit, h('h3', { text: 'Linked accounts' }), links);
+}
+
+/**
+ * Linked accounts (Hybrid Custody, docs/CUSTODY.md "Account linking"): the account's parents,
+ * each with Unlink, its children, and a form whose Review step shows the link card (the same
+ * words as `latch account link` and `latch device run`) before anything is signed.
+ */
+function linksSection(ctx: AppContext, c: WebCustody, a: AccountView): HTMLElement {
+  if (!a.links_known) return h('p', { class: 'muted', text: 'Links cannot be read from this ledger yet.' });
+  const parents = h(
+    'ul',
+    { class: 'rows', id: 'account-parent-list', 'aria-label': 'Parent accounts' },
+    ...a.parents.map((p) => {
+      const unlink = h('button', { type: 'button', class: 'danger small', text: 'Unlink' });
+      unlink.addEventListener('click', () => void act(ctx, unlink, async () => (await changeLink(ctx.store, 'unlink', p.address), `Unlinked ${p.address}: it can no longer act on this account.`)));
+      return h('li', {}, h('div', {}, h('strong', { class: 'mono', text: p.address }), h('span', { class: 'muted', text: p.state === 'redeemed' ? ' parent: can move everything in this account' : ' published, not yet redeemed by the parent' })), unlink);
+    }),
+  );
+  const children = a.children.length === 0 ? h('p', { class: 'muted', text: 'No child accounts.' }) : h('ul', { class: 'rows', id: 'account-child-list', 'aria-label': 'Child accounts' }, ...a.children.map((x) => h('li', { class: 'mono', text: x })));
+  const address = h('input', { id: 'link-parent', type: 'text', autocomplete: 'off', pattern: '(0x)?[0-9a-fA-F]{16}', placeholder: '0x…', required: true });
+  const card = h('div', { id: 'link-card' });
+  const review = h('button', { type: 'submit', text: 'Review link' });
+  const showCard = (): void => {
+    ctx.fail('');
+    const raw = address.value.trim();
+    if (!/^(0x)?[0-9a-fA-F]{16}$/.test(raw)) return ctx.fail('the parent is a Flow address: 0x and 16 hex digits');
+    const parent = `0x${raw.replace(/^0x/, '').toLowerCase()}`;
+    const approve = h('button', { type: 'button', class: 'danger', text: 'Link' });
+    const cancel = h('button', { type: 'button', text: 'Cancel' });
+    approve.addEventListener('click', () => void act(ctx, approve, async () => {
+      const out = await changeLink(ctx.store, 'link', parent);
+      return out.already ? `Already linked to ${parent}; nothing was sent.` : `Linked to ${parent}. The parent now redeems it: latch account redeem ${c.account} --parent-key FILE`;
+    }));
+    cancel.addEventListener('click', () => card.replaceChildren());
+    const [first, ...rest] = linkCardLines(parent, c.account!);
+    card.replaceChildren(h('div', { class: 'alert', role: 'alert' }, h('strong', { text: first! }), ...rest.map((line) => h('p', { text: line })), h('div', { class: 'buttons' }, cancel, approve)));
+  };
+  return h(
+    'div',
+    { id: 'account-links' },
+    h('h4', { text: 'Parents' }),
+    a.parents.length === 0 ? h('p', { class: 'muted', text: 'No parent accounts.' }) : parents,
+    h('h4', { text: 'Children' }),
+    children,
+    form(showCard, h('label', { for: address.id, text: 'Link this account to a parent wallet you own' }), address, h('div', { class: 'buttons' }, review)),
+    card,
+  );
 }
 
 function renderAccountKeys(c: WebCustody | undefined): void {

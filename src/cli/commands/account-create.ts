@@ -11,12 +11,18 @@ import { readPassphrase } from '../../util/passphrase.js';
 import { looksSynced, newRecoveryKey, recoveryKitPath, writeRecoveryKit } from '../../authenticator/custody-recovery-kit.js';
 import { encodeRecoveryKit } from '../../authenticator/custody-recovery-kit-format.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
+import { createFlowKeyFile } from '../flow-key-file.js';
 import { COMMON_FLAGS, adoptAccount, newInbox, openSession, printResult, requireAccount } from './account-session.js';
 
-const USAGE = 'latch account create (--recovery-dir DIR | --skip-recovery) [--name DEVICE_NAME] [--add-recovery] [--server URL] [--json]';
+const USAGE = 'latch account create (--recovery-dir DIR | --skip-recovery | --self-custody --key-file FILE) [--name DEVICE_NAME] [--add-recovery] [--server URL] [--json]';
 
 export async function accountCreate(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...COMMON_FLAGS, 'recovery-dir': { type: 'string' }, 'skip-recovery': { type: 'boolean' }, name: { type: 'string' }, 'add-recovery': { type: 'boolean' } }, USAGE);
+  const { values } = parse(argv, { ...COMMON_FLAGS, 'recovery-dir': { type: 'string' }, 'skip-recovery': { type: 'boolean' }, name: { type: 'string' }, 'add-recovery': { type: 'boolean' }, 'self-custody': { type: 'boolean' }, 'key-file': { type: 'string' } }, USAGE);
+  if (values['self-custody'] || values['key-file'] !== undefined) {
+    if (!values['self-custody'] || values['key-file'] === undefined) throw usageError('--self-custody and --key-file FILE go together', USAGE);
+    if (values['recovery-dir'] !== undefined || values['skip-recovery'] || values['add-recovery']) throw usageError('a self-custody account has one key, in the key file: no recovery kit', USAGE);
+    return createSelfCustody(values['key-file'], values.server, values.json);
+  }
   const dir = values['recovery-dir'];
   if ((dir === undefined) === (values['skip-recovery'] !== true)) throw usageError('give --recovery-dir DIR, or --skip-recovery to add the recovery key later', USAGE);
   const s = await openSession({ ...(values.server !== undefined ? { server: values.server } : {}) });
@@ -83,6 +89,26 @@ export async function accountCreate(argv: string[]): Promise<number> {
     s.cli.err('No recovery key: if you lose this device and the server, the account is lost. Add one later: latch account create --add-recovery --recovery-dir DIR');
   }
   printResult(s, values.json, { address: created.address, recovery_kit: kit, key_index: 0 }, `Account ${created.address} created.${kit ? ` Recovery kit: ${kit}` : ''}`);
+  return 0;
+}
+
+/**
+ * `--self-custody --key-file FILE`: a new P-256 key written to FILE (0600, never over an existing
+ * file) and an account held by that key alone at weight 1000: a parent wallet for account linking
+ * (issue 13). The key is on disk before the account exists, so no account is ever keyless.
+ */
+async function createSelfCustody(path: string, server: string | undefined, json: boolean | undefined): Promise<number> {
+  const s = await openSession({ ...(server !== undefined ? { server } : {}) });
+  const key = createFlowKeyFile(path);
+  let address: string;
+  try {
+    ({ address } = await s.client.createSelfCustodyAccount({ publicKey: key.publicKey, signatureAlgorithm: 'ECDSA_P256', hashAlgorithm: 'SHA3_256' }));
+  } catch (e) {
+    key.abandon(); // no account holds this key
+    throw e;
+  }
+  key.finish(address);
+  printResult(s, json, { address, key_file: path, key_index: 0, weight: 1000 }, `Self-custody account ${address} created; its only key (weight 1000) is in ${path}. Keep that file safe: nobody else can recover this account.`);
   return 0;
 }
 

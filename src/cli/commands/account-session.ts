@@ -98,6 +98,16 @@ export async function adoptAccount(s: Session, address: string, keyIndex: number
   });
 }
 
+/**
+ * For the parent side (redeem, transfer --from-child, which a parent key signs alone): a client
+ * with no login when --server or LATCH_SERVER names the server, else this authenticator's session.
+ */
+export async function parentClient(server: string | undefined): Promise<{ client: CustodyClient; cli: Cli }> {
+  if (server !== undefined || process.env.LATCH_SERVER !== undefined) return { client: new CustodyClient({ server: serverUrl(server) }), cli: defaultCli() };
+  const s = await openSession({});
+  return { client: s.client, cli: s.cli };
+}
+
 export function printResult(s: Session, json: boolean | undefined, value: unknown, human: string): void {
   if (json) s.cli.out(JSON.stringify(value));
   else s.cli.out(human);

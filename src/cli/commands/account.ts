@@ -1,7 +1,7 @@
-/** `latch account <create|show|transfer|join|revoke|recover|self-custody>`: hybrid custody (issue 4). */
+/** `latch account <create|show|transfer|join|revoke|recover|self-custody|link|unlink|redeem>`: hybrid custody (issue 4). */
 import { usageError } from '../cli-context.js';
 
-const USAGE = 'latch account <create|show|transfer|join|revoke|recover|self-custody> [options]   (each takes --json and --server URL)';
+const USAGE = 'latch account <create|show|transfer|join|revoke|recover|self-custody|link|unlink|redeem> [options]   (each takes --json and --server URL)';
 
 const SUB: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = {
   create: async () => (await import('./account-create.js')).accountCreate,
@@ -11,6 +11,9 @@ const SUB: Record<string, () => Promise<(argv: string[]) => Promise<number>>> = 
   revoke: async () => (await import('./account-revoke.js')).accountRevoke,
   recover: async () => (await import('./account-recover.js')).accountRecover,
   'self-custody': async () => (await import('./account-self-custody.js')).accountSelfCustody,
+  link: async () => (await import('./account-link.js')).accountLink,
+  unlink: async () => (await import('./account-link.js')).accountUnlink,
+  redeem: async () => (await import('./account-redeem.js')).accountRedeem,
 };
 
 export async function account(argv: string[]): Promise<number> {

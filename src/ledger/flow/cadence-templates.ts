@@ -1,6 +1,7 @@
 /**
  * The only Cadence Latch sends: Cadence 1.0 transactions for a FlowToken transfer, adding
- * an account key and revoking one. The embedded ledger runs exactly these, recognised by
+ * an account key and revoking one, and the four Hybrid Custody transactions of account linking
+ * (hybrid-custody-templates.ts). The embedded ledger runs exactly these, recognised by
  * the SHA3-256 of the script text; the authenticator can show what a transaction does
  * by parsing its arguments here instead of trusting a description.
  *
@@ -24,9 +25,10 @@ import {
 import { bytesToHex } from './flow-hex.js';
 import { cadenceArg, parseCadenceArg, ufix64ToUnits } from './json-cadence.js';
 import { normalizeTransaction, parseFlowAddress, type FlowProposalKey, type FlowTransaction } from './flow-transaction.js';
+import { childTransferScript, HYBRID_CUSTODY_ADDRESSES, linkScript, redeemScript, unlinkScript } from './hybrid-custody-templates.js';
 
 export type FlowNetwork = 'emulator' | 'testnet' | 'mainnet';
-export type TemplateKind = 'transfer' | 'add-key' | 'revoke-key';
+export type TemplateKind = 'transfer' | 'add-key' | 'revoke-key' | 'link' | 'redeem' | 'child-transfer' | 'unlink';
 
 /** Core contract addresses (Flow docs, "Core Smart Contracts"). */
 export const CONTRACT_ADDRESSES: Record<FlowNetwork, { FungibleToken: string; FlowToken: string }> = {
@@ -106,7 +108,15 @@ const NETWORKS: FlowNetwork[] = ['emulator', 'testnet', 'mainnet'];
 const TEMPLATES: Record<FlowNetwork, Record<TemplateKind, CadenceTemplate>> = Object.fromEntries(
   NETWORKS.map((n) => [
     n,
-    { transfer: make('transfer', n, transferScript(n)), 'add-key': make('add-key', n, ADD_KEY_SCRIPT), 'revoke-key': make('revoke-key', n, REVOKE_KEY_SCRIPT) },
+    {
+      transfer: make('transfer', n, transferScript(n)),
+      'add-key': make('add-key', n, ADD_KEY_SCRIPT),
+      'revoke-key': make('revoke-key', n, REVOKE_KEY_SCRIPT),
+      link: make('link', n, linkScript(n)),
+      redeem: make('redeem', n, redeemScript(n)),
+      'child-transfer': make('child-transfer', n, childTransferScript(n, CONTRACT_ADDRESSES[n])),
+      unlink: make('unlink', n, unlinkScript(n)),
+    },
   ]),
 ) as Record<FlowNetwork, Record<TemplateKind, CadenceTemplate>>;
 
@@ -134,11 +144,39 @@ const CADENCE_HASH: Record<FlowHashAlgo, number> = { [HASH_ALGO_SHA2_256]: 1, [H
 export type TemplateCall =
   | { kind: 'transfer'; amount: string; to: string }
   | { kind: 'add-key'; key: NewFlowAccountKey }
-  | { kind: 'revoke-key'; keyIndex: number };
+  | { kind: 'revoke-key'; keyIndex: number }
+  /** The signer (child) publishes a capability on itself to `parent`. */
+  | { kind: 'link'; parent: string }
+  /** The signer (parent) claims the capability `child` published to it. */
+  | { kind: 'redeem'; child: string }
+  /** The signer (parent) moves `amount` of its child's FLOW to `to`. */
+  | { kind: 'child-transfer'; amount: string; to: string; child: string }
+  /** The signer (child) takes the capability back from `parent`. */
+  | { kind: 'unlink'; parent: string };
+
+/** Who signs a kind: the account acted on, or the parent acting through a link. */
+export function signerRole(kind: TemplateKind): 'self' | 'parent' {
+  return kind === 'redeem' || kind === 'child-transfer' ? 'parent' : 'self';
+}
+
+const ARG_COUNT: Record<TemplateKind, number> = { transfer: 2, 'add-key': 4, 'revoke-key': 1, link: 6, redeem: 3, 'child-transfer': 3, unlink: 1 };
 
 /** JSON-Cadence arguments for a call, in script parameter order. */
-export function templateArguments(call: TemplateCall): string[] {
+export function templateArguments(call: TemplateCall, network: FlowNetwork = 'emulator'): string[] {
   switch (call.kind) {
+    case 'link': {
+      // Always the network's hosted NFT + FT factory and AllowAllFilter: the parent may take
+      // every capability, which is what the card says. No display metadata (nil).
+      const hc = HYBRID_CUSTODY_ADDRESSES[parseNetwork(network)];
+      return [cadenceArg.address(call.parent), cadenceArg.address(hc.factoryManager), cadenceArg.address(hc.allowAllFilter), cadenceArg.nil(), cadenceArg.nil(), cadenceArg.nil()];
+    }
+    case 'redeem':
+      return [cadenceArg.address(call.child), cadenceArg.nil(), cadenceArg.nil()];
+    case 'child-transfer':
+      if (ufix64ToUnits(call.amount) === 0n) throw new LatchError('bad_argument', 'amount must be greater than zero');
+      return [cadenceArg.ufix64(call.amount), cadenceArg.address(call.to), cadenceArg.address(call.child)];
+    case 'unlink':
+      return [cadenceArg.address(call.parent)];
     case 'transfer':
       if (ufix64ToUnits(call.amount) === 0n) throw new LatchError('bad_argument', 'amount must be greater than zero');
       return [cadenceArg.ufix64(call.amount), cadenceArg.address(call.to)];
@@ -170,12 +208,34 @@ export function parseTemplateCall(network: FlowNetwork, script: string, args: st
   if (!t) {
     throw new LatchError(
       'unknown_script',
-      `this ledger runs only Latch's transfer, add-key and revoke-key templates for ${network}; the script (sha3-256 ${scriptHash(script)}) is not one of them`,
+      `this ledger runs only Latch's transfer, add-key and revoke-key templates and the Hybrid Custody ones for ${network}; the script (sha3-256 ${scriptHash(script)}) is not one of them`,
     );
   }
-  const want = t.kind === 'transfer' ? 2 : t.kind === 'add-key' ? 4 : 1;
+  const want = ARG_COUNT[t.kind];
   if (!Array.isArray(args) || args.length !== want) throw new LatchError('bad_argument', `${t.kind} takes ${want} arguments`);
   switch (t.kind) {
+    case 'link': {
+      const hc = HYBRID_CUSTODY_ADDRESSES[network];
+      const parent = parseCadenceArg.address(args[0]!);
+      if (parseCadenceArg.address(args[1]!) !== hc.factoryManager || parseCadenceArg.address(args[2]!) !== hc.allowAllFilter) {
+        throw new LatchError('bad_argument', `a link uses ${network}'s hosted capability factory ${hc.factoryManager} and AllowAllFilter ${hc.allowAllFilter}`);
+      }
+      for (const a of args.slice(3)) parseCadenceArg.nil(a);
+      return { kind: 'link', parent };
+    }
+    case 'redeem': {
+      const child = parseCadenceArg.address(args[0]!);
+      parseCadenceArg.nil(args[1]!);
+      parseCadenceArg.nil(args[2]!);
+      return { kind: 'redeem', child };
+    }
+    case 'child-transfer': {
+      const amount = parseCadenceArg.ufix64(args[0]!);
+      if (ufix64ToUnits(amount) === 0n) throw new LatchError('bad_argument', 'amount must be greater than zero');
+      return { kind: 'child-transfer', amount, to: parseCadenceArg.address(args[1]!), child: parseCadenceArg.address(args[2]!) };
+    }
+    case 'unlink':
+      return { kind: 'unlink', parent: parseCadenceArg.address(args[0]!) };
     case 'transfer': {
       const amount = parseCadenceArg.ufix64(args[0]!);
       if (ufix64ToUnits(amount) === 0n) throw new LatchError('bad_argument', 'amount must be greater than zero');
@@ -214,7 +274,7 @@ export function templateTransaction(opts: {
 }): FlowTransaction {
   return normalizeTransaction({
     script: templateFor(opts.network, opts.call.kind).script,
-    arguments: templateArguments(opts.call),
+    arguments: templateArguments(opts.call, opts.network),
     referenceBlockId: opts.referenceBlockId,
     gasLimit: opts.gasLimit ?? DEFAULT_GAS_LIMIT,
     proposalKey: opts.proposalKey,

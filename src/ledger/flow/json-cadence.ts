@@ -81,6 +81,8 @@ export const cadenceArg = {
     return build('Int', String(n));
   },
   bytes: (b: Uint8Array): string => build('Array', [...b].map((x) => ({ type: 'UInt8', value: String(x) }))),
+  /** An Optional of any type holding nil (JSON-Cadence "Optional": value null). */
+  nil: (): string => build('Optional', null),
 };
 
 function uintArg(type: string, n: number, max: number): string {
@@ -117,6 +119,11 @@ export const parseCadenceArg = {
     const v = parseEnvelope(text, 'Int');
     if (typeof v !== 'string' || !INT_RE.test(v) || !Number.isSafeInteger(Number(v))) bad('Int value is not a valid safe integer');
     return Number(v);
+  },
+  /** Only nil: the Hybrid Custody templates take their optional arguments as nil (hybrid-custody-templates.ts). */
+  nil: (text: string): null => {
+    if (parseEnvelope(text, 'Optional') !== null) bad('Optional argument must be nil');
+    return null;
   },
   bytes: (text: string): Uint8Array => {
     const v = parseEnvelope(text, 'Array');

@@ -1,0 +1,217 @@
+/**
+ * Account linking end to end (issue 13) over real processes: a `latch server` (custody + embedded
+ * ledger), CLI authenticator homes, `latch device run`, and a self-custody parent whose key is a
+ * file. One test per rule of the issue; they run in order on one server.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { latch, latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
+import { cliLogin, json, outboxCode, RECOVERY_PASSPHRASE, sdkLogin } from './helpers/custody-env.js';
+import { flowPublicKeyFromPrivate, generateFlowPrivateKey } from '../src/ledger/flow/flow-signer.js';
+import { SIGN_ALGO_ECDSA_SECP256K1 } from '../src/ledger/flow/flow-account-key.js';
+import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
+import { CustodyClient } from '../src/sdk/custody-client.js';
+import { deviceSigner, newDeviceKey } from '../src/authenticator/custody-device-key.js';
+import Database from 'better-sqlite3';
+
+interface Shown { address: string; balance: string; keys: { index: string; sequence_number: string; weight: string; revoked: boolean }[]; parents: { address: string; state: string }[]; children: string[] }
+
+const env = { LATCH_RECOVERY_PASSPHRASE: RECOVERY_PASSPHRASE };
+let server: LatchServer;
+let phone: string; // the child's first device (CLI home)
+let child: string;
+let kit: string;
+let walletHome: string; // a logged-in home that makes self-custody parents
+let parent: string;
+let parentKey: string;
+let bob: string; // a recipient
+const keysDir = tempDir('parent-keys');
+
+const show = async (address?: string): Promise<Shown> => json<Shown>(await latchRun(['account', 'show', ...(address ? [address] : []), '--json'], { home: phone }));
+/** The account as the ledger holds it (keys with sequence numbers, balance, links), read over HTTP without a process. */
+const state = async (address = child): Promise<Shown> => (await (await fetch(`${server.url}/custody/v1/ledger/accounts/${address}`)).json()) as Shown;
+const selfCustodyParent = async (name: string): Promise<{ address: string; file: string }> => {
+  const file = join(keysDir, `${name}.json`);
+  return { address: json<{ address: string }>(await latchRun(['account', 'create', '--self-custody', '--key-file', file, '--json'], { home: walletHome })).address, file };
+};
+/** The parent side needs no login: the server is named, the key file signs. */
+const asParent = (args: string[]) => latchRun(args, { home: tempDir('no-login'), env: { LATCH_SERVER: server.url } });
+
+before(async () => {
+  server = await startLatchServer({ args: ['--recovery-delay', '0'] });
+  phone = await cliLogin(server, 'phone', 'lin@example.com');
+  const cloud = join(tempDir('cloud'), 'Dropbox');
+  mkdirSync(cloud);
+  child = json<{ address: string }>(await latchRun(['account', 'create', '--recovery-dir', cloud, '--json'], { home: phone, env })).address;
+  kit = join(cloud, `latch-recovery-${child}.json`);
+  walletHome = await cliLogin(server, 'wallet', 'wallet@example.com');
+  bob = json<{ address: string }>(await latchRun(['account', 'create', '--skip-recovery', '--json'], { home: walletHome })).address;
+});
+after(() => server.stop());
+
+test('create a Latch account and a self-custody parent (new P-256 key, 0600, weight 1000, never overwritten)', async () => {
+  ({ address: parent, file: parentKey } = await selfCustodyParent('parent'));
+  assert.equal(statSync(parentKey).mode & 0o777, 0o600);
+  const key = JSON.parse(readFileSync(parentKey, 'utf8')) as Record<string, unknown>;
+  assert.deepEqual([key.address, key.key_index, key.signature_algorithm], [parent, 0, 'ECDSA_P256']);
+  const shown = await show(parent);
+  assert.deepEqual(shown.keys.map((k) => [k.weight, k.revoked]), [['1000', false]]);
+  const again = await latchRun(['account', 'create', '--self-custody', '--key-file', parentKey], { home: walletHome });
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /\[key_file_exists\]/);
+  assert.deepEqual(JSON.parse(readFileSync(parentKey, 'utf8')), key);
+  assert.deepEqual((await show()).parents, []);
+});
+
+test('link: the card says the parent will be able to move everything; linking twice is idempotent', async () => {
+  const r = await latchRun(['account', 'link', '--parent', parent, '--json'], { home: phone });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stderr.includes(`${parent} will be able to move everything in this account`), r.stderr);
+  const out = JSON.parse(r.stdout) as { parent: string; state: string; already: boolean; transaction: { envelope_signatures: { key_index: string }[] } };
+  assert.deepEqual([out.parent, out.state, out.already], [parent, 'published', false]);
+  assert.deepEqual(out.transaction.envelope_signatures.map((s) => s.key_index).sort(), ['0', '1'], 'device + server: two of three');
+  assert.deepEqual((await show()).parents, [{ address: parent, state: 'published' }], 'account show --json lists the parent');
+  const linked = await state();
+  const twice = json<{ already: boolean; state: string }>(await latchRun(['account', 'link', '--parent', parent, '--json'], { home: phone }));
+  assert.deepEqual([twice.already, twice.state], [true, 'published']);
+  assert.deepEqual(await state(), linked, 'nothing sent the second time');
+});
+
+test('the server co-signs a link only to the parent named in the request (a replay under another parent is refused)', async () => {
+  // An SDK client on the same account whose requests the test sees (a second device, joined).
+  const sent: { url: string; init: RequestInit }[] = [];
+  const client = new CustodyClient({ server: server.url, fetch: (u, i) => (sent.push({ url: String(u), init: i ?? {} }), fetch(u, i)) });
+  const signer = deviceSigner(newDeviceKey());
+  const { challenge } = await client.loginStart('lin@example.com');
+  await client.loginComplete('lin@example.com', outboxCode(server.dataDir, 'lin@example.com'), challenge, signer);
+  const run = latch(['device', 'run', '--auto-approve'], { home: phone });
+  await run.waitFor(/custody: listening/);
+  const { join_id } = await client.join(child, 'laptop');
+  const joined = await client.waitForJoin(join_id, { pollMs: 50 });
+  run.kill();
+  const other = await selfCustodyParent('other');
+  const third = await selfCustodyParent('third');
+  await client.linkParent({ address: child, parent: other.address, device: { keyIndex: joined.key_index!, signer } });
+  const req = sent.find((s) => s.url.endsWith(`/accounts/${child}/links`))!;
+  const body = JSON.parse(String(req.init.body)) as { parent: string; transaction: unknown };
+  assert.equal(body.parent, other.address);
+  const before = await state();
+  const replay = await fetch(req.url, { ...req.init, body: JSON.stringify({ ...body, parent: third.address }) });
+  assert.equal(replay.status, 403);
+  assert.equal(((await replay.json()) as { error: { code: string } }).error.code, 'parent_mismatch');
+  // Nor through the plain co-sign route, which names no parent.
+  const cosign = await fetch(req.url.replace(/\/links$/, '/cosign'), { ...req.init, body: JSON.stringify({ transaction: body.transaction }) });
+  assert.equal(((await cosign.json()) as { error: { code: string } }).error.code, 'use_link_route');
+  assert.deepEqual(await state(), before);
+  assert.deepEqual(before.parents.map((p) => p.address).sort(), [parent, other.address].sort());
+});
+
+test('redeem: the parent claims the capability by its own signature; a redeem with nothing published is refused', async () => {
+  const r = json<{ parent: string; child: string; status: string }>(await asParent(['account', 'redeem', child, '--parent-key', parentKey, '--json']));
+  assert.deepEqual([r.parent, r.child, r.status], [parent, child, 'sealed']);
+  assert.deepEqual((await state()).parents.find((p) => p.address === parent), { address: parent, state: 'redeemed' });
+  assert.deepEqual((await show(parent)).children, [child]);
+  const stray = await selfCustodyParent('stray');
+  const before = await state();
+  const none = await asParent(['account', 'redeem', child, '--parent-key', stray.file]);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /\[no_published_capability\]/);
+  assert.deepEqual(await state(), before);
+});
+
+test('the parent moves the child\'s funds alone: no device key, no server co-signature', async () => {
+  const before = await state();
+  const r = json<{ transaction: { payer: string; envelope_signatures: { address: string }[]; payload_signatures: unknown[] } }>(
+    await asParent(['account', 'transfer', '--from-child', child, '--to', bob, '--amount', '25', '--parent-key', parentKey, '--json']),
+  );
+  // Flow REST addresses carry no 0x.
+  assert.equal(`0x${r.transaction.payer}`, parent);
+  assert.deepEqual(r.transaction.envelope_signatures.map((s) => `0x${s.address}`), [parent]);
+  assert.equal(r.transaction.payload_signatures.length, 0);
+  const after = await state();
+  assert.equal(Number(after.balance), Number(before.balance) - 25);
+  assert.deepEqual(after.keys.map((k) => k.sequence_number), before.keys.map((k) => k.sequence_number), 'no key of the child signed');
+});
+
+test('the key file of an existing account works as the parent key: secp256k1 too', async () => {
+  const { client } = await sdkLogin(server, 'wallet@example.com');
+  const sk = generateFlowPrivateKey(SIGN_ALGO_ECDSA_SECP256K1);
+  const { address } = await client.createSelfCustodyAccount({ publicKey: flowPublicKeyFromPrivate(sk, SIGN_ALGO_ECDSA_SECP256K1), signatureAlgorithm: 'ECDSA_secp256k1', hashAlgorithm: 'SHA2_256' });
+  const file = join(keysDir, 'secp256k1.json');
+  writeFileSync(file, JSON.stringify({ type: 'latch-flow-key', version: 1, address, key_index: 0, signature_algorithm: 'ECDSA_secp256k1', hash_algorithm: 'SHA2_256', private_key: bytesToHex(sk) }), { mode: 0o600 });
+  json(await latchRun(['account', 'link', '--parent', address, '--json'], { home: phone }));
+  json(await asParent(['account', 'redeem', child, '--parent-key', file, '--json']));
+  const before = Number((await state()).balance);
+  json(await asParent(['account', 'transfer', '--from-child', child, '--to', bob, '--amount', '2', '--parent-key', file, '--json']));
+  assert.equal(Number((await state()).balance), before - 2);
+});
+
+test('unlink (device + server): the parent loses access at once and is refused; nothing moves', async () => {
+  const r = json<{ state: string; transaction: { envelope_signatures: { key_index: string }[] } }>(await latchRun(['account', 'unlink', '--parent', parent, '--json'], { home: phone }));
+  assert.equal(r.state, 'unlinked');
+  assert.deepEqual(r.transaction.envelope_signatures.map((s) => s.key_index).sort(), ['0', '1']);
+  const before = await state();
+  assert.equal(before.parents.some((p) => p.address === parent), false);
+  assert.deepEqual((await state(parent)).children, []);
+  const refused = await asParent(['account', 'transfer', '--from-child', child, '--to', bob, '--amount', '1', '--parent-key', parentKey]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /\[not_a_parent\]/);
+  assert.deepEqual(await state(), before);
+});
+
+test('bad input: unknown parent, itself, unlinking a parent that is not linked; clear errors and nothing changes', async () => {
+  const before = await state();
+  for (const [args, code] of [
+    [['account', 'link', '--parent', '0x00000000000000aa'], 'unknown_parent'],
+    [['account', 'link', '--parent', child], 'self_link'],
+    [['account', 'unlink', '--parent', parent], 'not_linked'],
+  ] as const) {
+    const r = await latchRun([...args], { home: phone });
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
+  }
+  const usage = await latchRun(['account', 'link', '--parent', 'nothex'], { home: phone });
+  assert.equal(usage.code, 2);
+  assert.deepEqual(await state(), before);
+});
+
+test('recovery and self-custody keep working on a linked account; a revoked device cannot link', async () => {
+  // Recover onto a new device with the kit (delay 0): the account's links are untouched.
+  const linked = (await state()).parents;
+  const newPhone = await cliLogin(server, 'new phone', 'lin@example.com');
+  const rec = json<{ status: string; key_index: number }>(await latchRun(['account', 'recover', '--recovery-file', kit, '--json'], { home: newPhone, env }));
+  assert.equal(rec.status, 'completed');
+  assert.deepEqual((await state()).parents, linked);
+  // A device that was revoked cannot link.
+  const lost = await cliLogin(server, 'lost phone', 'lin@example.com');
+  const lostKey = json<{ key_index: number }>(await latchRun(['account', 'recover', '--recovery-file', kit, '--json'], { home: lost, env })).key_index;
+  json(await latchRun(['account', 'revoke', '--key', String(lostKey), '--json'], { home: phone }));
+  const before = await state();
+  const revoked = await latchRun(['account', 'link', '--parent', parent], { home: lost });
+  assert.equal(revoked.code, 1);
+  assert.deepEqual(await state(), before);
+  // Self-custody: a link now takes two devices; the other device's card says what it grants.
+  json(await latchRun(['account', 'self-custody', '--json'], { home: phone }));
+  const run = latch(['device', 'run', '--auto-approve'], { home: newPhone });
+  await run.waitFor(/custody: listening/);
+  const r = json<{ state: string; transaction: { envelope_signatures: { key_index: string }[] } }>(await latchRun(['account', 'link', '--parent', parent, '--json'], { home: phone }));
+  assert.equal(r.state, 'published');
+  assert.deepEqual(r.transaction.envelope_signatures.map((s) => s.key_index).sort(), ['0', String(rec.key_index)].sort());
+  await run.waitFor(new RegExp(`${parent} will be able to move everything in this account`));
+  run.kill();
+  json(await asParent(['account', 'redeem', child, '--parent-key', parentKey, '--json']));
+  json(await asParent(['account', 'transfer', '--from-child', child, '--to', bob, '--amount', '1', '--parent-key', parentKey, '--json']));
+});
+
+test('the custody server audits link, redeem and unlink', async () => {
+  const db = new Database(join(server.dataDir, 'custody', 'custody.sqlite'), { readonly: true });
+  const rows = db.prepare("SELECT action, decision, detail FROM audit WHERE account = ? AND action IN ('link', 'redeem', 'unlink') AND decision = 'accepted'").all(child) as { action: string; decision: string; detail: string }[];
+  db.close();
+  for (const action of ['link', 'redeem', 'unlink']) assert.ok(rows.some((r) => r.action === action && (JSON.parse(r.detail) as { parent: string }).parent === parent), action);
+  // Twice linked: once by device + server, once (after self-custody) by two devices.
+  assert.equal(rows.filter((r) => r.action === 'link' && (JSON.parse(r.detail) as { parent: string }).parent === parent).length, 2);
+  const ok = await latchRun(['server', 'audit', 'verify', '--data', server.dataDir, '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+});
