@@ -53,6 +53,7 @@ import {
 import { DEDUP_WINDOW_MS, type PutResult, type RelayStore, type StoredMessage } from './relay-store.js';
 import { NatsQueueWakes } from './nats-queue-wakes.js';
 import { LatchError } from '../util/latch-error.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
 
 export const DEFAULT_STREAM = 'LATCH_RELAY';
 export const DEFAULT_SUBJECT_PREFIX = 'latch.relay';
@@ -110,6 +111,8 @@ export class JetStreamRelayStore implements RelayStore {
   readonly #ttlMs: number;
   /** queue -> a sequence this node knows is the queue's last message and not a marker (a guess). */
   readonly #last = new Map<string, number>();
+  /** This node's puts, one at a time per queue (see put). */
+  readonly #perQueue = new KeyedQueue();
   #open = true;
 
   private constructor(nc: NatsConnection, jsm: JetStreamManager, stream: string, prefix: string, ttlMs: number, log: (line: string) => void) {
@@ -189,8 +192,18 @@ export class JetStreamRelayStore implements RelayStore {
     return `${this.#prefix}.q.${queue}`;
   }
 
-  async put(queue: string, body: Uint8Array, now: number, clientId?: string): Promise<PutResult> {
+  /**
+   * Puts to one queue from this node go one after another: each knows the sequence the previous
+   * one got, so none is refused for a stale guess. Concurrent conditional puts to one subject
+   * would refuse all but one per round (quadratic retries on a busy queue); other queues and
+   * other nodes are not held up.
+   */
+  put(queue: string, body: Uint8Array, now: number, clientId?: string): Promise<PutResult> {
     this.#check();
+    return this.#perQueue.run(queue, () => this.#put(queue, body, now, clientId));
+  }
+
+  async #put(queue: string, body: Uint8Array, now: number, clientId?: string): Promise<PutResult> {
     const subject = this.#subject(queue);
     const hdrs = natsHeaders();
     hdrs.set(HEADER_AT, String(now));
