@@ -3,7 +3,6 @@
  * loopback, on free ports, each with its own store directory. Nothing shared with the machine's
  * own NATS on 4222.
  */
-import { after } from 'node:test';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -27,10 +26,9 @@ export interface NatsCluster {
   stop(): Promise<void>;
 }
 
+// No node:test hook here: bench/ starts clusters with this helper too. Tests stop theirs in
+// their own after(); whatever is left dies with the process.
 const running = new Set<ChildProcess>();
-after(() => {
-  for (const c of running) c.kill('SIGKILL');
-});
 process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
