@@ -341,6 +341,9 @@ export class RelayWebSocketHub {
       .catch((e: unknown) => this.#opts.log(`ws delivery failed: ${e instanceof Error ? e.message : String(e)}`))
       .finally(() => {
         sub.pumping = false;
+        // A message stored between run()'s last look and here found `pumping` still set and
+        // only raised `again`: without this, it waited for the next message or a resubscribe.
+        if (sub.again) this.#pump(conn, sub);
       });
   }
 

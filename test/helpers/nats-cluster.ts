@@ -79,6 +79,9 @@ export async function startNats(size: 1 | 3 = 1): Promise<NatsCluster> {
     writeFileSync(conf, lines.join('\n') + '\n');
     const child = spawn(NATS_SERVER, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     running.add(child);
+    // A NATS node must not keep a test file or the bench alive: it dies with the process (below).
+    child.unref();
+    (child.stderr as unknown as { unref(): void }).unref();
     child.once('exit', () => running.delete(child));
     let log = '';
     starts.push(
