@@ -71,6 +71,8 @@ const HEADER_REASON = 'Latch-Reason';
 const MS_TO_NS = 1_000_000;
 /** How long a starting node waits for JetStream to accept the stream (a fresh cluster elects its leaders first). */
 const STARTUP_WAIT_MS = 30_000;
+/** JetStream API requests (reads, deletes) wait this long for an answer. */
+const API_TIMEOUT_MS = 2000;
 
 export interface JetStreamRelayStoreOptions {
   /** nats://HOST:PORT URLs of one NATS cluster (the client fails over between them). */
@@ -148,7 +150,9 @@ export class JetStreamRelayStore implements RelayStore {
       throw new LatchError('relay_store_unreachable', `cannot reach NATS at ${opts.servers.join(',')}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     try {
-      const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+      // Reads and acks give up after API_TIMEOUT_MS: during a leader election nothing answers, and
+      // a reader is better served by a quick error and a retry (relay-ws.ts) than by a long wait.
+      const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
       const config = {
         name: stream,
         subjects: [`${prefix}.q.*`],

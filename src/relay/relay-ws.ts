@@ -37,6 +37,8 @@ const MIN_FRAME_BURST = MAX_SUBSCRIPTIONS_PER_SOCKET + 100;
 const MAX_BUFFERED_BYTES = 1 << 20;
 /** How often a congested socket is looked at again. */
 const CONGESTION_RETRY_MS = 10;
+/** After a failed store read, a delivering subscription reads again this much later. */
+const PUMP_RETRY_MS = 500;
 /** Messages read per store list while catching a delivering subscriber up. */
 const DELIVER_PAGE = 100;
 
@@ -338,7 +340,15 @@ export class RelayWebSocketHub {
       }
     };
     run()
-      .catch((e: unknown) => this.#opts.log(`ws delivery failed: ${e instanceof Error ? e.message : String(e)}`))
+      .catch((e: unknown) => {
+        this.#opts.log(`ws delivery failed: ${e instanceof Error ? e.message : String(e)}`);
+        // The store did not answer (a JetStream leader election takes seconds): read again soon,
+        // or the subscription would wait for the next message stored in its queue.
+        const t = setTimeout(() => {
+          if (conn.subs.get(sub.queue) === sub && conn.ws.readyState === WebSocket.OPEN) this.#pump(conn, sub);
+        }, PUMP_RETRY_MS);
+        t.unref();
+      })
       .finally(() => {
         sub.pumping = false;
         // A message stored between run()'s last look and here found `pumping` still set and

@@ -79,9 +79,6 @@ export async function startNats(size: 1 | 3 = 1): Promise<NatsCluster> {
     writeFileSync(conf, lines.join('\n') + '\n');
     const child = spawn(NATS_SERVER, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     running.add(child);
-    // A NATS node must not keep a test file or the bench alive: it dies with the process (below).
-    child.unref();
-    (child.stderr as unknown as { unref(): void }).unref();
     child.once('exit', () => running.delete(child));
     let log = '';
     starts.push(
@@ -92,6 +89,10 @@ export async function startNats(size: 1 | 3 = 1): Promise<NatsCluster> {
           if (log.length < 100_000) log += c;
           if (/Server is ready/.test(log)) {
             clearTimeout(timer);
+            // Once up, a NATS node must not keep a test file or the bench alive: it dies with the
+            // process (below). Not before: while starting it is all the event loop waits on.
+            child.unref();
+            (child.stderr as unknown as { unref(): void }).unref();
             resolve();
           }
         });
@@ -108,6 +109,7 @@ export async function startNats(size: 1 | 3 = 1): Promise<NatsCluster> {
       async kill9() {
         if (child.exitCode !== null || child.signalCode !== null) return;
         const gone = new Promise((r) => child.once('exit', r));
+        child.ref(); // waiting for its exit must keep the process alive
         child.kill('SIGKILL');
         await gone;
       },
