@@ -90,3 +90,16 @@ test('latch pair --server with several nodes stores them all; a stored pairing w
   const out = JSON.parse(status.stdout) as { paired: boolean; relay: string; device: { name: string } };
   assert.deepEqual([out.paired, out.relay, out.device.name], [true, relay.url, 'old phone']);
 });
+
+test('latch server --relay-store: a URL that is not nats:// is a usage error; NATS that does not answer stops the start with relay_store_unreachable', async () => {
+  const data = tempDir('server');
+  const bad = await latchRun(['server', '--listen', '127.0.0.1:0', '--data', data, '--relay-store', 'http://127.0.0.1:4222']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /must be nats:\/\/HOST:PORT/);
+  const lonely = await latchRun(['server', '--listen', '127.0.0.1:0', '--data', data, '--relay-replicas', '3']);
+  assert.notEqual(lonely.code, 0);
+  assert.match(lonely.stderr, /--relay-replicas goes with --relay-store/);
+  const away = await latchRun(['server', '--listen', '127.0.0.1:0', '--data', data, '--relay-store', `nats://127.0.0.1:${await freePort()}`]);
+  assert.notEqual(away.code, 0);
+  assert.match(away.stderr, /cannot reach NATS at nats:\/\/127\.0\.0\.1:\d+/);
+});

@@ -15,7 +15,7 @@ import type { LoadedTls } from '../../server/tls-files.js';
 const USAGE =
   'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND[/BURST]|off]\n' +
   '             [--trusted-proxy ADDRESS]... [--public-url URL] [--tls-cert FILE --tls-key FILE]\n' +
-  '             [--relay-store nats://HOST:PORT[,nats://HOST:PORT...] [--relay-replicas 1|3|5]]\n' +
+  '             [--relay-store nats://HOST:PORT[,nats://HOST:PORT...] [--relay-replicas N]]\n' +
   '             [--ledger embedded|flow-testnet|flow-mainnet|URL] [--recovery-delay SECONDS] [--tx-limit FLOW] [--daily-limit FLOW]\n' +
   '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--inbox-relay URL]... [--no-custody]\n' +
   '       latch server audit verify [--data DIR] [--json]';
