@@ -29,8 +29,10 @@ export interface NatsCluster {
 // No node:test hook here: bench/ starts clusters with this helper too. Tests stop theirs in
 // their own after(); whatever is left dies with the process.
 const running = new Set<ChildProcess>();
+const dirs = new Set<string>();
 process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 export async function freePort(): Promise<number> {
@@ -57,6 +59,7 @@ function hasSyncInterval(): boolean {
 /** Starts `size` JetStream nodes (1, or 3 clustered) and waits until JetStream is ready on each. */
 export async function startNats(size: 1 | 3 = 1): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'latch-test-nats-'));
+  dirs.add(dir);
   const clientPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
   const routePorts = size > 1 ? await Promise.all(Array.from({ length: size }, () => freePort())) : [];
   const nodes: NatsNode[] = [];
