@@ -29,10 +29,10 @@ const IDLE_QUEUES = 10_000;
 const ECHO = 2000;
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
-function pct(sorted: number[], p: number): number {
+export function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
-const ms = (x: number): string => `${x.toFixed(2)} ms`;
+export const ms = (x: number): string => `${x.toFixed(2)} ms`;
 
 /** CPU seconds (user + system) of a process so far, from /proc/PID/stat. */
 function cpuSeconds(pid: number): number {
@@ -70,7 +70,7 @@ function newKeys(sodium: Sodium, n: number): QueueKeyPair[] {
   });
 }
 
-interface CycleResult {
+export interface CycleResult {
   perSec: number;
   p50: number;
   p99: number;
@@ -78,13 +78,19 @@ interface CycleResult {
   clientCpuUsPerMsg: number;
 }
 
-/** send -> deliver (or wake + fetch) -> ack, `total` messages, IN_FLIGHT at a time over QUEUES queues. */
-async function fullCycle(sodium: Sodium, url: string, pid: number, total: number, socket: boolean): Promise<CycleResult> {
+/**
+ * send -> deliver (or wake + fetch) -> ack, `total` messages, IN_FLIGHT at a time over QUEUES
+ * queues. The reader may use another relay node (`readerUrl`, issue 10); `pids` are the relay
+ * processes whose CPU is counted.
+ */
+export async function fullCycle(sodium: Sodium, url: string, pid: number | number[], total: number, socket: boolean, readerUrl = url): Promise<CycleResult> {
+  const pids = typeof pid === 'number' ? [pid] : pid;
+  const relayCpuNow = (): number => pids.reduce((a, p) => a + cpuSeconds(p), 0);
   const keys = newKeys(sodium, QUEUES);
   const ids = keys.map((k) => queueIdFromPublicKey(sodium, k.publicKey));
   const byId = new Map(keys.map((k, i) => [ids[i]!, k]));
   const writer = new RelayClient({ url, socketDelivery: socket });
-  const reader = new RelayClient({ url, socketDelivery: socket });
+  const reader = new RelayClient({ url: readerUrl, socketDelivery: socket });
   const release = socket ? writer.hold() : () => {};
   const ac = new AbortController();
   const sentAt = new Float64Array(total);
@@ -103,7 +109,7 @@ async function fullCycle(sodium: Sodium, url: string, pid: number, total: number
   })();
   await up;
   await new Promise((r) => setTimeout(r, 500)); // the writer's socket, too
-  const cpu0 = cpuSeconds(pid);
+  const cpu0 = relayCpuNow();
   const client0 = process.cpuUsage();
   const start = performance.now();
   let next = 0;
@@ -121,7 +127,7 @@ async function fullCycle(sodium: Sodium, url: string, pid: number, total: number
   await all;
   const wall = performance.now() - start;
   const client = process.cpuUsage(client0);
-  const relayCpu = cpuSeconds(pid) - cpu0;
+  const relayCpu = relayCpuNow() - cpu0;
   release();
   ac.abort();
   await reading.catch(() => undefined);

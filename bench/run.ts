@@ -4,12 +4,14 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { relayBench } from './relay-bench.js';
+import { relayScaleBench } from './relay-scale-bench.js';
 import { agentBench } from './agent-bench.js';
 import { custodyBench } from './custody-bench.js';
 import { webauthnBench } from './webauthn-bench.js';
 
 const sections: [string, () => Promise<string[]>][] = [
   ['Relay round trip (issue 2)', relayBench],
+  ['Relay on JetStream across nodes (issue 10)', relayScaleBench],
   ['SSH sign round trip and login (issue 3)', agentBench],
   ['Custody co-sign (issue 4)', custodyBench],
   ['WebAuthn get round trip (issue 11)', webauthnBench],

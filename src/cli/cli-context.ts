@@ -6,7 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LatchError } from '../util/latch-error.js';
 import { latchPaths, type LatchPaths } from '../util/latch-paths.js';
 import { DEFAULT_RELAY_URL } from '../protocol/protocol-constants.js';
-import { validateRelayUrl } from '../protocol/pairing-link.js';
+import { canonicalRelayUrls } from '../protocol/relay-url-list.js';
 
 export interface Cli {
   readonly paths: LatchPaths;
@@ -48,8 +48,9 @@ export function usageError(message: string, usage: string): LatchError {
   return new LatchError('usage', `${message}\nusage: ${usage}`);
 }
 
+/** `--server URL[,URL...]` (or LATCH_SERVER): one relay URL, or the nodes of one relay (issue 10), canonical. */
 export function relayUrlFrom(value: string | undefined): string {
-  return validateRelayUrl(value ?? process.env.LATCH_SERVER ?? DEFAULT_RELAY_URL);
+  return canonicalRelayUrls(value ?? process.env.LATCH_SERVER ?? DEFAULT_RELAY_URL);
 }
 
 export function secondsFrom(value: string | undefined, fallback: number, what: string, usage: string): number {

@@ -1,6 +1,7 @@
 /** Is the relay there, and does this computer's clock agree with it? Asked before a user waits 90 s for nothing. */
 import { LatchError } from '../util/latch-error.js';
 import { validateRelayUrl } from '../protocol/pairing-link.js';
+import { parseRelayUrls } from '../protocol/relay-url-list.js';
 
 /** Below this the two clocks agree well enough (Date has 1 s resolution; deadlines allow 10 s, PROTOCOL.md §5.2). */
 export const CLOCK_OFF_REPORT_SECONDS = 10;
@@ -12,7 +13,22 @@ export interface RelayHealth {
   clockOffsetSeconds: number | undefined;
 }
 
-export async function checkRelay(url: string): Promise<RelayHealth> {
+/**
+ * `urls` may name several nodes of one relay (relay-url-list.ts): the first that answers counts,
+ * as a client would fail over to it; the error is the last node's.
+ */
+export async function checkRelay(urls: string): Promise<RelayHealth> {
+  const list = parseRelayUrls(urls);
+  for (let i = 0; ; i++) {
+    try {
+      return await checkOneRelay(list[i]!);
+    } catch (e) {
+      if (i + 1 >= list.length) throw e;
+    }
+  }
+}
+
+async function checkOneRelay(url: string): Promise<RelayHealth> {
   let res: Response;
   const sentAt = Date.now();
   try {

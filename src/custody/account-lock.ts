@@ -1,3 +1,5 @@
+import { KeyedQueue } from '../util/keyed-queue.js';
+
 /**
  * One decision at a time per account (issue 15 §2). The co-signing checks (daily limit, replay
  * record, join and recovery status) read the database, then `await ledger.sendTransaction()`,
@@ -9,21 +11,4 @@
  * SQLite, busy_timeout), so an in-process queue is the whole lock; a store shared by several
  * server processes needs the database's own row lock instead (issue 7's PostgreSQL store).
  */
-export class AccountLocks {
-  readonly #tails = new Map<string, Promise<unknown>>();
-
-  run<T>(address: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#tails.get(address) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    // The queue continues whether `fn` succeeded or failed; only the caller sees its outcome.
-    const tail = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#tails.set(address, tail);
-    void tail.then(() => {
-      if (this.#tails.get(address) === tail) this.#tails.delete(address);
-    });
-    return next;
-  }
-}
+export class AccountLocks extends KeyedQueue {}

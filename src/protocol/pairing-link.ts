@@ -10,6 +10,7 @@ import { LatchError } from '../util/latch-error.js';
 import { decodeBase64urlBytes, encodeBase64url } from './base64url.js';
 import { PROTOCOL_VERSION } from './protocol-constants.js';
 import { isQueueId } from './queue-id.js';
+import { canonicalRelayUrls } from './relay-url-list.js';
 
 export interface PairingLink {
   readonly version: number;
@@ -19,7 +20,7 @@ export interface PairingLink {
   readonly queueId: string;
   /** Computer's display name. */
   readonly name: string;
-  /** Relay base URL, http(s). */
+  /** Relay base URL, http(s); or several, comma-separated (relay-url-list.ts), the nodes of one relay. */
   readonly relayUrl: string;
 }
 
@@ -67,7 +68,7 @@ export function formatPairingLink(link: PairingLink): string {
   params.set('pk', encodeBase64url(link.computerPublicKey));
   params.set('q', link.queueId);
   params.set('n', validateName(link.name, 'computer name'));
-  params.set('r', validateRelayUrl(link.relayUrl));
+  params.set('r', canonicalRelayUrls(link.relayUrl));
   return `latch://pair?${params.toString()}`;
 }
 
@@ -112,7 +113,7 @@ export function parsePairingLink(text: string): PairingLink {
   let relayUrl: string;
   try {
     name = validateName(seen.get('n')!, 'computer name');
-    relayUrl = validateRelayUrl(seen.get('r')!);
+    relayUrl = canonicalRelayUrls(seen.get('r')!);
   } catch (e) {
     throw bad(`pairing link: ${(e as Error).message}`);
   }

@@ -1,15 +1,34 @@
 import type { StoredMessage } from './relay-store.js';
 
 /**
- * In-process wake-ups: long-polls and WebSocket subscribers wait here for "a message
- * was stored in queue Q", told the message itself when the storer has it at hand (so a
- * delivering subscriber need not read it back, §3.5). One relay process only; a multi-process
- * relay would feed this from PostgreSQL LISTEN or NATS (PROTOCOL.md §3.6), possibly without
- * the message, which listeners must accept.
+ * A stored message as announced to its readers. `previousId` is the message before it in the
+ * same queue when it was appended ("0": none), when the store knows it: a reader on another
+ * node can then tell whether an earlier message's announcement is still on its way (wake-ups
+ * between nodes are not ordered, PROTOCOL.md §3.6) and must read the store instead.
  */
-export type QueueListener = (message?: StoredMessage) => void;
+export interface Arrival extends StoredMessage {
+  readonly previousId?: string;
+}
 
-export class QueueNotifier {
+/**
+ * Wake-ups: long-polls and WebSocket subscribers wait here for "a message was stored in
+ * queue Q", told the message itself when the storer has it at hand (so a delivering subscriber
+ * need not read it back, §3.5), possibly without it, which listeners must accept.
+ */
+export type QueueListener = (message?: Arrival) => void;
+
+export interface QueueWakes {
+  /** Returns an unsubscribe function. */
+  listen(queue: string, fn: QueueListener): () => void;
+  notify(queue: string, message?: Arrival): void;
+  readonly size: number;
+}
+
+/**
+ * In-process wake-ups, for a relay that is one process (the SQLite store). A store shared by
+ * several nodes brings its own QueueWakes (RelayStore.wakes), which reach the other nodes.
+ */
+export class QueueNotifier implements QueueWakes {
   readonly #listeners = new Map<string, Set<QueueListener>>();
   #count = 0;
 
@@ -35,7 +54,7 @@ export class QueueNotifier {
     };
   }
 
-  notify(queue: string, message?: StoredMessage): void {
+  notify(queue: string, message?: Arrival): void {
     const set = this.#listeners.get(queue);
     if (set === undefined) return;
     for (const fn of [...set]) {

@@ -128,7 +128,7 @@ export function createRelay(opts: RelayOptions): Relay {
   else throw new TypeError('createRelay needs dataDir or store');
   const rateLimitCfg = opts.rateLimit === undefined ? DEFAULT_RATE_LIMIT : opts.rateLimit;
   const limiter = rateLimitCfg === false ? undefined : new RateLimiter(rateLimitCfg);
-  const notifier = new QueueNotifier();
+  const notifier = store.wakes ?? new QueueNotifier();
   const closing = new Set<() => void>(); // long-polls to release on close()
   // Long-polls are counted on their own: counting WebSocket subscriptions with them let one
   // client with many sockets make every long-poll 503 (§3.3).
@@ -164,7 +164,9 @@ export function createRelay(opts: RelayOptions): Relay {
   async function putMessage(queue: string, body: Uint8Array, clientId?: string): Promise<PutResult> {
     const now = Date.now();
     const put = await store.put(queue, body, now, clientId);
-    if (put.ok && !put.duplicate) notifier.notify(queue, { id: put.id, body, receivedAt: now });
+    if (put.ok && !put.duplicate) {
+      notifier.notify(queue, { id: put.id, body, receivedAt: now, ...(put.previousId !== undefined ? { previousId: put.previousId } : {}) });
+    }
     return put;
   }
 

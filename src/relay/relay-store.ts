@@ -13,12 +13,16 @@ export interface StoredMessage {
   readonly receivedAt: number;
 }
 
+import type { QueueWakes } from './queue-notifier.js';
+
 /**
+ * `previousId`, when the store knows it, is the id of the message before this one in its queue
+ * at the time of the append ("0": none); see Arrival.
  * `ok: false` means the queue is closed; the message was not stored. `duplicate` means the
  * client message id was seen within the dedup window: nothing new was stored and `id` is the
  * first copy's (PROTOCOL.md §3.5.2).
  */
-export type PutResult = { ok: true; id: string; duplicate: boolean } | { ok: false; reason: 'closed' };
+export type PutResult = { ok: true; id: string; duplicate: boolean; previousId?: string } | { ok: false; reason: 'closed' };
 
 /** How long a client message id is remembered for deduplication (PROTOCOL.md §3.5.2). */
 export const DEDUP_WINDOW_MS = 10 * 60 * 1000;
@@ -41,6 +45,11 @@ export interface RelayStore {
   ack(queue: string, ids: readonly string[]): Promise<number>;
   /** Marks a queue closed (sends are refused) until the marker expires with the TTL. */
   close(queue: string, reason: string | undefined, now: number): Promise<void>;
+  /**
+   * Wake-ups shared by every relay node on this store (JetStream: core NATS subjects). Absent:
+   * the relay is one process and wakes its readers in-process (QueueNotifier).
+   */
+  readonly wakes?: QueueWakes;
   /** Releases the store. */
   close(): Promise<void>;
   isClosed(queue: string, now: number): Promise<boolean>;

@@ -11,7 +11,7 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { encodeBase64url } from '../protocol/base64url.js';
 import type { Sodium } from '../protocol/sodium.js';
 import type { LogThrottle } from './log-throttle.js';
-import type { QueueNotifier } from './queue-notifier.js';
+import type { Arrival, QueueWakes } from './queue-notifier.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
 import { RELAY_AUTH_FAILED_MESSAGE, verifyRelayProof } from './relay-proof.js';
 import type { PutResult, RelayStore, StoredMessage } from './relay-store.js';
@@ -37,12 +37,14 @@ const MIN_FRAME_BURST = MAX_SUBSCRIPTIONS_PER_SOCKET + 100;
 const MAX_BUFFERED_BYTES = 1 << 20;
 /** How often a congested socket is looked at again. */
 const CONGESTION_RETRY_MS = 10;
+/** After a failed store read, a delivering subscription reads again this much later. */
+const PUMP_RETRY_MS = 500;
 /** Messages read per store list while catching a delivering subscriber up. */
 const DELIVER_PAGE = 100;
 
 export interface HubOptions {
   store: RelayStore;
-  notifier: QueueNotifier;
+  notifier: QueueWakes;
   sodium: Promise<Sodium>;
   log: (line: string) => void;
   /** Auth-failure lines go through this, so forged subscribes cannot flood the log (§3.2). */
@@ -72,6 +74,13 @@ interface Sub {
   caughtUp: boolean;
   pumping: boolean;
   again: boolean;
+  /**
+   * Announced messages (with their bodies) that arrived while the subscription had to read the
+   * store instead. Delivered after the read if it did not return them: a read on a replicated
+   * stream can miss a message that was just written (PROTOCOL.md §3.6), and the announcement
+   * is only sent after the store acknowledged it, so the body in hand is the stored one.
+   */
+  readonly carried: Map<bigint, StoredMessage>;
 }
 
 interface Conn {
@@ -253,7 +262,7 @@ export class RelayWebSocketHub {
       // The socket may have closed while the proof was being checked; #drop has already run.
       if (conn.ws.readyState !== WebSocket.OPEN) return;
       bump(this.#subsByIp, conn.remote, 1);
-      const s: Sub = { queue, deliver: frame.deliver, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false };
+      const s: Sub = { queue, deliver: frame.deliver, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false, carried: new Map() };
       s.unlisten = this.#opts.notifier.listen(queue, (m) => this.#onStored(conn, s, m));
       conn.subs.set(queue, s);
       sub = s;
@@ -263,6 +272,7 @@ export class RelayWebSocketHub {
       sub.deliver = frame.deliver;
       sub.cursor = 0n;
       sub.caughtUp = false;
+      sub.carried.clear();
     }
     this.#send(conn, { op: 'subscribed', queue });
     if (sub.deliver) {
@@ -274,18 +284,24 @@ export class RelayWebSocketHub {
     if (pending.length > 0) this.#send(conn, { op: 'wake', queue });
   }
 
-  #onStored(conn: Conn, sub: Sub, message: StoredMessage | undefined): void {
+  #onStored(conn: Conn, sub: Sub, message: Arrival | undefined): void {
     if (!sub.deliver) {
       this.#send(conn, { op: 'wake', queue: sub.queue });
       return;
     }
     // The common case costs no store read: the subscriber has everything before this message,
-    // and the storer handed it over.
-    if (message !== undefined && sub.caughtUp && !sub.pumping && !this.#congested(conn)) {
+    // and the storer handed it over. Between nodes, announcements can overtake each other; one
+    // whose predecessor in the queue is past the cursor means an earlier one is still on its way
+    // (or was acked before this subscription read the queue): read the store, in id order.
+    if (message !== undefined) {
       const id = BigInt(message.id);
       if (id <= sub.cursor) return;
-      this.#deliver(conn, sub, message, id);
-      return;
+      const inOrder = message.previousId === undefined || BigInt(message.previousId) <= sub.cursor;
+      if (inOrder && sub.caughtUp && !sub.pumping && !this.#congested(conn)) {
+        this.#deliver(conn, sub, message, id);
+        return;
+      }
+      if (message.previousId !== undefined && sub.carried.size < DELIVER_PAGE) sub.carried.set(id, message);
     }
     sub.caughtUp = false;
     this.#pump(conn, sub);
@@ -314,15 +330,30 @@ export class RelayWebSocketHub {
           if (id > sub.cursor) this.#deliver(conn, sub, m, id);
         }
         if (page.length < DELIVER_PAGE && !sub.again) {
+          // What was announced but not read back (a read that missed a fresh write) goes out now.
+          const carried = [...sub.carried].filter(([id]) => id > sub.cursor).sort(([a], [b]) => (a < b ? -1 : 1));
+          sub.carried.clear();
+          for (const [id, m] of carried) this.#deliver(conn, sub, m, id);
           sub.caughtUp = true;
           return;
         }
       }
     };
     run()
-      .catch((e: unknown) => this.#opts.log(`ws delivery failed: ${e instanceof Error ? e.message : String(e)}`))
+      .catch((e: unknown) => {
+        this.#opts.log(`ws delivery failed: ${e instanceof Error ? e.message : String(e)}`);
+        // The store did not answer (a JetStream leader election takes seconds): read again soon,
+        // or the subscription would wait for the next message stored in its queue.
+        const t = setTimeout(() => {
+          if (conn.subs.get(sub.queue) === sub && conn.ws.readyState === WebSocket.OPEN) this.#pump(conn, sub);
+        }, PUMP_RETRY_MS);
+        t.unref();
+      })
       .finally(() => {
         sub.pumping = false;
+        // A message stored between run()'s last look and here found `pumping` still set and
+        // only raised `again`: without this, it waited for the next message or a resubscribe.
+        if (sub.again) this.#pump(conn, sub);
       });
   }
 

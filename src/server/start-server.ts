@@ -6,7 +6,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { createRelay, sendError } from '../relay/relay-http.js';
+import { createRelay, sendError, DEFAULT_TTL_SECONDS } from '../relay/relay-http.js';
 import type { RateLimit } from '../relay/rate-limiter.js';
 import { openCustody, type CustodyServerOptions } from '../custody/open-custody.js';
 import { createWebAppStatic } from './web-app-static.js';
@@ -14,6 +14,7 @@ import { resolveClientAddress } from '../util/client-address.js';
 import { LogThrottle } from '../relay/log-throttle.js';
 import { LatchError } from '../util/latch-error.js';
 import { loadTlsFiles, type LoadedTls, type TlsFiles } from './tls-files.js';
+import { JetStreamRelayStore } from '../relay/jetstream-relay-store.js';
 
 export interface StartServerOptions {
   host: string;
@@ -34,6 +35,11 @@ export interface StartServerOptions {
    * listening address: behind a proxy, or a public name. Pairing links and custody notices carry it.
    */
   publicUrl?: string;
+  /**
+   * Keep the relay's queues in NATS JetStream (`--relay-store nats://...`, issue 10) instead of
+   * `<dataDir>/relay.sqlite`, so several servers can share them.
+   */
+  relayStore?: { nats: readonly string[]; replicas?: number; stream?: string; subjectPrefix?: string };
 }
 
 export interface RunningServer {
@@ -64,6 +70,17 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   if (opts.maxMessageBytes !== undefined) relayOpts.maxMessageBytes = opts.maxMessageBytes;
   if (opts.rateLimit !== undefined) relayOpts.rateLimit = opts.rateLimit;
   if (opts.publicUrl !== undefined) relayOpts.publicUrl = opts.publicUrl;
+  if (opts.relayStore !== undefined) {
+    const rs = opts.relayStore;
+    relayOpts.store = await JetStreamRelayStore.open({
+      servers: rs.nats,
+      ttlSeconds: opts.ttlSeconds ?? DEFAULT_TTL_SECONDS,
+      log,
+      ...(rs.replicas !== undefined ? { replicas: rs.replicas } : {}),
+      ...(rs.stream !== undefined ? { stream: rs.stream } : {}),
+      ...(rs.subjectPrefix !== undefined ? { subjectPrefix: rs.subjectPrefix } : {}),
+    });
+  }
   const relay = createRelay(relayOpts);
   let publicUrl = opts.publicUrl ?? '';
   const custody = opts.custody === false ? undefined : await openCustody({ ...(opts.custody ?? {}), dataDir: opts.dataDir, log, publicUrl: () => publicUrl, deliverLocal: (q, body) => relay.deliver(q, body) });

@@ -24,6 +24,10 @@ export interface RelayMessage {
 }
 
 export interface RelayClientOptions {
+  /**
+   * The relay's base URL, or several comma-separated: the nodes of one relay (issue 10). The
+   * client uses one at a time and moves to the next when it stops answering (§3.7).
+   */
   url: string;
   /** A WebSocket constructor; `null` disables WebSockets (long-poll only). */
   WebSocket?: unknown;
@@ -166,7 +170,9 @@ class Waker {
 }
 
 export class RelayClient {
-  readonly url: string;
+  /** Every node's URL, in the order they are tried. */
+  readonly urls: readonly string[];
+  #current = 0;
   readonly #fetch: typeof fetch;
   readonly #wsOption: unknown;
   readonly #safetyPollMs: number;
@@ -177,14 +183,17 @@ export class RelayClient {
   readonly #ackHooks = new Set<(queueId: string, ids: readonly string[]) => void>();
 
   constructor(opts: RelayClientOptions) {
-    let parsed: URL;
-    try {
-      parsed = new URL(opts.url);
-    } catch {
-      throw new TypeError('relay url must be an absolute http(s) URL');
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError('relay url must be http or https');
-    this.url = parsed.href.replace(/\/+$/, '');
+    if (typeof opts.url !== 'string' || opts.url === '') throw new TypeError('relay url must be an absolute http(s) URL');
+    this.urls = opts.url.split(',').map((one) => {
+      let parsed: URL;
+      try {
+        parsed = new URL(one.trim());
+      } catch {
+        throw new TypeError('relay url must be an absolute http(s) URL');
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError('relay url must be http or https');
+      return parsed.href.replace(/\/+$/, '');
+    });
     const f = opts.fetch ?? globalThis.fetch;
     if (typeof f !== 'function') throw new TypeError('no fetch available; pass opts.fetch');
     this.#fetch = f.bind(globalThis);
@@ -193,6 +202,19 @@ export class RelayClient {
     if (!Number.isFinite(safety) || safety < 1) throw new TypeError('safetyPollMs must be a positive number');
     this.#safetyPollMs = safety;
     this.#socketDelivery = opts.socketDelivery ?? true;
+  }
+
+  /** The node in use now. */
+  get url(): string {
+    return this.urls[this.#current]!;
+  }
+
+  /**
+   * `url` stopped answering: the next call goes to the next node (issue 10). Only the node in
+   * use moves the choice, so a late failure from a node already left does not skip a good one.
+   */
+  #failover(url: string): void {
+    if (this.urls.length > 1 && this.urls[this.#current] === url) this.#current = (this.#current + 1) % this.urls.length;
   }
 
   /**
@@ -558,7 +580,13 @@ export class RelayClient {
 
   /** The client's one WebSocket (§3.7); connects while an inbox listens on it. */
   #socket(): RelaySocket {
-    this.#sock ??= new RelaySocket(this.#webSocketCtor(), wsUrl(this.url), sodiumReady(), this.#socketDelivery);
+    this.#sock ??= new RelaySocket(
+      this.#webSocketCtor(),
+      // Each connect asks which node to use; a socket that closes or never opens moves on (issue 10).
+      { current: () => wsUrl(this.url), failed: (ws) => this.#failover(this.urls.find((u) => wsUrl(u) === ws) ?? '') },
+      sodiumReady(),
+      this.#socketDelivery,
+    );
     return this.#sock;
   }
 
@@ -599,19 +627,24 @@ export class RelayClient {
     if (o.body !== undefined) init.body = o.body as unknown as BodyInit;
     if (o.signal !== undefined) init.signal = o.signal;
     let res: Response;
+    const url = this.url;
     try {
-      res = await this.#fetch(`${this.url}${path}${o.query ?? ''}`, init);
+      res = await this.#fetch(`${url}${path}${o.query ?? ''}`, init);
     } catch (e) {
       if (o.signal?.aborted) throw abortError(o.signal);
-      throw new LatchError('relay_unreachable', `cannot reach the relay at ${this.url}`, { status: 503, cause: e });
+      this.#failover(url);
+      throw new LatchError('relay_unreachable', `cannot reach the relay at ${url}`, { status: 503, cause: e });
     }
     let text: string;
     try {
       text = await res.text();
     } catch (e) {
       if (o.signal?.aborted) throw abortError(o.signal);
-      throw new LatchError('relay_unreachable', `connection to the relay at ${this.url} broke`, { status: 503, cause: e });
+      this.#failover(url);
+      throw new LatchError('relay_unreachable', `connection to the relay at ${url} broke`, { status: 503, cause: e });
     }
+    // A node that answers 502-504 (its store away, a proxy before a dead node) counts as not answering.
+    if (res.status >= 502 && res.status <= 504) this.#failover(url);
     let value: unknown;
     try {
       value = JSON.parse(text);

@@ -106,7 +106,11 @@ export class RelaySocket {
 
   constructor(
     private readonly ctor: Promise<WebSocketCtor | undefined>,
-    private readonly url: string,
+    /**
+     * The `/v1/ws` URL, or a chooser among a relay's nodes (issue 10): asked at every connect and
+     * told when a socket to a node closed or never opened, so the next connect tries another.
+     */
+    private readonly url: string | { current(): string; failed(url: string): void },
     private readonly sodium: Promise<Sodium>,
     /** false: use the socket as protocol 1 does (wakes only), whatever the relay offers. */
     private readonly protocol2 = true,
@@ -221,9 +225,14 @@ export class RelaySocket {
     this.#timer = undefined;
     if (this.#listeners.size === 0 || this.#ctor === undefined) return;
     let ws: WebSocketLike;
+    const url = typeof this.url === 'string' ? this.url : this.url.current();
+    const failed = (): void => {
+      if (typeof this.url !== 'string') this.url.failed(url);
+    };
     try {
-      ws = new this.#ctor(this.url);
+      ws = new this.#ctor(url);
     } catch {
+      failed();
       this.#retry();
       return;
     }
@@ -304,6 +313,8 @@ export class RelaySocket {
     ws.onclose = () => {
       if (readyTimer !== undefined) clearTimeout(readyTimer);
       if (this.#ws !== ws) return;
+      // Our own shutdown clears #ws first, so this is the node going away (or never answering).
+      failed();
       this.#lost();
       this.#retry();
     };

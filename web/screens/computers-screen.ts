@@ -35,7 +35,7 @@ export async function renderComputers(ctx: AppContext): Promise<void> {
           'div',
           {},
           h('strong', { text: p.computerName }),
-          h('span', { class: 'muted', text: ` pairing ${pairingFingerprint(p)} · paired ${formatTime(p.pairedAt)} · relay ${new URL(p.relayUrl).host}` }),
+          h('span', { class: 'muted', text: ` pairing ${pairingFingerprint(p)} · paired ${formatTime(p.pairedAt)} · relay ${p.relayUrl.split(',').map((u) => new URL(u).host).join(', ')}` }),
           lookAlikes(p, pairings).length ? h('p', { class: 'warn', text: `Another paired computer has a name like "${p.computerName}": tell them apart by the pairing fingerprint.` }) : undefined,
           h('div', { class: 'opt-in' }, opt, ' ', h('label', { for: optId, text: `Allow timed approvals for unverified hosts from ${p.computerName}` })),
         ),

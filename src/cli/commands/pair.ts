@@ -15,7 +15,7 @@ import { requestUnpair } from '../../computer/unpair-authenticator.js';
 /** How long `latch pair` waits for the replaced authenticator to confirm it forgot the old pairing. */
 const REPLACED_UNPAIR_SECONDS = 5;
 
-const USAGE = 'latch pair [--server URL] [--uri-only] [--timeout SECONDS] [--name NAME] [--json]';
+const USAGE = 'latch pair [--server URL[,URL...]] [--uri-only] [--timeout SECONDS] [--name NAME] [--json]';
 
 export async function pair(argv: string[]): Promise<number> {
   const cli = defaultCli();
@@ -29,8 +29,10 @@ export async function pair(argv: string[]): Promise<number> {
   const name = validateName(values.name ?? (hostname().slice(0, 64) || 'computer'), 'computer name');
   const state = loadComputerState(cli.paths.computerFile);
   // The link carries the URL the relay says authenticators reach it at (`latch server
-  // --public-url`); this computer keeps using the one it was given.
-  const { publicUrl } = await checkRelay(relayUrl);
+  // --public-url`); this computer keeps using the one it was given. Given several nodes of one
+  // relay (issue 10), the link carries them all, as given: one node's public URL is not the others'.
+  const health = await checkRelay(relayUrl);
+  const publicUrl = relayUrl.includes(',') ? undefined : health.publicUrl;
 
   const sodium = await sodiumReady();
   const pending = startPairing(sodium, { relayUrl, name, ...(publicUrl !== undefined ? { linkRelayUrl: publicUrl } : {}) });
@@ -40,7 +42,7 @@ export async function pair(argv: string[]): Promise<number> {
     cli.out(await QRCode.toString(pending.linkText, { type: 'terminal', small: true, errorCorrectionLevel: 'M' }));
     cli.out(pending.linkText);
   }
-  if (isLoopbackUrl(pending.link.relayUrl)) {
+  if (pending.link.relayUrl.split(',').some((u) => isLoopbackUrl(u))) {
     cli.err(
       `Warning: the link names the relay as ${pending.link.relayUrl}, which only this computer reaches: ` +
         'a phone cannot use it. For a phone: --server https://..., or `latch server --public-url URL` (docs/DEPLOY.md).',

@@ -9,11 +9,13 @@ import { CUSTODY_FLAGS, custodyOptionsFrom } from './server-custody-flags.js';
 import { parseTrustedProxies } from '../../util/client-address.js';
 import { validateRelayUrl } from '../../protocol/pairing-link.js';
 import { isLatchError } from '../../util/latch-error.js';
+import { parseNatsServers } from '../../relay/jetstream-relay-store.js';
 import type { LoadedTls } from '../../server/tls-files.js';
 
 const USAGE =
   'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND[/BURST]|off]\n' +
   '             [--trusted-proxy ADDRESS]... [--public-url URL] [--tls-cert FILE --tls-key FILE]\n' +
+  '             [--relay-store nats://HOST:PORT[,nats://HOST:PORT...] [--relay-replicas N]]\n' +
   '             [--ledger embedded|flow-testnet|flow-mainnet|URL] [--recovery-delay SECONDS] [--tx-limit FLOW] [--daily-limit FLOW]\n' +
   '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--inbox-relay URL]... [--no-custody]\n' +
   '       latch server audit verify [--data DIR] [--json]';
@@ -39,6 +41,8 @@ export async function server(argv: string[]): Promise<number> {
       'public-url': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'relay-store': { type: 'string' },
+      'relay-replicas': { type: 'string' },
       ...CUSTODY_FLAGS,
     },
     USAGE,
@@ -68,6 +72,20 @@ export async function server(argv: string[]): Promise<number> {
       throw usageError(`--public-url: ${(e as Error).message}`, USAGE);
     }
   }
+  let relayStore: { nats: string[]; replicas?: number } | undefined;
+  if (values['relay-store'] !== undefined) {
+    try {
+      relayStore = { nats: parseNatsServers(values['relay-store']) };
+    } catch (e) {
+      throw usageError((e as Error).message, USAGE);
+    }
+  }
+  const replicas = values['relay-replicas'];
+  if (replicas !== undefined) {
+    if (relayStore === undefined) throw usageError('--relay-replicas goes with --relay-store', USAGE);
+    if (!/^[1-5]$/.test(replicas)) throw usageError('--relay-replicas must be 1 to 5', USAGE);
+    relayStore.replicas = Number(replicas);
+  }
   const log = (line: string): void => cli.err(`${new Date().toISOString()} ${line}`);
   const running = await startServer({
     trustedProxies,
@@ -81,8 +99,10 @@ export async function server(argv: string[]): Promise<number> {
     custody: custodyOptionsFrom(values, USAGE),
     ...(certFile !== undefined && keyFile !== undefined ? { tls: { certFile, keyFile } } : {}),
     ...(publicUrl !== undefined ? { publicUrl } : {}),
+    ...(relayStore !== undefined ? { relayStore } : {}),
   });
   cli.out(`latch server listening on ${running.url} (data in ${dataDir})`);
+  if (relayStore !== undefined) log(`relay queues in NATS JetStream at ${relayStore.nats.join(',')}`);
   if (running.tls) log(`TLS certificate ${describeCert(running.tls)}; SIGHUP reloads ${certFile} and ${keyFile}`);
   if (publicUrl !== undefined) log(`pairing links and custody notices name this server as ${publicUrl}`);
   // SIGHUP: certificate renewal (certbot/acme.sh deploy hooks, systemd ExecReload) without a restart.
