@@ -15,6 +15,9 @@ import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
 import { CustodyClient } from '../src/sdk/custody-client.js';
 import { deviceSigner, newDeviceKey } from '../src/authenticator/custody-device-key.js';
 import Database from 'better-sqlite3';
+import { newCustodyInbox } from '../src/authenticator/custody-inbox.js';
+import { sodiumReady } from '../src/protocol/sodium.js';
+import type { AccountSigner } from '../src/sdk/custody-client.js';
 
 interface Shown { address: string; balance: string; keys: { index: string; sequence_number: string; weight: string; revoked: boolean }[]; parents: { address: string; state: string }[]; children: string[] }
 
@@ -27,6 +30,8 @@ let walletHome: string; // a logged-in home that makes self-custody parents
 let parent: string;
 let parentKey: string;
 let bob: string; // a recipient
+/** The child's second device (SDK, its inbox registered): a link needs one to be told (docs/CUSTODY.md "Account linking"). */
+let laptop: { client: CustodyClient; device: AccountSigner; sent: { url: string; init: RequestInit }[] };
 const keysDir = tempDir('parent-keys');
 
 const show = async (address?: string): Promise<Shown> => json<Shown>(await latchRun(['account', 'show', ...(address ? [address] : []), '--json'], { home: phone }));
@@ -48,6 +53,19 @@ before(async () => {
   kit = join(cloud, `latch-recovery-${child}.json`);
   walletHome = await cliLogin(server, 'wallet', 'wallet@example.com');
   bob = json<{ address: string }>(await latchRun(['account', 'create', '--skip-recovery', '--json'], { home: walletHome })).address;
+  // A second device joins (the phone approves); the test sees its requests.
+  const sent: { url: string; init: RequestInit }[] = [];
+  const client = new CustodyClient({ server: server.url, fetch: (u, i) => (sent.push({ url: String(u), init: i ?? {} }), fetch(u, i)) });
+  const signer = deviceSigner(newDeviceKey());
+  const { challenge } = await client.loginStart('lin@example.com');
+  await client.loginComplete('lin@example.com', outboxCode(server.dataDir, 'lin@example.com'), challenge, signer);
+  const run = latch(['device', 'run', '--auto-approve'], { home: phone });
+  await run.waitFor(/custody: listening/);
+  const { join_id } = await client.join(child, 'laptop');
+  const joined = await client.waitForJoin(join_id, { pollMs: 50 });
+  run.kill();
+  await client.registerInbox(child, newCustodyInbox(await sodiumReady(), server.url).wire, signer);
+  laptop = { client, device: { keyIndex: joined.key_index!, signer }, sent };
 });
 after(() => server.stop());
 
@@ -80,20 +98,10 @@ test('link: the card says the parent will be able to move everything; linking tw
 });
 
 test('the server co-signs a link only to the parent named in the request (a replay under another parent is refused)', async () => {
-  // An SDK client on the same account whose requests the test sees (a second device, joined).
-  const sent: { url: string; init: RequestInit }[] = [];
-  const client = new CustodyClient({ server: server.url, fetch: (u, i) => (sent.push({ url: String(u), init: i ?? {} }), fetch(u, i)) });
-  const signer = deviceSigner(newDeviceKey());
-  const { challenge } = await client.loginStart('lin@example.com');
-  await client.loginComplete('lin@example.com', outboxCode(server.dataDir, 'lin@example.com'), challenge, signer);
-  const run = latch(['device', 'run', '--auto-approve'], { home: phone });
-  await run.waitFor(/custody: listening/);
-  const { join_id } = await client.join(child, 'laptop');
-  const joined = await client.waitForJoin(join_id, { pollMs: 50 });
-  run.kill();
+  const { client, device, sent } = laptop;
   const other = await selfCustodyParent('other');
   const third = await selfCustodyParent('third');
-  await client.linkParent({ address: child, parent: other.address, device: { keyIndex: joined.key_index!, signer } });
+  await client.linkParent({ address: child, parent: other.address, device });
   const req = sent.find((s) => s.url.endsWith(`/accounts/${child}/links`))!;
   const body = JSON.parse(String(req.init.body)) as { parent: string; transaction: unknown };
   assert.equal(body.parent, other.address);
@@ -214,4 +222,51 @@ test('the custody server audits link, redeem and unlink', async () => {
   assert.equal(rows.filter((r) => r.action === 'link' && (JSON.parse(r.detail) as { parent: string }).parent === parent).length, 2);
   const ok = await latchRun(['server', 'audit', 'verify', '--data', server.dataDir, '--json']);
   assert.equal(ok.code, 0, ok.stderr);
+});
+
+test('a link by one device and a token is not co-signed at once: refused on a one-device account; with two, every device is told and it waits the delay, cancellable', async () => {
+  // Security review of issue 13: a thief holding the device key and a token would link his own
+  // wallet and drain the account through it. Its own server, with a delay that never runs out here.
+  const slow = await startLatchServer({ args: ['--recovery-delay', '3600'] });
+  after(() => slow.stop());
+  const home = await cliLogin(slow, 'phone', 'eve@example.com');
+  const address = json<{ address: string }>(await latchRun(['account', 'create', '--skip-recovery', '--json'], { home })).address;
+  const { client } = await sdkLogin(slow, 'eve@example.com');
+  const thief = (await client.createSelfCustodyAccount({ publicKey: flowPublicKeyFromPrivate(generateFlowPrivateKey(SIGN_ALGO_ECDSA_SECP256K1), SIGN_ALGO_ECDSA_SECP256K1), signatureAlgorithm: 'ECDSA_secp256k1', hashAlgorithm: 'SHA2_256' })).address;
+  const parents = async () => ((await (await fetch(`${slow.url}/custody/v1/ledger/accounts/${address}`)).json()) as Shown).parents;
+
+  const alone = await latchRun(['account', 'link', '--parent', thief], { home });
+  assert.equal(alone.code, 1);
+  assert.match(alone.stderr, /\[link_needs_second_device\]/);
+  assert.match(alone.stderr, /latch account join/);
+  assert.deepEqual(await parents(), []);
+
+  // A second device joins; it listens for notices.
+  const approve = latch(['device', 'run', '--auto-approve'], { home });
+  await approve.waitFor(/custody: listening/);
+  const tablet = await cliLogin(slow, 'tablet', 'eve@example.com');
+  json(await latchRun(['account', 'join', address, '--json'], { home: tablet }));
+  approve.kill();
+  const watch = latch(['device', 'run'], { home: tablet });
+  await watch.waitFor(/custody: listening/);
+
+  const first = await latchRun(['account', 'link', '--parent', thief], { home });
+  assert.equal(first.code, 1);
+  assert.match(first.stderr, /\[link_delayed\]/);
+  assert.match(first.stderr, /waits until \d{4}-\d\d-\d\dT/);
+  assert.match(first.stderr, /pending/);
+  const changeId = /--cancel ([A-Za-z0-9_-]{22})/.exec(first.stderr)![1]!;
+  await watch.waitFor(new RegExp(`NEW LINK of account ${address} to parent ${thief}.*--cancel ${changeId}`));
+  assert.deepEqual(await parents(), [], 'nothing published');
+  // Asked again during the delay: still waiting, still nothing published.
+  const again = await latchRun(['account', 'link', '--parent', thief], { home });
+  assert.match(again.stderr, /\[link_delayed\]/);
+  assert.ok(again.stderr.includes(`--cancel ${changeId}`), again.stderr);
+  // The other device cancels it; the thief's next try starts over (and waits again).
+  assert.equal((await latchRun(['account', 'recover', '--cancel', changeId], { home: tablet })).code, 0);
+  const after2 = await latchRun(['account', 'link', '--parent', thief], { home });
+  assert.match(after2.stderr, /\[link_delayed\]/);
+  assert.doesNotMatch(after2.stderr, new RegExp(changeId));
+  watch.kill();
+  assert.deepEqual(await parents(), []);
 });

@@ -95,6 +95,11 @@ export function joinQuestion(n: JoinNotice): string {
 
 /** The recovery warning with the way to cancel it. */
 export function recoveryWarning(n: RecoveryNotice): string {
+  if (n.change === 'link') {
+    const when = n.ready_at * 1000 > Date.now() ? `it takes effect from ${new Date(n.ready_at * 1000).toISOString()}` : 'it may take effect at once';
+    return `NEW LINK of account ${n.account} to parent ${String(n.parent)}, asked for by "${n.device_name}"; ${when}. ` +
+      `${String(n.parent)} will be able to move everything in this account. If this was not you, cancel it: latch account recover --cancel ${n.recovery_id}`;
+  }
   if (n.change === 'recovery-key') {
     const when = n.ready_at * 1000 > Date.now() ? `it can be added from ${new Date(n.ready_at * 1000).toISOString()}` : 'it may be added at once';
     return `NEW RECOVERY KEY ${String(n.key_fingerprint)} for account ${n.account}, asked for by "${n.device_name}"; ${when}. ` +

@@ -4,6 +4,8 @@
  * parent), the parent redeems it, and from then on moves the child's funds by its own signature.
  *
  * - link / unlink are the child's: its device key signs and the server co-signs (two of three).
+ *   A link goes through the recovery-key gate first (custody-service.ts #changeGate): every
+ *   device told, a second live device needed, and the recovery delay with a cancel id.
  *   Each request names the parent, and the server co-signs only a transaction whose parent is
  *   that one: a link transaction replayed under another parent's request is refused
  *   (`parent_mismatch`), and the plain co-sign route refuses links altogether.
@@ -133,7 +135,14 @@ export class LinkFlow {
       const early = await before(row, parent);
       if (early) return early;
       const keys = (await this.c.opts.ledger.getAccount(row.address)).keys;
-      const out = await this.c.cosignAndSend(row, await this.c.check(row, body.transaction, keys, ['device']), kind);
+      const checked = await this.c.check(row, body.transaction, keys, ['device']);
+      // A link hands everything to the parent, so the device key and a token alone must not make
+      // one at once (issue 15's rule: one key alone never reaches the threshold): the same gate
+      // as replacing the recovery key (every device told, a second live device, the delay). An
+      // unlink only takes access away, so it goes through at once.
+      const change = kind === 'link' ? await this.c.linkGate(row, caller, parent) : undefined;
+      const out = await this.c.cosignAndSend(row, checked, kind);
+      if (change) this.c.db.prepare("UPDATE recoveries SET status = 'completed' WHERE id = ?").run(change);
       this.c.audit({ account: row.address, action: kind, decision: 'accepted', detail: { parent, tx: out.id, device: caller.device } });
       return { parent, state: kind === 'link' ? 'published' : 'unlinked', already: false, id: out.id, transaction: out.transaction, status: out.status };
     });
