@@ -5,12 +5,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { latch, latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
 import { cliLogin, json, outboxCode, RECOVERY_PASSPHRASE, sdkLogin } from './helpers/custody-env.js';
 import { flowPublicKeyFromPrivate, generateFlowPrivateKey } from '../src/ledger/flow/flow-signer.js';
-import { SIGN_ALGO_ECDSA_SECP256K1 } from '../src/ledger/flow/flow-account-key.js';
+import { SIGN_ALGO_ECDSA_P256, SIGN_ALGO_ECDSA_SECP256K1 } from '../src/ledger/flow/flow-account-key.js';
 import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
 import { CustodyClient } from '../src/sdk/custody-client.js';
 import { deviceSigner, newDeviceKey } from '../src/authenticator/custody-device-key.js';
@@ -269,4 +271,56 @@ test('a link by one device and a token is not co-signed at once: refused on a on
   assert.doesNotMatch(after2.stderr, new RegExp(changeId));
   watch.kill();
   assert.deepEqual(await parents(), []);
+});
+
+test('create --self-custody keeps the key file when the server may have created the account (answer lost), removes it on a 4xx refusal', async () => {
+  // A stand-in for a network that fails after the request went out: a forwarding proxy in front
+  // of the real server that passes the create on, reads the real answer, and drops the
+  // connection instead of returning it (or, for the 4xx case, answers the server's refusal).
+  const created: string[] = [];
+  let mode: 'drop' | 'refuse' = 'drop';
+  const target = new URL(server.url);
+  const proxy = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (mode === 'refuse' && req.url!.endsWith('/self-custody-accounts')) {
+        res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'refused_here', message: 'refused' } }));
+        return;
+      }
+      const out = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+        const got: Buffer[] = [];
+        up.on('data', (c: Buffer) => got.push(c));
+        up.on('end', () => {
+          const answer = Buffer.concat(got);
+          if (!req.url!.endsWith('/self-custody-accounts')) return void res.writeHead(up.statusCode!, up.headers).end(answer);
+          created.push((JSON.parse(answer.toString()) as { address: string }).address);
+          req.socket.destroy();
+        });
+      });
+      out.end(body);
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  after(() => proxy.close());
+  const via = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+
+  const lost = join(keysDir, 'answer-lost.json');
+  const r = await latchRun(['account', 'create', '--self-custody', '--key-file', lost, '--server', via], { home: walletHome });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /is kept/);
+  assert.equal(created.length, 1, 'the server did create the account');
+  assert.ok(existsSync(lost), 'the only copy of the key is still there');
+  assert.equal(statSync(lost).mode & 0o777, 0o600);
+  const key = JSON.parse(readFileSync(lost, 'utf8')) as { private_key: string };
+  const onLedger = (await state(created[0])).keys as unknown as { public_key: string }[];
+  assert.equal(onLedger[0]!.public_key, flowPublicKeyFromPrivate(Uint8Array.from(Buffer.from(key.private_key, 'hex')), SIGN_ALGO_ECDSA_P256));
+
+  mode = 'refuse';
+  const refused = join(keysDir, 'refused.json');
+  const r2 = await latchRun(['account', 'create', '--self-custody', '--key-file', refused, '--server', via], { home: walletHome });
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /\[refused_here\]/);
+  assert.ok(!existsSync(refused), 'a key no account holds is not left behind');
 });
