@@ -15,6 +15,7 @@ import { flowPublicKeyFromPrivate, generateFlowPrivateKey } from '../src/ledger/
 import { SIGN_ALGO_ECDSA_P256, SIGN_ALGO_ECDSA_SECP256K1 } from '../src/ledger/flow/flow-account-key.js';
 import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
 import { CustodyClient } from '../src/sdk/custody-client.js';
+import { toRestTransaction } from '../src/ledger/flow/flow-rest-shape.js';
 import { deviceSigner, newDeviceKey } from '../src/authenticator/custody-device-key.js';
 import Database from 'better-sqlite3';
 import { newCustodyInbox } from '../src/authenticator/custody-inbox.js';
@@ -116,6 +117,26 @@ test('the server co-signs a link only to the parent named in the request (a repl
   assert.equal(((await cosign.json()) as { error: { code: string } }).error.code, 'use_link_route');
   assert.deepEqual(await state(), before);
   assert.deepEqual(before.parents.map((p) => p.address).sort(), [parent, other.address].sort());
+});
+
+/** POST the laptop's own link/unlink request straight to the custody route; `tamper` breaks its signature. */
+const route = async (kind: 'link' | 'unlink', p: string, tamper = false): Promise<{ status: number; body: { already?: boolean; state?: string; error?: { code: string } } }> => {
+  const acct = await laptop.client.getAccount(child);
+  const auth = (laptop.sent.at(-1)!.init.headers as Record<string, string>).authorization!;
+  const tx = toRestTransaction(await laptop.client.buildSigned(child, { kind, parent: p }, laptop.device, [laptop.device], acct));
+  if (tamper) tx.envelope_signatures[0]!.signature = tx.envelope_signatures[0]!.signature.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+  const res = await fetch(`${server.url}/custody/v1/accounts/${child}/${kind === 'link' ? 'links' : 'unlinks'}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify({ parent: p, transaction: tx }) });
+  return { status: res.status, body: (await res.json()) as never };
+};
+
+test('the device signature is checked before the link checks: a token alone learns nothing (already linked, itself, not linked)', async () => {
+  const before = await state();
+  for (const [kind, p] of [['link', parent], ['link', child], ['unlink', bob]] as const) {
+    const r = await route(kind, p, true);
+    assert.equal(r.body.error?.code, 'invalid_signature', `${kind} ${p}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.status, 403);
+  }
+  assert.deepEqual(await state(), before);
 });
 
 test('redeem: the parent claims the capability by its own signature; a redeem with nothing published is refused', async () => {

@@ -117,7 +117,8 @@ export class LinkFlow {
   /**
    * Both changes: the transaction must be of that kind and for the parent this request names
    * (checked before anything else, replay included, so a link replayed under another parent's
-   * request is `parent_mismatch`); `before` refuses, or answers without sending (idempotent link).
+   * request is `parent_mismatch`); then the device's signature; then `before` refuses, or answers
+   * without sending (idempotent link).
    */
   async #change(
     kind: 'link' | 'unlink',
@@ -132,10 +133,13 @@ export class LinkFlow {
       const { call } = this.#peek(body.transaction);
       if (call.kind !== kind) fail('bad_transaction', `expected a ${kind} transaction, got ${call.kind}`);
       if (call.parent !== parent) fail('parent_mismatch', `the transaction ${kind}s ${call.parent}, not the parent named in this request (${parent})`, 403);
-      const early = await before(row, parent);
-      if (early) return early;
+      // The device's signature first (check() reserves nothing; the replay record is made at
+      // send): without it, self_link / unknown_parent / not_linked / already would answer
+      // questions about the account to a token alone.
       const keys = (await this.c.opts.ledger.getAccount(row.address)).keys;
       const checked = await this.c.check(row, body.transaction, keys, ['device']);
+      const early = await before(row, parent);
+      if (early) return early;
       // A link hands everything to the parent, so the device key and a token alone must not make
       // one at once (issue 15's rule: one key alone never reaches the threshold): the same gate
       // as replacing the recovery key (every device told, a second live device, the delay). An
