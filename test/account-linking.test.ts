@@ -120,12 +120,13 @@ test('the server co-signs a link only to the parent named in the request (a repl
 });
 
 /** POST the laptop's own link/unlink request straight to the custody route; `tamper` breaks its signature. */
-const route = async (kind: 'link' | 'unlink', p: string, tamper = false): Promise<{ status: number; body: { already?: boolean; state?: string; error?: { code: string } } }> => {
+const route = async (kind: 'link' | 'unlink', p: string, tamper = false, via: 'route' | 'sign-request' = 'route'): Promise<{ status: number; body: { already?: boolean; state?: string; request_id?: string; error?: { code: string } } }> => {
   const acct = await laptop.client.getAccount(child);
   const auth = (laptop.sent.at(-1)!.init.headers as Record<string, string>).authorization!;
   const tx = toRestTransaction(await laptop.client.buildSigned(child, { kind, parent: p }, laptop.device, [laptop.device], acct));
   if (tamper) tx.envelope_signatures[0]!.signature = tx.envelope_signatures[0]!.signature.replace(/^./, (c) => (c === '0' ? '1' : '0'));
-  const res = await fetch(`${server.url}/custody/v1/accounts/${child}/${kind === 'link' ? 'links' : 'unlinks'}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify({ parent: p, transaction: tx }) });
+  const path = via === 'sign-request' ? 'sign-requests' : kind === 'link' ? 'links' : 'unlinks';
+  const res = await fetch(`${server.url}/custody/v1/accounts/${child}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify(via === 'sign-request' ? { transaction: tx } : { parent: p, transaction: tx }) });
   return { status: res.status, body: (await res.json()) as never };
 };
 
@@ -234,6 +235,16 @@ test('recovery and self-custody keep working on a linked account; a revoked devi
   run.kill();
   json(await asParent(['account', 'redeem', child, '--parent-key', parentKey, '--json']));
   json(await asParent(['account', 'transfer', '--from-child', child, '--to', bob, '--amount', '1', '--parent-key', parentKey, '--json']));
+});
+
+test('after self-custody a link or unlink asked of another device passes the same link checks (itself, unknown parent, not linked, already linked)', async () => {
+  const before = await state();
+  for (const [kind, p, code] of [['link', child, 'self_link'], ['link', '0x00000000000000aa', 'unknown_parent'], ['unlink', bob, 'not_linked'], ['link', parent, 'already_linked']] as const) {
+    const r = await route(kind, p, false, 'sign-request');
+    assert.equal(r.body.error?.code, code, `${kind} ${p}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.request_id, undefined, 'no other device is asked');
+  }
+  assert.deepEqual(await state(), before);
 });
 
 test('the custody server audits link, redeem and unlink', async () => {
