@@ -90,6 +90,8 @@ test('link: the card says the parent will be able to move everything; linking tw
   const r = await latchRun(['account', 'link', '--parent', parent, '--json'], { home: phone });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.stderr.includes(`${parent} will be able to move everything in this account`), r.stderr);
+  // Honest about undoing it: a published link cannot be unlinked while the parent has no Manager.
+  assert.ok(r.stderr.includes(`Until ${parent} redeems it, anyone holding ${parent}'s key can claim it. Undo after ${parent} redeems: latch account unlink --parent ${parent}`), r.stderr);
   const out = JSON.parse(r.stdout) as { parent: string; state: string; already: boolean; transaction: { envelope_signatures: { key_index: string }[] } };
   assert.deepEqual([out.parent, out.state, out.already], [parent, 'published', false]);
   assert.deepEqual(out.transaction.envelope_signatures.map((s) => s.key_index).sort(), ['0', '1'], 'device + server: two of three');
@@ -193,7 +195,7 @@ test('unlink (device + server): the parent loses access at once and is refused; 
   assert.deepEqual(await state(), before);
 });
 
-test('bad input: unknown parent, itself, unlinking a parent that is not linked; clear errors and nothing changes', async () => {
+test('bad input: unknown parent, itself, unlinking a parent that is not linked or has no Manager; clear errors and nothing changes', async () => {
   const before = await state();
   for (const [args, code] of [
     [['account', 'link', '--parent', '0x00000000000000aa'], 'unknown_parent'],
@@ -204,9 +206,18 @@ test('bad input: unknown parent, itself, unlinking a parent that is not linked; 
     assert.equal(r.code, 1, args.join(' '));
     assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
   }
+  assert.deepEqual(await state(), before);
+  // Published, never redeemed, to a parent with no Manager: the standard unlink cannot apply.
+  const fresh = await selfCustodyParent('fresh');
+  json(await latchRun(['account', 'link', '--parent', fresh.address, '--json'], { home: phone }));
+  const published = await state();
+  const noManager = await latchRun(['account', 'unlink', '--parent', fresh.address], { home: phone });
+  assert.equal(noManager.code, 1);
+  assert.match(noManager.stderr, /\[parent_has_no_manager\]/);
+  assert.deepEqual(await state(), published);
   const usage = await latchRun(['account', 'link', '--parent', 'nothex'], { home: phone });
   assert.equal(usage.code, 2);
-  assert.deepEqual(await state(), before);
+  assert.deepEqual(await state(), published);
 });
 
 test('recovery and self-custody keep working on a linked account; a revoked device cannot link', async () => {

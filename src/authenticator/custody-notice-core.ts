@@ -155,7 +155,11 @@ export function linkCardLines(parent: string, account: string): string[] {
   return [
     `LINK account ${account} to parent ${parent}.`,
     `${parent} will be able to move everything in this account`,
-    '(its own signature alone: no device, no server, no limits). Undo: latch account unlink --parent ' + parent,
+    // An unlink asserts that the parent's Manager no longer holds the child; a parent with no
+    // Manager yet (it never redeemed anything) makes it fail (parent_has_no_manager), so the
+    // published capability cannot be taken back until the parent redeems (docs/CUSTODY.md).
+    `(its own signature alone: no device, no server, no limits). Until ${parent} redeems it, anyone holding ${parent}'s key can claim it. ` +
+      `Undo after ${parent} redeems: latch account unlink --parent ${parent}`,
   ];
 }
 
