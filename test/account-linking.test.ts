@@ -100,6 +100,14 @@ test('link: the card says the parent will be able to move everything; linking tw
   const twice = json<{ already: boolean; state: string }>(await latchRun(['account', 'link', '--parent', parent, '--json'], { home: phone }));
   assert.deepEqual([twice.already, twice.state], [true, 'published']);
   assert.deepEqual(await state(), linked, 'nothing sent the second time');
+  // The server's own idempotent branch, not only the SDK's check: the route called twice with a
+  // freshly signed link to a parent already linked sends nothing and says so.
+  for (let i = 0; i < 2; i++) {
+    const again = await route('link', parent);
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.deepEqual([again.body.already, again.body.state], [true, 'published']);
+  }
+  assert.deepEqual(await state(), linked, 'nothing sent by the route either');
 });
 
 test('the server co-signs a link only to the parent named in the request (a replay under another parent is refused)', async () => {
@@ -234,6 +242,9 @@ test('recovery and self-custody keep working on a linked account; a revoked devi
   const before = await state();
   const revoked = await latchRun(['account', 'link', '--parent', parent], { home: lost });
   assert.equal(revoked.code, 1);
+  // Revoking the key killed its tokens, refresh token included (issue 15 §3): the server refuses it.
+  assert.match(revoked.stderr, /\[unauthorized\]/);
+  assert.doesNotMatch(revoked.stderr, /\[link_needs_second_device\]|\[link_delayed\]/);
   assert.deepEqual(await state(), before);
   // Self-custody: a link now takes two devices; the other device's card says what it grants.
   json(await latchRun(['account', 'self-custody', '--json'], { home: phone }));
