@@ -5,16 +5,22 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { latch, latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
 import { cliLogin, json, outboxCode, RECOVERY_PASSPHRASE, sdkLogin } from './helpers/custody-env.js';
 import { flowPublicKeyFromPrivate, generateFlowPrivateKey } from '../src/ledger/flow/flow-signer.js';
-import { SIGN_ALGO_ECDSA_SECP256K1 } from '../src/ledger/flow/flow-account-key.js';
+import { SIGN_ALGO_ECDSA_P256, SIGN_ALGO_ECDSA_SECP256K1 } from '../src/ledger/flow/flow-account-key.js';
 import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
 import { CustodyClient } from '../src/sdk/custody-client.js';
+import { toRestTransaction } from '../src/ledger/flow/flow-rest-shape.js';
 import { deviceSigner, newDeviceKey } from '../src/authenticator/custody-device-key.js';
 import Database from 'better-sqlite3';
+import { newCustodyInbox } from '../src/authenticator/custody-inbox.js';
+import { sodiumReady } from '../src/protocol/sodium.js';
+import type { AccountSigner } from '../src/sdk/custody-client.js';
 
 interface Shown { address: string; balance: string; keys: { index: string; sequence_number: string; weight: string; revoked: boolean }[]; parents: { address: string; state: string }[]; children: string[] }
 
@@ -27,6 +33,8 @@ let walletHome: string; // a logged-in home that makes self-custody parents
 let parent: string;
 let parentKey: string;
 let bob: string; // a recipient
+/** The child's second device (SDK, its inbox registered): a link needs one to be told (docs/CUSTODY.md "Account linking"). */
+let laptop: { client: CustodyClient; device: AccountSigner; sent: { url: string; init: RequestInit }[] };
 const keysDir = tempDir('parent-keys');
 
 const show = async (address?: string): Promise<Shown> => json<Shown>(await latchRun(['account', 'show', ...(address ? [address] : []), '--json'], { home: phone }));
@@ -48,6 +56,19 @@ before(async () => {
   kit = join(cloud, `latch-recovery-${child}.json`);
   walletHome = await cliLogin(server, 'wallet', 'wallet@example.com');
   bob = json<{ address: string }>(await latchRun(['account', 'create', '--skip-recovery', '--json'], { home: walletHome })).address;
+  // A second device joins (the phone approves); the test sees its requests.
+  const sent: { url: string; init: RequestInit }[] = [];
+  const client = new CustodyClient({ server: server.url, fetch: (u, i) => (sent.push({ url: String(u), init: i ?? {} }), fetch(u, i)) });
+  const signer = deviceSigner(newDeviceKey());
+  const { challenge } = await client.loginStart('lin@example.com');
+  await client.loginComplete('lin@example.com', outboxCode(server.dataDir, 'lin@example.com'), challenge, signer);
+  const run = latch(['device', 'run', '--auto-approve'], { home: phone });
+  await run.waitFor(/custody: listening/);
+  const { join_id } = await client.join(child, 'laptop');
+  const joined = await client.waitForJoin(join_id, { pollMs: 50 });
+  run.kill();
+  await client.registerInbox(child, newCustodyInbox(await sodiumReady(), server.url).wire, signer);
+  laptop = { client, device: { keyIndex: joined.key_index!, signer }, sent };
 });
 after(() => server.stop());
 
@@ -69,6 +90,8 @@ test('link: the card says the parent will be able to move everything; linking tw
   const r = await latchRun(['account', 'link', '--parent', parent, '--json'], { home: phone });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.stderr.includes(`${parent} will be able to move everything in this account`), r.stderr);
+  // Honest about undoing it: a published link cannot be unlinked while the parent has no Manager.
+  assert.ok(r.stderr.includes(`Until ${parent} redeems it, anyone holding ${parent}'s key can claim it. Undo after ${parent} redeems: latch account unlink --parent ${parent}`), r.stderr);
   const out = JSON.parse(r.stdout) as { parent: string; state: string; already: boolean; transaction: { envelope_signatures: { key_index: string }[] } };
   assert.deepEqual([out.parent, out.state, out.already], [parent, 'published', false]);
   assert.deepEqual(out.transaction.envelope_signatures.map((s) => s.key_index).sort(), ['0', '1'], 'device + server: two of three');
@@ -77,23 +100,21 @@ test('link: the card says the parent will be able to move everything; linking tw
   const twice = json<{ already: boolean; state: string }>(await latchRun(['account', 'link', '--parent', parent, '--json'], { home: phone }));
   assert.deepEqual([twice.already, twice.state], [true, 'published']);
   assert.deepEqual(await state(), linked, 'nothing sent the second time');
+  // The server's own idempotent branch, not only the SDK's check: the route called twice with a
+  // freshly signed link to a parent already linked sends nothing and says so.
+  for (let i = 0; i < 2; i++) {
+    const again = await route('link', parent);
+    assert.equal(again.status, 200, JSON.stringify(again.body));
+    assert.deepEqual([again.body.already, again.body.state], [true, 'published']);
+  }
+  assert.deepEqual(await state(), linked, 'nothing sent by the route either');
 });
 
 test('the server co-signs a link only to the parent named in the request (a replay under another parent is refused)', async () => {
-  // An SDK client on the same account whose requests the test sees (a second device, joined).
-  const sent: { url: string; init: RequestInit }[] = [];
-  const client = new CustodyClient({ server: server.url, fetch: (u, i) => (sent.push({ url: String(u), init: i ?? {} }), fetch(u, i)) });
-  const signer = deviceSigner(newDeviceKey());
-  const { challenge } = await client.loginStart('lin@example.com');
-  await client.loginComplete('lin@example.com', outboxCode(server.dataDir, 'lin@example.com'), challenge, signer);
-  const run = latch(['device', 'run', '--auto-approve'], { home: phone });
-  await run.waitFor(/custody: listening/);
-  const { join_id } = await client.join(child, 'laptop');
-  const joined = await client.waitForJoin(join_id, { pollMs: 50 });
-  run.kill();
+  const { client, device, sent } = laptop;
   const other = await selfCustodyParent('other');
   const third = await selfCustodyParent('third');
-  await client.linkParent({ address: child, parent: other.address, device: { keyIndex: joined.key_index!, signer } });
+  await client.linkParent({ address: child, parent: other.address, device });
   const req = sent.find((s) => s.url.endsWith(`/accounts/${child}/links`))!;
   const body = JSON.parse(String(req.init.body)) as { parent: string; transaction: unknown };
   assert.equal(body.parent, other.address);
@@ -106,6 +127,27 @@ test('the server co-signs a link only to the parent named in the request (a repl
   assert.equal(((await cosign.json()) as { error: { code: string } }).error.code, 'use_link_route');
   assert.deepEqual(await state(), before);
   assert.deepEqual(before.parents.map((p) => p.address).sort(), [parent, other.address].sort());
+});
+
+/** POST the laptop's own link/unlink request straight to the custody route; `tamper` breaks its signature. */
+const route = async (kind: 'link' | 'unlink', p: string, tamper = false, via: 'route' | 'sign-request' = 'route'): Promise<{ status: number; body: { already?: boolean; state?: string; request_id?: string; error?: { code: string } } }> => {
+  const acct = await laptop.client.getAccount(child);
+  const auth = (laptop.sent.at(-1)!.init.headers as Record<string, string>).authorization!;
+  const tx = toRestTransaction(await laptop.client.buildSigned(child, { kind, parent: p }, laptop.device, [laptop.device], acct));
+  if (tamper) tx.envelope_signatures[0]!.signature = tx.envelope_signatures[0]!.signature.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+  const path = via === 'sign-request' ? 'sign-requests' : kind === 'link' ? 'links' : 'unlinks';
+  const res = await fetch(`${server.url}/custody/v1/accounts/${child}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: JSON.stringify(via === 'sign-request' ? { transaction: tx } : { parent: p, transaction: tx }) });
+  return { status: res.status, body: (await res.json()) as never };
+};
+
+test('the device signature is checked before the link checks: a token alone learns nothing (already linked, itself, not linked)', async () => {
+  const before = await state();
+  for (const [kind, p] of [['link', parent], ['link', child], ['unlink', bob]] as const) {
+    const r = await route(kind, p, true);
+    assert.equal(r.body.error?.code, 'invalid_signature', `${kind} ${p}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.status, 403);
+  }
+  assert.deepEqual(await state(), before);
 });
 
 test('redeem: the parent claims the capability by its own signature; a redeem with nothing published is refused', async () => {
@@ -161,7 +203,7 @@ test('unlink (device + server): the parent loses access at once and is refused; 
   assert.deepEqual(await state(), before);
 });
 
-test('bad input: unknown parent, itself, unlinking a parent that is not linked; clear errors and nothing changes', async () => {
+test('bad input: unknown parent, itself, unlinking a parent that is not linked or has no Manager; clear errors and nothing changes', async () => {
   const before = await state();
   for (const [args, code] of [
     [['account', 'link', '--parent', '0x00000000000000aa'], 'unknown_parent'],
@@ -172,9 +214,18 @@ test('bad input: unknown parent, itself, unlinking a parent that is not linked; 
     assert.equal(r.code, 1, args.join(' '));
     assert.match(r.stderr, new RegExp(`\\[${code}\\]`));
   }
+  assert.deepEqual(await state(), before);
+  // Published, never redeemed, to a parent with no Manager: the standard unlink cannot apply.
+  const fresh = await selfCustodyParent('fresh');
+  json(await latchRun(['account', 'link', '--parent', fresh.address, '--json'], { home: phone }));
+  const published = await state();
+  const noManager = await latchRun(['account', 'unlink', '--parent', fresh.address], { home: phone });
+  assert.equal(noManager.code, 1);
+  assert.match(noManager.stderr, /\[parent_has_no_manager\]/);
+  assert.deepEqual(await state(), published);
   const usage = await latchRun(['account', 'link', '--parent', 'nothex'], { home: phone });
   assert.equal(usage.code, 2);
-  assert.deepEqual(await state(), before);
+  assert.deepEqual(await state(), published);
 });
 
 test('recovery and self-custody keep working on a linked account; a revoked device cannot link', async () => {
@@ -191,6 +242,9 @@ test('recovery and self-custody keep working on a linked account; a revoked devi
   const before = await state();
   const revoked = await latchRun(['account', 'link', '--parent', parent], { home: lost });
   assert.equal(revoked.code, 1);
+  // Revoking the key killed its tokens, refresh token included (issue 15 §3): the server refuses it.
+  assert.match(revoked.stderr, /\[unauthorized\]/);
+  assert.doesNotMatch(revoked.stderr, /\[link_needs_second_device\]|\[link_delayed\]/);
   assert.deepEqual(await state(), before);
   // Self-custody: a link now takes two devices; the other device's card says what it grants.
   json(await latchRun(['account', 'self-custody', '--json'], { home: phone }));
@@ -205,6 +259,16 @@ test('recovery and self-custody keep working on a linked account; a revoked devi
   json(await asParent(['account', 'transfer', '--from-child', child, '--to', bob, '--amount', '1', '--parent-key', parentKey, '--json']));
 });
 
+test('after self-custody a link or unlink asked of another device passes the same link checks (itself, unknown parent, not linked, already linked)', async () => {
+  const before = await state();
+  for (const [kind, p, code] of [['link', child, 'self_link'], ['link', '0x00000000000000aa', 'unknown_parent'], ['unlink', bob, 'not_linked'], ['link', parent, 'already_linked']] as const) {
+    const r = await route(kind, p, false, 'sign-request');
+    assert.equal(r.body.error?.code, code, `${kind} ${p}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.request_id, undefined, 'no other device is asked');
+  }
+  assert.deepEqual(await state(), before);
+});
+
 test('the custody server audits link, redeem and unlink', async () => {
   const db = new Database(join(server.dataDir, 'custody', 'custody.sqlite'), { readonly: true });
   const rows = db.prepare("SELECT action, decision, detail FROM audit WHERE account = ? AND action IN ('link', 'redeem', 'unlink') AND decision = 'accepted'").all(child) as { action: string; decision: string; detail: string }[];
@@ -214,4 +278,103 @@ test('the custody server audits link, redeem and unlink', async () => {
   assert.equal(rows.filter((r) => r.action === 'link' && (JSON.parse(r.detail) as { parent: string }).parent === parent).length, 2);
   const ok = await latchRun(['server', 'audit', 'verify', '--data', server.dataDir, '--json']);
   assert.equal(ok.code, 0, ok.stderr);
+});
+
+test('a link by one device and a token is not co-signed at once: refused on a one-device account; with two, every device is told and it waits the delay, cancellable', async () => {
+  // Security review of issue 13: a thief holding the device key and a token would link his own
+  // wallet and drain the account through it. Its own server, with a delay that never runs out here.
+  const slow = await startLatchServer({ args: ['--recovery-delay', '3600'] });
+  after(() => slow.stop());
+  const home = await cliLogin(slow, 'phone', 'eve@example.com');
+  const address = json<{ address: string }>(await latchRun(['account', 'create', '--skip-recovery', '--json'], { home })).address;
+  const { client } = await sdkLogin(slow, 'eve@example.com');
+  const thief = (await client.createSelfCustodyAccount({ publicKey: flowPublicKeyFromPrivate(generateFlowPrivateKey(SIGN_ALGO_ECDSA_SECP256K1), SIGN_ALGO_ECDSA_SECP256K1), signatureAlgorithm: 'ECDSA_secp256k1', hashAlgorithm: 'SHA2_256' })).address;
+  const parents = async () => ((await (await fetch(`${slow.url}/custody/v1/ledger/accounts/${address}`)).json()) as Shown).parents;
+
+  const alone = await latchRun(['account', 'link', '--parent', thief], { home });
+  assert.equal(alone.code, 1);
+  assert.match(alone.stderr, /\[link_needs_second_device\]/);
+  assert.match(alone.stderr, /latch account join/);
+  assert.deepEqual(await parents(), []);
+
+  // A second device joins; it listens for notices.
+  const approve = latch(['device', 'run', '--auto-approve'], { home });
+  await approve.waitFor(/custody: listening/);
+  const tablet = await cliLogin(slow, 'tablet', 'eve@example.com');
+  json(await latchRun(['account', 'join', address, '--json'], { home: tablet }));
+  approve.kill();
+  const watch = latch(['device', 'run'], { home: tablet });
+  await watch.waitFor(/custody: listening/);
+
+  const first = await latchRun(['account', 'link', '--parent', thief], { home });
+  assert.equal(first.code, 1);
+  assert.match(first.stderr, /\[link_delayed\]/);
+  assert.match(first.stderr, /waits until \d{4}-\d\d-\d\dT/);
+  assert.match(first.stderr, /pending/);
+  const changeId = /--cancel ([A-Za-z0-9_-]{22})/.exec(first.stderr)![1]!;
+  await watch.waitFor(new RegExp(`NEW LINK of account ${address} to parent ${thief}.*--cancel ${changeId}`));
+  assert.deepEqual(await parents(), [], 'nothing published');
+  // Asked again during the delay: still waiting, still nothing published.
+  const again = await latchRun(['account', 'link', '--parent', thief], { home });
+  assert.match(again.stderr, /\[link_delayed\]/);
+  assert.ok(again.stderr.includes(`--cancel ${changeId}`), again.stderr);
+  // The other device cancels it; the thief's next try starts over (and waits again).
+  assert.equal((await latchRun(['account', 'recover', '--cancel', changeId], { home: tablet })).code, 0);
+  const after2 = await latchRun(['account', 'link', '--parent', thief], { home });
+  assert.match(after2.stderr, /\[link_delayed\]/);
+  assert.doesNotMatch(after2.stderr, new RegExp(changeId));
+  watch.kill();
+  assert.deepEqual(await parents(), []);
+});
+
+test('create --self-custody keeps the key file when the server may have created the account (answer lost), removes it on a 4xx refusal', async () => {
+  // A stand-in for a network that fails after the request went out: a forwarding proxy in front
+  // of the real server that passes the create on, reads the real answer, and drops the
+  // connection instead of returning it (or, for the 4xx case, answers the server's refusal).
+  const created: string[] = [];
+  let mode: 'drop' | 'refuse' = 'drop';
+  const target = new URL(server.url);
+  const proxy = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (mode === 'refuse' && req.url!.endsWith('/self-custody-accounts')) {
+        res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'refused_here', message: 'refused' } }));
+        return;
+      }
+      const out = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
+        const got: Buffer[] = [];
+        up.on('data', (c: Buffer) => got.push(c));
+        up.on('end', () => {
+          const answer = Buffer.concat(got);
+          if (!req.url!.endsWith('/self-custody-accounts')) return void res.writeHead(up.statusCode!, up.headers).end(answer);
+          created.push((JSON.parse(answer.toString()) as { address: string }).address);
+          req.socket.destroy();
+        });
+      });
+      out.end(body);
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  after(() => proxy.close());
+  const via = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+
+  const lost = join(keysDir, 'answer-lost.json');
+  const r = await latchRun(['account', 'create', '--self-custody', '--key-file', lost, '--server', via], { home: walletHome });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /is kept/);
+  assert.equal(created.length, 1, 'the server did create the account');
+  assert.ok(existsSync(lost), 'the only copy of the key is still there');
+  assert.equal(statSync(lost).mode & 0o777, 0o600);
+  const key = JSON.parse(readFileSync(lost, 'utf8')) as { private_key: string };
+  const onLedger = (await state(created[0])).keys as unknown as { public_key: string }[];
+  assert.equal(onLedger[0]!.public_key, flowPublicKeyFromPrivate(Uint8Array.from(Buffer.from(key.private_key, 'hex')), SIGN_ALGO_ECDSA_P256));
+
+  mode = 'refuse';
+  const refused = join(keysDir, 'refused.json');
+  const r2 = await latchRun(['account', 'create', '--self-custody', '--key-file', refused, '--server', via], { home: walletHome });
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /\[refused_here\]/);
+  assert.ok(!existsSync(refused), 'a key no account holds is not left behind');
 });

@@ -31,6 +31,11 @@ test('Hybrid Custody templates: the standard scripts with each network\'s contra
     const link = templateFor(n, 'link').script;
     assert.ok(link.startsWith('#allowAccountLinking\n'), 'the publish transaction links an account capability');
     assert.match(link, /owned\.publishToParent\(parentAddress: parent, factory: factory, filter: filter\)/);
+    // Cadence 1.0 HybridCustody: `access(Owner) fun publishToParent(parentAddress: Address, factory:
+    // Capability<&CapabilityFactory.Manager>, filter: ...)`, so the factory capability is taken as
+    // that type (onflow/hybrid-custody setup_owned_account_and_publish_to_parent.cdc; a
+    // `&{CapabilityFactory.Getter}` capability does not type-check against it).
+    assert.ok(link.includes('let factory = getAccount(factoryAddress).capabilities.get<&CapabilityFactory.Manager>(CapabilityFactory.PublicPath)\n'), link);
     assert.match(link, /acct\.capabilities\.account\.issue<auth\(Storage, Contracts, Keys, Inbox, Capabilities\) &Account>\(\)/);
     assert.match(templateFor(n, 'redeem').script, /manager\.addAccount\(cap: cap\)/);
     assert.match(templateFor(n, 'child-transfer').script, /m\.borrowAccount\(addr: child\)/);

@@ -267,13 +267,21 @@ test('a recovery kit made with the account in the page opens with the CLI; a rec
 });
 
 test('account linking in the page: the account screen lists links, the link card says what the parent gets, unlink', { skip }, async () => {
-  srv ??= await startLatchServer();
-  const server = srv;
+  // A device + server link needs a second device that is told, and waits the recovery delay
+  // (docs/CUSTODY.md "Account linking"): its own server with the delay 0, and a CLI laptop joined.
+  const server = await startLatchServer({ args: ['--recovery-delay', '0'] });
+  after(() => server.stop());
   const ctx = await (await chromium()).newContext({ viewport: { width: 390, height: 844 } });
   const page = await ctx.newPage();
   await page.goto(`${server.url}/app/`);
   await page.waitForSelector('body[data-ready="true"]');
   const address = await signInAndCreate(page, server, 'lin@example.com', 'Lin phone');
+  const laptop = await cliLogin(server, 'laptop', 'lin@example.com');
+  const joinLaptop = latch(['account', 'join', address, '--name', 'laptop', '--json'], { home: laptop });
+  const joinCard = page.getByRole('article').filter({ hasText: 'laptop' });
+  await joinCard.waitFor({ timeout: 30_000 });
+  await tapApprove(joinCard.getByRole('button', { name: 'Approve' }));
+  assert.equal((await joinLaptop.exited).code, 0, joinLaptop.stderr());
   // A self-custody parent wallet made with the CLI; its key file signs the parent's side.
   const wallet = await cliLogin(server, 'wallet', 'wallet@example.com');
   const keyFile = join(tempDir('parent-key'), 'parent.json');

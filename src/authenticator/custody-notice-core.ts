@@ -95,6 +95,11 @@ export function joinQuestion(n: JoinNotice): string {
 
 /** The recovery warning with the way to cancel it. */
 export function recoveryWarning(n: RecoveryNotice): string {
+  if (n.change === 'link') {
+    const when = n.ready_at * 1000 > Date.now() ? `it takes effect from ${new Date(n.ready_at * 1000).toISOString()}` : 'it may take effect at once';
+    return `NEW LINK of account ${n.account} to parent ${String(n.parent)}, asked for by "${n.device_name}"; ${when}. ` +
+      `${String(n.parent)} will be able to move everything in this account. If this was not you, cancel it: latch account recover --cancel ${n.recovery_id}`;
+  }
   if (n.change === 'recovery-key') {
     const when = n.ready_at * 1000 > Date.now() ? `it can be added from ${new Date(n.ready_at * 1000).toISOString()}` : 'it may be added at once';
     return `NEW RECOVERY KEY ${String(n.key_fingerprint)} for account ${n.account}, asked for by "${n.device_name}"; ${when}. ` +
@@ -150,7 +155,11 @@ export function linkCardLines(parent: string, account: string): string[] {
   return [
     `LINK account ${account} to parent ${parent}.`,
     `${parent} will be able to move everything in this account`,
-    '(its own signature alone: no device, no server, no limits). Undo: latch account unlink --parent ' + parent,
+    // An unlink asserts that the parent's Manager no longer holds the child; a parent with no
+    // Manager yet (it never redeemed anything) makes it fail (parent_has_no_manager), so the
+    // published capability cannot be taken back until the parent redeems (docs/CUSTODY.md).
+    `(its own signature alone: no device, no server, no limits). Until ${parent} redeems it, anyone holding ${parent}'s key can claim it. ` +
+      `Undo after ${parent} redeems: latch account unlink --parent ${parent}`,
   ];
 }
 

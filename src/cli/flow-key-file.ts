@@ -80,9 +80,11 @@ export function readFlowKeyFile(path: string): FlowKeyFile {
 /**
  * A new P-256 key at `path`, created exclusively (O_EXCL: an existing file, a key perhaps, is
  * never overwritten) with mode 0600. `finish(address)` writes the account's address into it
- * once the account exists; `abandon()` removes the file we created when no account was made.
+ * once the account exists; `abandon()` removes the file we created when no account was made;
+ * `keep()` leaves it (address null) when that is not known: it may be the only copy of the key
+ * of an account that exists.
  */
-export function createFlowKeyFile(path: string): { publicKey: string; finish(address: string): void; abandon(): void } {
+export function createFlowKeyFile(path: string): { publicKey: string; finish(address: string): void; abandon(): void; keep(): void } {
   let fd: number;
   try {
     fd = openSync(path, 'wx', 0o600);
@@ -112,6 +114,9 @@ export function createFlowKeyFile(path: string): { publicKey: string; finish(add
     abandon() {
       closeSync(fd);
       rmSync(path, { force: true });
+    },
+    keep() {
+      closeSync(fd);
     },
   };
 }

@@ -82,8 +82,13 @@ export type DeviceNotice =
       device_name: string;
       ready_at: number;
       server_url: string;
-      /** Present when device + server add a (replacement) recovery key rather than a device (issue 15 §1). */
-      change?: 'recovery-key';
+      /**
+       * Present when device + server add a (replacement) recovery key rather than a device (issue
+       * 15 §1), or link a parent (issue 13 review); `recovery_id` then cancels that change.
+       */
+      change?: 'recovery-key' | 'link';
       /** That key's fingerprint (key-fingerprint.ts). */
       key_fingerprint?: string;
+      /** The parent a link would give everything in the account to. */
+      parent?: string;
     };

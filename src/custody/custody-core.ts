@@ -92,8 +92,11 @@ export interface RecoveryRow {
   ready_at: number;
   status: 'pending' | 'completed' | 'cancelled';
   key_index: number | null;
-  /** 'device': a recovery adds a new device key; 'recovery-key': device + server add a recovery key. */
-  kind: 'device' | 'recovery-key';
+  /**
+   * 'device': a recovery adds a new device key; 'recovery-key': device + server add a recovery key;
+   * 'link': device + server link a parent (then `device_public_key` holds the parent's address).
+   */
+  kind: 'device' | 'recovery-key' | 'link';
 }
 
 export function fail(code: string, message: string, status = 400): never {
@@ -131,4 +134,6 @@ export interface CustodyCore {
   recordKey(address: string, events: LedgerEvent[], role: KeyRole, publicKey: string, name: string | null): number;
   markRevoked(row: AccountRow, idx: number): void;
   notify(address: string, notice: DeviceNotice, except?: string): Promise<{ all: boolean; told: number; missed: number }>;
+  /** Device + server linking `parent`: every device told, a second one needed, the delay (custody-service.ts #changeGate). */
+  linkGate(row: AccountRow, caller: Caller, parent: string): Promise<string>;
 }

@@ -4,6 +4,8 @@
  * parent), the parent redeems it, and from then on moves the child's funds by its own signature.
  *
  * - link / unlink are the child's: its device key signs and the server co-signs (two of three).
+ *   A link goes through the recovery-key gate first (custody-service.ts #changeGate): every
+ *   device told, a second live device needed, and the recovery delay with a cancel id.
  *   Each request names the parent, and the server co-signs only a transaction whose parent is
  *   that one: a link transaction replayed under another parent's request is refused
  *   (`parent_mismatch`), and the plain co-sign route refuses links altogether.
@@ -77,6 +79,31 @@ export function peekCall(network: FlowNetwork, txJson: unknown): { call: Templat
   }
 }
 
+/**
+ * The checks every link / unlink passes, whoever adds the second signature (the server's
+ * co-sign here, or another device's through a signature request after self-custody,
+ * custody-sign-requests.ts): a link's parent exists (`unknown_parent`) and is not the account
+ * itself (`self_link`); an unlink's parent is linked (`not_linked`). A link to a parent already
+ * linked returns the idempotent answer (nothing to send).
+ */
+export async function linkChecks(c: CustodyCore, kind: 'link' | 'unlink', row: AccountRow, parent: string, device: string): Promise<LinkView | undefined> {
+  const parents = async () => (await c.opts.ledger.getLinks(row.address)).parents;
+  if (kind === 'unlink') {
+    if (!(await parents()).some((p) => p.address === parent)) fail('not_linked', `${parent} is not a parent of ${row.address}`, 409);
+    return undefined;
+  }
+  if (parent === row.address) fail('self_link', 'an account cannot be linked to itself');
+  try {
+    await c.opts.ledger.getAccount(parent);
+  } catch (e) {
+    if (e instanceof LatchError && e.code === 'unknown_account') fail('unknown_parent', `there is no account ${parent} on this ledger to link to`, 404);
+    throw e;
+  }
+  const existing = (await parents()).find((p) => p.address === parent);
+  if (existing) c.audit({ account: row.address, action: 'link', decision: 'info', detail: { parent, already: existing.state, device } });
+  return existing && { parent, state: existing.state, already: true };
+}
+
 export class LinkFlow {
   constructor(private readonly c: CustodyCore) {}
 
@@ -84,45 +111,28 @@ export class LinkFlow {
     return peekCall(this.c.opts.ledger.network, txJson);
   }
 
-  async #parentExists(parent: string): Promise<void> {
-    try {
-      await this.c.opts.ledger.getAccount(parent);
-    } catch (e) {
-      if (e instanceof LatchError && e.code === 'unknown_account') fail('unknown_parent', `there is no account ${parent} on this ledger to link to`, 404);
-      throw e;
-    }
-  }
 
   /** The child's device signed a link to `body.parent`; the server checks and co-signs it. */
   async link(caller: Caller, address: unknown, body: { parent: unknown; transaction: unknown }): Promise<LinkView> {
-    return this.#change('link', caller, address, body, async (row, parent) => {
-      if (parent === row.address) fail('self_link', 'an account cannot be linked to itself');
-      await this.#parentExists(parent);
-      const existing = (await this.c.opts.ledger.getLinks(row.address)).parents.find((p) => p.address === parent);
-      if (existing) this.c.audit({ account: row.address, action: 'link', decision: 'info', detail: { parent, already: existing.state, device: caller.device } });
-      return existing && { parent, state: existing.state, already: true };
-    });
+    return this.#change('link', caller, address, body);
   }
 
   /** The child's device signed an unlink of `body.parent`; the parent loses access at once. */
   async unlink(caller: Caller, address: unknown, body: { parent: unknown; transaction: unknown }): Promise<LinkView> {
-    return this.#change('unlink', caller, address, body, async (row, parent) => {
-      if (!(await this.c.opts.ledger.getLinks(row.address)).parents.some((p) => p.address === parent)) fail('not_linked', `${parent} is not a parent of ${row.address}`, 409);
-      return undefined;
-    });
+    return this.#change('unlink', caller, address, body);
   }
 
   /**
    * Both changes: the transaction must be of that kind and for the parent this request names
    * (checked before anything else, replay included, so a link replayed under another parent's
-   * request is `parent_mismatch`); `before` refuses, or answers without sending (idempotent link).
+   * request is `parent_mismatch`); then the device's signature; then `linkChecks` refuses, or
+   * answers without sending (idempotent link).
    */
   async #change(
     kind: 'link' | 'unlink',
     caller: Caller,
     address: unknown,
     body: { parent: unknown; transaction: unknown },
-    before: (row: AccountRow, parent: string) => Promise<LinkView | undefined>,
   ): Promise<LinkView> {
     const row = this.c.forAccount(caller, address);
     const parent = parseAddress(body.parent, 'parent');
@@ -130,10 +140,20 @@ export class LinkFlow {
       const { call } = this.#peek(body.transaction);
       if (call.kind !== kind) fail('bad_transaction', `expected a ${kind} transaction, got ${call.kind}`);
       if (call.parent !== parent) fail('parent_mismatch', `the transaction ${kind}s ${call.parent}, not the parent named in this request (${parent})`, 403);
-      const early = await before(row, parent);
-      if (early) return early;
+      // The device's signature first (check() reserves nothing; the replay record is made at
+      // send): without it, self_link / unknown_parent / not_linked / already would answer
+      // questions about the account to a token alone.
       const keys = (await this.c.opts.ledger.getAccount(row.address)).keys;
-      const out = await this.c.cosignAndSend(row, await this.c.check(row, body.transaction, keys, ['device']), kind);
+      const checked = await this.c.check(row, body.transaction, keys, ['device']);
+      const early = await linkChecks(this.c, kind, row, parent, caller.device);
+      if (early) return early;
+      // A link hands everything to the parent, so the device key and a token alone must not make
+      // one at once (issue 15's rule: one key alone never reaches the threshold): the same gate
+      // as replacing the recovery key (every device told, a second live device, the delay). An
+      // unlink only takes access away, so it goes through at once.
+      const change = kind === 'link' ? await this.c.linkGate(row, caller, parent) : undefined;
+      const out = await this.c.cosignAndSend(row, checked, kind);
+      if (change) this.c.db.prepare("UPDATE recoveries SET status = 'completed' WHERE id = ?").run(change);
       this.c.audit({ account: row.address, action: kind, decision: 'accepted', detail: { parent, tx: out.id, device: caller.device } });
       return { parent, state: kind === 'link' ? 'published' : 'unlinked', already: false, id: out.id, transaction: out.transaction, status: out.status };
     });

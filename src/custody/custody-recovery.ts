@@ -56,7 +56,7 @@ export class RecoveryFlow {
     const row = this.c.account(this.#recovery(id).address);
     return this.c.decideLocked(row.address, 'recover-complete', { recovery: id }, async () => {
       const r = this.#recovery(id);
-      if (r.kind !== 'device') fail('wrong_flow', 'this is a recovery-key change: a device completes it by asking for the co-signature again', 409);
+      if (r.kind !== 'device') fail('wrong_flow', 'this is a recovery-key change or a link: a device completes it by asking for the co-signature again', 409);
       if (r.device_public_key !== caller.device || r.email !== caller.email) fail('wrong_device', 'this recovery belongs to another device', 403);
       if (r.status === 'cancelled') fail('recovery_cancelled', 'an existing device cancelled this recovery', 409);
       if (r.status === 'completed') fail('recovery_closed', 'this recovery is already complete', 409);

@@ -98,6 +98,7 @@ export class CustodyService {
       recordKey: (address, events, role, publicKey, name) => this.#recordKey(address, events, role, publicKey, name),
       markRevoked: (row, idx) => this.#markRevoked(row, idx),
       notify: (address, notice, except) => this.#notify(address, notice, except),
+      linkGate: (row, caller, parent) => this.#changeGate(row, caller, { kind: 'link', parent }),
     };
     this.#joins = new JoinFlow(core);
     this.#signRequests = new SignRequestFlow(core);
@@ -391,7 +392,7 @@ export class CustodyService {
         if (hasRecovery) fail('use_join', 'new device keys are added through `latch account join` (2FA) or recovery, not a plain co-sign', 403);
         if (!isCustodyKeyShape(call.key)) fail('bad_key', 'a recovery key is P-256/SHA2-256 with weight 500');
         assertNewKey(keys, call.key.publicKey);
-        change = await this.#recoveryKeyGate(row, caller, call.key.publicKey);
+        change = await this.#changeGate(row, caller, { kind: 'recovery-key', publicKey: call.key.publicKey });
       }
       if (call.kind === 'revoke-key' && !keys.some((k) => k.index === call.keyIndex)) fail('unknown_key', `account ${row.address} has no key ${call.keyIndex}`);
       this.#checkLimits(row, call);
@@ -406,51 +407,63 @@ export class CustodyService {
   }
 
   /**
-   * Device + server adding a recovery key gives the account a second key the user holds, so
-   * afterwards two user keys move funds without the server's limits. A thief with the device
-   * key and a token would add a key of his own (issue 15 §1), so (docs/CUSTODY.md "Replacing
-   * the recovery key"): every device is told, as for a recovery; the add is delayed like a
-   * recovery when the account ever had a recovery key (a replacement) or when a device could not
-   * be told (no inbox, or its relay did not answer). A replacement also needs a live device
-   * OTHER than the asking one to have been told: on a one-device account the only device told
-   * is the stolen one, and nobody could cancel (`recovery_key_needs_second_device`, 403). Returns
-   * the id of the change the co-sign completes; throws `recovery_key_delayed` (409) while the
-   * delay runs.
+   * The gate for a change device + server could make that hands the account to a key other than
+   * the server's (docs/CUSTODY.md "Replacing the recovery key", "Account linking"):
+   * - adding a recovery key gives the account a second key the user holds, so afterwards two user
+   *   keys move funds without the server's limits. A thief with the device key and a token would
+   *   add a key of his own (issue 15 §1);
+   * - a link publishes a capability to a parent that then moves everything by its own signature
+   *   alone: the same thief would link his own wallet (security review of issue 13).
+   * So every device is told, as for a recovery; the change is delayed like a recovery when it
+   * replaces a recovery key or is a link (`always`), or when a device could not be told (no inbox,
+   * or its relay did not answer). Such a change also needs a live device OTHER than the asking one
+   * to have been told: on a one-device account the only device told is the stolen one, and nobody
+   * could cancel (`…_needs_second_device`, 403). Returns the id of the change the co-sign
+   * completes; throws `…_delayed` (409) while the delay runs. Any live device cancels it with
+   * `latch account recover --cancel ID`.
    */
-  async #recoveryKeyGate(row: AccountRow, caller: Caller, publicKey: string): Promise<string> {
+  async #changeGate(row: AccountRow, caller: Caller, change: { kind: 'recovery-key'; publicKey: string } | { kind: 'link'; parent: string }): Promise<string> {
     const now = this.#now();
-    const pending = this.db.prepare("SELECT * FROM recoveries WHERE address = ? AND kind = 'recovery-key' AND status = 'pending' AND device_public_key = ? ORDER BY created_at DESC LIMIT 1").get(row.address, publicKey) as RecoveryRow | undefined;
+    // The change's subject: the key added, or the parent linked (RecoveryRow.device_public_key).
+    const subject = change.kind === 'link' ? change.parent : change.publicKey;
+    const what = change.kind === 'link' ? `linking ${change.parent}, which could then move everything in this account,` : `adding this recovery key (${keyFingerprint(change.publicKey)})`;
+    const code = change.kind === 'link' ? 'link' : 'recovery_key';
+    const pending = this.db.prepare("SELECT * FROM recoveries WHERE address = ? AND kind = ? AND status = 'pending' AND device_public_key = ? ORDER BY created_at DESC LIMIT 1").get(row.address, change.kind, subject) as RecoveryRow | undefined;
     const delayed = (r: { id: string; ready_at: number }): never =>
-      fail('recovery_key_delayed', `adding this recovery key (${keyFingerprint(publicKey)}) waits until ${new Date(r.ready_at * 1000).toISOString()}; every device was told and can cancel it (latch account recover --cancel ${r.id}); send it again then`, 409);
-    const replacement = this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery'").get(row.address) !== undefined;
+      fail(`${code}_delayed`, `${what} waits until ${new Date(r.ready_at * 1000).toISOString()}; every device was told and can cancel it (latch account recover --cancel ${r.id}); send it again then`, 409);
+    const always = change.kind === 'link' || this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery'").get(row.address) !== undefined;
     // The HTTP layer audits the refusal with its code and message (custody-http.ts).
     const needsSecond = (): never =>
       fail(
-        'recovery_key_needs_second_device',
-        `replacing the recovery key needs a second device of this account that is told of it and can cancel it; none was reached. Join a second device first (latch account join ${row.address} on it), or recover with your recovery kit (latch account recover)`,
+        `${code}_needs_second_device`,
+        change.kind === 'link'
+          ? `linking a parent needs a second device of this account that is told of it and can cancel it; none was reached. Join a second device first (latch account join ${row.address} on it)`
+          : `replacing the recovery key needs a second device of this account that is told of it and can cancel it; none was reached. Join a second device first (latch account join ${row.address} on it), or recover with your recovery kit (latch account recover)`,
         403,
       );
     if (pending) {
       // A second device told when the change started may since have been revoked (by the same
       // device + server): then nobody who can still cancel was told, so it does not complete.
-      if (replacement && this.#otherLiveDevices(row.address, caller.device) === 0) needsSecond();
+      if (always && this.#otherLiveDevices(row.address, caller.device) === 0) needsSecond();
       if (pending.ready_at > now) delayed(pending);
       return pending.id;
     }
     const id = newId();
     const name = (this.db.prepare("SELECT device_name FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(row.address, caller.device) as { device_name: string | null } | undefined)?.device_name ?? 'a device';
-    const mustWait = replacement && this.opts.recoveryDelaySeconds > 0;
+    const mustWait = always && this.opts.recoveryDelaySeconds > 0;
     const ready = now + this.opts.recoveryDelaySeconds;
-    const notice: DeviceNotice = { type: 'custody-recovery', change: 'recovery-key', key_fingerprint: keyFingerprint(publicKey), recovery_id: id, account: row.address, device_name: name, ready_at: mustWait ? ready : now, server_url: this.opts.publicUrl() };
-    // The other devices first: a replacement none of them received is refused before the asking
+    const base = { type: 'custody-recovery' as const, recovery_id: id, account: row.address, device_name: name, ready_at: mustWait ? ready : now, server_url: this.opts.publicUrl() };
+    const notice: DeviceNotice = change.kind === 'link' ? { ...base, change: 'link', parent: change.parent } : { ...base, change: 'recovery-key', key_fingerprint: keyFingerprint(change.publicKey) };
+    // The other devices first: a change none of them received is refused before the asking
     // device is told of a change that will not happen.
     const others = await this.#notify(row.address, notice, caller.device);
-    if (replacement && others.told === 0) needsSecond();
+    if (always && others.told === 0) needsSecond();
     const self = await this.#notify(row.address, notice, undefined, caller.device);
     const told = { all: others.all && self.all, told: others.told + self.told, missed: others.missed + self.missed };
-    const wait = this.opts.recoveryDelaySeconds > 0 && (replacement || !told.all);
-    this.db.prepare("INSERT INTO recoveries (id, address, email, device_public_key, device_name, created_at, ready_at, status, key_index, kind) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, 'recovery-key')").run(id, row.address, caller.email, publicKey, name, now, wait ? ready : now);
-    this.audit({ account: row.address, action: 'recovery-key-change', decision: wait ? 'info' : 'accepted', detail: { change: id, key: keyFingerprint(publicKey), by: caller.device, replacement, devices_told: told.told, devices_missed: told.missed, ready_at: wait ? ready : now } });
+    const wait = this.opts.recoveryDelaySeconds > 0 && (always || !told.all);
+    this.db.prepare("INSERT INTO recoveries (id, address, email, device_public_key, device_name, created_at, ready_at, status, key_index, kind) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?)").run(id, row.address, caller.email, subject, name, now, wait ? ready : now, change.kind);
+    const detail = change.kind === 'link' ? { parent: change.parent } : { key: keyFingerprint(change.publicKey), replacement: always };
+    this.audit({ account: row.address, action: `${change.kind}-change`, decision: wait ? 'info' : 'accepted', detail: { change: id, ...detail, by: caller.device, devices_told: told.told, devices_missed: told.missed, ready_at: wait ? ready : now } });
     if (wait) delayed({ id, ready_at: ready });
     return id;
   }

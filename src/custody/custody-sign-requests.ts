@@ -15,6 +15,7 @@ import { assertNewKey } from './new-key-check.js';
 import { isCustodyKeyShape } from './custody-key-shape.js';
 import { JOIN_TTL_SECONDS } from './custody-api.js';
 import { fail, newId, type CustodyCore, type SentView } from './custody-core.js';
+import { linkChecks } from './custody-links.js';
 
 interface SignRequestRow {
   id: string;
@@ -35,6 +36,13 @@ export class SignRequestFlow {
     return this.c.decideLocked(row.address, 'sign-request', { device: caller.device }, async () => {
       const keys = (await this.c.opts.ledger.getAccount(row.address)).keys;
       const checked = await this.c.check(row, body.transaction, keys, ['device']);
+      const call = checked.call;
+      // After self-custody a link or unlink comes here, not through the link routes: the same
+      // link checks (custody-links.ts linkChecks). A link already made needs no second signature.
+      if (call.kind === 'link' || call.kind === 'unlink') {
+        const already = await linkChecks(this.c, call.kind, row, call.parent, caller.device);
+        if (already) fail('already_linked', `${row.address} is already linked to ${call.parent} (${already.state}); nothing to sign`, 409);
+      }
       if (checked.call.kind === 'add-key') {
         if (!isCustodyKeyShape(checked.call.key)) fail('bad_key', 'an added key is P-256/SHA2-256 with weight 500, so no one key reaches 1000 alone');
         assertNewKey(keys, checked.call.key.publicKey);

@@ -104,7 +104,15 @@ async function createSelfCustody(path: string, server: string | undefined, json:
   try {
     ({ address } = await s.client.createSelfCustodyAccount({ publicKey: key.publicKey, signatureAlgorithm: 'ECDSA_P256', hashAlgorithm: 'SHA3_256' }));
   } catch (e) {
-    key.abandon(); // no account holds this key
+    // Only a definite refusal by the server (a 4xx it answered) means no account holds this
+    // key. Unreachable (perhaps after the request went out), a 5xx or an unreadable answer may
+    // follow a created account whose only key is this file: it is kept.
+    if (e instanceof LatchError && e.status >= 400 && e.status < 500 && e.code !== 'server_unreachable' && e.code !== 'bad_response') {
+      key.abandon();
+    } else {
+      key.keep();
+      s.cli.err(`The key file ${path} is kept: the server did not clearly refuse, so an account held by this key alone may exist. Keep the file; do not reuse it for another account.`);
+    }
     throw e;
   }
   key.finish(address);

@@ -5,6 +5,7 @@
  * device and the server's co-signature (after self-custody, another device of the account).
  */
 import { parse, usageError } from '../cli-context.js';
+import { isLatchError } from '../../util/latch-error.js';
 import { linkCardLines } from '../../authenticator/custody-notice-core.js';
 import { COMMON_FLAGS, openSession, printResult, requireAccount } from './account-session.js';
 
@@ -19,7 +20,15 @@ async function change(kind: 'link' | 'unlink', argv: string[]): Promise<number> 
   const { address, keyIndex } = requireAccount(s);
   // This CLI is the authenticator here (it holds the device key): it shows the card itself.
   if (kind === 'link') for (const line of linkCardLines(parent, address)) s.cli.err(line);
-  const out = await s.client[kind === 'link' ? 'linkParent' : 'unlinkParent']({ address, parent, device: { keyIndex, signer: s.device } });
+  let out;
+  try {
+    out = await s.client[kind === 'link' ? 'linkParent' : 'unlinkParent']({ address, parent, device: { keyIndex, signer: s.device } });
+  } catch (e) {
+    // A link waits like a recovery (docs/CUSTODY.md "Account linking"): the server's message says
+    // until when and the cancel id; say how to finish it.
+    if (isLatchError(e, 'link_delayed')) s.cli.err(`Link to ${parent} pending: every device of ${address} was told. Run this same command again once the delay the server names has passed; any device can cancel it (latch account recover --cancel ID).`);
+    throw e;
+  }
   const human =
     kind === 'unlink' ? `Unlinked ${parent}: it can no longer act on ${address}.`
     : out.already ? `Already linked to ${parent} (${out.state}); nothing sent.`

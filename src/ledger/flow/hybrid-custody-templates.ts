@@ -64,6 +64,9 @@ export const HYBRID_CUSTODY_ADDRESSES: Record<
 
 type Core = { FungibleToken: string; FlowToken: string };
 
+// The factory capability is `&CapabilityFactory.Manager`, the type Cadence 1.0 HybridCustody's
+// `OwnedAccount.publishToParent(parentAddress:factory:filter:)` takes (onflow/hybrid-custody
+// contracts/HybridCustody.cdc; transactions/hybrid-custody/setup_owned_account_and_publish_to_parent.cdc).
 export function linkScript(n: FlowNetwork): string {
   const a = HYBRID_CUSTODY_ADDRESSES[n];
   return `#allowAccountLinking
@@ -118,7 +121,7 @@ transaction(
         }
 
         // Get CapabilityFactory & CapabilityFilter Capabilities
-        let factory = getAccount(factoryAddress).capabilities.get<&{CapabilityFactory.Getter}>(CapabilityFactory.PublicPath)
+        let factory = getAccount(factoryAddress).capabilities.get<&CapabilityFactory.Manager>(CapabilityFactory.PublicPath)
         assert(factory.check(), message: "factory address is not configured properly")
 
         let filter = getAccount(filterAddress).capabilities.get<&{CapabilityFilter.Filter}>(CapabilityFilter.PublicPath)
