@@ -262,7 +262,7 @@ test('a recovery kit made with the account in the page opens with the CLI; a rec
   assert.notEqual(retry.code, 0);
   assert.match(retry.stderr, /cancel/);
   await page.getByRole('link', { name: 'History' }).click();
-  await page.locator('#history').getByText(`Recovery of ${address} started`).waitFor();
+  await page.locator('#history').getByText(`Recovery of account ${address} started by a new device "new phone"`).waitFor();
   await ctx.close();
 });
 

@@ -93,6 +93,13 @@ export function joinQuestion(n: JoinNotice): string {
   return `Add device "${n.device_name}" to account ${n.account}? ${joinCardLines(n).slice(1).join('; ')}.`;
 }
 
+/** A recovery notice's one-line title (History, the web app's warning): which change it announces. */
+export function recoveryTitle(n: RecoveryNotice): string {
+  if (n.change === 'link') return `Link of account ${n.account} to parent ${String(n.parent)}, asked for by "${n.device_name}": ${String(n.parent)} would be able to move everything in it`;
+  if (n.change === 'recovery-key') return `New recovery key for account ${n.account}, asked for by "${n.device_name}"`;
+  return `Recovery of account ${n.account} started by a new device "${n.device_name}"`;
+}
+
 /** The recovery warning with the way to cancel it. */
 export function recoveryWarning(n: RecoveryNotice): string {
   if (n.change === 'link') {

@@ -8,7 +8,7 @@
 import type { Sodium } from '../protocol/sodium.js';
 import { RelayClient } from '../transport/relay-client.js';
 import { reregisterInbox } from '../authenticator/custody-inbox.js';
-import { handleNotice, serveCustodyInbox, type JoinNotice, type NoticeAnswer, type NoticeOutcome, type RecoveryNotice, type SignNotice } from '../authenticator/custody-notice-core.js';
+import { handleNotice, recoveryTitle, serveCustodyInbox, type JoinNotice, type NoticeAnswer, type NoticeOutcome, type RecoveryNotice, type SignNotice } from '../authenticator/custody-notice-core.js';
 import { custodyClient, custodySigner, saveCustody } from './web-custody.js';
 import { addHistory } from './web-history.js';
 import type { WebStore } from './web-store.js';
@@ -25,7 +25,7 @@ function historyOf(o: NoticeOutcome): { kind: string; title: string; from: strin
   const outcome = o.outcome === 'approved' ? 'approved once' : o.outcome === 'failed' ? `failed: ${o.detail}` : o.outcome === 'shown' ? 'warning shown' : o.outcome;
   if (n.type === 'custody-join') return { kind: 'join', title: joinTitle(n), from: n.origin, outcome };
   if (n.type === 'custody-sign') return { kind: 'custody-sign', title: `Sign for your account: ${o.detail}`, from: n.device_name, outcome };
-  return { kind: 'custody-recovery', title: `Recovery of ${n.account} started`, from: n.device_name, outcome };
+  return { kind: 'custody-recovery', title: recoveryTitle(n), from: n.device_name, outcome };
 }
 
 /**

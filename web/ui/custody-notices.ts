@@ -4,7 +4,7 @@
  * co-ownership, so no timed approvals), and a recovery becomes a warning on the Account screen.
  */
 import { serveCustodyNotices, joinTitle, type NoticeAnswer } from '../../src/web/web-custody-notices.js';
-import { joinCardLines } from '../../src/authenticator/custody-notice-core.js';
+import { joinCardLines, recoveryTitle } from '../../src/authenticator/custody-notice-core.js';
 import type { AppContext } from './app-context.js';
 import { showRequestCard, type CardDecision } from './request-cards.js';
 
@@ -30,7 +30,7 @@ export function restartCustodyNotices(ctx: AppContext): void {
     signal: ctl.signal,
     onChange: () => void ctx.refresh(),
     // The alert line shows on every screen; the Account screen has the Cancel button.
-    onRecovery: (r) => ctx.fail(`Recovery of account ${r.account} started by a new device "${r.device_name}". If this was not you, cancel it on the Account screen.`),
+    onRecovery: (r) => ctx.fail(`${recoveryTitle(r)}. If this was not you, cancel it on the Account screen.`),
     askJoin: async (n, signal) =>
       answerOf(
         await showRequestCard(
