@@ -47,6 +47,11 @@ export class QueueNotifier {
     }
   }
 
+  /** Whether anyone listens on `queue` now (a live socket subscriber or a waiting long-poll). */
+  has(queue: string): boolean {
+    return this.#listeners.has(queue);
+  }
+
   get size(): number {
     return this.#count;
   }

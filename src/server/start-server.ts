@@ -14,6 +14,21 @@ import { resolveClientAddress } from '../util/client-address.js';
 import { LogThrottle } from '../relay/log-throttle.js';
 import { LatchError } from '../util/latch-error.js';
 import { loadTlsFiles, type LoadedTls, type TlsFiles } from './tls-files.js';
+import { loadOrCreateVapidKeys } from '../relay/vapid-keys.js';
+import { PushSender } from '../relay/push-sender.js';
+import { SqlitePushSubscriptionStore } from '../relay/sqlite-push-subscription-store.js';
+import { TIMEOUT_SIGN_SECONDS } from '../protocol/protocol-constants.js';
+
+/**
+ * VAPID `sub` (RFC 8292 §2.1) when the server listens on loopback only and none was given: a
+ * push service uses it to reach the operator, and nobody can reach a loopback demo anyway.
+ */
+export const LOOPBACK_VAPID_SUBJECT = 'mailto:latch@localhost';
+
+/** Loopback listen addresses: push is on there without --vapid-subject (docs/WEB.md "Push"). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.[0-9]+\.[0-9]+\.[0-9]+$/.test(host);
+}
 
 export interface StartServerOptions {
   host: string;
@@ -34,6 +49,13 @@ export interface StartServerOptions {
    * listening address: behind a proxy, or a public name. Pairing links and custody notices carry it.
    */
   publicUrl?: string;
+  /**
+   * Web Push (issue 14): the VAPID subject (mailto: or https:). Without it push is on only when
+   * the server listens on loopback (with LOOPBACK_VAPID_SUBJECT); `false` turns it off.
+   */
+  vapidSubject?: string | false;
+  /** TTL of each push (RFC 8030 §5.2); default TIMEOUT_SIGN_SECONDS, how long a computer waits for the ack. */
+  pushTtlSeconds?: number;
 }
 
 export interface RunningServer {
@@ -64,6 +86,15 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   if (opts.maxMessageBytes !== undefined) relayOpts.maxMessageBytes = opts.maxMessageBytes;
   if (opts.rateLimit !== undefined) relayOpts.rateLimit = opts.rateLimit;
   if (opts.publicUrl !== undefined) relayOpts.publicUrl = opts.publicUrl;
+  const subject = opts.vapidSubject === false ? undefined : opts.vapidSubject ?? (isLoopbackHost(opts.host) ? LOOPBACK_VAPID_SUBJECT : undefined);
+  if (subject !== undefined) {
+    const store = new SqlitePushSubscriptionStore({ dataDir: opts.dataDir });
+    const sender = new PushSender({ keys: loadOrCreateVapidKeys(opts.dataDir), subject, store, log, ttlSeconds: opts.pushTtlSeconds ?? TIMEOUT_SIGN_SECONDS });
+    relayOpts.push = { sender, store };
+    log(`push notifications on (VAPID subject ${subject})`);
+  } else if (opts.vapidSubject !== false) {
+    log('push notifications off: a server that is not on loopback needs --vapid-subject mailto:...|https://...');
+  }
   const relay = createRelay(relayOpts);
   let publicUrl = opts.publicUrl ?? '';
   const custody = opts.custody === false ? undefined : await openCustody({ ...(opts.custody ?? {}), dataDir: opts.dataDir, log, publicUrl: () => publicUrl, deliverLocal: (q, body) => relay.deliver(q, body) });

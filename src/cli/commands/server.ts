@@ -13,7 +13,7 @@ import type { LoadedTls } from '../../server/tls-files.js';
 
 const USAGE =
   'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND[/BURST]|off]\n' +
-  '             [--trusted-proxy ADDRESS]... [--public-url URL] [--tls-cert FILE --tls-key FILE]\n' +
+  '             [--trusted-proxy ADDRESS]... [--public-url URL] [--tls-cert FILE --tls-key FILE] [--vapid-subject mailto:...|https://...|--no-push]\n' +
   '             [--ledger embedded|flow-testnet|flow-mainnet|URL] [--recovery-delay SECONDS] [--tx-limit FLOW] [--daily-limit FLOW]\n' +
   '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--inbox-relay URL]... [--no-custody]\n' +
   '       latch server audit verify [--data DIR] [--json]';
@@ -39,6 +39,8 @@ export async function server(argv: string[]): Promise<number> {
       'public-url': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'vapid-subject': { type: 'string' },
+      'no-push': { type: 'boolean' },
       ...CUSTODY_FLAGS,
     },
     USAGE,
@@ -68,6 +70,12 @@ export async function server(argv: string[]): Promise<number> {
       throw usageError(`--public-url: ${(e as Error).message}`, USAGE);
     }
   }
+  const vapidSubject = values['vapid-subject'];
+  if (vapidSubject !== undefined) {
+    // RFC 8292 §2.1: a contact the push service can use, mailto: or https:.
+    if (!/^(mailto:[^\s@]+@[^\s@]+|https:\/\/\S+)$/.test(vapidSubject)) throw usageError('--vapid-subject must be mailto:ADDRESS or an https:// URL', USAGE);
+    if (values['no-push']) throw usageError('--vapid-subject and --no-push do not go together', USAGE);
+  }
   const log = (line: string): void => cli.err(`${new Date().toISOString()} ${line}`);
   const running = await startServer({
     trustedProxies,
@@ -81,6 +89,7 @@ export async function server(argv: string[]): Promise<number> {
     custody: custodyOptionsFrom(values, USAGE),
     ...(certFile !== undefined && keyFile !== undefined ? { tls: { certFile, keyFile } } : {}),
     ...(publicUrl !== undefined ? { publicUrl } : {}),
+    ...(values['no-push'] ? { vapidSubject: false as const } : vapidSubject !== undefined ? { vapidSubject } : {}),
   });
   cli.out(`latch server listening on ${running.url} (data in ${dataDir})`);
   if (running.tls) log(`TLS certificate ${describeCert(running.tls)}; SIGHUP reloads ${certFile} and ${keyFile}`);
