@@ -94,6 +94,12 @@ async function notify(payload: PushPayload): Promise<void> {
   } as NotificationOptions);
 }
 
+// Which worker instance is running (the tests tell a woken worker from the one the page had).
+worker.addEventListener('message', (e) => {
+  const ev = e as MessageEvent & { source: { postMessage(m: unknown): void } | null };
+  if (ev.data === 'latch-sw-instance') ev.source?.postMessage({ swInstance: INSTANCE });
+});
+
 worker.addEventListener('push', (e) => {
   const ev = e as PushEventLike;
   ev.waitUntil(notify(readPayload(ev)));
