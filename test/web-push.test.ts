@@ -7,13 +7,18 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import webpush from 'web-push';
 import { latch, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
 import { startAgent } from './helpers/web-paired-page.js';
 import type { Watched } from './helpers/latch-ssh-env.js';
 import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
 import { run } from './helpers/agent-test-env.js';
 import { LATCH_CLI } from './helpers/latch-process.js';
+import { sodiumReady } from '../src/protocol/sodium.js';
+import { signRelayProof } from '../src/relay/relay-proof.js';
 import { firefoxMissing, startFirefox, writeUserJs, type Firefox } from './helpers/firefox-bidi.js';
 import { startPushServiceStandIn, type PushServiceStandIn } from './helpers/push-service-standin.js';
 
@@ -93,7 +98,7 @@ before(async () => {
   await until(ff, tab, `async () => document.querySelector('[role=status]')?.textContent.includes('Paired with laptop')`, 'pairing');
   assert.equal((await pair.exited).code, 0, pair.stderr());
   pageKey = await ff.evaluate<string>(tab, `async () => document.querySelector('[aria-label="SSH public key"]').textContent.trim()`);
-  ({ agent, agentSocket } = await startAgent(computer));
+  ({ agent, agentSocket } = await startAgent(computer, 60));
   sshd = await startSshd({ authorizedKeys: [pageKey] });
 });
 
@@ -153,4 +158,105 @@ test('every tab closed, ssh through latch agent: a new service worker instance w
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /logged-in/);
   void notifications;
+});
+
+/** The pairing's queue id (the page's pairing id, PROTOCOL.md §3.1), read in an app tab. */
+async function pairingQueue(f: Firefox): Promise<string> {
+  const tab = (await f.tabs())[0]!.context;
+  await f.navigate(tab, `${srv.url}/app/#computers`);
+  await until(f, tab, `async () => document.body.dataset.ready === 'true'`, 'the app');
+  const q = await f.evaluate<string>(tab, `async () => new Promise((resolve, reject) => {
+    const open = indexedDB.open('latch-web');
+    open.onsuccess = () => {
+      const get = open.result.transaction('kv').objectStore('kv').get('pairings');
+      get.onsuccess = () => resolve(get.result[0].id);
+      get.onerror = () => reject(get.error);
+    };
+  })`);
+  await f.navigate(tab, 'about:blank'); // the app closed again: nobody listens on the queue
+  return q;
+}
+
+/** An opaque message to `queue`, as any sender may send (§3.3); returns the send answer. */
+async function sendTo(queue: string): Promise<{ id: string; reader?: string }> {
+  const res = await fetch(`${srv.url}/v1/queues/${queue}/messages`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array([1, 2, 3]) });
+  assert.equal(res.status, 201);
+  return (await res.json()) as { id: string; reader?: string };
+}
+
+test('with the browser closed, the push waits at the push service and is delivered when Firefox starts', { skip }, async () => {
+  await ff!.quit();
+  ff = undefined;
+  const sshDone = ssh();
+  await agent.waitFor(/sent to your phone \(push\)[\s\S]*sent to your phone \(push\)/);
+  const post = await standin.waitForPost((p) => p.status === 201 && p.urgency === 'high' && p.ttl !== undefined && p.ttl > 0 && p.ttl <= 30 && p.topic !== undefined);
+  assert.ok(post.topic!.length <= 32);
+  ff = await startFirefox(profile);
+  const tab = (await ff.tabs())[0]!.context;
+  await ff.navigate(tab, `${srv.url}/app/icon.svg`);
+  const shown = await until<{ title: string }[]>(ff, tab, `async () => {
+    const reg = await navigator.serviceWorker.getRegistration('/app/');
+    const list = reg ? (await reg.getNotifications()).map((n) => ({ title: n.title })) : [];
+    return list.length ? list : undefined;
+  }`, 'the queued notification');
+  assert.match(shown[0]!.title, /^SSH login as /);
+  await ff.navigate(tab, `${srv.url}/app/#requests`);
+  await until(ff, tab, `async () => { const b = [...document.querySelectorAll('#cards article button')].find((b) => b.textContent === 'Approve'); if (!b || b.disabled) return false; b.click(); return true; }`, 'Approve');
+  const r = await sshDone;
+  assert.equal(r.code, 0, `${r.stderr}\nagent: ${agent.stderr().slice(-2000)}`);
+});
+
+test('a registration with a bad reader proof is refused, with the same answer as a bad read', { skip }, async () => {
+  const queue = await pairingQueue(ff!);
+  const sodium = await sodiumReady();
+  const stranger = sodium.crypto_sign_keypair();
+  const body = new TextEncoder().encode(JSON.stringify({ endpoint: 'https://attacker.example/push/1', keys: { p256dh: Buffer.alloc(65, 4).toString('base64url'), auth: Buffer.alloc(16, 1).toString('base64url') } }));
+  const path = `/v1/queues/${queue}/push`;
+  const auth = signRelayProof(sodium, { publicKey: stranger.publicKey, secretKey: stranger.privateKey }, 'POST', path, Math.floor(Date.now() / 1000), body);
+  const reg = await fetch(`${srv.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'latch-auth': auth }, body });
+  const read = await fetch(`${srv.url}/v1/queues/${queue}/messages`, { headers: { 'latch-auth': auth } });
+  assert.equal(reg.status, 401);
+  assert.equal(read.status, 401);
+  assert.deepEqual(await reg.json(), await read.json());
+  // The queue's pushes still go to the browser's endpoint.
+  assert.equal((await sendTo(queue)).reader, 'push');
+});
+
+test('a push signed with another VAPID key is refused by the push service, and the relay logs it', { skip }, async () => {
+  const queue = await pairingQueue(ff!);
+  const vapidFile = path.join(srv.dataDir, 'vapid.json');
+  const original = fs.readFileSync(vapidFile, 'utf8');
+  // The server's key pair replaced (a lost data dir restored without vapid.json, say): the
+  // browser's subscription is still bound to the old public key.
+  const other = webpush.generateVAPIDKeys();
+  await srv.stop();
+  fs.writeFileSync(vapidFile, JSON.stringify({ v: 1, public_key: other.publicKey, private_key: other.privateKey }), { mode: 0o600 });
+  srv = await startLatchServer({ dataDir: srv.dataDir, port: srv.port, env: { ...process.env, NODE_EXTRA_CA_CERTS: standin.caFile } });
+  const refusedBefore = standin.posts.filter((p) => p.status === 403).length;
+  assert.equal((await sendTo(queue)).reader, 'push');
+  const refused = await standin.waitForPost((p) => p.status === 403 && standin.posts.filter((q) => q.status === 403).length > refusedBefore);
+  assert.match(refused.reason!, /vapid key does not match/);
+  await srv.proc.waitFor(new RegExp(`push for queue ${queue} to 127\\.0\\.0\\.1:[0-9]+ refused \\(403\\)`));
+  // The right key again, for the tests that follow.
+  await srv.stop();
+  fs.writeFileSync(vapidFile, original, { mode: 0o600 });
+  srv = await startLatchServer({ dataDir: srv.dataDir, port: srv.port, env: { ...process.env, NODE_EXTRA_CA_CERTS: standin.caFile } });
+});
+
+test('a 410 from the push service removes the subscription; the agent then says it waits for the app', { skip }, async () => {
+  const queue = await pairingQueue(ff!);
+  const [channel] = standin.channels();
+  standin.markGone(`x/${channel!.channelID}`);
+  assert.equal((await sendTo(queue)).reader, 'push');
+  await standin.waitForPost((p) => p.status === 410);
+  await srv.proc.waitFor(new RegExp(`push subscription of queue ${queue} at 127\\.0\\.0\\.1:[0-9]+ is gone \\(410\\): dropped`));
+  assert.equal((await sendTo(queue)).reader, 'none', 'no subscription left: the relay says nobody will be woken');
+  // The agent's own words for that, while the request waits; the app then opens and denies it.
+  const sshDone = ssh();
+  await agent.waitFor(/waiting for the app to open/);
+  const tab = (await ff!.tabs())[0]!.context;
+  await ff!.navigate(tab, `${srv.url}/app/#requests`);
+  await until(ff!, tab, `async () => { const b = [...document.querySelectorAll('#cards article button')].find((b) => b.textContent === 'Deny'); if (!b) return false; b.click(); return true; }`, 'Deny');
+  const r = await sshDone;
+  assert.notEqual(r.code, 0);
 });

@@ -21,7 +21,17 @@ function render(s: PushState): void {
   for (const b of document.querySelectorAll<HTMLButtonElement>('.push-enable')) b.hidden = !offerable;
 }
 
+/**
+ * The app is open, so its cards show every waiting request: the notifications that pointed here
+ * have done their job (and one left behind would point at a request already answered).
+ */
+async function closeNotifications(): Promise<void> {
+  const reg = await navigator.serviceWorker?.getRegistration();
+  for (const n of (await reg?.getNotifications?.()) ?? []) n.close();
+}
+
 export async function recheckPush(ctx: AppContext, ask = false): Promise<PushState> {
+  void closeNotifications().catch(() => undefined);
   const s = await syncPush(ctx.store, { ask, log: ctx.log }).catch((e: unknown): PushState => ({ on: false, why: 'failed', detail: e instanceof Error ? e.message : String(e) }));
   render(s);
   return s;
