@@ -19,7 +19,7 @@ import { run } from './helpers/agent-test-env.js';
 import { LATCH_CLI } from './helpers/latch-process.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { signRelayProof } from '../src/relay/relay-proof.js';
-import { firefoxMissing, startFirefox, writeUserJs, type Firefox } from './helpers/firefox-bidi.js';
+import { firefoxMissing, pushPrefs, startFirefox, writeUserJs, type Firefox } from './helpers/firefox-bidi.js';
 import { startPushServiceStandIn, type PushServiceStandIn } from './helpers/push-service-standin.js';
 
 const skip = firefoxMissing();
@@ -34,21 +34,6 @@ let agent: Watched;
 let agentSocket: string;
 let pageKey: string;
 let sshd: TestSshd;
-
-/** The profile's prefs, as issue 14 lists them. */
-function prefs(): Record<string, string | number | boolean> {
-  return {
-    'dom.push.serverURL': standin.wsUrl,
-    'dom.push.testing.allowInsecureServerURL': true,
-    'dom.push.connection.enabled': true,
-    'permissions.default.desktop-notification': 1,
-    // Headless Firefox has no notification daemon: its own alert windows instead.
-    'alerts.useSystemBackend': false,
-    // A worker with no page open stops after a second without events, so a push really wakes one.
-    'dom.serviceWorkers.idle_timeout': 1000,
-    'dom.serviceWorkers.idle_extended_timeout': 5000,
-  };
-}
 
 /** Polls `fn` in `tab` until it returns a truthy value (each call is an event, not a timer in the test). */
 async function until<T>(f: Firefox, tab: string, fn: string, what: string, tries = 600): Promise<T> {
@@ -82,7 +67,7 @@ before(async () => {
   standin = await startPushServiceStandIn();
   srv = await startLatchServer({ env: { ...process.env, NODE_EXTRA_CA_CERTS: standin.caFile } });
   profile = tempDir('firefox');
-  writeUserJs(profile, prefs());
+  writeUserJs(profile, pushPrefs(standin.wsUrl));
   ff = await startFirefox(profile);
   const tab = await openApp(ff);
   // Pair by pasted link, as on a phone without a camera.
@@ -204,6 +189,33 @@ test('with the browser closed, the push waits at the push service and is deliver
   await until(ff, tab, `async () => { const b = [...document.querySelectorAll('#cards article button')].find((b) => b.textContent === 'Approve'); if (!b || b.disabled) return false; b.click(); return true; }`, 'Approve');
   const r = await sshDone;
   assert.equal(r.code, 0, `${r.stderr}\nagent: ${agent.stderr().slice(-2000)}`);
+});
+
+test('429 holds pushes back until Retry-After; 413 is sent again as a content-free wake, which still shows a notification', { skip }, async () => {
+  const queue = await pairingQueue(ff!);
+  const tab = (await ff!.tabs())[0]!.context;
+  await ff!.navigate(tab, `${srv.url}/app/icon.svg`);
+  await ff!.evaluate(tab, `async () => { const reg = await navigator.serviceWorker.getRegistration('/app/'); for (const n of await reg.getNotifications()) n.close(); return true; }`);
+  const n = standin.posts.length;
+  standin.failNext(429, { 'retry-after': '1' });
+  await sendTo(queue);
+  await standin.waitForPost((p) => p.status === 429 && standin.posts.indexOf(p) >= n);
+  await srv.proc.waitFor(new RegExp(`push for queue ${queue} to \\S+ rate limited \\(429\\): next one in 1 s`));
+  // Sent again once Retry-After has passed: one push for the newest message.
+  await standin.waitForPost((p) => p.status === 201 && standin.posts.indexOf(p) > n);
+  const m = standin.posts.length;
+  standin.failNext(413);
+  await sendTo(queue);
+  await standin.waitForPost((p) => p.status === 413 && standin.posts.indexOf(p) >= m);
+  await srv.proc.waitFor(new RegExp(`push for queue ${queue} to \\S+ too large \\(413\\): sending a content-free wake`));
+  await standin.waitForPost((p) => p.status === 201 && standin.posts.indexOf(p) > m);
+  const shown = await until<{ title: string; body: string }[]>(ff!, tab, `async () => {
+    const reg = await navigator.serviceWorker.getRegistration('/app/');
+    const list = (await reg.getNotifications()).map((n) => ({ title: n.title, body: n.body }));
+    return list.some((x) => x.title === 'A request from laptop is waiting') ? list : undefined;
+  }`, 'the content-free wake\'s notification');
+  assert.ok(shown.length >= 1);
+  await ff!.navigate(tab, 'about:blank');
 });
 
 test('a registration with a bad reader proof is refused, with the same answer as a bad read', { skip }, async () => {

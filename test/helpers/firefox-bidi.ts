@@ -7,7 +7,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after } from 'node:test';
 import WebSocket from 'ws';
 
 export const FIREFOX = '/usr/bin/firefox-esr';
@@ -45,13 +44,30 @@ export interface Firefox {
   quit(): Promise<void>;
 }
 
+/** The profile prefs issue 14 lists, for a Firefox that subscribes at the push service `pushServerWsUrl`. */
+export function pushPrefs(pushServerWsUrl: string): Record<string, string | number | boolean> {
+  return {
+    'dom.push.serverURL': pushServerWsUrl,
+    'dom.push.testing.allowInsecureServerURL': true,
+    'dom.push.connection.enabled': true,
+    'permissions.default.desktop-notification': 1,
+    // Headless Firefox has no notification daemon: its own alert windows instead.
+    'alerts.useSystemBackend': false,
+    // A worker with no page open stops after a second without events, so a push really wakes one.
+    'dom.serviceWorkers.idle_timeout': 1000,
+    'dom.serviceWorkers.idle_extended_timeout': 5000,
+  };
+}
+
 /** Writes `prefs` to DIR/user.js (Firefox reads it at every start). */
 export function writeUserJs(profileDir: string, prefs: Record<string, string | number | boolean>): void {
   writeFileSync(join(profileDir, 'user.js'), Object.entries(prefs).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});\n`).join(''));
 }
 
+// A failed test (or bench) must not leave Firefox behind; on exit, not node:test's `after`, since
+// bench/push-bench.ts runs this outside the test runner.
 const running = new Set<ChildProcess>();
-after(() => {
+process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 

@@ -20,12 +20,13 @@
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { importJWK, jwtVerify } from 'jose';
 import { issueTestCert, makeTestCa, type TestCa } from './test-tls.js';
-import { tempDir } from './latch-process.js';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 interface Channel {
   uaid: string;
@@ -64,6 +65,11 @@ export interface PushServiceStandIn {
   acks: { version: string; code: number }[];
   /** Channels registered now. */
   channels(): Channel[];
+  /**
+   * Answer the next valid POST with `status` (429 with Retry-After, 413, as a real service does
+   * under load or for a payload it will not take) instead of delivering it.
+   */
+  failNext(status: number, headers?: Record<string, string>): void;
   /** Answer 410 Gone for this endpoint from now on. */
   markGone(endpoint: string): void;
   /** Resolves with the first answered POST matching `pred` (now or later). */
@@ -76,7 +82,8 @@ export interface PushServiceStandIn {
 const MAX_BODY = 4096;
 
 export async function startPushServiceStandIn(): Promise<PushServiceStandIn> {
-  const dir = tempDir('push-standin');
+  // Not latch-process.ts's tempDir: bench/push-bench.ts uses the stand-in outside node:test.
+  const dir = mkdtempSync(join(tmpdir(), 'latch-push-standin-'));
   const ca: TestCa = makeTestCa(dir);
   const cert = issueTestCert(ca, 'push', ['127.0.0.1', 'localhost']);
   const channels = new Map<string, Channel>();
@@ -86,6 +93,7 @@ export async function startPushServiceStandIn(): Promise<PushServiceStandIn> {
   const postWaiters: { pred: (p: PushPost) => boolean; resolve: (p: PushPost) => void }[] = [];
   const browserWaiters: (() => void)[] = [];
   let version = 0;
+  let forced: { status: number; headers: Record<string, string> } | undefined;
   const acks: { version: string; code: number }[] = [];
 
   const record = (p: PushPost): void => {
@@ -207,6 +215,11 @@ export async function startPushServiceStandIn(): Promise<PushServiceStandIn> {
     if (vapid) return answer({ ...base, ttl, ...vapid });
     if (body.length > MAX_BODY) return answer({ ...base, ttl, status: 413, reason: 'payload over 4096 bytes' });
     if (body.length > 0 && req.headers['content-encoding'] !== 'aes128gcm') return answer({ ...base, ttl, status: 415, reason: 'Content-Encoding must be aes128gcm (RFC 8291)' });
+    if (forced) {
+      const f = forced;
+      forced = undefined;
+      return answer({ ...base, ttl, status: f.status, reason: `forced ${f.status}` }, f.headers);
+    }
     const v = String(++version);
     const topic = base.topic;
     const list = (pending.get(ch.uaid) ?? []).filter((p) => topic === undefined || p.channelID !== channelID || p.topic !== topic);
@@ -231,6 +244,9 @@ export async function startPushServiceStandIn(): Promise<PushServiceStandIn> {
     posts,
     acks,
     channels: () => [...channels.values()],
+    failNext(status, headers = {}) {
+      forced = { status, headers };
+    },
     markGone(endpoint) {
       const id = endpoint.split('/').pop()!;
       const ch = channels.get(id);
