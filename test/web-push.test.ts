@@ -129,7 +129,7 @@ test('every tab closed, ssh through latch agent: a new service worker instance w
   const shown = await until<{ title: string; body: string; data: { instance: string } }[]>(f, blank, `async () => {
     const reg = await navigator.serviceWorker.getRegistration('/app/');
     const list = reg ? (await reg.getNotifications()).map((n) => ({ title: n.title, body: n.body, data: n.data })) : [];
-    return list.length ? list : undefined;
+    return list.some((n) => n.title.startsWith('SSH login')) ? list : undefined;
   }`, 'the notification', 100);
   assert.equal(shown.length, 1);
   assert.match(shown[0]!.title, new RegExp(`^SSH login as ${user}@\\[127\\.0\\.0\\.1\\]:${sshd.port}$`));
@@ -182,7 +182,7 @@ test('with the browser closed, the push waits at the push service and is deliver
   const shown = await until<{ title: string }[]>(ff, tab, `async () => {
     const reg = await navigator.serviceWorker.getRegistration('/app/');
     const list = reg ? (await reg.getNotifications()).map((n) => ({ title: n.title })) : [];
-    return list.length ? list : undefined;
+    return list.some((n) => n.title.startsWith('SSH login')) ? list : undefined;
   }`, 'the queued notification');
   assert.match(shown[0]!.title, /^SSH login as /);
   await ff.navigate(tab, `${srv.url}/app/#requests`);

@@ -53,7 +53,7 @@ export function describePushState(s: PushState): string {
   }
 }
 
-interface PushEnv {
+export interface PushEnv {
   serviceWorker?: ServiceWorkerContainer;
   userAgent: string;
   standalone: boolean;
