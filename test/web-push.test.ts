@@ -53,22 +53,13 @@ async function openApp(f: Firefox, hash = ''): Promise<string> {
   return tab;
 }
 
-/** The notifications the app's service worker is showing, read from a page outside its scope. */
-async function notifications(f: Firefox, tab: string): Promise<{ title: string; body: string; data: { instance: string; queue: string } }[]> {
-  return f.evaluate(tab, `async () => {
-    const reg = await navigator.serviceWorker.getRegistration('/app/');
-    if (!reg) return [];
-    return (await reg.getNotifications()).map((n) => ({ title: n.title, body: n.body, data: n.data }));
-  }`);
-}
-
 before(async () => {
   if (skip) return;
   standin = await startPushServiceStandIn();
   srv = await startLatchServer({ env: { ...process.env, NODE_EXTRA_CA_CERTS: standin.caFile } });
   profile = tempDir('firefox');
   writeUserJs(profile, pushPrefs(standin.wsUrl));
-  ff = await startFirefox(profile);
+  ff = await startFirefox(profile, {}, ['--remote-allow-system-access']);
   const tab = await openApp(ff);
   // Pair by pasted link, as on a phone without a camera.
   computer = tempDir('web-push-laptop');
@@ -109,7 +100,7 @@ test('Turn on notifications: the page subscribes with the server\'s VAPID key an
   assert.equal(standin.channels().length, 1, 'one push channel registered with the push service');
 });
 
-test('every tab closed, ssh through latch agent: a new service worker instance wakes and shows the request\'s title', { skip }, async () => {
+test('every tab closed, ssh through latch agent: a new service worker instance wakes and shows the request\'s title; tapping it opens the card, which approves the login', { skip }, async () => {
   const f = ff!;
   const appTab = (await f.tabs())[0]!.context;
   const before = await f.evaluate<string>(appTab, `async () => {
@@ -135,15 +126,42 @@ test('every tab closed, ssh through latch agent: a new service worker instance w
   assert.match(shown[0]!.title, new RegExp(`^SSH login as ${user}@\\[127\\.0\\.0\\.1\\]:${sshd.port}$`));
   assert.equal(shown[0]!.body, 'from laptop');
   assert.notEqual(shown[0]!.data.instance, before, 'the notification came from a new worker instance, woken by the push');
-  // Opening the card from the notification: /app/#requests, where the card is answered.
-  await f.navigate(blank, `${srv.url}/app/#requests`);
-  await until(f, blank, `async () => document.querySelector('#cards article button.primary, #cards article button[data-answer=approve]') !== null || [...document.querySelectorAll('#cards article button')].some((b) => b.textContent === 'Approve')`, 'the card');
-  await until(f, blank, `async () => { const b = [...document.querySelectorAll('#cards article button')].find((b) => b.textContent === 'Approve'); if (!b || b.disabled) return false; b.click(); return true; }`, 'Approve to arm and be clicked');
+  // A tap on the notification: Firefox's own alert window (alerts.useSystemBackend false) is
+  // clicked in chrome scope, so the worker's notificationclick opens /app/#requests.
+  const openedTab = await openFromNotification(f);
+  await until(f, openedTab, `async () => { const b = [...document.querySelectorAll('#cards article button')].find((b) => b.textContent === 'Approve'); if (!b || b.disabled) return false; b.click(); return true; }`, 'Approve to arm and be clicked');
   const r = await sshDone;
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /logged-in/);
-  void notifications;
 });
+
+/**
+ * Taps the notification: Firefox's own alert window (alerts.useSystemBackend false) is clicked in
+ * chrome scope (`--remote-allow-system-access`), so the worker's notificationclick opens
+ * /app/#requests; returns that tab.
+ */
+async function openFromNotification(f: Firefox): Promise<string> {
+  await clickNotification(f);
+  for (let i = 0; i < 200; i++) {
+    const t = (await f.tabs()).find((x) => x.url.startsWith(`${srv.url}/app/`) && x.url.endsWith('#requests'));
+    if (t) return t.context;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the notification's click opened no app tab: ${JSON.stringify(await f.tabs())}`);
+}
+
+async function clickNotification(f: Firefox): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const tree = await f.command<{ contexts: { context: string; url: string }[] }>('browsingContext.getTree', { 'moz:scope': 'chrome', maxDepth: 0 });
+    const alert = tree.contexts.find((c) => c.url.includes('alert.xhtml'));
+    if (alert) {
+      await f.evaluate(alert.context, `async () => { document.getElementById('alertBox').click(); return true; }`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('no notification alert window');
+}
 
 /** The pairing's queue id (the page's pairing id, PROTOCOL.md §3.1), read in an app tab. */
 async function pairingQueue(f: Firefox): Promise<string> {
@@ -176,7 +194,7 @@ test('with the browser closed, the push waits at the push service and is deliver
   await agent.waitFor(/sent to your phone \(push\)[\s\S]*sent to your phone \(push\)/);
   const post = await standin.waitForPost((p) => p.status === 201 && p.urgency === 'high' && p.ttl !== undefined && p.ttl > 0 && p.ttl <= 30 && p.topic !== undefined);
   assert.ok(post.topic!.length <= 32);
-  ff = await startFirefox(profile);
+  ff = await startFirefox(profile, {}, ['--remote-allow-system-access']);
   const tab = (await ff.tabs())[0]!.context;
   await ff.navigate(tab, `${srv.url}/app/icon.svg`);
   const shown = await until<{ title: string }[]>(ff, tab, `async () => {
@@ -185,10 +203,11 @@ test('with the browser closed, the push waits at the push service and is deliver
     return list.some((n) => n.title.startsWith('SSH login')) ? list : undefined;
   }`, 'the queued notification');
   assert.match(shown[0]!.title, /^SSH login as /);
-  await ff.navigate(tab, `${srv.url}/app/#requests`);
-  await until(ff, tab, `async () => { const b = [...document.querySelectorAll('#cards article button')].find((b) => b.textContent === 'Approve'); if (!b || b.disabled) return false; b.click(); return true; }`, 'Approve');
+  const opened = await openFromNotification(ff);
+  await until(ff, opened, `async () => { const b = [...document.querySelectorAll('#cards article button')].find((b) => b.textContent === 'Approve'); if (!b || b.disabled) return false; b.click(); return true; }`, 'Approve');
   const r = await sshDone;
   assert.equal(r.code, 0, `${r.stderr}\nagent: ${agent.stderr().slice(-2000)}`);
+  await ff.closeTab(opened); // the app closed again for the tests that follow
 });
 
 test('429 holds pushes back until Retry-After; 413 is sent again as a content-free wake, which still shows a notification', { skip }, async () => {

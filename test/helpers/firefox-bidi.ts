@@ -71,8 +71,8 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-export async function startFirefox(profileDir: string, env: NodeJS.ProcessEnv = {}): Promise<Firefox> {
-  const child = spawn(FIREFOX, ['--headless', '--remote-debugging-port=0', '--profile', profileDir, '--no-remote'], {
+export async function startFirefox(profileDir: string, env: NodeJS.ProcessEnv = {}, extraArgs: string[] = []): Promise<Firefox> {
+  const child = spawn(FIREFOX, ['--headless', '--remote-debugging-port=0', '--profile', profileDir, '--no-remote', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, MOZ_CRASHREPORTER_DISABLE: '1', ...env },
   });
