@@ -113,6 +113,7 @@ test('every tab closed, ssh through latch agent: a new service worker instance w
   // Every tab of the app closed: a blank one keeps the browser up.
   const blank = await f.newTab();
   await f.closeTab(appTab);
+  const launches = await workerStopped(f);
   const sshDone = ssh();
   await agent.waitFor(/sent to your phone \(push\)/);
   await standin.waitForPost((p) => p.status === 201);
@@ -126,6 +127,7 @@ test('every tab closed, ssh through latch agent: a new service worker instance w
   assert.match(shown[0]!.title, new RegExp(`^SSH login as ${user}@\\[127\\.0\\.0\\.1\\]:${sshd.port}$`));
   assert.equal(shown[0]!.body, 'from laptop');
   assert.notEqual(shown[0]!.data.instance, before, 'the notification came from a new worker instance, woken by the push');
+  assert.ok((await workerInfo(f)).launchCount > launches, 'the stopped worker was launched again by the push');
   // A tap on the notification: Firefox's own alert window (alerts.useSystemBackend false) is
   // clicked in chrome scope, so the worker's notificationclick opens /app/#requests.
   const openedTab = await openFromNotification(f);
@@ -148,6 +150,36 @@ async function openFromNotification(f: Firefox): Promise<string> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`the notification's click opened no app tab: ${JSON.stringify(await f.tabs())}`);
+}
+
+/**
+ * The app's service worker as Firefox's service worker manager sees it (chrome scope, as
+ * about:debugging reads it): whether it is running (its idle deadline lies ahead) and how many
+ * times it has been launched.
+ */
+async function workerInfo(f: Firefox): Promise<{ running: boolean; launchCount: number }> {
+  const tree = await f.command<{ contexts: { context: string; url: string }[] }>('browsingContext.getTree', { 'moz:scope': 'chrome', maxDepth: 0 });
+  const browser = tree.contexts.find((c) => c.url === 'chrome://browser/content/browser.xhtml')!;
+  return f.evaluate(browser.context, `async (scope) => {
+    const swm = Cc['@mozilla.org/serviceworkers/manager;1'].getService(Ci.nsIServiceWorkerManager);
+    const regs = swm.getAllRegistrations();
+    for (let i = 0; i < regs.length; i++) {
+      const reg = regs.queryElementAt(i, Ci.nsIServiceWorkerRegistrationInfo);
+      const w = reg.activeWorker;
+      if (reg.scope === scope && w) return { running: w.lifetimeDeadline > ChromeUtils.now(), launchCount: w.launchCount };
+    }
+    throw new Error('no service worker for ' + scope);
+  }`, `${srv.url}/app/`);
+}
+
+/** Resolves once the app's service worker has stopped by itself (the short idle timeout); returns its launch count. */
+async function workerStopped(f: Firefox): Promise<number> {
+  for (let i = 0; i < 300; i++) {
+    const w = await workerInfo(f);
+    if (!w.running) return w.launchCount;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the service worker did not stop by itself');
 }
 
 async function clickNotification(f: Firefox): Promise<void> {
