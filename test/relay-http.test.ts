@@ -388,3 +388,26 @@ test('waiting long-polls are capped per client: 100 wait, the rest get 429 too_m
   }
   await healthy();
 });
+
+test('the send answer says who will read the message (§3.9): "live" with a subscriber on the socket, "none" without one and no push subscription', async () => {
+  const q = await newQueue();
+  const path = `/v1/queues/${q.id}/messages`;
+  const alone = await call('POST', path, { body: octets('nobody listens'), headers: BIN });
+  assert.equal(alone.json.reader, 'none');
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
+  const frames: any[] = [];
+  const subscribed = new Promise<void>((resolve) =>
+    ws.on('message', (raw) => {
+      const f = JSON.parse(String(raw));
+      frames.push(f);
+      if (f.op === 'subscribed') resolve();
+    }),
+  );
+  await new Promise((r) => ws.once('open', r));
+  ws.send(JSON.stringify({ op: 'subscribe', queue: q.id, auth: q.proof('SUBSCRIBE', `/v1/queues/${q.id}`) }));
+  await subscribed;
+  const live = await call('POST', path, { body: octets('someone listens'), headers: BIN });
+  assert.equal(live.json.reader, 'live');
+  ws.close();
+});
