@@ -8,6 +8,7 @@ import { relayScaleBench } from './relay-scale-bench.js';
 import { agentBench } from './agent-bench.js';
 import { custodyBench } from './custody-bench.js';
 import { webauthnBench } from './webauthn-bench.js';
+import { pushBench } from './push-bench.js';
 
 const sections: [string, () => Promise<string[]>][] = [
   ['Relay round trip (issue 2)', relayBench],
@@ -15,6 +16,7 @@ const sections: [string, () => Promise<string[]>][] = [
   ['SSH sign round trip and login (issue 3)', agentBench],
   ['Custody co-sign (issue 4)', custodyBench],
   ['WebAuthn get round trip (issue 11)', webauthnBench],
+  ['Web Push wake-up, app closed, beside the socket path (issue 14)', pushBench],
 ];
 
 console.log(`latch bench — node ${process.version}, ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'})`);

@@ -17,11 +17,11 @@ const CHROMIUM = '/usr/bin/chromium';
 const GETS = 30;
 const PASSPHRASE = 'bench passphrase (not secret)';
 
-function pct(sorted: number[], p: number): number {
+export function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
 
-function run(args: string[], home: string): { child: ChildProcess; out: Promise<string>; wait(re: RegExp, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray> } {
+export function run(args: string[], home: string): { child: ChildProcess; out: Promise<string>; wait(re: RegExp, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray> } {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LATCH_HOME: home, LATCH_PASSPHRASE: PASSPHRASE }, stdio: ['ignore', 'pipe', 'pipe'] });
   const buf = { stdout: '', stderr: '' };
   const listeners: (() => void)[] = [];
@@ -46,7 +46,7 @@ function run(args: string[], home: string): { child: ChildProcess; out: Promise<
   return { child, out, wait };
 }
 
-const tmp = (p: string): string => mkdtempSync(path.join(os.tmpdir(), `latch-bench-${p}-`));
+export const tmp = (p: string): string => mkdtempSync(path.join(os.tmpdir(), `latch-bench-${p}-`));
 
 type Page = import('playwright-core').Page;
 

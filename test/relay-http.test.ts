@@ -388,3 +388,46 @@ test('waiting long-polls are capped per client: 100 wait, the rest get 429 too_m
   }
   await healthy();
 });
+
+test('the send answer says who will read the message (§3.9): "live" with a subscriber on the socket, "none" without one and no push subscription', async () => {
+  const q = await newQueue();
+  const path = `/v1/queues/${q.id}/messages`;
+  const alone = await call('POST', path, { body: octets('nobody listens'), headers: BIN });
+  assert.equal(alone.json.reader, 'none');
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`${relay.url.replace(/^http/, 'ws')}/v1/ws`);
+  const frames: any[] = [];
+  const subscribed = new Promise<void>((resolve) =>
+    ws.on('message', (raw) => {
+      const f = JSON.parse(String(raw));
+      frames.push(f);
+      if (f.op === 'subscribed') resolve();
+    }),
+  );
+  await new Promise((r) => ws.once('open', r));
+  ws.send(JSON.stringify({ op: 'subscribe', queue: q.id, auth: q.proof('SUBSCRIBE', `/v1/queues/${q.id}`) }));
+  await subscribed;
+  const live = await call('POST', path, { body: octets('someone listens'), headers: BIN });
+  assert.equal(live.json.reader, 'live');
+  ws.close();
+});
+
+test('a push subscription goes only to a known push service: another https host is refused (no requests to arbitrary hosts), a public one is taken', async () => {
+  const q = await newQueue();
+  const path = `/v1/queues/${q.id}/push`;
+  const keys = { p256dh: Buffer.alloc(65, 4).toString('base64url'), auth: Buffer.alloc(16, 1).toString('base64url') };
+  const register = (endpoint: string | null): Promise<{ status: number; json: any }> => {
+    const body = JSON.stringify(endpoint === null ? { endpoint } : { endpoint, keys });
+    return call('POST', path, { body, headers: { 'content-type': 'application/json', 'latch-auth': bodyProof(q, 'POST', path, body) } });
+  };
+  for (const inside of ['https://10.0.0.1/push/1', 'https://metadata.internal/x', 'https://evilfcm.googleapis.com.example/x', 'https://fcm.googleapis.com:8443/x']) {
+    assertError(await register(inside), 400, 'push_service_not_allowed');
+  }
+  const sent = await call('POST', `/v1/queues/${q.id}/messages`, { body: octets('no push for this one'), headers: BIN });
+  assert.equal(sent.json.reader, 'none', 'nothing was registered');
+  const taken = await register('https://fcm.googleapis.com/fcm/send/abc123');
+  assert.equal(taken.status, 200, JSON.stringify(taken.json));
+  assert.deepEqual(taken.json, { push: true });
+  // Removed again before anything is sent: the test makes no request to the real service.
+  assert.deepEqual((await register(null)).json, { push: false });
+});

@@ -15,6 +15,7 @@ import { deliveryOutcome } from '../src/web/web-history.js';
 import { byId, h } from './ui/dom.js';
 import { cleanLine } from '../src/authenticator/sign-review.js';
 import { setupPairScreen } from './screens/pair-screen.js';
+import { recheckPush, setupPushControls } from './ui/push-control.js';
 import { renderComputers } from './screens/computers-screen.js';
 import { renderPolicies } from './screens/policies-screen.js';
 import { renderHistory } from './screens/history-screen.js';
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
   });
 
   setupPairScreen(ctx);
+  setupPushControls(ctx);
   document.addEventListener('latch:changed', () => void ctx.refresh());
   // Two tabs (issue 16 §5, docs/WEB.md): a request is shown in the one tab whose claim won; this
   // one says where it is instead of showing nothing.
@@ -182,6 +184,9 @@ async function main(): Promise<void> {
   void restart(false); // a page opening changes no pairing: other tabs need not restart
   // The custody account's notices (2FA joins, recoveries): a no-op until this browser holds an account.
   restartCustodyNotices(ctx);
+  // Issue 14: re-check the push subscription each time the app opens (the browser may have
+  // renewed or dropped it, or the user changed the permission); never prompts by itself.
+  void recheckPush(ctx);
   document.body.dataset.ready = 'true';
 }
 

@@ -14,11 +14,8 @@ const STATIC = ['index.html', 'app.css', 'manifest.webmanifest', 'icon.svg'];
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-await build({
-  entryPoints: [join(here, 'app.ts')],
-  outfile: join(out, 'app.js'),
+const common = {
   bundle: true,
-  format: 'esm',
   platform: 'browser',
   target: ['es2022'],
   minify: true,
@@ -26,7 +23,11 @@ await build({
   // relay-client loads `ws` only where there is no global WebSocket (Node); browsers have one.
   external: ['ws'],
   logLevel: 'warning',
-});
+};
+await build({ ...common, entryPoints: [join(here, 'app.ts')], outfile: join(out, 'app.js'), format: 'esm' });
+// The service worker's push side (issue 14): its own classic-script bundle, loaded by sw.js with
+// importScripts, so the worker opens envelopes with the same src/protocol code as the page.
+await build({ ...common, entryPoints: [join(here, 'sw-push.ts')], outfile: join(out, 'sw-push.js'), format: 'iife' });
 for (const f of STATIC) copyFileSync(join(here, f), join(out, f));
 // The QR decoder's WebAssembly (web/ui/qr-scanner.ts loads it beside app.js): served by us, never
 // from the CDN zxing-wasm defaults to. Not a shell file: sw.js caches it once a scan has used it.

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The shell files whose bytes (with sw.js's source) make the build hash (sw.js caches exactly these, plus './'). */
-export const SHELL_FILES = ['app.js', 'index.html', 'app.css', 'manifest.webmanifest', 'icon.svg'];
+export const SHELL_FILES = ['app.js', 'sw-push.js', 'index.html', 'app.css', 'manifest.webmanifest', 'icon.svg'];
 /** The placeholder in web/sw.js, quotes included: exactly one, in code, never in a comment. */
 const PLACEHOLDER = "'__LATCH_SHELL_VERSION__'";
 

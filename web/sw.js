@@ -10,8 +10,13 @@ const CACHE = `latch-shell-${SHELL_VERSION}`;
 // Not zxing_reader.wasm (the QR decoder, ~930 KB): pairing needs the relay, so a scanner is no use
 // offline, and Chrome on Android decodes with BarcodeDetector instead; it is cached once a scan
 // has used it.
-const SHELL = ['./', './index.html', './app.js', './app.css', './manifest.webmanifest', './icon.svg'];
+const SHELL = ['./', './index.html', './app.js', './sw-push.js', './app.css', './manifest.webmanifest', './icon.svg'];
 const CACHED_LATER = ['./zxing_reader.wasm'];
+
+// Push wake-ups (issue 14): 'push', 'notificationclick' and 'pushsubscriptionchange' live in
+// sw-push.js (bundled from web/sw-push.ts with libsodium, to open envelopes). Loaded at the
+// top level, as importScripts must be, so a woken worker has its handlers from the first event.
+importScripts('./sw-push.js');
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => ((own = Promise.resolve(c)), c.addAll(SHELL))).then(() => self.skipWaiting()));

@@ -115,6 +115,12 @@ export class AuthenticatorBackend implements AgentBackend {
       return (await this.opts.client.request(body, {
         timeoutSeconds: this.opts.signTimeoutSeconds ?? TIMEOUT_SIGN_SECONDS,
         onAck: () => (this.opts.onPrompt ?? defaultPrompt(this.opts.log))(what),
+        // While it waits, say where the request went (issue 14, PROTOCOL.md §3.9): a live
+        // authenticator acks within a moment and needs no line of its own.
+        onSent: (reader) => {
+          if (reader === 'push') this.opts.log(`${what}: sent to your phone (push)`);
+          else if (reader === 'none') this.opts.log(`${what}: waiting for the app to open`);
+        },
       })) as { signature: string };
     } catch (e) {
       this.opts.log(`${what} refused: ${isLatchError(e) ? `${e.message} [${e.code}]` : 'error'}`);

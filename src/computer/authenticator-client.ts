@@ -72,8 +72,15 @@ export class AuthenticatorClient {
 
   async request<B extends RequestBody>(
     body: B,
-    /** `keepTimeoutOnAck`: an ack does not move the end (WebAuthn: the page's timeout is the whole lifetime, §5.1.3 step 20). */
-    opts: { timeoutSeconds: number; onAck?: () => void; signal?: AbortSignal; keepTimeoutOnAck?: boolean },
+    opts: {
+      timeoutSeconds: number;
+      onAck?: () => void;
+      signal?: AbortSignal;
+      /** An ack does not move the end (WebAuthn: the page's timeout is the whole lifetime, §5.1.3 step 20). */
+      keepTimeoutOnAck?: boolean;
+      /** Once the relay stored the request: who will read it, when the relay says (PROTOCOL.md §3.9). */
+      onSent?: (reader: 'live' | 'push' | 'none' | undefined) => void;
+    },
   ): Promise<ResultFor<B['kind']>> {
     this.#loop ??= this.#receive();
     const now = nowSeconds();
@@ -125,7 +132,7 @@ export class AuthenticatorClient {
       });
       arm(opts.timeoutSeconds);
       const envelope = boxMessageShared(this.sodium, bytes, this.#boxKey);
-      this.relay.send(this.pairing.authenticatorQueue, envelope).catch((e: unknown) => {
+      this.relay.send(this.pairing.authenticatorQueue, envelope).then((sent) => opts.onSent?.(sent.reader)).catch((e: unknown) => {
         // The authenticator closes its inbox when the user removes this computer there.
         const err = isLatchError(e) && e.code === 'queue_closed' ? new LatchError('unpaired', `"${this.pairing.deviceName}" removed this computer; pair again with \`latch pair\``) : e;
         this.#pending.get(message.request_id)?.reject(err);

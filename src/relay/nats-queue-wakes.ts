@@ -57,6 +57,10 @@ export class NatsQueueWakes implements QueueWakes {
     };
   }
 
+  has(queue: string): boolean {
+    return this.#local.has(queue);
+  }
+
   notify(queue: string, message?: Arrival): void {
     this.#local.notify(queue, message);
     if (this.#stopped || this.#nc.isClosed()) return;

@@ -21,6 +21,11 @@ export interface QueueWakes {
   /** Returns an unsubscribe function. */
   listen(queue: string, fn: QueueListener): () => void;
   notify(queue: string, message?: Arrival): void;
+  /**
+   * Whether a reader of `queue` listens on this node (Web Push: a live reader needs no push,
+   * PROTOCOL.md §3.9). A reader on another node is not seen: see docs/SCALING.md.
+   */
+  has(queue: string): boolean;
   readonly size: number;
 }
 
@@ -64,6 +69,11 @@ export class QueueNotifier implements QueueWakes {
         // a listener's failure must not stop the others
       }
     }
+  }
+
+  /** Whether anyone listens on `queue` now (a live socket subscriber or a waiting long-poll). */
+  has(queue: string): boolean {
+    return this.#listeners.has(queue);
   }
 
   get size(): number {

@@ -18,6 +18,10 @@ import { RelayWebSocketHub } from './relay-ws.js';
 import { RELAY_PROTOCOL_VERSION } from './relay-ws-frame.js';
 import { SqliteRelayStore } from './sqlite-relay-store.js';
 import { clientAddress } from '../util/client-address.js';
+import type { PushSender } from './push-sender.js';
+import type { PushSubscriptionStore } from './push-subscription-store.js';
+import { parsePushRegistration } from './push-registration.js';
+import { DEFAULT_PUSH_SERVICE_HOSTS, isAllowedPushEndpoint } from './push-service-hosts.js';
 
 export { RELAY_PROTOCOL_VERSION };
 export const DEFAULT_TTL_SECONDS = 172800;
@@ -52,7 +56,16 @@ export interface RelayOptions {
   pingIntervalMs?: number;
   /** The URL authenticators reach this relay at (`latch server --public-url`); /v1/health names it. */
   publicUrl?: string;
+  /** Web Push wake-ups (issue 14, §3.9); without it the push routes answer 503 `push_off`. */
+  push?: { sender: PushSender; store: PushSubscriptionStore; allowedHosts?: readonly string[] };
 }
+
+/**
+ * Who will see a stored message (the send answer's `reader`, PROTOCOL.md §3.9): a reader that is
+ * listening now, one woken by a push, or nobody until the app opens.
+ */
+export type ReaderState = 'live' | 'push' | 'none';
+export type SendResult = PutResult & { reader?: ReaderState };
 
 export interface Relay {
   /** Serves the request and returns true if the path is the relay's; otherwise returns false and does nothing. */
@@ -104,6 +117,7 @@ function isRelayPath(pathname: string): boolean {
   return (
     pathname === '/v1/health' ||
     pathname === '/v1/ws' ||
+    pathname === '/v1/push' ||
     pathname === '/v1/queues' ||
     pathname.startsWith('/v1/queues/')
   );
@@ -161,13 +175,21 @@ export function createRelay(opts: RelayOptions): Relay {
    * then the queue's readers are woken with the message in hand. A duplicate (same client
    * message id) was announced when it was first stored, so it wakes nobody.
    */
-  async function putMessage(queue: string, body: Uint8Array, clientId?: string): Promise<PutResult> {
+  async function putMessage(queue: string, body: Uint8Array, clientId?: string): Promise<SendResult> {
     const now = Date.now();
     const put = await store.put(queue, body, now, clientId);
-    if (put.ok && !put.duplicate) {
-      notifier.notify(queue, { id: put.id, body, receivedAt: now, ...(put.previousId !== undefined ? { previousId: put.previousId } : {}) });
+    if (!put.ok || put.duplicate) return put;
+    const message = { id: put.id, body, receivedAt: now, ...(put.previousId !== undefined ? { previousId: put.previousId } : {}) };
+    // Asked before the wake-up: a listener that takes the message now is a live reader (§3.9).
+    const live = notifier.has(queue);
+    notifier.notify(queue, message);
+    if (live) return { ...put, reader: 'live' };
+    // A queue with a subscription and nobody listening: one push (batched per subscription).
+    if (opts.push !== undefined && (await opts.push.store.get(queue)) !== undefined) {
+      opts.push.sender.wake(queue, message);
+      return { ...put, reader: 'push' };
     }
-    return put;
+    return { ...put, reader: 'none' };
   }
 
   const hub = new RelayWebSocketHub({
@@ -321,7 +343,7 @@ export function createRelay(opts: RelayOptions): Relay {
     // The store checks "closed" and inserts in one step, so nothing lands after a close+drain (§3.3).
     const put = await putMessage(queue, body);
     if (!put.ok) throw queueClosed();
-    sendJson(res, 201, { id: put.id });
+    sendJson(res, 201, { id: put.id, ...(put.reader !== undefined ? { reader: put.reader } : {}) });
   }
 
   async function getMessages(req: IncomingMessage, res: ServerResponse, queue: string, pathname: string): Promise<void> {
@@ -401,6 +423,31 @@ export function createRelay(opts: RelayOptions): Relay {
     sendJson(res, 200, { closed: true });
   }
 
+  /** `POST /v1/queues/:id/push`: the queue's reader registers (or removes) its push subscription (§3.9). */
+  async function postPush(req: IncomingMessage, res: ServerResponse, queue: string, pathname: string): Promise<void> {
+    const raw = await readJsonBytes(req);
+    // The proof first, exactly as a read: nobody but the reader can point the queue's pushes elsewhere.
+    await checkProof(req, 'POST', pathname, queue, raw);
+    if (opts.push === undefined) throw new HttpError(503, 'push_off', 'this relay does not send push notifications');
+    let reg;
+    try {
+      reg = parsePushRegistration(parseJson(raw));
+    } catch (e) {
+      throw new HttpError(400, 'bad_request', e instanceof Error ? e.message : 'bad push registration');
+    }
+    // Only a known push service: the relay must not be pointed at arbitrary hosts (SSRF).
+    if (reg !== null && !isAllowedPushEndpoint(reg.endpoint, opts.push.allowedHosts ?? DEFAULT_PUSH_SERVICE_HOSTS)) {
+      throw new HttpError(400, 'push_service_not_allowed', `this relay sends pushes only to known push services; ${new URL(reg.endpoint).host} is not one (the operator can add one with --push-service)`);
+    }
+    if (reg === null) {
+      await opts.push.store.delete(queue);
+      sendJson(res, 200, { push: false });
+      return;
+    }
+    await opts.push.store.set(queue, { ...reg, registeredAt: Date.now() });
+    sendJson(res, 200, { push: true });
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
     const method = req.method ?? '';
     if (method === 'OPTIONS') {
@@ -416,6 +463,12 @@ export function createRelay(opts: RelayOptions): Relay {
       sendJson(res, 200, { ok: true, service: 'latch-relay', protocol: RELAY_PROTOCOL_VERSION, ...(opts.publicUrl ? { public_url: opts.publicUrl } : {}) });
       return;
     }
+    if (pathname === '/v1/push') {
+      if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
+      if (opts.push === undefined) throw new HttpError(503, 'push_off', 'this relay does not send push notifications');
+      sendJson(res, 200, { vapid_public_key: opts.push.sender.publicKey });
+      return;
+    }
     if (pathname === '/v1/ws') {
       throw new HttpError(426, 'upgrade_required', 'use a WebSocket upgrade on /v1/ws', { upgrade: 'websocket' });
     }
@@ -423,7 +476,7 @@ export function createRelay(opts: RelayOptions): Relay {
     if (parts.length !== 5 || parts[4] === '') throw new HttpError(404, 'not_found', 'no such route');
     const queue = parts[3]!;
     const action = parts[4]!;
-    const allowed = action === 'messages' ? ['GET', 'POST'] : action === 'ack' || action === 'close' ? ['POST'] : undefined;
+    const allowed = action === 'messages' ? ['GET', 'POST'] : action === 'ack' || action === 'close' || action === 'push' ? ['POST'] : undefined;
     if (allowed === undefined) throw new HttpError(404, 'not_found', 'no such route');
     if (!allowed.includes(method)) throw methodNotAllowed(allowed.join(', '));
     if (!isQueueId(queue)) throw new HttpError(400, 'bad_queue_id', 'queue id must be 22 base64url characters');
@@ -432,6 +485,8 @@ export function createRelay(opts: RelayOptions): Relay {
       else await getMessages(req, res, queue, pathname);
     } else if (action === 'ack') {
       await postAck(req, res, queue, pathname);
+    } else if (action === 'push') {
+      await postPush(req, res, queue, pathname);
     } else {
       await postClose(req, res, queue, pathname);
     }
@@ -501,7 +556,9 @@ export function createRelay(opts: RelayOptions): Relay {
     clearInterval(sweepTimer);
     for (const release of [...closing]) release();
     await hub.close();
+    opts.push?.sender.close();
     await store.close();
+    await opts.push?.store.close();
   }
 
   async function deliver(queue: string, body: Uint8Array): Promise<{ id: string }> {

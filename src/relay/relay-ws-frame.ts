@@ -26,7 +26,7 @@ export type ServerFrame =
   | { op: 'unsubscribed'; queue: string }
   | { op: 'wake'; queue: string }
   | { op: 'deliver'; queue: string; id: string; body: string; received_at: number }
-  | { op: 'stored'; cid: string; id: string }
+  | { op: 'stored'; cid: string; id: string; reader?: 'live' | 'push' | 'none' }
   | { op: 'acked'; ref: string; acked: number }
   | { op: 'error'; queue?: string; cid?: string; ref?: string; code: string; message: string };
 
@@ -170,7 +170,8 @@ export function parseServerFrame(text: string): ServerFrame | undefined {
       return { op: 'deliver', queue, id, body: o.body, received_at: o.received_at as number };
     case 'stored':
       if (typeof o.cid !== 'string' || id === undefined) return undefined;
-      return { op: 'stored', cid: o.cid, id };
+      // `reader` (§3.9) is additive: an older relay sends none, an unknown value is dropped.
+      return o.reader === 'live' || o.reader === 'push' || o.reader === 'none' ? { op: 'stored', cid: o.cid, id, reader: o.reader } : { op: 'stored', cid: o.cid, id };
     case 'acked':
       if (typeof o.ref !== 'string' || !Number.isSafeInteger(o.acked)) return undefined;
       return { op: 'acked', ref: o.ref, acked: o.acked as number };

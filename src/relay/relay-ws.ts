@@ -56,7 +56,7 @@ export interface HubOptions {
    * Stores a message and wakes its readers; the same path HTTP sends take (§3.6).
    * The hub never learns which store is behind it.
    */
-  put: (queue: string, body: Uint8Array, clientId: string) => Promise<PutResult>;
+  put: (queue: string, body: Uint8Array, clientId: string) => Promise<PutResult & { reader?: 'live' | 'push' | 'none' }>;
   /**
    * The per-IP request bucket of §3.4 that HTTP requests are charged to: a send over the socket
    * costs what an HTTP send costs, so the socket is no way around the HTTP limit.
@@ -209,7 +209,7 @@ export class RelayWebSocketHub {
       this.#send(conn, { op: 'error', queue, cid, code: 'rate_limited', message: 'too many requests; slow down' });
       return;
     }
-    let put: PutResult;
+    let put: PutResult & { reader?: 'live' | 'push' | 'none' };
     try {
       put = await this.#opts.put(queue, frame.body, cid);
     } catch (e) {
@@ -222,7 +222,7 @@ export class RelayWebSocketHub {
       return;
     }
     // Only now: "stored" follows the commit (§3.6).
-    this.#send(conn, { op: 'stored', cid, id: put.id });
+    this.#send(conn, { op: 'stored', cid, id: put.id, ...(put.reader !== undefined ? { reader: put.reader } : {}) });
   }
 
   async #onAck(conn: Conn, frame: Extract<ClientFrame, { op: 'ack' }>): Promise<void> {

@@ -15,6 +15,22 @@ import { LogThrottle } from '../relay/log-throttle.js';
 import { LatchError } from '../util/latch-error.js';
 import { loadTlsFiles, type LoadedTls, type TlsFiles } from './tls-files.js';
 import { JetStreamRelayStore } from '../relay/jetstream-relay-store.js';
+import { loadOrCreateVapidKeys } from '../relay/vapid-keys.js';
+import { PushSender } from '../relay/push-sender.js';
+import { DEFAULT_PUSH_SERVICE_HOSTS } from '../relay/push-service-hosts.js';
+import { SqlitePushSubscriptionStore } from '../relay/sqlite-push-subscription-store.js';
+import { TIMEOUT_SIGN_SECONDS } from '../protocol/protocol-constants.js';
+
+/**
+ * VAPID `sub` (RFC 8292 §2.1) when the server listens on loopback only and none was given: a
+ * push service uses it to reach the operator, and nobody can reach a loopback demo anyway.
+ */
+export const LOOPBACK_VAPID_SUBJECT = 'mailto:latch@localhost';
+
+/** Loopback listen addresses: push is on there without --vapid-subject (docs/WEB.md "Push"). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.[0-9]+\.[0-9]+\.[0-9]+$/.test(host);
+}
 
 export interface StartServerOptions {
   host: string;
@@ -40,6 +56,15 @@ export interface StartServerOptions {
    * `<dataDir>/relay.sqlite`, so several servers can share them.
    */
   relayStore?: { nats: readonly string[]; replicas?: number; stream?: string; subjectPrefix?: string };
+  /**
+   * Web Push (issue 14): the VAPID subject (mailto: or https:). Without it push is on only when
+   * the server listens on loopback (with LOOPBACK_VAPID_SUBJECT); `false` turns it off.
+   */
+  vapidSubject?: string | false;
+  /** TTL of each push (RFC 8030 §5.2); default TIMEOUT_SIGN_SECONDS, how long a computer waits for the ack. */
+  pushTtlSeconds?: number;
+  /** Push services beyond the public ones (`--push-service HOST[:PORT]`), e.g. a self-hosted autopush. */
+  pushServices?: readonly string[];
 }
 
 export interface RunningServer {
@@ -80,6 +105,16 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       ...(rs.stream !== undefined ? { stream: rs.stream } : {}),
       ...(rs.subjectPrefix !== undefined ? { subjectPrefix: rs.subjectPrefix } : {}),
     });
+  }
+  const subject = opts.vapidSubject === false ? undefined : opts.vapidSubject ?? (isLoopbackHost(opts.host) ? LOOPBACK_VAPID_SUBJECT : undefined);
+  if (subject !== undefined) {
+    const store = new SqlitePushSubscriptionStore({ dataDir: opts.dataDir });
+    const allowedHosts = [...DEFAULT_PUSH_SERVICE_HOSTS, ...(opts.pushServices ?? [])];
+    const sender = new PushSender({ keys: loadOrCreateVapidKeys(opts.dataDir), subject, store, log, ttlSeconds: opts.pushTtlSeconds ?? TIMEOUT_SIGN_SECONDS, allowedHosts });
+    relayOpts.push = { sender, store, allowedHosts };
+    log(`push notifications on (VAPID subject ${subject})`);
+  } else if (opts.vapidSubject !== false) {
+    log('push notifications off: a server that is not on loopback needs --vapid-subject mailto:...|https://...');
   }
   const relay = createRelay(relayOpts);
   let publicUrl = opts.publicUrl ?? '';

@@ -14,7 +14,7 @@ import { sodiumReady, type Sodium } from '../protocol/sodium.js';
 import { LatchError } from '../util/latch-error.js';
 import { RELAY_AUTH_HEADER, signRelayProof } from '../relay/relay-proof.js';
 import { MESSAGE_ID_PATTERN } from '../relay/relay-store.js';
-import { RelaySocket, nextClientId, type DeliveredMessage, type WebSocketCtor } from './relay-socket.js';
+import { RelaySocket, nextClientId, type DeliveredMessage, type SentMessage, type WebSocketCtor } from './relay-socket.js';
 
 export interface RelayMessage {
   id: string;
@@ -225,7 +225,7 @@ export class RelayClient {
    * Transient failures (relay away, 429, 5xx, a dropped socket) are retried with backoff for
    * `retryForMs` (default SEND_RETRY_MS).
    */
-  async send(queueId: string, body: Uint8Array, opts?: { signal?: AbortSignal; retryForMs?: number }): Promise<{ id: string }> {
+  async send(queueId: string, body: Uint8Array, opts?: { signal?: AbortSignal; retryForMs?: number }): Promise<SentMessage> {
     if (!isQueueId(queueId)) throw new TypeError('send: not a queue id');
     if (!(body instanceof Uint8Array)) throw new TypeError('send: body must be a Uint8Array');
     const path = `/v1/queues/${queueId}/messages`;
@@ -238,7 +238,7 @@ export class RelayClient {
         if (usedSocket && !socket.ready && socket.active) await socket.waitReady(Math.min(SOCKET_RESUME_MS, Math.max(0, deadline - Date.now())));
         if (socket.ready) {
           usedSocket = true;
-          return { id: await socket.send(queueId, body, cid) };
+          return await socket.send(queueId, body, cid);
         }
         const value = await this.#request('POST', path, {
           body,
@@ -247,7 +247,9 @@ export class RelayClient {
         });
         const id = (value as { id?: unknown } | null)?.id;
         if (typeof id !== 'string' || !MESSAGE_ID_PATTERN.test(id)) throw badResponse('send');
-        return { id };
+        // `reader` is additive (§3.9): an older relay sends none; anything unknown is ignored.
+        const reader = (value as { reader?: unknown }).reader;
+        return reader === 'live' || reader === 'push' || reader === 'none' ? { id, reader } : { id };
       } catch (e) {
         if (!isTransientRelayError(e) || opts?.signal?.aborted) throw e;
         const retryAfter = (e as LatchError & { retryAfterSeconds?: number }).retryAfterSeconds;
@@ -325,6 +327,34 @@ export class RelayClient {
       contentType: 'application/json',
       auth: { sodium, key: queue },
     });
+  }
+
+  /**
+   * Registers this queue's Web Push subscription with the relay, or removes it (`null`), signed
+   * with the queue's reader proof (PROTOCOL.md §3.9). Resolves with whether push is now on.
+   */
+  async registerPush(queue: QueueKeyPair, subscription: { endpoint: string; keys: { p256dh: string; auth: string } } | null): Promise<boolean> {
+    const sodium = await sodiumReady();
+    const path = `/v1/queues/${queueIdFromPublicKey(sodium, queue.publicKey)}/push`;
+    const body = subscription === null ? { endpoint: null } : { endpoint: subscription.endpoint, keys: { p256dh: subscription.keys.p256dh, auth: subscription.keys.auth } };
+    const value = await this.#request('POST', path, {
+      body: new TextEncoder().encode(JSON.stringify(body)),
+      contentType: 'application/json',
+      auth: { sodium, key: queue },
+    });
+    return (value as { push?: unknown } | null)?.push === true;
+  }
+
+  /** The relay's VAPID public key (base64url), or undefined when it sends no pushes (§3.9). */
+  async pushKey(): Promise<string | undefined> {
+    try {
+      const value = await this.#request('GET', '/v1/push', {});
+      const key = (value as { vapid_public_key?: unknown } | null)?.vapid_public_key;
+      return typeof key === 'string' && /^[A-Za-z0-9_-]{80,100}$/.test(key) ? key : undefined;
+    } catch (e) {
+      if (e instanceof LatchError && e.code === 'push_off') return undefined;
+      throw e;
+    }
   }
 
   inbox(queue: QueueKeyPair, opts?: InboxOptions): AsyncIterable<RelayMessage> {

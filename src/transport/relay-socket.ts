@@ -15,6 +15,13 @@ import { signRelayProof } from '../relay/relay-proof.js';
 import { MAX_ACK_IDS_PER_FRAME, parseServerFrame } from '../relay/relay-ws-frame.js';
 
 /** The subset of the WebSocket API used here (browser WebSocket and `ws` both have it). */
+
+/** A stored message's id, and who will read it when the relay says (PROTOCOL.md §3.9). */
+export interface SentMessage {
+  id: string;
+  reader?: 'live' | 'push' | 'none';
+}
+
 export interface WebSocketLike {
   readonly readyState: number;
   onopen: ((ev: unknown) => void) | null;
@@ -99,7 +106,7 @@ export class RelaySocket {
   readonly #listeners = new Set<SocketListener>();
   /** Queues whose subscription the relay confirmed on the current socket. */
   readonly #confirmed = new Set<string>();
-  readonly #sends = new Map<string, Waiting<string>>();
+  readonly #sends = new Map<string, Waiting<SentMessage>>();
   readonly #acks = new Map<string, Waiting<void>>();
   #batch: AckBatch | undefined;
   readonly #readyWaiters = new Set<() => void>();
@@ -158,8 +165,8 @@ export class RelaySocket {
     };
   }
 
-  /** Sends over the socket; rejects with a transient error if the socket is not ready or closes first. */
-  send(queueId: string, body: Uint8Array, cid: string): Promise<string> {
+  /** Sends over the socket (the answer's `reader` is PROTOCOL.md §3.9's); rejects with a transient error if the socket is not ready or closes first. */
+  send(queueId: string, body: Uint8Array, cid: string): Promise<SentMessage> {
     if (!this.ready) return Promise.reject(lostSocket());
     return new Promise((resolve, reject) => {
       this.#sends.set(cid, { resolve, reject });
@@ -282,7 +289,7 @@ export class RelaySocket {
         case 'stored': {
           const w = this.#sends.get(frame.cid);
           this.#sends.delete(frame.cid);
-          w?.resolve(frame.id);
+          w?.resolve(frame.reader !== undefined ? { id: frame.id, reader: frame.reader } : { id: frame.id });
           return;
         }
         case 'acked': {

@@ -5,6 +5,7 @@ import { addHistory } from '../../src/web/web-history.js';
 import { errorText, type AppContext } from '../ui/app-context.js';
 import { byId } from '../ui/dom.js';
 import { scanQrCode } from '../ui/qr-scanner.js';
+import { offerPushAfterPairing } from '../ui/push-control.js';
 
 export function setupPairScreen(ctx: AppContext): void {
   const linkField = byId<HTMLTextAreaElement>('pairing-link');
@@ -48,6 +49,7 @@ export function setupPairScreen(ctx: AppContext): void {
       await addHistory(store, { at: Math.floor(Date.now() / 1000), kind: 'pair', title: `Paired with ${p.computerName}`, from: p.computerName, outcome: 'paired', pin: { pairing: p.id } });
       await ctx.refresh();
       ctx.restartInbox();
+      offerPushAfterPairing(ctx);
     } catch (e) {
       ctx.say('');
       ctx.fail(`Pairing failed: ${errorText(e)}`);

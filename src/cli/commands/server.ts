@@ -2,6 +2,7 @@
  * `latch server`: the relay, custody and the web app on one port; plain HTTP (behind a
  * reverse proxy, deploy/) or HTTPS itself (--tls-cert/--tls-key, reloaded on SIGHUP).
  */
+import { isPushServiceHostSpec } from '../../relay/push-service-hosts.js';
 import { mkdirSync } from 'node:fs';
 import { defaultCli, parse, usageError, secondsFrom } from '../cli-context.js';
 import { startServer } from '../../server/start-server.js';
@@ -14,7 +15,7 @@ import type { LoadedTls } from '../../server/tls-files.js';
 
 const USAGE =
   'latch server [--listen HOST:PORT] [--data DIR] [--ttl SECONDS] [--max-message-bytes N] [--rate-limit PER_SECOND[/BURST]|off]\n' +
-  '             [--trusted-proxy ADDRESS]... [--public-url URL] [--tls-cert FILE --tls-key FILE]\n' +
+  '             [--trusted-proxy ADDRESS]... [--public-url URL] [--tls-cert FILE --tls-key FILE] [--vapid-subject mailto:...|https://...|--no-push] [--push-service HOST[:PORT]]...\n' +
   '             [--relay-store nats://HOST:PORT[,nats://HOST:PORT...] [--relay-replicas N]]\n' +
   '             [--ledger embedded|flow-testnet|flow-mainnet|URL] [--recovery-delay SECONDS] [--tx-limit FLOW] [--daily-limit FLOW]\n' +
   '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--inbox-relay URL]... [--no-custody]\n' +
@@ -43,6 +44,9 @@ export async function server(argv: string[]): Promise<number> {
       'tls-key': { type: 'string' },
       'relay-store': { type: 'string' },
       'relay-replicas': { type: 'string' },
+      'vapid-subject': { type: 'string' },
+      'push-service': { type: 'string', multiple: true },
+      'no-push': { type: 'boolean' },
       ...CUSTODY_FLAGS,
     },
     USAGE,
@@ -86,6 +90,16 @@ export async function server(argv: string[]): Promise<number> {
     if (!/^[1-5]$/.test(replicas)) throw usageError('--relay-replicas must be 1 to 5', USAGE);
     relayStore.replicas = Number(replicas);
   }
+  const vapidSubject = values['vapid-subject'];
+  if (vapidSubject !== undefined) {
+    // RFC 8292 §2.1: a contact the push service can use, mailto: or https:.
+    if (!/^(mailto:[^\s@]+@[^\s@]+|https:\/\/\S+)$/.test(vapidSubject)) throw usageError('--vapid-subject must be mailto:ADDRESS or an https:// URL', USAGE);
+    if (values['no-push']) throw usageError('--vapid-subject and --no-push do not go together', USAGE);
+  }
+  const pushServices = (values['push-service'] ?? []).map((h) => h.toLowerCase());
+  for (const h of pushServices) {
+    if (!isPushServiceHostSpec(h)) throw usageError(`--push-service takes a host name or HOST:PORT (a leading "." for a whole domain), not "${h}"`, USAGE);
+  }
   const log = (line: string): void => cli.err(`${new Date().toISOString()} ${line}`);
   const running = await startServer({
     trustedProxies,
@@ -100,6 +114,8 @@ export async function server(argv: string[]): Promise<number> {
     ...(certFile !== undefined && keyFile !== undefined ? { tls: { certFile, keyFile } } : {}),
     ...(publicUrl !== undefined ? { publicUrl } : {}),
     ...(relayStore !== undefined ? { relayStore } : {}),
+    ...(pushServices.length ? { pushServices } : {}),
+    ...(values['no-push'] ? { vapidSubject: false as const } : vapidSubject !== undefined ? { vapidSubject } : {}),
   });
   cli.out(`latch server listening on ${running.url} (data in ${dataDir})`);
   if (relayStore !== undefined) log(`relay queues in NATS JetStream at ${relayStore.nats.join(',')}`);
