@@ -60,7 +60,8 @@ test('client: an unreachable relay is relay_unreachable naming the URL', async (
   await dead.stop();
   const c = new RelayClient({ url: dead.url });
   const q = await newQueue();
-  await assert.rejects(c.send(q.id, octets('x')), (e) => isLatchError(e, 'relay_unreachable') && e.message.includes(dead.url));
+  // A short retry window: the default (SEND_RETRY_MS, 20 s) only makes the same answer later.
+  await assert.rejects(c.send(q.id, octets('x'), { retryForMs: 300 }), (e) => isLatchError(e, 'relay_unreachable') && e.message.includes(dead.url));
   await assert.rejects(c.receive(q), (e) => isLatchError(e, 'relay_unreachable'));
 });
 
