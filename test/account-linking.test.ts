@@ -160,6 +160,15 @@ test('redeem: the parent claims the capability by its own signature; a redeem wi
   const none = await asParent(['account', 'redeem', child, '--parent-key', stray.file]);
   assert.equal(none.code, 1);
   assert.match(none.stderr, /\[no_published_capability\]/);
+  // The parent's address with another key: this route takes no token, so every signature or key
+  // refusal of the ledger is one answer to the caller (which one is in the server's log only).
+  const forged = join(tempDir('forged'), 'forged.json');
+  writeFileSync(forged, JSON.stringify({ ...JSON.parse(readFileSync(parentKey, 'utf8')), private_key: JSON.parse(readFileSync(stray.file, 'utf8')).private_key }), { mode: 0o600 });
+  const wrong = await asParent(['account', 'redeem', child, '--parent-key', forged]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /\[parent_signature_refused\]/);
+  assert.doesNotMatch(wrong.stderr, /invalid_signature|unknown_key/);
+  await server.proc.waitFor(/parent redeem for \S+ refused by the ledger: invalid_signature/);
   assert.deepEqual(await state(), before);
 });
 

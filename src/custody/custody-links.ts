@@ -24,6 +24,8 @@ import type { Caller } from './token-service.js';
 import { fail, type AccountRow, type CustodyCore, type SentView } from './custody-core.js';
 import { keyFingerprint } from './key-fingerprint.js';
 
+/** The ledger's signature and key refusals, answered alike on the route that takes no token. */
+const PARENT_SIGNATURE_FAILURES: ReadonlySet<string> = new Set(['invalid_signature', 'unknown_key', 'revoked_key', 'insufficient_weight', 'bad_signature', 'missing_proposer_signature']);
 /** Any account of the ledger, as the parent side sees it (no custody roles). */
 export interface LedgerAccountView extends AccountLinks {
   address: string;
@@ -194,6 +196,12 @@ export class LinkFlow {
         // so a stranger cannot fill the audit log with rows about addresses of his choosing.
         const ours = this.c.db.prepare('SELECT 1 FROM accounts WHERE address = ?').get(child) !== undefined;
         if (ours && e instanceof LatchError) this.c.audit({ account: child, action: call.kind, decision: 'refused', detail: { ...detail, code: e.code, reason: e.message } });
+        // A caller without a token learns one answer for every signature or key failure; which
+        // one goes to the local log only (the project's rule for crypto and auth failures).
+        if (e instanceof LatchError && PARENT_SIGNATURE_FAILURES.has(e.code)) {
+          this.c.opts.log(`parent ${call.kind} for ${child} refused by the ledger: ${e.code}: ${e.message}`);
+          throw new LatchError('parent_signature_refused', "the ledger did not accept the parent's signature for this transaction", { status: 403 });
+        }
         throw e;
       }
       this.c.audit({ account: child, action: call.kind, decision: 'accepted', detail: { ...detail, tx: sent.id } });
