@@ -21,7 +21,7 @@ import { loadComputerState, requirePairing } from '../src/computer/computer-stat
 import { getAssertion } from '../src/browser/webauthn-client.js';
 import { isLatchError } from '../src/util/latch-error.js';
 import { latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
-import { CHROMIUM, CHROMIUM_SKIP, REPO_ROOT, artifactPath, tapApprove } from './helpers/web-browser.js';
+import { CHROMIUM, CHROMIUM_SKIP, REPO_ROOT, artifactPath, tapApprove, virtualAuthenticator } from './helpers/web-browser.js';
 import { pairPage } from './helpers/web-paired-page.js';
 import { relyingParty, type RelyingParty } from './helpers/webauthn-rp.js';
 
@@ -258,11 +258,7 @@ test('History records the answers; the Keys screen lists the passkeys and delete
 });
 
 test('"Use another key" on the card: the page gets the browser\'s own authenticator with its original options', { skip }, async () => {
-  const cdp = await site.context().newCDPSession(site);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
+  const removeVirtual = await virtualAuthenticator(site);
   try {
     await app.evaluate(() => (location.hash = 'requests'));
     const other = relyingParty('localhost', rp.origin);
@@ -277,6 +273,6 @@ test('"Use another key" on the card: the page gets the browser\'s own authentica
     await app.evaluate(() => (location.hash = 'history'));
     await app.locator('#history li', { hasText: 'Create a passkey for localhost' }).filter({ hasText: 'left to another key' }).first().waitFor();
   } finally {
-    await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId });
+    await removeVirtual();
   }
 });

@@ -11,7 +11,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { latch, latchRun, newAuthenticator, pairComputer, startLatchServer, tempDir, PASSPHRASE, type LatchProcess, type LatchServer } from './helpers/latch-process.js';
-import { CHROMIUM, CHROMIUM_SKIP, REPO_ROOT } from './helpers/web-browser.js';
+import { CHROMIUM, CHROMIUM_SKIP, REPO_ROOT, virtualAuthenticator } from './helpers/web-browser.js';
 import { relyingParty, type RelyingParty } from './helpers/webauthn-rp.js';
 
 const EXTENSION = join(REPO_ROOT, 'dist', 'extension');
@@ -86,15 +86,6 @@ async function answer(re: RegExp, line: string, offset: number): Promise<number>
   const at = device.stderr().length;
   device.child.stdin!.write(`${line}\n`);
   return at;
-}
-
-/** A CDP virtual authenticator in `page`: the browser's own authenticator a fallback reaches. */
-async function virtualAuthenticator(page: Page): Promise<void> {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
 }
 
 const LATCH_AAGUID_HEX = 'f6b0b65c12764748992966021a38926a';

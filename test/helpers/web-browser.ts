@@ -82,3 +82,16 @@ export async function tapApprove(button: Locator): Promise<void> {
   await button.page().waitForFunction((b) => !(b as HTMLButtonElement).disabled, handle);
   await button.click();
 }
+
+/**
+ * A CDP virtual authenticator in `page` (WebAuthn.addVirtualAuthenticator): the browser's own
+ * authenticator, which a page's fallback from Latch reaches. Resolves with its removal.
+ */
+export async function virtualAuthenticator(page: Page): Promise<() => Promise<void>> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  return async () => void (await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId }));
+}
