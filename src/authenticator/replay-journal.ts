@@ -8,14 +8,16 @@
  *
  * Every read and append happens under the keystore lock, after catching up with whatever other
  * processes appended (or compacted) since, so two processes sharing a keystore still never both
- * act. A claim is durable (fdatasync) before the caller acts on it; a record torn by a crash was
- * therefore never acted on, and is cut off before the next append. Now and then the journal is
+ * act. A claim is written (in the kernel, where kill -9 cannot lose it) before the caller acts on
+ * it, and durable (fdatasync) before any answer leaves: its sync runs on the thread pool while the
+ * caller acts, and the next answer waits for it (§5.5). A record torn by a crash was therefore
+ * never answered, and is cut off before the next append. Now and then the journal is
  * folded into the keystore (one atomic keystore write) and replaced by a fresh, empty one with a
  * new generation; a crash between the two only re-applies records already folded, which changes
  * nothing. An unpair's answer goes through that same fold, so its answer and its effect land in
  * one keystore write.
  */
-import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, rmSync, ftruncateSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, readSync, rmSync, ftruncateSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
@@ -37,6 +39,8 @@ export class ReplayJournal {
   #seq = 0;
   /** Journal records folded by request id, in our view. */
   #entries = new Map<string, ReplayEntry>();
+  /** fdatasyncs still running on the thread pool (claims and answers); an answer waits for them. */
+  #syncing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly sodium: Sodium,
@@ -49,37 +53,40 @@ export class ReplayJournal {
   /**
    * Under the keystore lock: the replay list as of now (copies), and `commit` to store changed
    * or new entries (compared with what was read). `fold` folds the journal into the keystore
-   * with `mutate` applied in the same write. `written` is called once the changes are written and
-   * before they are synced (see #append), or at once when there are none.
+   * with `mutate` applied in the same write. `written` (an answer going out) is called once the
+   * changes are written and every earlier claim is durable, or then at once when there are none.
    */
   async transact<T>(
     fn: (replay: ReplayEntry[]) => { value: T; changed: ReplayEntry[]; fold?: (s: AuthenticatorState) => void; written?: () => void },
   ): Promise<T> {
-    return this.keystore.withLock(() => {
-      const fd = this.#catchUp();
+    return this.keystore.withLock(async () => {
+      let fd: number | undefined = this.#catchUp();
       try {
         const { value, changed, fold, written } = fn(this.#list());
         if (fold) {
           closeSync(fd);
+          fd = undefined;
+          await this.#syncing;
           this.#compact(changed, fold);
           return value;
         }
-        if (changed.length > 0) this.#append(fd, changed, written);
-        else written?.();
+        if (changed.length > 0) this.#append(fd, changed);
+        if (written !== undefined) {
+          // No answer leaves before the claims it answers are durable (power loss, §5.5).
+          await this.#syncing;
+          written();
+        }
+        if (changed.length > 0) {
+          this.#syncInBackground(fd);
+          fd = undefined; // closed by the sync
+        }
         if (this.#seq >= COMPACT_AFTER_RECORDS) {
-          closeSync(fd);
+          await this.#syncing;
           this.#compact([], () => undefined);
-          return value;
         }
-        closeSync(fd);
         return value;
-      } catch (e) {
-        try {
-          closeSync(fd);
-        } catch {
-          /* already closed */
-        }
-        throw e;
+      } finally {
+        if (fd !== undefined) closeSync(fd);
       }
     });
   }
@@ -140,20 +147,40 @@ export class ReplayJournal {
   }
 
   /**
-   * `written` runs between the write and the fdatasync: the records are then in the kernel, where
-   * a kill -9 of this process cannot lose them, and only power loss could. An answer's reply goes
-   * out from there, so the relay stores it while this disk syncs (issue 9). A claim passes none:
-   * it is durable before the caller acts on it (§5.5).
+   * Writes the records: they are then in the kernel, where a kill -9 of this process cannot lose
+   * them, and only power loss could; #syncInBackground makes them durable.
    */
-  #append(fd: number, entries: ReplayEntry[], written?: () => void): void {
+  #append(fd: number, entries: ReplayEntry[]): void {
     const records = entries.map((e, i) => sealJournalRecord(this.sodium, this.#key!, this.#generation, this.#seq + i, e));
     const bytes = Buffer.concat(records);
     writeSync(fd, bytes, 0, bytes.length, this.#offset);
-    written?.();
-    fdatasyncSync(fd);
     this.#offset += bytes.length;
     this.#seq += entries.length;
     for (const e of entries) this.#entries.set(e.requestId, { ...e });
+  }
+
+  /**
+   * fdatasync on the thread pool, then closes `fd`. A claim's sync so overlaps the signing it
+   * guards (issue 9); the answer that follows waits for it. A failed sync fails that answer.
+   */
+  #syncInBackground(fd: number): void {
+    const done = new Promise<void>((resolve, reject) =>
+      fdatasync(fd, (err) => {
+        try {
+          closeSync(fd);
+        } catch {
+          /* nothing more to release */
+        }
+        if (err) reject(err);
+        else resolve();
+      }),
+    );
+    const previous = this.#syncing;
+    this.#syncing = Promise.all([previous, done]).then(() => undefined);
+    // Awaited by the next answer; until then, a failure must not count as unhandled. It stays
+    // failed: after a failed fdatasync the kernel may have dropped the pages, so no later answer
+    // may claim what it guarded is durable (the process must be restarted on a sound disk).
+    this.#syncing.catch(() => undefined);
   }
 
   /** Fold journal + `extra` into the keystore (pruning expired entries), apply `mutate`, then start a fresh journal. */
