@@ -5,12 +5,12 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { WebSocket } from 'ws';
 import { encodeBase64url } from '../src/protocol/base64url.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { signRelayProof } from '../src/relay/relay-proof.js';
 import { startRelayProcess, type RelayProcess } from './helpers/relay-process.js';
 import { newQueue, octets, type TestQueue } from './helpers/relay-keys.js';
+import { openWsClient } from './helpers/ws-test-client.js';
 
 let relay: RelayProcess;
 before(async () => {
@@ -20,51 +20,7 @@ after(async () => {
   await relay.stop();
 });
 
-interface Client {
-  ws: WebSocket;
-  next(): Promise<any>;
-  send(v: unknown): void;
-  closed: Promise<number>;
-  close(): void;
-}
-
-/** A socket with a queue of received frames; resolves after the relay's `ready` frame. */
-async function open(url = relay.url): Promise<Client> {
-  const ws = new WebSocket(url.replace('http', 'ws') + '/v1/ws');
-  const frames: any[] = [];
-  const waiters: ((v: any) => void)[] = [];
-  ws.on('message', (data) => {
-    const v = JSON.parse(String(data));
-    const w = waiters.shift();
-    if (w) w(v);
-    else frames.push(v);
-  });
-  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  const c: Client = {
-    ws,
-    next: () =>
-      frames.length > 0
-        ? Promise.resolve(frames.shift())
-        : new Promise((resolve, reject) => {
-            const t = setTimeout(() => reject(new Error('no frame within 10 s')), 10_000);
-            waiters.push((v) => {
-              clearTimeout(t);
-              resolve(v);
-            });
-          }),
-    send: (v) => ws.send(typeof v === 'string' ? v : JSON.stringify(v)),
-    closed,
-    close: () => ws.close(),
-  };
-  const ready = await c.next();
-  assert.equal(ready.op, 'ready');
-  assert.equal(ready.protocol, 2);
-  return c;
-}
+const open = (url = relay.url) => openWsClient(url);
 
 const subscribe = (q: TestQueue) => ({ op: 'subscribe', queue: q.id, auth: q.proof('SUBSCRIBE', `/v1/queues/${q.id}`), deliver: true });
 const sendFrame = (q: TestQueue, cid: string, text: string) => ({ op: 'send', queue: q.id, cid, body: encodeBase64url(octets(text)) });

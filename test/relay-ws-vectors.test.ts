@@ -1,5 +1,5 @@
 /**
- * The relay's WebSocket frames, protocol 2 (PROTOCOL.md §3.5), against test/vectors/relay-ws-v2.json:
+ * The relay's WebSocket frames, protocol 3 (PROTOCOL.md §3.5), against test/vectors/relay-ws-v3.json:
  * what a relay accepts and what it means, what it refuses and with which code, and the exact text
  * of the frames it writes, which the client must read back to the same values.
  */
@@ -14,7 +14,7 @@ interface Vectors {
   rejected_client_frames: { text: string; code: string; max_message_bytes?: number }[];
   server_frames: { frame: ServerFrame; text: string }[];
 }
-const V = JSON.parse(readFileSync(new URL('../../test/vectors/relay-ws-v2.json', import.meta.url), 'utf8')) as Vectors;
+const V = JSON.parse(readFileSync(new URL('../../test/vectors/relay-ws-v3.json', import.meta.url), 'utf8')) as Vectors;
 
 /** A parsed frame in the vector's JSON form: send bodies in hex, ack maps as objects. */
 function plain(f: ClientFrame): Record<string, unknown> {
@@ -24,7 +24,7 @@ function plain(f: ClientFrame): Record<string, unknown> {
 }
 
 test('vectors: client frames a relay accepts, and what they mean', () => {
-  assert.equal(V.protocol, 2);
+  assert.equal(V.protocol, 3);
   for (const v of V.client_frames) {
     const r = parseClientFrame(v.text);
     assert.ok(r.ok, v.text);

@@ -5,6 +5,7 @@ import { WebSocket } from 'ws';
 import { parseClientFrame } from '../src/relay/relay-ws-frame.js';
 import { startRelayProcess, type RelayProcess } from './helpers/relay-process.js';
 import { newQueue, octets, type TestQueue } from './helpers/relay-keys.js';
+import { openWsClient } from './helpers/ws-test-client.js';
 
 let relay: RelayProcess;
 before(async () => {
@@ -14,40 +15,7 @@ after(async () => {
   await relay.stop();
 });
 
-/** A WebSocket with a queue of received frames. */
-async function open(): Promise<{ ws: WebSocket; next(): Promise<any>; send(v: unknown): void; close(): void }> {
-  const ws = new WebSocket(relay.url.replace('http', 'ws') + '/v1/ws');
-  const frames: any[] = [];
-  const waiters: ((v: any) => void)[] = [];
-  ws.on('message', (data) => {
-    const v = JSON.parse(String(data));
-    const w = waiters.shift();
-    if (w) w(v);
-    else frames.push(v);
-  });
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  const c = {
-    ws,
-    next: () =>
-      frames.length > 0
-        ? Promise.resolve(frames.shift())
-        : new Promise((resolve, reject) => {
-            const t = setTimeout(() => reject(new Error('no frame within 10 s')), 10_000);
-            waiters.push((v) => {
-              clearTimeout(t);
-              resolve(v);
-            });
-          }),
-    send: (v: unknown) => ws.send(typeof v === 'string' ? v : JSON.stringify(v)),
-    close: () => ws.close(),
-  };
-  // A protocol-2 relay speaks first (§3.5).
-  assert.deepEqual(await c.next(), { op: 'ready', protocol: 2, max_message_bytes: 65536 });
-  return c;
-}
+const open = () => openWsClient(relay.url, 65536);
 
 const subscribe = (q: TestQueue, ts?: number) => ({ op: 'subscribe', queue: q.id, auth: q.proof('SUBSCRIBE', `/v1/queues/${q.id}`, ts) });
 const post = (q: TestQueue, text: string) =>

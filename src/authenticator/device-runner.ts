@@ -40,7 +40,7 @@ export async function runDevice(opts: {
     const loops = [...byRelay].map(async ([url, group]) => {
       const relay = opts.relayFor(url);
       const queues = group.map((p) => ({ publicKey: decodeBase64url(p.queuePublicKey), secretKey: decodeBase64url(p.queueSecretKey) }));
-      for await (const { queueId, message } of relay.inboxes(queues, { signal: generation.signal, onError: (e) => log(`relay ${url}: cannot read requests (${e.code}: ${e.message}); retrying`) })) {
+      for await (const { queueId, message } of relay.inboxes(queues, { signal: generation.signal, early: true, onError: (e) => log(`relay ${url}: cannot read requests (${e.code}: ${e.message}); retrying`) })) {
         const pairing = keystore.state.pairings.find((p) => p.id === queueId);
         const queue = queues[group.findIndex((p) => p.id === queueId)];
         if (!pairing || !queue) continue;

@@ -154,7 +154,7 @@ export class AuthenticatorClient {
         if (classifyInboxFailure(e) !== 'relay-refused') return;
         for (const p of [...this.#pending.values()]) p.reject(e);
       };
-      for await (const m of this.relay.inbox(this.#queue, { signal: this.#abort.signal, onError })) {
+      for await (const m of this.relay.inbox(this.#queue, { signal: this.#abort.signal, early: true, onError })) {
         await this.#dispatch(m).catch((e) => this.log(`inbox: ${(e as Error).message}`));
       }
     } catch (e) {

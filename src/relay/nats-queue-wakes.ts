@@ -61,8 +61,10 @@ export class NatsQueueWakes implements QueueWakes {
     return this.#local.has(queue);
   }
 
-  notify(queue: string, message?: Arrival): void {
-    this.#local.notify(queue, message);
+  notify(queue: string, message?: Arrival, early?: boolean): void {
+    this.#local.notify(queue, message, early);
+    // Other nodes hear only of what JetStream acknowledged (the JetStream store announces nothing early).
+    if (early === true) return;
     if (this.#stopped || this.#nc.isClosed()) return;
     const h = natsHeaders();
     let payload: Uint8Array | undefined;

@@ -15,12 +15,17 @@ export interface Arrival extends StoredMessage {
  * queue Q", told the message itself when the storer has it at hand (so a delivering subscriber
  * need not read it back, §3.5), possibly without it, which listeners must accept.
  */
-export type QueueListener = (message?: Arrival) => void;
+export type QueueListener = (message?: Arrival, early?: boolean) => void;
 
 export interface QueueWakes {
   /** Returns an unsubscribe function. */
   listen(queue: string, fn: QueueListener): () => void;
-  notify(queue: string, message?: Arrival): void;
+  /**
+   * `early`: the message is not committed yet (PROTOCOL.md §3.6, "Early delivery"); only
+   * subscriptions that asked for early delivery act on it, and the same message is announced
+   * again, without `early`, once its batch has committed.
+   */
+  notify(queue: string, message?: Arrival, early?: boolean): void;
   /**
    * Whether a reader of `queue` listens on this node (Web Push: a live reader needs no push,
    * PROTOCOL.md §3.9). A reader on another node is not seen: see docs/SCALING.md.
@@ -44,7 +49,7 @@ export class QueueNotifier implements QueueWakes {
       set = new Set();
       this.#listeners.set(queue, set);
     }
-    const entry: QueueListener = (m) => fn(m);
+    const entry: QueueListener = (m, early) => fn(m, early);
     set.add(entry);
     this.#count++;
     let done = false;
@@ -59,12 +64,12 @@ export class QueueNotifier implements QueueWakes {
     };
   }
 
-  notify(queue: string, message?: Arrival): void {
+  notify(queue: string, message?: Arrival, early?: boolean): void {
     const set = this.#listeners.get(queue);
     if (set === undefined) return;
     for (const fn of [...set]) {
       try {
-        fn(message);
+        fn(message, early);
       } catch {
         // a listener's failure must not stop the others
       }

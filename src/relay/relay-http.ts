@@ -177,7 +177,8 @@ export function createRelay(opts: RelayOptions): Relay {
    */
   async function putMessage(queue: string, body: Uint8Array, clientId?: string): Promise<SendResult> {
     const now = Date.now();
-    const put = await store.put(queue, body, now, clientId);
+    // Subscriptions that asked for early delivery get the message before the commit (§3.6).
+    const put = await store.put(queue, body, now, clientId, (m) => notifier.notify(queue, m, true));
     if (!put.ok || put.duplicate) return put;
     const message = { id: put.id, body, receivedAt: now, ...(put.previousId !== undefined ? { previousId: put.previousId } : {}) };
     // Asked before the wake-up: a listener that takes the message now is a live reader (§3.9).
@@ -320,7 +321,10 @@ export function createRelay(opts: RelayOptions): Relay {
         closing.delete(done);
         resolve();
       };
-      const stop = notifier.listen(queue, done);
+      // Only committed messages end a long-poll: an early announcement (§3.6) is not readable yet.
+      const stop = notifier.listen(queue, (_m, early) => {
+        if (early !== true) done();
+      });
       timer = setTimeout(done, ms);
       res.on('close', done);
       closing.add(done);

@@ -30,6 +30,13 @@ export const DEDUP_WINDOW_MS = 10 * 60 * 1000;
 /** Client message ids (`cid`): 16..64 base64url characters, chosen at random by the sender. */
 export const CLIENT_MESSAGE_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 
+/**
+ * Told a message before its commit (PROTOCOL.md §3.6, "Early delivery"), with the id it will be
+ * stored under, when the store knows by then that it will store it (the queue is open and the
+ * client message id is new). A store that cannot know that never calls it.
+ */
+export type EarlyArrival = (message: StoredMessage) => void;
+
 export interface RelayStore {
   /**
    * Stores the message unless the queue is closed, as one atomic step (PROTOCOL.md §3.3, §3.6):
@@ -38,7 +45,7 @@ export interface RelayStore {
    * With `clientId`, a second put of the same (queue, clientId) within DEDUP_WINDOW_MS stores
    * nothing and answers the first id with `duplicate: true`, even if the first was acked since.
    */
-  put(queue: string, body: Uint8Array, now: number, clientId?: string): Promise<PutResult>;
+  put(queue: string, body: Uint8Array, now: number, clientId?: string, early?: EarlyArrival): Promise<PutResult>;
   /** Unacked, unexpired messages with id > afterId, in arrival order. */
   list(queue: string, afterId: string | undefined, limit: number, now: number): Promise<StoredMessage[]>;
   /** Deletes the listed messages of this queue; unknown ids are ignored. Returns how many were deleted. */

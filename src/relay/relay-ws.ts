@@ -68,6 +68,8 @@ export interface HubOptions {
 interface Sub {
   readonly queue: string;
   deliver: boolean;
+  /** Deliveries may precede the commit (protocol 3, §3.6 "Early delivery"). */
+  early: boolean;
   unlisten: () => void;
   cursor: bigint;
   /** Everything stored up to `cursor` was delivered and nothing is being read: a new message can go out at once. */
@@ -262,14 +264,15 @@ export class RelayWebSocketHub {
       // The socket may have closed while the proof was being checked; #drop has already run.
       if (conn.ws.readyState !== WebSocket.OPEN) return;
       bump(this.#subsByIp, conn.remote, 1);
-      const s: Sub = { queue, deliver: frame.deliver, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false, carried: new Map() };
-      s.unlisten = this.#opts.notifier.listen(queue, (m) => this.#onStored(conn, s, m));
+      const s: Sub = { queue, deliver: frame.deliver, early: frame.early, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false, carried: new Map() };
+      s.unlisten = this.#opts.notifier.listen(queue, (m, early) => this.#onStored(conn, s, m, early === true));
       conn.subs.set(queue, s);
       sub = s;
     } else {
       // Subscribing again restarts delivery from the oldest unacked message: the client's way to
       // have what it has not acked delivered again on a live socket (§3.5).
       sub.deliver = frame.deliver;
+      sub.early = frame.early;
       sub.cursor = 0n;
       sub.caughtUp = false;
       sub.carried.clear();
@@ -284,7 +287,15 @@ export class RelayWebSocketHub {
     if (pending.length > 0) this.#send(conn, { op: 'wake', queue });
   }
 
-  #onStored(conn: Conn, sub: Sub, message: Arrival | undefined): void {
+  #onStored(conn: Conn, sub: Sub, message: Arrival | undefined, early: boolean): void {
+    if (early) {
+      // Before the commit (§3.6): only to a subscription that asked for it and has everything
+      // before this message; otherwise the announcement after the commit takes the usual path.
+      if (!sub.early || message === undefined) return;
+      const id = BigInt(message.id);
+      if (id > sub.cursor && sub.caughtUp && !sub.pumping && !this.#congested(conn)) this.#deliver(conn, sub, message, id);
+      return;
+    }
     if (!sub.deliver) {
       this.#send(conn, { op: 'wake', queue: sub.queue });
       return;

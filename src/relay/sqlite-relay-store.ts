@@ -13,14 +13,21 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { DEDUP_WINDOW_MS, type PutResult, type RelayStore, type StoredMessage } from './relay-store.js';
+import { DEDUP_WINDOW_MS, type EarlyArrival, type PutResult, type RelayStore, type StoredMessage } from './relay-store.js';
 
 export const RELAY_DB_FILE = 'relay.sqlite';
 /** Operations per transaction at most; a fuller queue is flushed at once. */
 export const MAX_BATCH = 1000;
+/**
+ * Ids are handed out before the commit, so that an early delivery can carry one (§3.6). Each
+ * process reserves them in blocks of this size, recorded in AUTOINCREMENT's sequence before any
+ * of them is used: after a crash, the next process starts past every id the dead one handed out,
+ * so a reader that saw an id on a message the crash lost never meets that id on another message.
+ */
+export const ID_BLOCK = 1n << 20n;
 
 type Op =
-  | { kind: 'put'; queue: string; body: Buffer; now: number; clientId: string | undefined; resolve: (r: PutResult) => void; reject: (e: unknown) => void }
+  | { kind: 'put'; queue: string; body: Buffer; now: number; clientId: string | undefined; id: bigint | undefined; resolve: (r: PutResult) => void; reject: (e: unknown) => void }
   | { kind: 'ack'; queue: string; ids: readonly string[]; resolve: (n: number) => void; reject: (e: unknown) => void };
 
 export class SqliteRelayStore implements RelayStore {
@@ -39,8 +46,14 @@ export class SqliteRelayStore implements RelayStore {
     purgeClosed: Database.Statement;
     purgeSent: Database.Statement;
   };
-  readonly #runBatch: (ops: readonly Op[]) => unknown[];
+  readonly #runBatch: Database.Transaction<(ops: readonly Op[]) => unknown[]>;
   #pending: Op[] = [];
+  /** (queue, cid) of puts queued and not yet committed: a second copy in that window is no early delivery. */
+  readonly #pendingCids = new Set<string>();
+  #nextId: bigint;
+  /** The last id of the reserved block (recorded in sqlite_sequence). */
+  #reservedUpTo: bigint;
+  readonly #reserve: (upTo: bigint) => void;
   #scheduled = false;
   #open = true;
 
@@ -79,8 +92,8 @@ export class SqliteRelayStore implements RelayStore {
     this.#stmts = {
       // One statement, so one transaction: the closed check and the insert cannot be split by a close.
       put: db.prepare(
-        `INSERT INTO messages (queue, body, received_at)
-         SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM closed_queues WHERE queue = ? AND closed_at > ?)`,
+        `INSERT INTO messages (id, queue, body, received_at)
+         SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM closed_queues WHERE queue = ? AND closed_at > ?)`,
       ),
       findSent: db.prepare('SELECT id FROM sent_ids WHERE queue = ? AND cid = ? AND at > ?'),
       rememberSent: db.prepare(
@@ -108,16 +121,39 @@ export class SqliteRelayStore implements RelayStore {
     this.#stmts.listAll.safeIntegers(true);
     this.#stmts.findSent.safeIntegers(true);
     this.#stmts.put.safeIntegers(true);
+    // AUTOINCREMENT's sequence: the highest id committed or reserved, also after its row went.
+    const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").safeIntegers(true).get() as { seq: bigint } | undefined;
+    const setSeq = db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'messages'");
+    const addSeq = db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)");
+    this.#reserve = (upTo) => {
+      if (setSeq.run(upTo).changes === 0) addSeq.run(upTo);
+      this.#reservedUpTo = upTo;
+    };
+    this.#nextId = (seq?.seq ?? 0n) + 1n;
+    this.#reservedUpTo = 0n;
+    this.#reserve(this.#nextId - 1n + ID_BLOCK);
     this.#runBatch = db.transaction((ops: readonly Op[]) => ops.map((op) => (op.kind === 'put' ? this.#put(op) : this.#ack(op))));
   }
 
-  put(queue: string, body: Uint8Array, now: number, clientId?: string): Promise<PutResult> {
+  put(queue: string, body: Uint8Array, now: number, clientId?: string, early?: EarlyArrival): Promise<PutResult> {
     this.#check();
-    return new Promise((resolve, reject) => {
+    // Known now whether the batch will store it: closes run synchronously after flushing what
+    // was queued (close() below), so the closed check here sees what the commit will see, and a
+    // client id is new unless it is committed or queued already.
+    let id: bigint | undefined;
+    const dedupKey = clientId === undefined ? undefined : `${queue} ${clientId}`;
+    const stores =
+      this.#stmts.isClosed.get(queue, now - this.#ttlMs) === undefined &&
+      (clientId === undefined || (!this.#pendingCids.has(dedupKey!) && this.#stmts.findSent.get(queue, clientId, now - DEDUP_WINDOW_MS) === undefined));
+    if (stores) id = this.#takeId();
+    if (dedupKey !== undefined) this.#pendingCids.add(dedupKey);
+    const promise = new Promise<PutResult>((resolve, reject) => {
       // Copied: the caller's buffer may be reused before the batch is written.
       const copy = Buffer.from(body);
-      this.#enqueue({ kind: 'put', queue, body: copy, now, clientId, resolve, reject });
+      this.#enqueue({ kind: 'put', queue, body: copy, now, clientId, id, resolve, reject });
     });
+    if (id !== undefined && early !== undefined) early({ id: id.toString(), body, receivedAt: now });
+    return promise;
   }
 
   async list(queue: string, afterId: string | undefined, limit: number, now: number): Promise<StoredMessage[]> {
@@ -191,6 +227,7 @@ export class SqliteRelayStore implements RelayStore {
     const ops = this.#pending;
     if (ops.length === 0 || !this.#open) return;
     this.#pending = [];
+    this.#pendingCids.clear();
     // Acks alone skip the fsync: losing one to a power cut (not to kill -9: WAL commits survive a
     // process crash without fsync) only means a redelivery, answered from the replay cache (§5.5).
     const durable = ops.some((op) => op.kind === 'put');
@@ -198,7 +235,9 @@ export class SqliteRelayStore implements RelayStore {
     try {
       if (!durable) this.#db.pragma('synchronous = NORMAL');
       try {
-        results = this.#runBatch(ops);
+        // IMMEDIATE: the write lock is taken first, waiting (busy_timeout) if another connection
+        // holds it; a deferred transaction that read first could not wait for it (SQLITE_BUSY).
+        results = this.#runBatch.immediate(ops);
       } finally {
         if (!durable) this.#db.pragma('synchronous = FULL');
       }
@@ -215,11 +254,19 @@ export class SqliteRelayStore implements RelayStore {
       const seen = this.#stmts.findSent.get(queue, clientId, now - DEDUP_WINDOW_MS) as { id: bigint } | undefined;
       if (seen !== undefined) return { ok: true, id: seen.id.toString(), duplicate: true };
     }
-    const info = this.#stmts.put.run(queue, op.body, now, queue, now - this.#ttlMs);
+    // The id handed out at put(), or, for a copy that looked like a duplicate of one whose batch
+    // then failed, a fresh one.
+    const id = op.id ?? this.#takeId();
+    const info = this.#stmts.put.run(id, queue, op.body, now, queue, now - this.#ttlMs);
     if (info.changes === 0) return { ok: false, reason: 'closed' };
-    const id = BigInt(info.lastInsertRowid);
     if (clientId !== undefined) this.#stmts.rememberSent.run(queue, clientId, id, now);
     return { ok: true, id: id.toString(), duplicate: false };
+  }
+
+  /** The next id; reserves the next block first (one small durable write per ID_BLOCK ids). */
+  #takeId(): bigint {
+    if (this.#nextId > this.#reservedUpTo) this.#reserve(this.#reservedUpTo + ID_BLOCK);
+    return this.#nextId++;
   }
 
   #ack(op: Extract<Op, { kind: 'ack' }>): number {

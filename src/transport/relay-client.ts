@@ -124,6 +124,13 @@ export function classifyInboxFailure(e: unknown): InboxFailure {
 /** Options of inbox() and inboxes(). */
 export interface InboxOptions {
   signal?: AbortSignal;
+  /**
+   * true: the caller answers a message it sees twice from its replay cache (PROTOCOL.md §5.5),
+   * so a protocol-3 relay may deliver to this inbox before the commit (§3.6, "Early delivery").
+   * Only for inboxes whose every message is idempotent: the authenticator's request inboxes
+   * (`latch device run`, the web authenticator) and the computer's answer inbox. Default false.
+   */
+  early?: boolean;
   onStatus?: (s: 'connected' | 'disconnected') => void;
   /**
    * Told why the relay could not be read, once per outage and again when the reason changes
@@ -447,6 +454,7 @@ export class RelayClient {
     let pollCut = false;
     const unlisten = this.#socket().listen({
       queues: entries,
+      early: opts.early === true,
       onWake: (queueId) => {
         const e = byId.get(queueId);
         if (e === undefined) return;

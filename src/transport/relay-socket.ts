@@ -43,6 +43,8 @@ export interface DeliveredMessage {
 /** What an inbox hears from the socket about its queues. */
 export interface SocketListener {
   readonly queues: readonly { key: QueueKeyPair; id: string }[];
+  /** Ask a protocol-3 relay to deliver these queues' messages before the commit (§3.6; InboxOptions.early). */
+  readonly early?: boolean;
   /** Every queue of this listener is subscribed on the current socket; `deliver` says whether messages come with it. */
   onConnected(deliver: boolean): void;
   onDisconnected(): void;
@@ -99,6 +101,8 @@ export class RelaySocket {
   #ws: WebSocketLike | undefined;
   /** The relay said `ready` with protocol >= 2 on the current socket. */
   #v2 = false;
+  /** ... and >= 3: a subscription may ask for early delivery (§3.6). */
+  #v3 = false;
   #open = false;
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -150,7 +154,7 @@ export class RelaySocket {
   listen(l: SocketListener): () => void {
     this.#listeners.add(l);
     if (this.#ws === undefined && this.#timer === undefined) this.#start();
-    else if (this.#open) this.#subscribe(l.queues);
+    else if (this.#open) this.#subscribe([l]);
     return () => {
       if (!this.#listeners.delete(l)) return;
       const still = new Set([...this.#listeners].flatMap((x) => x.queues.map((q) => q.id)));
@@ -252,7 +256,7 @@ export class RelaySocket {
       this.#open = true;
       this.#attempt = 0;
       for (const w of [...this.#readyWaiters]) w();
-      this.#subscribe([...this.#listeners].flatMap((l) => l.queues));
+      this.#subscribe([...this.#listeners]);
     };
     ws.onopen = () => {
       // A protocol-2 relay speaks first; an older one says nothing until asked.
@@ -266,6 +270,7 @@ export class RelaySocket {
       switch (frame.op) {
         case 'ready':
           this.#v2 = this.protocol2 && frame.protocol >= 2;
+          this.#v3 = this.#v2 && frame.protocol >= 3;
           begin();
           return;
         case 'subscribed':
@@ -327,16 +332,22 @@ export class RelaySocket {
     };
   }
 
-  #subscribe(queues: readonly { key: QueueKeyPair; id: string }[]): void {
+  #subscribe(listeners: readonly SocketListener[]): void {
     const ws = this.#ws;
     if (ws === undefined) return;
     const v2 = this.#v2;
+    // A queue several listeners share is early only if all of them asked (a subscribe replaces the last).
+    const queues = new Map<string, { key: QueueKeyPair; id: string; early: boolean }>();
+    for (const l of listeners) for (const q of l.queues) queues.set(q.id, { key: q.key, id: q.id, early: false });
+    for (const q of queues.values()) {
+      q.early = this.#v3 && [...this.#listeners].every((x) => x.early === true || !x.queues.some((y) => y.id === q.id));
+    }
     void this.sodium.then((sodium) => {
       if (this.#ws !== ws || ws.readyState !== OPEN) return;
       const ts = Math.floor(Date.now() / 1000);
-      for (const q of queues) {
+      for (const q of queues.values()) {
         const auth = signRelayProof(sodium, q.key, 'SUBSCRIBE', `/v1/queues/${q.id}`, ts);
-        ws.send(JSON.stringify(v2 ? { op: 'subscribe', queue: q.id, auth, deliver: true } : { op: 'subscribe', queue: q.id, auth }));
+        ws.send(JSON.stringify(v2 ? { op: 'subscribe', queue: q.id, auth, deliver: true, ...(q.early ? { early: true } : {}) } : { op: 'subscribe', queue: q.id, auth }));
       }
     });
   }
@@ -358,6 +369,7 @@ export class RelaySocket {
     this.#ws = undefined;
     this.#open = false;
     this.#v2 = false;
+    this.#v3 = false;
     this.#confirmed.clear();
     const err = lostSocket();
     for (const w of this.#sends.values()) w.reject(err);

@@ -308,6 +308,8 @@ export async function serveRequests(opts: {
       try {
         for await (const { queueId, message } of relay.inboxes(list.map(queueKeyOf), {
           signal: opts.signal,
+          // Every request is claimed by request_id first (§5.5): a repeat is answered from the cache.
+          early: true,
           onStatus: (s) => {
             if (s === 'connected') wake.wake();
             opts.onStatus?.(s);
