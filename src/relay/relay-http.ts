@@ -13,7 +13,7 @@ import { LogThrottle } from './log-throttle.js';
 import { QueueNotifier } from './queue-notifier.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
 import { RELAY_AUTH_FAILED_MESSAGE, RELAY_AUTH_HEADER, verifyRelayProof } from './relay-proof.js';
-import { isMessageId, type PutResult, type RelayStore } from './relay-store.js';
+import { isMessageId, type PutResult, type RelayStore, type StoredMessage } from './relay-store.js';
 import { RelayWebSocketHub } from './relay-ws.js';
 import { RELAY_PROTOCOL_VERSION } from './relay-ws-frame.js';
 import { SqliteRelayStore } from './sqlite-relay-store.js';
@@ -178,7 +178,8 @@ export function createRelay(opts: RelayOptions): Relay {
   async function putMessage(queue: string, body: Uint8Array, clientId?: string): Promise<SendResult> {
     const now = Date.now();
     // Subscriptions that asked for early delivery get the message before the commit (§3.6).
-    const put = await store.put(queue, body, now, clientId, (m) => notifier.notify(queue, m, true));
+    const early = hub.wantsEarly(queue) ? (m: StoredMessage) => notifier.notify(queue, m, true) : undefined;
+    const put = await store.put(queue, body, now, clientId, early);
     if (!put.ok || put.duplicate) return put;
     const message = { id: put.id, body, receivedAt: now, ...(put.previousId !== undefined ? { previousId: put.previousId } : {}) };
     // Asked before the wake-up: a listener that takes the message now is a live reader (§3.9).

@@ -107,6 +107,8 @@ export class RelayWebSocketHub {
   readonly #frameLimiter: RateLimiter | undefined;
   readonly #socketsByIp = new Map<string, number>();
   readonly #subsByIp = new Map<string, number>();
+  /** Subscriptions with `early`, by queue: a put pays for deciding early only where one listens (§3.6). */
+  readonly #earlyByQueue = new Map<string, number>();
 
   constructor(opts: HubOptions) {
     this.#opts = opts;
@@ -265,6 +267,7 @@ export class RelayWebSocketHub {
       if (conn.ws.readyState !== WebSocket.OPEN) return;
       bump(this.#subsByIp, conn.remote, 1);
       const s: Sub = { queue, deliver: frame.deliver, early: frame.early, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false, carried: new Map() };
+      if (s.early) bump(this.#earlyByQueue, queue, 1);
       s.unlisten = this.#opts.notifier.listen(queue, (m, early) => this.#onStored(conn, s, m, early === true));
       conn.subs.set(queue, s);
       sub = s;
@@ -272,6 +275,7 @@ export class RelayWebSocketHub {
       // Subscribing again restarts delivery from the oldest unacked message: the client's way to
       // have what it has not acked delivered again on a live socket (§3.5).
       sub.deliver = frame.deliver;
+      if (sub.early !== frame.early) bump(this.#earlyByQueue, queue, frame.early ? 1 : -1);
       sub.early = frame.early;
       sub.cursor = 0n;
       sub.caughtUp = false;
@@ -396,7 +400,13 @@ export class RelayWebSocketHub {
     conn.stallTimer = setTimeout(check, CONGESTION_RETRY_MS);
   }
 
+  /** Whether a subscription on this node asked for early delivery of `queue` (§3.6). */
+  wantsEarly(queue: string): boolean {
+    return this.#earlyByQueue.has(queue);
+  }
+
   #unsubscribe(conn: Conn, sub: Sub): void {
+    if (sub.early) bump(this.#earlyByQueue, sub.queue, -1);
     sub.unlisten();
     conn.subs.delete(sub.queue);
     conn.stalled.delete(sub);
@@ -421,7 +431,10 @@ export class RelayWebSocketHub {
   }
 
   #drop(conn: Conn): void {
-    for (const sub of conn.subs.values()) sub.unlisten();
+    for (const sub of conn.subs.values()) {
+      if (sub.early) bump(this.#earlyByQueue, sub.queue, -1);
+      sub.unlisten();
+    }
     bump(this.#subsByIp, conn.remote, -conn.subs.size);
     conn.subs.clear();
     conn.stalled.clear();

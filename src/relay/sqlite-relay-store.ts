@@ -27,7 +27,7 @@ export const MAX_BATCH = 1000;
 export const ID_BLOCK = 1n << 20n;
 
 type Op =
-  | { kind: 'put'; queue: string; body: Buffer; now: number; clientId: string | undefined; id: bigint | undefined; resolve: (r: PutResult) => void; reject: (e: unknown) => void }
+  | { kind: 'put'; queue: string; body: Buffer; now: number; clientId: string | undefined; id: bigint; resolve: (r: PutResult) => void; reject: (e: unknown) => void }
   | { kind: 'ack'; queue: string; ids: readonly string[]; resolve: (n: number) => void; reject: (e: unknown) => void };
 
 export class SqliteRelayStore implements RelayStore {
@@ -137,22 +137,24 @@ export class SqliteRelayStore implements RelayStore {
 
   put(queue: string, body: Uint8Array, now: number, clientId?: string, early?: EarlyArrival): Promise<PutResult> {
     this.#check();
+    // The id is handed out now, in put order (a put the batch then refuses leaves a gap).
+    const id = this.#takeId();
+    const dedupKey = clientId === undefined ? undefined : `${queue} ${clientId}`;
     // Known now whether the batch will store it: closes run synchronously after flushing what
     // was queued (close() below), so the closed check here sees what the commit will see, and a
-    // client id is new unless it is committed or queued already.
-    let id: bigint | undefined;
-    const dedupKey = clientId === undefined ? undefined : `${queue} ${clientId}`;
-    const stores =
+    // client id is new unless it is committed or queued already. Asked only for an early
+    // announcement (a subscription wants one, §3.6); otherwise only the batch decides.
+    const announce =
+      early !== undefined &&
       this.#stmts.isClosed.get(queue, now - this.#ttlMs) === undefined &&
-      (clientId === undefined || (!this.#pendingCids.has(dedupKey!) && this.#stmts.findSent.get(queue, clientId, now - DEDUP_WINDOW_MS) === undefined));
-    if (stores) id = this.#takeId();
+      (dedupKey === undefined || (!this.#pendingCids.has(dedupKey) && this.#stmts.findSent.get(queue, clientId, now - DEDUP_WINDOW_MS) === undefined));
     if (dedupKey !== undefined) this.#pendingCids.add(dedupKey);
     const promise = new Promise<PutResult>((resolve, reject) => {
       // Copied: the caller's buffer may be reused before the batch is written.
       const copy = Buffer.from(body);
       this.#enqueue({ kind: 'put', queue, body: copy, now, clientId, id, resolve, reject });
     });
-    if (id !== undefined && early !== undefined) early({ id: id.toString(), body, receivedAt: now });
+    if (announce) early({ id: id.toString(), body, receivedAt: now });
     return promise;
   }
 
@@ -254,9 +256,7 @@ export class SqliteRelayStore implements RelayStore {
       const seen = this.#stmts.findSent.get(queue, clientId, now - DEDUP_WINDOW_MS) as { id: bigint } | undefined;
       if (seen !== undefined) return { ok: true, id: seen.id.toString(), duplicate: true };
     }
-    // The id handed out at put(), or, for a copy that looked like a duplicate of one whose batch
-    // then failed, a fresh one.
-    const id = op.id ?? this.#takeId();
+    const id = op.id;
     const info = this.#stmts.put.run(id, queue, op.body, now, queue, now - this.#ttlMs);
     if (info.changes === 0) return { ok: false, reason: 'closed' };
     if (clientId !== undefined) this.#stmts.rememberSent.run(queue, clientId, id, now);
