@@ -83,7 +83,7 @@ export interface CycleResult {
  * queues. The reader may use another relay node (`readerUrl`, issue 10); `pids` are the relay
  * processes whose CPU is counted.
  */
-export async function fullCycle(sodium: Sodium, url: string, pid: number | number[], total: number, socket: boolean, readerUrl = url): Promise<CycleResult> {
+export async function fullCycle(sodium: Sodium, url: string, pid: number | number[], total: number, socket: boolean, readerUrl = url, early = false): Promise<CycleResult> {
   const pids = typeof pid === 'number' ? [pid] : pid;
   const relayCpuNow = (): number => pids.reduce((a, p) => a + cpuSeconds(p), 0);
   const keys = newKeys(sodium, QUEUES);
@@ -100,7 +100,7 @@ export async function fullCycle(sodium: Sodium, url: string, pid: number | numbe
   let done!: () => void;
   const all = new Promise<void>((r) => (done = r));
   const reading = (async () => {
-    for await (const { queueId, message } of reader.inboxes(keys, { signal: ac.signal, onStatus: (s) => s === 'connected' && connected() })) {
+    for await (const { queueId, message } of reader.inboxes(keys, { signal: ac.signal, early, onStatus: (s) => s === 'connected' && connected() })) {
       const i = new DataView(message.body.buffer, message.body.byteOffset).getUint32(0);
       lat.push(performance.now() - sentAt[i]!);
       reader.ack(byId.get(queueId)!, [message.id]).catch(() => undefined);
@@ -207,6 +207,10 @@ export async function relayBench(): Promise<string[]> {
       `${what}: ${r.perSec.toFixed(0)} msgs/s, send-to-yield p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, relay CPU ${r.relayCpuUsPerMsg.toFixed(0)} us/msg (clients ${r.clientCpuUsPerMsg.toFixed(0)} us/msg)`;
     const ws = await fullCycle(sodium, url, pid, SOCKET_MESSAGES, true);
     lines.push(line(`full cycle over the WebSocket (send, deliver, ack), 1 KiB, ${IN_FLIGHT} in flight, ${QUEUES} queues, ${SOCKET_MESSAGES} msgs`, ws));
+    // The readers Latch runs itself (authenticators, the computer's answer inbox) ask for early
+    // delivery (§3.6): the message before its commit; the sender's "stored" still after it.
+    const early = await fullCycle(sodium, url, pid, SOCKET_MESSAGES, true, url, true);
+    lines.push(line(`the same, the reader asking for early delivery (before the commit; "stored" still after it)`, early));
     const http = await fullCycle(sodium, url, pid, HTTP_MESSAGES, false);
     lines.push(line(`full cycle over HTTP (send, wake, fetch, ack), same load, ${HTTP_MESSAGES} msgs`, http));
     lines.push(`socket / HTTP: ${(ws.perSec / http.perSec).toFixed(1)}x the throughput, ${(http.relayCpuUsPerMsg / ws.relayCpuUsPerMsg).toFixed(1)}x less relay CPU per message (aim: >= 20,000 msgs/s over the socket)`);
