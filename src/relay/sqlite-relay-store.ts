@@ -2,66 +2,69 @@
  * RelayStore on SQLite (better-sqlite3). WAL with synchronous=FULL so that a put
  * which has resolved survives kill -9 and power loss (PROTOCOL.md §3.6: "stored" means durable).
  *
- * Group commit (§3.6): puts and acks are queued and written together, in one transaction per
- * event-loop turn (flushed from setImmediate, so everything that arrived in the same turn rides
- * one fsync) or every MAX_BATCH operations, whichever comes first. Each caller's promise settles
- * only after the transaction that holds its operation has committed. One fsync per turn, not
- * one per send, is what lets the relay keep up with thousands of sends per second; the fsync
- * still runs on the event loop, but once per batch, so it costs the other sockets ~0.3-1 ms per
- * turn instead of that much per message.
+ * Group commit, off the event loop (§3.6): every write (puts, acks, closes, purges) is queued and
+ * handed to the writer thread (sqlite-relay-writer.ts) as one transaction, at most one batch at a
+ * time: what arrives while a batch commits forms the next one (up to MAX_BATCH operations), so
+ * the batch grows with the fsync time. Each caller's promise settles only after the transaction
+ * that holds its operation has committed. The event loop never waits for the disk: while a batch
+ * syncs, it goes on serving every socket. Reads (list, isClosed) use this thread's own connection
+ * and see what has committed; WAL lets them run beside the writer.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { DEDUP_WINDOW_MS, type EarlyArrival, type PutResult, type RelayStore, type StoredMessage } from './relay-store.js';
+import type { WriterOp, WriterReply, WriterResult, WriterSetup } from './sqlite-relay-writer-ops.js';
 
 export const RELAY_DB_FILE = 'relay.sqlite';
-/** Operations per transaction at most; a fuller queue is flushed at once. */
+/** Operations per transaction at most. */
 export const MAX_BATCH = 1000;
 /**
- * Ids are handed out before the commit, so that an early delivery can carry one (§3.6). Each
- * process reserves them in blocks of this size, recorded in AUTOINCREMENT's sequence before any
- * of them is used: after a crash, the next process starts past every id the dead one handed out,
- * so a reader that saw an id on a message the crash lost never meets that id on another message.
+ * Ids are handed out before the commit, so that an early delivery can carry one (§3.6). They are
+ * reserved in blocks of this size, recorded in AUTOINCREMENT's sequence before any of them is
+ * announced: after a crash, the next process starts past every id the dead one announced, so a
+ * reader never meets an id it saw on a message the crash lost on another message.
  */
 export const ID_BLOCK = 1n << 20n;
 
-type Op =
-  | { kind: 'put'; queue: string; body: Buffer; now: number; clientId: string | undefined; id: bigint; resolve: (r: PutResult) => void; reject: (e: unknown) => void }
-  | { kind: 'ack'; queue: string; ids: readonly string[]; resolve: (n: number) => void; reject: (e: unknown) => void };
+interface Queued {
+  op: WriterOp;
+  resolve: (r: WriterResult) => void;
+  reject: (e: unknown) => void;
+}
 
 export class SqliteRelayStore implements RelayStore {
   readonly #db: Database.Database;
   readonly #ttlMs: number;
   readonly #stmts: {
-    put: Database.Statement;
     findSent: Database.Statement;
-    rememberSent: Database.Statement;
     listAll: Database.Statement;
     listAfter: Database.Statement;
-    ack: Database.Statement;
-    close: Database.Statement;
     isClosed: Database.Statement;
-    purgeMessages: Database.Statement;
-    purgeClosed: Database.Statement;
-    purgeSent: Database.Statement;
   };
-  readonly #runBatch: Database.Transaction<(ops: readonly Op[]) => unknown[]>;
-  #pending: Op[] = [];
-  /** (queue, cid) of puts queued and not yet committed: a second copy in that window is no early delivery. */
-  readonly #pendingCids = new Set<string>();
-  #nextId: bigint;
-  /** The last id of the reserved block (recorded in sqlite_sequence). */
-  #reservedUpTo: bigint;
-  readonly #reserve: (upTo: bigint) => void;
+  readonly #writer: Worker;
+  #pending: Queued[] = [];
+  #inFlight: Queued[] | undefined;
   #scheduled = false;
   #open = true;
+  #broken: Error | undefined;
+  readonly #drained: (() => void)[] = [];
+  /** (queue, cid) of puts queued or committing: a second copy in that window is no early delivery. */
+  readonly #pendingCids = new Map<string, number>();
+  /** Queues with a close queued or committing: no early delivery there. */
+  readonly #closing = new Map<string, number>();
+  #nextId: bigint;
+  /** The last id of the reserved blocks that have committed; only ids up to it are announced early. */
+  #reservedUpTo: bigint;
+  #reserving = false;
 
   constructor(opts: { dataDir: string; ttlSeconds: number }) {
     if (!Number.isFinite(opts.ttlSeconds) || opts.ttlSeconds <= 0) throw new TypeError('ttlSeconds must be positive');
     this.#ttlMs = Math.round(opts.ttlSeconds * 1000);
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-    const db = new Database(join(opts.dataDir, RELAY_DB_FILE));
+    const file = join(opts.dataDir, RELAY_DB_FILE);
+    const db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
@@ -90,49 +93,26 @@ export class SqliteRelayStore implements RelayStore {
     `);
     this.#db = db;
     this.#stmts = {
-      // One statement, so one transaction: the closed check and the insert cannot be split by a close.
-      put: db.prepare(
-        `INSERT INTO messages (id, queue, body, received_at)
-         SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM closed_queues WHERE queue = ? AND closed_at > ?)`,
-      ),
-      findSent: db.prepare('SELECT id FROM sent_ids WHERE queue = ? AND cid = ? AND at > ?'),
-      rememberSent: db.prepare(
-        `INSERT INTO sent_ids (queue, cid, id, at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (queue, cid) DO UPDATE SET id = excluded.id, at = excluded.at`,
-      ),
-      listAll: db.prepare(
-        'SELECT id, body, received_at FROM messages WHERE queue = ? AND received_at > ? ORDER BY id LIMIT ?',
-      ),
-      listAfter: db.prepare(
-        'SELECT id, body, received_at FROM messages WHERE queue = ? AND id > ? AND received_at > ? ORDER BY id LIMIT ?',
-      ),
-      ack: db.prepare('DELETE FROM messages WHERE queue = ? AND id = ?'),
-      close: db.prepare(
-        `INSERT INTO closed_queues (queue, reason, closed_at) VALUES (?, ?, ?)
-         ON CONFLICT (queue) DO UPDATE SET reason = excluded.reason, closed_at = excluded.closed_at`,
-      ),
+      findSent: db.prepare('SELECT 1 FROM sent_ids WHERE queue = ? AND cid = ? AND at > ?'),
+      // Ids are read as BigInt so 64-bit values never lose precision.
+      listAll: db.prepare('SELECT id, body, received_at FROM messages WHERE queue = ? AND received_at > ? ORDER BY id LIMIT ?').safeIntegers(true),
+      listAfter: db.prepare('SELECT id, body, received_at FROM messages WHERE queue = ? AND id > ? AND received_at > ? ORDER BY id LIMIT ?').safeIntegers(true),
       isClosed: db.prepare('SELECT 1 FROM closed_queues WHERE queue = ? AND closed_at > ?'),
-      purgeMessages: db.prepare('DELETE FROM messages WHERE received_at <= ?'),
-      purgeClosed: db.prepare('DELETE FROM closed_queues WHERE closed_at <= ?'),
-      purgeSent: db.prepare('DELETE FROM sent_ids WHERE at <= ?'),
     };
-    // Ids are bound as BigInt so 64-bit values never lose precision.
-    this.#stmts.listAfter.safeIntegers(true);
-    this.#stmts.listAll.safeIntegers(true);
-    this.#stmts.findSent.safeIntegers(true);
-    this.#stmts.put.safeIntegers(true);
     // AUTOINCREMENT's sequence: the highest id committed or reserved, also after its row went.
-    const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").safeIntegers(true).get() as { seq: bigint } | undefined;
-    const setSeq = db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'messages'");
-    const addSeq = db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)");
-    this.#reserve = (upTo) => {
-      if (setSeq.run(upTo).changes === 0) addSeq.run(upTo);
-      this.#reservedUpTo = upTo;
-    };
-    this.#nextId = (seq?.seq ?? 0n) + 1n;
-    this.#reservedUpTo = 0n;
-    this.#reserve(this.#nextId - 1n + ID_BLOCK);
-    this.#runBatch = db.transaction((ops: readonly Op[]) => ops.map((op) => (op.kind === 'put' ? this.#put(op) : this.#ack(op))));
+    // The first block is reserved here, before the writer starts and before any id is handed out.
+    const seq = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").safeIntegers(true).get() as { seq: bigint } | undefined)?.seq;
+    this.#nextId = (seq ?? 0n) + 1n;
+    this.#reservedUpTo = this.#nextId - 1n + ID_BLOCK;
+    if (seq === undefined) db.prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)").run(this.#reservedUpTo);
+    else db.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'messages'").run(this.#reservedUpTo);
+
+    const setup: WriterSetup = { file, ttlMs: this.#ttlMs, dedupWindowMs: DEDUP_WINDOW_MS };
+    this.#writer = new Worker(new URL('./sqlite-relay-writer.js', import.meta.url), { workerData: setup });
+    this.#writer.unref(); // held (ref) only while a batch commits
+    this.#writer.on('message', (reply: WriterReply) => this.#settle(reply));
+    this.#writer.on('error', (e) => this.#fail(e));
+    this.#writer.on('exit', () => this.#fail(new Error('relay store writer stopped')));
   }
 
   put(queue: string, body: Uint8Array, now: number, clientId?: string, early?: EarlyArrival): Promise<PutResult> {
@@ -140,20 +120,19 @@ export class SqliteRelayStore implements RelayStore {
     // The id is handed out now, in put order (a put the batch then refuses leaves a gap).
     const id = this.#takeId();
     const dedupKey = clientId === undefined ? undefined : `${queue} ${clientId}`;
-    // Known now whether the batch will store it: closes run synchronously after flushing what
-    // was queued (close() below), so the closed check here sees what the commit will see, and a
-    // client id is new unless it is committed or queued already. Asked only for an early
-    // announcement (a subscription wants one, §3.6); otherwise only the batch decides.
+    // Known now whether the batch will store it: the queue has no close committed, queued or
+    // committing, and the client id is new unless it is committed, queued or committing already.
+    // Asked only for an early announcement (a subscription wants one, §3.6); otherwise only the
+    // batch decides. And only for an id inside a reserved block that has committed.
     const announce =
       early !== undefined &&
+      id <= this.#reservedUpTo &&
+      !this.#closing.has(queue) &&
       this.#stmts.isClosed.get(queue, now - this.#ttlMs) === undefined &&
       (dedupKey === undefined || (!this.#pendingCids.has(dedupKey) && this.#stmts.findSent.get(queue, clientId, now - DEDUP_WINDOW_MS) === undefined));
-    if (dedupKey !== undefined) this.#pendingCids.add(dedupKey);
-    const promise = new Promise<PutResult>((resolve, reject) => {
-      // Copied: the caller's buffer may be reused before the batch is written.
-      const copy = Buffer.from(body);
-      this.#enqueue({ kind: 'put', queue, body: copy, now, clientId, id, resolve, reject });
-    });
+    if (dedupKey !== undefined) bump(this.#pendingCids, dedupKey, 1);
+    // Copied: the caller's buffer may be reused before the batch is written.
+    const promise = this.#enqueue({ kind: 'put', queue, body: Buffer.from(body), now, clientId, id: id.toString() }) as Promise<PutResult>;
     if (announce) early({ id: id.toString(), body, receivedAt: now });
     return promise;
   }
@@ -175,25 +154,27 @@ export class SqliteRelayStore implements RelayStore {
 
   ack(queue: string, ids: readonly string[]): Promise<number> {
     this.#check();
-    return new Promise((resolve, reject) => this.#enqueue({ kind: 'ack', queue, ids: [...ids], resolve, reject }));
+    return this.#enqueue({ kind: 'ack', queue, ids: [...ids] }) as Promise<number>;
   }
 
   close(): Promise<void>;
   close(queue: string, reason: string | undefined, now: number): Promise<void>;
   async close(queue?: string, reason?: string, now?: number): Promise<void> {
     if (queue === undefined) {
-      if (this.#open) {
-        this.#flush(); // what was queued is answered before the database goes
-        this.#open = false;
-        this.#db.close();
-      }
+      if (!this.#open) return;
+      // What was queued is answered before the database goes.
+      this.#open = false;
+      await this.#drain();
+      this.#broken ??= new Error('relay store is closed');
+      await this.#writer.terminate();
+      this.#db.close();
       return;
     }
     this.#check();
     if (typeof now !== 'number') throw new TypeError('close(queue, reason, now) needs now');
-    // Puts queued before the close are written first, so the order callers saw is kept.
-    this.#flush();
-    this.#stmts.close.run(queue, reason ?? null, now);
+    // In the same stream as the puts, so operations keep the order their callers saw.
+    bump(this.#closing, queue, 1);
+    await this.#enqueue({ kind: 'close', queue, reason: reason ?? null, now });
   }
 
   async isClosed(queue: string, now: number): Promise<boolean> {
@@ -203,79 +184,104 @@ export class SqliteRelayStore implements RelayStore {
 
   async purgeExpired(now: number): Promise<number> {
     this.#check();
-    const cutoff = now - this.#ttlMs;
-    const n = this.#stmts.purgeMessages.run(cutoff).changes;
-    this.#stmts.purgeClosed.run(cutoff);
-    this.#stmts.purgeSent.run(now - DEDUP_WINDOW_MS);
-    return n;
+    return (await this.#enqueue({ kind: 'purge', now })) as number;
   }
 
-  #enqueue(op: Op): void {
-    this.#pending.push(op);
-    if (this.#pending.length >= MAX_BATCH) {
-      this.#flush();
-      return;
-    }
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      // setImmediate runs after this turn's I/O callbacks: every send read in the turn joins.
-      setImmediate(() => this.#flush());
-    }
-  }
-
-  /** Writes every queued operation in one transaction, then settles their promises. */
-  #flush(): void {
-    this.#scheduled = false;
-    const ops = this.#pending;
-    if (ops.length === 0 || !this.#open) return;
-    this.#pending = [];
-    this.#pendingCids.clear();
-    // Acks alone skip the fsync: losing one to a power cut (not to kill -9: WAL commits survive a
-    // process crash without fsync) only means a redelivery, answered from the replay cache (§5.5).
-    const durable = ops.some((op) => op.kind === 'put');
-    let results: unknown[];
-    try {
-      if (!durable) this.#db.pragma('synchronous = NORMAL');
-      try {
-        // IMMEDIATE: the write lock is taken first, waiting (busy_timeout) if another connection
-        // holds it; a deferred transaction that read first could not wait for it (SQLITE_BUSY).
-        results = this.#runBatch.immediate(ops);
-      } finally {
-        if (!durable) this.#db.pragma('synchronous = FULL');
-      }
-    } catch (e) {
-      for (const op of ops) op.reject(e);
-      return;
-    }
-    for (let i = 0; i < ops.length; i++) (ops[i]!.resolve as (v: unknown) => void)(results[i]);
-  }
-
-  #put(op: Extract<Op, { kind: 'put' }>): PutResult {
-    const { queue, clientId, now } = op;
-    if (clientId !== undefined) {
-      const seen = this.#stmts.findSent.get(queue, clientId, now - DEDUP_WINDOW_MS) as { id: bigint } | undefined;
-      if (seen !== undefined) return { ok: true, id: seen.id.toString(), duplicate: true };
-    }
-    const id = op.id;
-    const info = this.#stmts.put.run(id, queue, op.body, now, queue, now - this.#ttlMs);
-    if (info.changes === 0) return { ok: false, reason: 'closed' };
-    if (clientId !== undefined) this.#stmts.rememberSent.run(queue, clientId, id, now);
-    return { ok: true, id: id.toString(), duplicate: false };
-  }
-
-  /** The next id; reserves the next block first (one small durable write per ID_BLOCK ids). */
+  /** The next id; the next block is reserved when half of this one is used. */
   #takeId(): bigint {
-    if (this.#nextId > this.#reservedUpTo) this.#reserve(this.#reservedUpTo + ID_BLOCK);
+    if (!this.#reserving && this.#nextId > this.#reservedUpTo - ID_BLOCK / 2n) {
+      this.#reserving = true;
+      const upTo = this.#reservedUpTo + ID_BLOCK;
+      this.#enqueue({ kind: 'reserve', upTo: upTo.toString() }).then(
+        () => {
+          this.#reservedUpTo = upTo;
+          this.#reserving = false;
+        },
+        () => {
+          this.#reserving = false;
+        },
+      );
+    }
     return this.#nextId++;
   }
 
-  #ack(op: Extract<Op, { kind: 'ack' }>): number {
-    let n = 0;
-    for (const id of new Set(op.ids)) n += this.#stmts.ack.run(op.queue, BigInt(id)).changes;
-    return n;
+  #enqueue(op: WriterOp): Promise<WriterResult> {
+    return new Promise((resolve, reject) => {
+      if (this.#broken !== undefined) {
+        reject(this.#broken);
+        return;
+      }
+      this.#pending.push({ op, resolve, reject });
+      if (this.#inFlight !== undefined || this.#scheduled) return;
+      this.#scheduled = true;
+      // setImmediate runs after this turn's I/O callbacks: every write read in the turn joins.
+      setImmediate(() => {
+        this.#scheduled = false;
+        this.#send();
+      });
+    });
+  }
+
+  /** Hands the queued operations (up to MAX_BATCH) to the writer, if it is idle. */
+  #send(): void {
+    if (this.#inFlight !== undefined || this.#pending.length === 0) {
+      if (this.#inFlight === undefined) for (const d of this.#drained.splice(0)) d();
+      return;
+    }
+    const batch = this.#pending.splice(0, MAX_BATCH);
+    this.#inFlight = batch;
+    this.#writer.ref();
+    this.#writer.postMessage(batch.map((q) => q.op));
+  }
+
+  #settle(reply: WriterReply): void {
+    const batch = this.#inFlight;
+    if (batch === undefined) return;
+    this.#inFlight = undefined;
+    this.#writer.unref();
+    this.#forget(batch);
+    if (reply.ok) for (let i = 0; i < batch.length; i++) batch[i]!.resolve(reply.results[i]!);
+    else {
+      const e = new Error(`relay store write failed: ${reply.message}`);
+      for (const q of batch) q.reject(e);
+    }
+    // What arrived while this batch committed goes now, as one batch.
+    this.#send();
+  }
+
+  /** The writer is gone: nothing queued or committing can be answered "stored". */
+  #fail(e: Error): void {
+    this.#broken ??= e;
+    const all = [...(this.#inFlight ?? []), ...this.#pending.splice(0)];
+    this.#inFlight = undefined;
+    this.#forget(all);
+    for (const q of all) q.reject(this.#broken);
+    for (const d of this.#drained.splice(0)) d();
+  }
+
+  #forget(batch: readonly Queued[]): void {
+    for (const { op } of batch) {
+      if (op.kind === 'put' && op.clientId !== undefined) bump(this.#pendingCids, `${op.queue} ${op.clientId}`, -1);
+      else if (op.kind === 'close') bump(this.#closing, op.queue, -1);
+    }
+  }
+
+  /** Resolves once nothing is queued or committing. */
+  #drain(): Promise<void> {
+    if (this.#inFlight === undefined && this.#pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#drained.push(resolve);
+      if (!this.#scheduled) this.#send();
+    });
   }
 
   #check(): void {
     if (!this.#open) throw new Error('relay store is closed');
   }
+}
+
+function bump(map: Map<string, number>, key: string, delta: number): void {
+  const n = (map.get(key) ?? 0) + delta;
+  if (n <= 0) map.delete(key);
+  else map.set(key, n);
 }
