@@ -65,6 +65,29 @@ test('client: an unreachable relay is relay_unreachable naming the URL', async (
   await assert.rejects(c.receive(q), (e) => isLatchError(e, 'relay_unreachable'));
 });
 
+test('client: ack and close ride out a relay restart (retried like a send); the ack lands, nothing is redelivered', async () => {
+  const own = await startRelayProcess({ args: ['--rate-limit', 'off'] });
+  let current = own;
+  try {
+    const c = new RelayClient({ url: own.url, WebSocket: null });
+    const q = await newQueue();
+    const { id } = await c.send(q.id, octets('answered'));
+    assert.equal((await c.receive(q)).length, 1); // a pooled connection to this relay now exists
+    await own.kill9();
+    // Both start while the relay is away; before, each failed at once with relay_unreachable.
+    const acked = c.ack(q, [id]);
+    const closed = c.close(q, 'done');
+    await new Promise((r) => setTimeout(r, 300));
+    current = await startRelayProcess({ dataDir: own.dataDir, port: own.port, args: ['--rate-limit', 'off'] });
+    await acked;
+    await closed;
+    assert.deepEqual(await c.receive(q), []);
+    await assert.rejects(c.send(q.id, octets('late'), { retryForMs: 300 }), (e) => isLatchError(e, 'queue_closed'));
+  } finally {
+    await current.stop();
+  }
+});
+
 test('property: the client round-trips arbitrary bodies', async () => {
   const q = await newQueue();
   await fc.assert(

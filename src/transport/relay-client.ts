@@ -240,31 +240,23 @@ export class RelayClient {
     const deadline = Date.now() + (opts?.retryForMs ?? SEND_RETRY_MS);
     const socket = this.#socket();
     let usedSocket = false;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        if (usedSocket && !socket.ready && socket.active) await socket.waitReady(Math.min(SOCKET_RESUME_MS, Math.max(0, deadline - Date.now())));
-        if (socket.ready) {
-          usedSocket = true;
-          return await socket.send(queueId, body, cid);
-        }
-        const value = await this.#request('POST', path, {
-          body,
-          contentType: 'application/octet-stream',
-          signal: opts?.signal,
-        });
-        const id = (value as { id?: unknown } | null)?.id;
-        if (typeof id !== 'string' || !MESSAGE_ID_PATTERN.test(id)) throw badResponse('send');
-        // `reader` is additive (§3.9): an older relay sends none; anything unknown is ignored.
-        const reader = (value as { reader?: unknown }).reader;
-        return reader === 'live' || reader === 'push' || reader === 'none' ? { id, reader } : { id };
-      } catch (e) {
-        if (!isTransientRelayError(e) || opts?.signal?.aborted) throw e;
-        const retryAfter = (e as LatchError & { retryAfterSeconds?: number }).retryAfterSeconds;
-        const wait = retryAfter !== undefined ? Math.min(retryAfter * 1000, MAX_BACKOFF_MS) : backoffMs(attempt);
-        if (Date.now() + wait > deadline) throw e;
-        await sleep(wait, opts?.signal);
+    return retryTransient(deadline, opts?.signal, async () => {
+      if (usedSocket && !socket.ready && socket.active) await socket.waitReady(Math.min(SOCKET_RESUME_MS, Math.max(0, deadline - Date.now())));
+      if (socket.ready) {
+        usedSocket = true;
+        return await socket.send(queueId, body, cid);
       }
-    }
+      const value = await this.#request('POST', path, {
+        body,
+        contentType: 'application/octet-stream',
+        signal: opts?.signal,
+      });
+      const id = (value as { id?: unknown } | null)?.id;
+      if (typeof id !== 'string' || !MESSAGE_ID_PATTERN.test(id)) throw badResponse('send');
+      // `reader` is additive (§3.9): an older relay sends none; anything unknown is ignored.
+      const reader = (value as { reader?: unknown }).reader;
+      return reader === 'live' || reader === 'push' || reader === 'none' ? { id, reader } : { id };
+    });
   }
 
   /**
@@ -316,11 +308,15 @@ export class RelayClient {
           // the socket dropped: HTTP below
         }
       }
-      await this.#request('POST', path, {
-        body: new TextEncoder().encode(JSON.stringify({ ids: chunk })),
-        contentType: 'application/json',
-        auth: { sodium, key: queue },
-      });
+      // Retried like a send (an ack is idempotent): a pooled HTTP connection to a relay that
+      // restarted meanwhile fails once with a reset, and the caller should not see that.
+      await retryTransient(Date.now() + SEND_RETRY_MS, undefined, () =>
+        this.#request('POST', path, {
+          body: new TextEncoder().encode(JSON.stringify({ ids: chunk })),
+          contentType: 'application/json',
+          auth: { sodium, key: queue },
+        }),
+      );
       // Only after the relay confirmed: an ack that failed leaves the message due for redelivery.
       for (const hook of this.#ackHooks) hook(queueId, chunk);
     }
@@ -329,11 +325,14 @@ export class RelayClient {
   async close(queue: QueueKeyPair, reason?: string): Promise<void> {
     const sodium = await sodiumReady();
     const path = `/v1/queues/${queueIdFromPublicKey(sodium, queue.publicKey)}/close`;
-    await this.#request('POST', path, {
-      body: new TextEncoder().encode(JSON.stringify(reason === undefined ? {} : { reason })),
-      contentType: 'application/json',
-      auth: { sodium, key: queue },
-    });
+    // Retried like a send: closing a closed queue again changes nothing.
+    await retryTransient(Date.now() + SEND_RETRY_MS, undefined, () =>
+      this.#request('POST', path, {
+        body: new TextEncoder().encode(JSON.stringify(reason === undefined ? {} : { reason })),
+        contentType: 'application/json',
+        auth: { sodium, key: queue },
+      }),
+    );
   }
 
   /**
@@ -736,4 +735,23 @@ function parseMessages(value: unknown): RelayMessage[] {
 
 function wsUrl(httpUrl: string): string {
   return `${httpUrl.replace(/^http/, 'ws')}/v1/ws`;
+}
+
+/**
+ * Runs `attempt` until it succeeds, fails with an error that is not transient (relay away, 429,
+ * 5xx, a dropped socket: isTransientRelayError), or the next backoff (honouring Retry-After)
+ * would pass `deadline`; then that error is thrown (§3.7).
+ */
+async function retryTransient<T>(deadline: number, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt();
+    } catch (e) {
+      if (!isTransientRelayError(e) || signal?.aborted) throw e;
+      const retryAfter = (e as LatchError & { retryAfterSeconds?: number }).retryAfterSeconds;
+      const wait = retryAfter !== undefined ? Math.min(retryAfter * 1000, MAX_BACKOFF_MS) : backoffMs(n);
+      if (Date.now() + wait > deadline) throw e;
+      await sleep(wait, signal);
+    }
+  }
 }
