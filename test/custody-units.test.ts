@@ -14,6 +14,7 @@ import { classifyCustodyMessage, deviceSigner, newDeviceKey } from '../src/authe
 import { looksSynced, newRecoveryKey, readRecoveryKit, writeRecoveryKit } from '../src/authenticator/custody-recovery-kit.js';
 import { parseNotice } from '../src/authenticator/custody-notices.js';
 import { appendAudit, migrateAudit, verifyAuditChain } from '../src/custody/audit-log.js';
+import { SqliteCustodyDb } from '../src/custody/sqlite-custody-db.js';
 import { LocalMasterKey } from '../src/custody/master-key.js';
 import { parseJsonBody } from '../src/custody/custody-http.js';
 import { loginMessage } from '../src/custody/custody-api.js';
@@ -125,30 +126,31 @@ test('recovery kit: a crafted kit asking for unbounded Argon2id work is refused 
   assert.equal(readRecoveryKit(sodium, path, 'pass phrase').publicKey, k.publicKey);
 });
 
-test('audit chain: verifies, and detects an edited, deleted or reordered row', () => {
-  const fresh = (): Database.Database => {
+test('audit chain: verifies, and detects an edited, deleted or reordered row', async () => {
+  const fresh = async (): Promise<{ db: Database.Database; store: SqliteCustodyDb }> => {
     const db = new Database(':memory:');
-    migrateAudit(db);
-    for (let i = 0; i < 6; i++) appendAudit(db, { account: '0x01', action: 'cosign', decision: i % 2 ? 'signed' : 'refused', detail: { i } });
-    return db;
+    const store = new SqliteCustodyDb(db);
+    await migrateAudit(store);
+    for (let i = 0; i < 6; i++) await store.tx((q) => appendAudit(q, { account: '0x01', action: 'cosign', decision: i % 2 ? 'signed' : 'refused', detail: { i } }));
+    return { db, store };
   };
-  const db = fresh();
-  assert.deepEqual({ ...verifyAuditChain(db), head: 'x' }, { ok: true, entries: 6, head: 'x' });
+  const { db, store } = await fresh();
+  assert.deepEqual({ ...(await verifyAuditChain(store)), head: 'x' }, { ok: true, entries: 6, head: 'x' });
   assert.throws(() => db.prepare('DELETE FROM audit WHERE seq = 2').run(), /append-only/);
   db.exec('DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete');
   db.prepare("UPDATE audit SET decision = 'refused' WHERE seq = 4").run();
-  assert.deepEqual(pick(verifyAuditChain(db)), { ok: false, badSeq: 4 });
-  const d2 = fresh();
-  d2.exec('DROP TRIGGER audit_no_delete');
-  d2.prepare('DELETE FROM audit WHERE seq = 3').run();
-  assert.equal(verifyAuditChain(d2).ok, false);
-  const d3 = fresh();
-  d3.exec('DROP TRIGGER audit_no_update');
-  d3.prepare("UPDATE audit SET at = '2000-01-01T00:00:00.000Z' WHERE seq = 1").run();
-  assert.deepEqual(pick(verifyAuditChain(d3)), { ok: false, badSeq: 1 });
+  assert.deepEqual(pick(await verifyAuditChain(store)), { ok: false, badSeq: 4 });
+  const d2 = await fresh();
+  d2.db.exec('DROP TRIGGER audit_no_delete');
+  d2.db.prepare('DELETE FROM audit WHERE seq = 3').run();
+  assert.equal((await verifyAuditChain(d2.store)).ok, false);
+  const d3 = await fresh();
+  d3.db.exec('DROP TRIGGER audit_no_update');
+  d3.db.prepare("UPDATE audit SET at = '2000-01-01T00:00:00.000Z' WHERE seq = 1").run();
+  assert.deepEqual(pick(await verifyAuditChain(d3.store)), { ok: false, badSeq: 1 });
 });
 
-function pick(v: ReturnType<typeof verifyAuditChain>): { ok: boolean; badSeq?: number } {
+function pick(v: Awaited<ReturnType<typeof verifyAuditChain>>): { ok: boolean; badSeq?: number } {
   return v.ok ? { ok: true } : { ok: false, badSeq: v.badSeq };
 }
 

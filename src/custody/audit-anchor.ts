@@ -10,9 +10,14 @@
  *
  * Line: {"v":1,"seq":N,"head":"<64 hex>","at":"<ISO time>","sig":"<base64url Ed25519>"}, the
  * signature over UTF-8 "latch-audit-anchor-v1|N|<head>".
+ *
+ * On PostgreSQL (issue 10) every node shares the chain and the anchor key (its wrapped seed is
+ * in the shared `meta`), and anchors the heads it saw into its own data dir's file: each node's
+ * file is a signed record of the chain as that node left it, and `audit verify --data` of any
+ * node checks the whole chain against that node's anchors.
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import type Database from 'better-sqlite3';
+import type { SqlQueries } from './custody-db.js';
 import { LatchError } from '../util/latch-error.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import type { Sodium } from '../protocol/sodium.js';
@@ -33,12 +38,13 @@ export interface AnchorLine {
 const signedText = (seq: number, head: string): Uint8Array => new TextEncoder().encode(`latch-audit-anchor-v1|${seq}|${head}`);
 
 /** The anchor key, from its wrapped seed in `meta` (made on first use when `create`). */
-export async function anchorKey(db: Database.Database, vault: KeyVault, sodium: Sodium, create: boolean): Promise<{ publicKey: Uint8Array; privateKey: Uint8Array }> {
-  let wrapped = (db.prepare('SELECT v FROM meta WHERE k = ?').get(SEED_META) as { v: string } | undefined)?.v;
+export async function anchorKey(db: SqlQueries, vault: KeyVault, sodium: Sodium, create: boolean): Promise<{ publicKey: Uint8Array; privateKey: Uint8Array }> {
+  let wrapped = (await db.get<{ v: string }>('SELECT v FROM meta WHERE k = ?', SEED_META))?.v;
   if (wrapped === undefined) {
     if (!create) throw new LatchError('no_anchor_key', 'this custody database has no audit anchor key (it was never opened by a server that anchors its log)');
-    wrapped = await vault.wrap(sodium.randombytes_buf(32), PURPOSE);
-    db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run(SEED_META, wrapped);
+    // Two nodes starting at once: the first seed stored wins, and both use it.
+    await db.run('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING', SEED_META, await vault.wrap(sodium.randombytes_buf(32), PURPOSE));
+    wrapped = (await db.get<{ v: string }>('SELECT v FROM meta WHERE k = ?', SEED_META))!.v;
   }
   return sodium.crypto_sign_seed_keypair(await vault.unwrap(wrapped, PURPOSE));
 }
@@ -65,9 +71,11 @@ export function readAnchorLines(path: string): AnchorLine[] {
 /** Appends a signed head whenever the log's head moved since the last one. */
 export class AuditAnchor {
   #last: { seq: number; head: string } | undefined;
+  /** Records one at a time, so lines go out in order. */
+  #tail: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly db: Database.Database,
+    private readonly db: SqlQueries,
     private readonly sodium: Sodium,
     private readonly key: { publicKey: Uint8Array; privateKey: Uint8Array },
     private readonly path: string,
@@ -77,7 +85,7 @@ export class AuditAnchor {
     if (l) this.#last = { seq: l.seq, head: l.head };
   }
 
-  static async open(db: Database.Database, vault: KeyVault, sodium: Sodium, path: string): Promise<AuditAnchor> {
+  static async open(db: SqlQueries, vault: KeyVault, sodium: Sodium, path: string): Promise<AuditAnchor> {
     return new AuditAnchor(db, sodium, await anchorKey(db, vault, sodium, true), path);
   }
 
@@ -86,9 +94,16 @@ export class AuditAnchor {
   }
 
   /** Anchors the current head (a no-op when it has not moved); returns it. */
-  record(): { seq: number; head: string } | undefined {
-    const row = this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
-    if (!row || (this.#last?.seq === row.seq && this.#last.head === row.hash)) return this.#last;
+  record(): Promise<{ seq: number; head: string } | undefined> {
+    const next = this.#tail.then(() => this.#record());
+    this.#tail = next.catch(() => undefined);
+    return next;
+  }
+
+  async #record(): Promise<{ seq: number; head: string } | undefined> {
+    const row = await this.db.get<{ seq: number; hash: string }>('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1');
+    // Another node may have anchored a later head meanwhile; this one never goes backwards.
+    if (!row || (this.#last !== undefined && row.seq <= this.#last.seq)) return this.#last;
     const sig = this.sodium.crypto_sign_detached(signedText(row.seq, row.hash), this.key.privateKey);
     const line: AnchorLine = { v: 1, seq: row.seq, head: row.hash, at: new Date().toISOString(), sig: encodeBase64url(sig) };
     appendFileSync(this.path, JSON.stringify(line) + '\n', { mode: 0o600 });
@@ -103,10 +118,9 @@ export type AnchorVerdict = { ok: true; anchored: number; lastAnchoredSeq: numbe
  * Checks anchors against the database: every line signed by `publicKey`, in order, and every
  * anchored head still present as that row's hash.
  */
-export function verifyAnchors(db: Database.Database, sodium: Sodium, publicKey: Uint8Array, lines: AnchorLine[]): AnchorVerdict {
-  const rows = (db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
+export async function verifyAnchors(db: SqlQueries, sodium: Sodium, publicKey: Uint8Array, lines: AnchorLine[]): Promise<AnchorVerdict> {
+  const rows = (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit'))!.n;
   if (lines.length === 0) return rows === 0 ? { ok: true, anchored: 0, lastAnchoredSeq: 0 } : { ok: false, reason: 'the audit log has entries but no anchor file (deleted?)' };
-  const hashAt = db.prepare('SELECT hash FROM audit WHERE seq = ?');
   let prevSeq = 0;
   for (const l of lines) {
     let sigOk = false;
@@ -118,7 +132,7 @@ export function verifyAnchors(db: Database.Database, sodium: Sodium, publicKey: 
     if (!sigOk) return { ok: false, seq: l.seq, reason: `the anchor of entry ${l.seq} is not signed by this server's anchor key` };
     if (l.seq < prevSeq) return { ok: false, seq: l.seq, reason: `the anchors go backwards at entry ${l.seq}` };
     prevSeq = l.seq;
-    const row = hashAt.get(l.seq) as { hash: string } | undefined;
+    const row = await db.get<{ hash: string }>('SELECT hash FROM audit WHERE seq = ?', l.seq);
     if (!row) return { ok: false, seq: l.seq, reason: `entry ${l.seq} was anchored but is gone from the database (rows deleted or truncated)` };
     if (row.hash !== l.head) return { ok: false, seq: l.seq, reason: `entry ${l.seq} differs from its anchored hash (the chain was rewritten)` };
   }

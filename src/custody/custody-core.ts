@@ -6,7 +6,6 @@
  * entry point of the HTTP layer.
  */
 import { randomBytes } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import { LatchError } from '../util/latch-error.js';
 import { encodeBase64url } from '../protocol/base64url.js';
 import type { Sodium } from '../protocol/sodium.js';
@@ -16,6 +15,7 @@ import type { TemplateCall } from '../ledger/flow/cadence-templates.js';
 import type { FlowTransaction } from '../ledger/flow/flow-transaction.js';
 import type { RestAccountKey, RestTransaction } from '../ledger/flow/flow-rest-shape.js';
 import type { AuditEntry } from './audit-log.js';
+import type { CustodyDb, SqlQueries } from './custody-db.js';
 import type { Mailer } from './dev-issuer.js';
 import type { Caller, OidcIssuerConfig, TokenService } from './token-service.js';
 import type { LocalDelivery } from './notice-sender.js';
@@ -25,6 +25,8 @@ import type { DeviceNotice, KeyRole, TokenPair } from './custody-api.js';
 
 export interface CustodyOptions {
   dataDir: string;
+  /** The shared PostgreSQL store (`--custody-db`); without it, DATA/custody/custody.sqlite. */
+  db?: CustodyDb;
   ledger: Ledger;
   vault: KeyVault;
   sodium: Sodium;
@@ -118,21 +120,21 @@ export function parseName(v: unknown): string {
 
 /** The service's checks and records, as the flows see them (see CustodyService for each). */
 export interface CustodyCore {
-  readonly db: Database.Database;
+  readonly db: CustodyDb;
   readonly opts: CustodyOptions;
   readonly tokens: TokenService;
   readonly locks: AccountLocks;
   now(): number;
-  audit(e: AuditEntry): void;
+  audit(e: AuditEntry, q?: SqlQueries): Promise<void>;
   decideLocked<T>(account: string, action: string, detail: Record<string, unknown>, fn: () => Promise<T>): Promise<T>;
-  account(address: string): AccountRow;
-  forAccount(caller: Caller, addressText: unknown): AccountRow;
+  account(address: string): Promise<AccountRow>;
+  forAccount(caller: Caller, addressText: unknown): Promise<AccountRow>;
   check(row: AccountRow, txJson: unknown, keys: FlowAccountKey[], allowedSigners: KeyRole[]): Promise<Checked>;
-  checkLimits(row: AccountRow, call: TemplateCall): void;
+  checkLimits(row: AccountRow, call: TemplateCall): Promise<void>;
   cosignAndSend(row: AccountRow, checked: Checked, action: string): Promise<SentView & { events: LedgerEvent[] }>;
   reserveAndSend(address: string, digest: string, call: TemplateCall, signed: FlowTransaction): Promise<SentTransaction>;
-  recordKey(address: string, events: LedgerEvent[], role: KeyRole, publicKey: string, name: string | null): number;
-  markRevoked(row: AccountRow, idx: number): void;
+  recordKey(address: string, events: LedgerEvent[], role: KeyRole, publicKey: string, name: string | null): Promise<number>;
+  markRevoked(row: AccountRow, idx: number): Promise<void>;
   notify(address: string, notice: DeviceNotice, except?: string): Promise<{ all: boolean; told: number; missed: number }>;
   /** Device + server linking `parent`: every device told, a second one needed, the delay (custody-service.ts #changeGate). */
   linkGate(row: AccountRow, caller: Caller, parent: string): Promise<string>;

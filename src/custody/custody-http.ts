@@ -168,21 +168,22 @@ export function parseJsonBody(raw: Buffer, contentType: string | undefined, fiel
 export async function createCustody(opts: CustodyOptions): Promise<Custody> {
   const svc = await CustodyService.open(opts);
   const limits = new CustodyRateLimits();
-  const refusals = new RefusalCounter((e) => svc.audit(e));
+  const refusals = new RefusalCounter((e) => void svc.audit(e).catch((err: Error) => opts.log(`custody audit of a refused request failed: ${err.message}`)));
   // The log's head is signed into a file the database writer cannot rewrite (audit-anchor.ts).
   const anchor = await AuditAnchor.open(svc.db, opts.vault, opts.sodium, join(opts.dataDir, ANCHOR_FILE));
-  const head = anchor.record();
+  const head = await anchor.record();
   opts.log(`custody audit log: head ${head ? `${head.seq} ${head.head}` : 'empty'}, anchor key ${anchor.publicKey}`);
-  const anchorNow = (): void => {
-    try {
-      if (svc.db.open) anchor.record();
-    } catch (e) {
-      opts.log(`custody audit anchor could not be written: ${(e as Error).message}`);
-    }
-  };
+  let closed = false;
+  const anchorNow = (): Promise<void> =>
+    closed
+      ? Promise.resolve()
+      : anchor.record().then(
+          () => undefined,
+          (e: Error) => opts.log(`custody audit anchor could not be written: ${e.message}`),
+        );
   const sweep = setInterval(() => {
     refusals.sweep();
-    anchorNow();
+    void anchorNow();
   }, REFUSAL_WINDOW_MS);
   sweep.unref();
   const inflight = new Set<Promise<void>>();
@@ -229,7 +230,7 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
       inflight.add(p);
       void p.finally(() => {
         inflight.delete(p);
-        anchorNow();
+        void anchorNow();
       });
       return true;
     },
@@ -237,9 +238,10 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
       await Promise.allSettled([...inflight]);
       clearInterval(sweep);
       refusals.sweep(Date.now(), true);
-      anchorNow();
+      await anchorNow();
+      closed = true;
       await svc.notices.close();
-      svc.close();
+      await svc.close();
       await opts.ledger.close();
     },
   };

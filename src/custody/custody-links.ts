@@ -102,7 +102,7 @@ export async function linkChecks(c: CustodyCore, kind: 'link' | 'unlink', row: A
     throw e;
   }
   const existing = (await parents()).find((p) => p.address === parent);
-  if (existing) c.audit({ account: row.address, action: 'link', decision: 'info', detail: { parent, already: existing.state, device } });
+  if (existing) await c.audit({ account: row.address, action: 'link', decision: 'info', detail: { parent, already: existing.state, device } });
   return existing && { parent, state: existing.state, already: true };
 }
 
@@ -136,7 +136,7 @@ export class LinkFlow {
     address: unknown,
     body: { parent: unknown; transaction: unknown },
   ): Promise<LinkView> {
-    const row = this.c.forAccount(caller, address);
+    const row = await this.c.forAccount(caller, address);
     const parent = parseAddress(body.parent, 'parent');
     return this.c.decideLocked(row.address, kind, { device: caller.device, parent }, async () => {
       const { call } = this.#peek(body.transaction);
@@ -155,8 +155,8 @@ export class LinkFlow {
       // unlink only takes access away, so it goes through at once.
       const change = kind === 'link' ? await this.c.linkGate(row, caller, parent) : undefined;
       const out = await this.c.cosignAndSend(row, checked, kind);
-      if (change) this.c.db.prepare("UPDATE recoveries SET status = 'completed' WHERE id = ?").run(change);
-      this.c.audit({ account: row.address, action: kind, decision: 'accepted', detail: { parent, tx: out.id, device: caller.device } });
+      if (change) await this.c.db.run("UPDATE recoveries SET status = 'completed' WHERE id = ?", change);
+      await this.c.audit({ account: row.address, action: kind, decision: 'accepted', detail: { parent, tx: out.id, device: caller.device } });
       return { parent, state: kind === 'link' ? 'published' : 'unlinked', already: false, id: out.id, transaction: out.transaction, status: out.status };
     });
   }
@@ -194,8 +194,8 @@ export class LinkFlow {
       } catch (e) {
         // This route takes no token: refusals are audited only for an account this server holds,
         // so a stranger cannot fill the audit log with rows about addresses of his choosing.
-        const ours = this.c.db.prepare('SELECT 1 FROM accounts WHERE address = ?').get(child) !== undefined;
-        if (ours && e instanceof LatchError) this.c.audit({ account: child, action: call.kind, decision: 'refused', detail: { ...detail, code: e.code, reason: e.message } });
+        const ours = await this.c.db.get('SELECT 1 FROM accounts WHERE address = ?', child) !== undefined;
+        if (ours && e instanceof LatchError) await this.c.audit({ account: child, action: call.kind, decision: 'refused', detail: { ...detail, code: e.code, reason: e.message } });
         // A caller without a token learns one answer for every signature or key failure; which
         // one goes to the local log only (the project's rule for crypto and auth failures).
         if (e instanceof LatchError && PARENT_SIGNATURE_FAILURES.has(e.code)) {
@@ -204,7 +204,7 @@ export class LinkFlow {
         }
         throw e;
       }
-      this.c.audit({ account: child, action: call.kind, decision: 'accepted', detail: { ...detail, tx: sent.id } });
+      await this.c.audit({ account: child, action: call.kind, decision: 'accepted', detail: { ...detail, tx: sent.id } });
       return { id: sent.id, transaction: toRestTransaction(tx), status: sent.status };
     });
   }
@@ -224,7 +224,7 @@ export class LinkFlow {
     }
     if (this.c.opts.ledger.kind !== 'embedded') fail('not_supported', 'on a Flow network, create the parent account with your wallet and use its key file');
     const address = await this.c.opts.ledger.createAccount([{ publicKey, signAlgo, hashAlgo, weight: FULL_WEIGHT }], this.c.opts.startingBalance ?? '1000.00000000');
-    this.c.audit({ account: address, action: 'create-self-custody-account', decision: 'accepted', detail: { email: caller.email, key: keyFingerprint(publicKey) } });
+    await this.c.audit({ account: address, action: 'create-self-custody-account', decision: 'accepted', detail: { email: caller.email, key: keyFingerprint(publicKey) } });
     return { address };
   }
 }

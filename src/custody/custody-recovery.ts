@@ -15,7 +15,7 @@ export class RecoveryFlow {
   /** Starts (and with delay 0 completes) recovery: the recovery key signed an add-key for this device. */
   async recoverStart(caller: Caller, address: unknown, body: { transaction: unknown; device_name: unknown }): Promise<RecoveryView> {
     if (typeof address !== 'string') fail('bad_address', 'address must be a string');
-    const row = this.c.account(parseFlowAddress(address));
+    const row = await this.c.account(parseFlowAddress(address));
     const name = parseName(body.device_name);
     return this.c.decideLocked(row.address, 'recover-start', { device: caller.device }, async () => {
       if (row.owner !== caller.email) fail('wrong_account', 'log in with the email that owns this account to recover it', 403);
@@ -26,8 +26,8 @@ export class RecoveryFlow {
       assertNewKey(keys, caller.device);
       const id = newId();
       const ready = this.c.now() + this.c.opts.recoveryDelaySeconds;
-      this.c.db.prepare("INSERT INTO recoveries (id, address, email, device_public_key, device_name, created_at, ready_at, status, key_index, kind) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, 'device')").run(id, row.address, caller.email, caller.device, name, this.c.now(), ready);
-      this.c.audit({ account: row.address, action: 'recover-start', decision: 'accepted', detail: { recovery: id, device: caller.device, ready_at: ready } });
+      await this.c.db.run("INSERT INTO recoveries (id, address, email, device_public_key, device_name, created_at, ready_at, status, key_index, kind) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, 'device')", id, row.address, caller.email, caller.device, name, this.c.now(), ready);
+      await this.c.audit({ account: row.address, action: 'recover-start', decision: 'accepted', detail: { recovery: id, device: caller.device, ready_at: ready } });
       await this.c.notify(row.address, { type: 'custody-recovery', recovery_id: id, account: row.address, device_name: name, ready_at: ready, server_url: this.c.opts.publicUrl() });
       if (this.c.opts.recoveryDelaySeconds === 0) return this.#recoverFinish(caller, row, id, checked);
       return { recovery_id: id, status: 'pending', ready_at: ready };
@@ -53,15 +53,15 @@ export class RecoveryFlow {
 
   /** After the delay: a freshly built and recovery-signed add-key (reference blocks expire). */
   async recoverComplete(caller: Caller, id: unknown, body: { transaction: unknown }): Promise<RecoveryView> {
-    const row = this.c.account(this.#recovery(id).address);
+    const row = await this.c.account((await this.#recovery(id)).address);
     return this.c.decideLocked(row.address, 'recover-complete', { recovery: id }, async () => {
-      const r = this.#recovery(id);
+      const r = await this.#recovery(id);
       if (r.kind !== 'device') fail('wrong_flow', 'this is a recovery-key change or a link: a device completes it by asking for the co-signature again', 409);
       if (r.device_public_key !== caller.device || r.email !== caller.email) fail('wrong_device', 'this recovery belongs to another device', 403);
       if (r.status === 'cancelled') fail('recovery_cancelled', 'an existing device cancelled this recovery', 409);
       if (r.status === 'completed') fail('recovery_closed', 'this recovery is already complete', 409);
       if (r.ready_at > this.c.now()) fail('recovery_pending', `the recovery delay runs until ${new Date(r.ready_at * 1000).toISOString()}`, 409);
-      this.#refuseAfterSelfCustody(this.c.account(row.address));
+      this.#refuseAfterSelfCustody(await this.c.account(row.address));
       const keys = (await this.c.opts.ledger.getAccount(row.address)).keys;
       const checked = await this.c.check(row, body.transaction, keys, ['recovery']);
       this.#checkRecoveryCall(checked.call, caller.device);
@@ -71,29 +71,29 @@ export class RecoveryFlow {
   }
 
   async #recoverFinish(caller: Caller, row: AccountRow, id: string, checked: Checked): Promise<RecoveryView> {
-    const r = this.#recovery(id);
+    const r = await this.#recovery(id);
     const out = await this.c.cosignAndSend(row, checked, 'recover');
-    const idx = this.c.recordKey(row.address, out.events, 'device', r.device_public_key, r.device_name);
-    this.c.db.prepare("UPDATE recoveries SET status = 'completed', key_index = ? WHERE id = ?").run(idx, id);
+    const idx = await this.c.recordKey(row.address, out.events, 'device', r.device_public_key, r.device_name);
+    await this.c.db.run("UPDATE recoveries SET status = 'completed', key_index = ? WHERE id = ?", idx, id);
     return { recovery_id: id, status: 'completed', ready_at: r.ready_at, key_index: idx, id: out.id, transaction: out.transaction, ...(await this.c.tokens.issue({ email: caller.email, device: caller.device, account: row.address })) };
   }
 
-  #recovery(id: unknown): RecoveryRow {
+  async #recovery(id: unknown): Promise<RecoveryRow> {
     if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(id)) fail('bad_request', 'bad recovery id');
-    const r = this.c.db.prepare('SELECT * FROM recoveries WHERE id = ?').get(id) as RecoveryRow | undefined;
+    const r = await this.c.db.get('SELECT * FROM recoveries WHERE id = ?', id) as RecoveryRow | undefined;
     if (!r) fail('unknown_recovery', 'no such recovery', 404);
     return r;
   }
 
   /** Any existing device of the account may cancel a pending recovery during the delay. */
   async recoverCancel(caller: Caller, id: unknown): Promise<{ status: 'cancelled' }> {
-    const row = this.c.forAccount(caller, this.#recovery(id).address);
+    const row = await this.c.forAccount(caller, (await this.#recovery(id)).address);
     return this.c.locks.run(row.address, async () => {
-      const r = this.#recovery(id);
-      if (!this.c.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(row.address, caller.device)) fail('wrong_device', 'only an existing device can cancel a recovery', 403);
+      const r = await this.#recovery(id);
+      if (!await this.c.db.get("SELECT 1 FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0", row.address, caller.device)) fail('wrong_device', 'only an existing device can cancel a recovery', 403);
       if (r.status !== 'pending') fail('recovery_closed', `the recovery is ${r.status}`, 409);
-      this.c.db.prepare("UPDATE recoveries SET status = 'cancelled' WHERE id = ?").run(r.id);
-      this.c.audit({ account: row.address, action: 'recover-cancel', decision: 'refused', detail: { recovery: r.id, by: caller.device, kind: r.kind } });
+      await this.c.db.run("UPDATE recoveries SET status = 'cancelled' WHERE id = ?", r.id);
+      await this.c.audit({ account: row.address, action: 'recover-cancel', decision: 'refused', detail: { recovery: r.id, by: caller.device, kind: r.kind } });
       return { status: 'cancelled' as const };
     });
   }

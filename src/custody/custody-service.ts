@@ -17,7 +17,6 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { LatchError } from '../util/latch-error.js';
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import { boxMessageRandom } from '../protocol/envelope.js';
@@ -31,6 +30,8 @@ import { envelopeMessage, normalizeTransaction, parseFlowAddress, type FlowTrans
 import { fromRestTransaction, toRestAccountKey, toRestTransaction, type RestAccountKey, type RestTransaction } from '../ledger/flow/flow-rest-shape.js';
 import { parseAmount, ufix64ToUnits, unitsToUFix64 } from '../ledger/flow/json-cadence.js';
 import { appendAudit, migrateAudit, verifyAuditChain, type AuditEntry } from './audit-log.js';
+import { isUniqueViolation, type CustodyDb, type SqlQueries } from './custody-db.js';
+import { SqliteCustodyDb } from './sqlite-custody-db.js';
 import { DevIssuer, migrateDevIssuer } from './dev-issuer.js';
 import { TokenService, migrateTokens, type Caller } from './token-service.js';
 import { AccountLocks } from './account-lock.js';
@@ -50,7 +51,7 @@ import { CUSTODY_KEY_WEIGHT, loginMessage, type DeviceNotice, type KeyRole, type
 export type { AccountView, CustodyOptions, RecoveryView, SentView } from './custody-core.js';
 
 export class CustodyService {
-  readonly db: Database.Database;
+  readonly db: CustodyDb;
   readonly tokens: TokenService;
   readonly issuer: DevIssuer;
   readonly #serverKeys = new Map<string, Uint8Array>();
@@ -61,17 +62,18 @@ export class CustodyService {
   readonly #daily: bigint;
   readonly #inboxes: InboxRegistry;
   readonly notices: NoticeSender;
-  readonly #locks = new AccountLocks();
+  readonly #locks: AccountLocks;
   readonly #joins: JoinFlow;
   readonly #signRequests: SignRequestFlow;
   readonly #recoveries: RecoveryFlow;
   readonly #links: LinkFlow;
 
-  private constructor(private readonly opts: CustodyOptions, db: Database.Database, jwtSecret: Uint8Array) {
+  private constructor(private readonly opts: CustodyOptions, db: CustodyDb, jwtSecret: Uint8Array) {
     this.db = db;
+    this.#locks = new AccountLocks(db);
     this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
     this.tokens = new TokenService(db, jwtSecret, opts.accessTtlSeconds ?? 600, opts.oidcIssuers ?? [], {
-      isLiveKey: (account, device) => this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(account, device) !== undefined,
+      isLiveKey: async (q, account, device) => (await q.get("SELECT 1 FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0", account, device)) !== undefined,
       onReuse: (c) => this.audit({ account: c.account ?? null, action: 'token-reuse', decision: 'refused', detail: { email: c.email, device: c.device, family: c.family } }),
     });
     const relays = new RelayAllowList(opts.inboxRelays ?? [], opts.publicUrl);
@@ -87,7 +89,7 @@ export class CustodyService {
       tokens: this.tokens,
       locks: this.#locks,
       now: () => this.#now(),
-      audit: (e) => this.audit(e),
+      audit: (e, q) => this.audit(e, q),
       decideLocked: (account, action, detail, fn) => this.#decideLocked(account, action, detail, fn),
       account: (address) => this.#account(address),
       forAccount: (caller, address) => this.#forAccount(caller, address),
@@ -106,29 +108,43 @@ export class CustodyService {
     this.#links = new LinkFlow(core);
   }
 
+  /** On `opts.db` (PostgreSQL, shared by several nodes), or on DATA/custody/custody.sqlite. */
   static async open(opts: CustodyOptions): Promise<CustodyService> {
+    // The data dir also holds this node's audit anchor file (audit-anchor.ts), on either store.
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
-    const db = openCustodyDb(join(opts.dataDir, 'custody.sqlite'));
-    const meta = (k: string): string | undefined => (db.prepare('SELECT v FROM meta WHERE k = ?').get(k) as { v: string } | undefined)?.v;
-    const setMeta = (k: string, v: string): void => void db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run(k, v);
-    if (meta('jwt_secret') === undefined) {
+    const db = opts.db ?? SqliteCustodyDb.open(join(opts.dataDir, 'custody.sqlite'));
+    const store = db;
+    await migrateCustody(store);
+    const meta = async (k: string): Promise<string | undefined> => (await store.get<{ v: string }>('SELECT v FROM meta WHERE k = ?', k))?.v;
+    if ((await meta('jwt_secret')) === undefined) {
+      // The secrets every node shares (issue 10): the first node to store them wins, in one
+      // transaction, and the others read what it stored.
       const box = opts.sodium.crypto_box_keypair();
-      setMeta('jwt_secret', await opts.vault.wrap(opts.sodium.randombytes_buf(32), 'jwt-secret'));
-      setMeta('box_secret', await opts.vault.wrap(box.privateKey, 'box-secret'));
-      setMeta('box_public', encodeBase64url(box.publicKey));
+      const rows: [string, string][] = [
+        ['jwt_secret', await opts.vault.wrap(opts.sodium.randombytes_buf(32), 'jwt-secret')],
+        ['box_secret', await opts.vault.wrap(box.privateKey, 'box-secret')],
+        ['box_public', encodeBase64url(box.publicKey)],
+      ];
+      await store.tx(async (q) => {
+        await q.lock('latch-custody-secrets');
+        if (await q.get('SELECT 1 FROM meta WHERE k = ?', 'jwt_secret')) return;
+        for (const [k, v] of rows) await q.run('INSERT INTO meta (k, v) VALUES (?, ?)', k, v);
+      });
     }
-    const svc = new CustodyService(opts, db, await opts.vault.unwrap(meta('jwt_secret')!, 'jwt-secret'));
-    svc.#boxSecret = await opts.vault.unwrap(meta('box_secret')!, 'box-secret');
-    svc.#boxPublic = decodeBase64url(meta('box_public')!);
+    const svc = new CustodyService(opts, store, await opts.vault.unwrap((await meta('jwt_secret'))!, 'jwt-secret'));
+    svc.#boxSecret = await opts.vault.unwrap((await meta('box_secret'))!, 'box-secret');
+    svc.#boxPublic = decodeBase64url((await meta('box_public'))!);
     return svc;
   }
 
-  close(): void {
-    if (this.db.open) this.db.close();
+  async close(): Promise<void> {
+    await this.db.close();
   }
 
-  audit(e: AuditEntry): void {
-    appendAudit(this.db, e);
+  /** Appends to the audit chain, in `q` (the caller's transaction) or a transaction of its own. */
+  async audit(e: AuditEntry, q?: SqlQueries): Promise<void> {
+    if (q) await appendAudit(q, e);
+    else await this.db.tx((t) => appendAudit(t, e));
   }
 
   /**
@@ -144,7 +160,8 @@ export class CustodyService {
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof LatchError) this.audit({ account, action, decision: 'refused', detail: { ...detail, code: e.code, reason: e.message } });
+      // Unless the refusal is the database being away: then there is no log to append to.
+      if (e instanceof LatchError && e.code !== 'custody_db_unavailable') await this.audit({ account, action, decision: 'refused', detail: { ...detail, code: e.code, reason: e.message } });
       throw e;
     }
   }
@@ -157,10 +174,10 @@ export class CustodyService {
 
   async loginComplete(body: { email: unknown; code: unknown; device_public_key: unknown; signature: unknown }): Promise<TokenPair> {
     const device = parseDeviceKey(body.device_public_key);
-    const { email, challenge } = this.issuer.finish(body.email, body.code);
+    const { email, challenge } = await this.issuer.finish(body.email, body.code);
     checkLoginSignature(challenge, body.signature, device);
-    this.audit({ account: null, action: 'login', decision: 'accepted', detail: { email, device, issuer: 'dev' } });
-    return this.tokens.issue({ email, device, ...this.#accountOfDevice(email, device) });
+    await this.audit({ account: null, action: 'login', decision: 'accepted', detail: { email, device, issuer: 'dev' } });
+    return this.tokens.issue({ email, device, ...(await this.#accountOfDevice(email, device)) });
   }
 
   /** OIDC: the device signs sha256(id_token) under the login tag, binding the token to it. */
@@ -169,14 +186,12 @@ export class CustodyService {
     const device = parseDeviceKey(body.device_public_key);
     const email = await this.tokens.verifyIdToken(body.id_token);
     checkLoginSignature(createHash('sha256').update(body.id_token).digest(), body.signature, device);
-    this.audit({ account: null, action: 'login', decision: 'accepted', detail: { email, device, issuer: 'oidc' } });
-    return this.tokens.issue({ email, device, ...this.#accountOfDevice(email, device) });
+    await this.audit({ account: null, action: 'login', decision: 'accepted', detail: { email, device, issuer: 'oidc' } });
+    return this.tokens.issue({ email, device, ...(await this.#accountOfDevice(email, device)) });
   }
 
-  #accountOfDevice(email: string, device: string): { account?: string } {
-    const row = this.db
-      .prepare("SELECT k.address FROM custody_keys k JOIN accounts a ON a.address = k.address WHERE a.owner = ? AND k.public_key = ? AND k.role = 'device' AND k.revoked = 0 LIMIT 1")
-      .get(email, device) as { address: string } | undefined;
+  async #accountOfDevice(email: string, device: string): Promise<{ account?: string }> {
+    const row = await this.db.get("SELECT k.address FROM custody_keys k JOIN accounts a ON a.address = k.address WHERE a.owner = ? AND k.public_key = ? AND k.role = 'device' AND k.revoked = 0 LIMIT 1", email, device) as { address: string } | undefined;
     return row ? { account: row.address } : {};
   }
 
@@ -185,7 +200,7 @@ export class CustodyService {
   async createAccount(caller: Caller, body: { device_name: unknown; recovery_public_key?: unknown; inbox?: unknown }, requestHost?: string): Promise<{ address: string } & TokenPair> {
     const name = parseName(body.device_name);
     const recovery = body.recovery_public_key === undefined || body.recovery_public_key === null ? undefined : parseDeviceKey(body.recovery_public_key, 'recovery_public_key');
-    const inbox = body.inbox === undefined ? undefined : this.#inboxes.check(body.inbox, { account: null, device: caller.device, requestHost });
+    const inbox = body.inbox === undefined ? undefined : await this.#inboxes.check(body.inbox, { account: null, device: caller.device, requestHost });
     if (recovery === caller.device) fail('bad_key', 'the recovery key must differ from the device key');
     return this.#decide(null, 'create-account', { email: caller.email, device: caller.device }, async () => {
       const serverSecret = generateFlowPrivateKey(SIGN_ALGO_ECDSA_P256);
@@ -195,33 +210,32 @@ export class CustodyService {
       const balance = this.opts.ledger.kind === 'embedded' ? (this.opts.startingBalance ?? '1000.00000000') : '0.00000000';
       const address = await this.opts.ledger.createAccount(keys, balance);
       const wrapped = await this.opts.vault.wrap(serverSecret, `server-key:${address}`);
-      const tx = this.db.transaction(() => {
-        this.db.prepare('INSERT INTO accounts (address, owner, server_key_index, server_key, server_public_key, self_custody, created_at) VALUES (?, ?, 1, ?, ?, 0, ?)').run(address, caller.email, wrapped, serverPublic, this.#now());
-        const ins = this.db.prepare('INSERT INTO custody_keys (address, idx, role, public_key, device_name, revoked) VALUES (?, ?, ?, ?, ?, 0)');
-        ins.run(address, 0, 'device', caller.device, name);
-        ins.run(address, 1, 'server', serverPublic, null);
-        if (recovery) ins.run(address, 2, 'recovery', recovery, null);
-        if (inbox) this.#inboxes.save(address, caller.device, inbox);
-        this.audit({ account: address, action: 'create-account', decision: 'accepted', detail: { email: caller.email, device: caller.device, recovery: recovery !== undefined } });
+      await this.db.tx(async (q) => {
+        await q.run('INSERT INTO accounts (address, owner, server_key_index, server_key, server_public_key, self_custody, created_at) VALUES (?, ?, 1, ?, ?, 0, ?)', address, caller.email, wrapped, serverPublic, this.#now());
+        const ins = 'INSERT INTO custody_keys (address, idx, role, public_key, device_name, revoked) VALUES (?, ?, ?, ?, ?, 0)';
+        await q.run(ins, address, 0, 'device', caller.device, name);
+        await q.run(ins, address, 1, 'server', serverPublic, null);
+        if (recovery) await q.run(ins, address, 2, 'recovery', recovery, null);
+        if (inbox) await this.#inboxes.save(q, address, caller.device, inbox);
+        await this.audit({ account: address, action: 'create-account', decision: 'accepted', detail: { email: caller.email, device: caller.device, recovery: recovery !== undefined } }, q);
       });
-      tx.immediate();
       this.#serverKeys.set(address, serverSecret);
       return { address, ...(await this.tokens.issue({ email: caller.email, device: caller.device, account: address })) };
     });
   }
 
-  #account(address: string): AccountRow {
-    const row = this.db.prepare('SELECT * FROM accounts WHERE address = ?').get(address) as AccountRow | undefined;
+  async #account(address: string): Promise<AccountRow> {
+    const row = await this.db.get('SELECT * FROM accounts WHERE address = ?', address) as AccountRow | undefined;
     if (!row) fail('unknown_account', `this server holds no key of account ${address}`, 404);
     return row;
   }
 
   /** The caller must hold a token for exactly this account (policy rule 1). */
-  #forAccount(caller: Caller, addressText: unknown): AccountRow {
+  async #forAccount(caller: Caller, addressText: unknown): Promise<AccountRow> {
     if (typeof addressText !== 'string') fail('bad_address', 'address must be a string');
     const address = parseFlowAddress(addressText);
     if (caller.account !== address) {
-      this.audit({ account: address, action: 'authorize', decision: 'refused', detail: { code: 'wrong_account', email: caller.email, device: caller.device, token_account: caller.account ?? null } });
+      await this.audit({ account: address, action: 'authorize', decision: 'refused', detail: { code: 'wrong_account', email: caller.email, device: caller.device, token_account: caller.account ?? null } });
       fail('wrong_account', `the access token is not for account ${address}`, 403);
     }
     return this.#account(address);
@@ -230,14 +244,14 @@ export class CustodyService {
   /** Read-only: a token for the account, or any login of its owner (a recovering device needs it). */
   async getAccount(caller: Caller, address: unknown): Promise<AccountView> {
     if (typeof address !== 'string') fail('bad_address', 'address must be a string');
-    const row = this.#account(parseFlowAddress(address));
+    const row = await this.#account(parseFlowAddress(address));
     if (caller.account !== row.address && caller.email !== row.owner) fail('wrong_account', `the access token is not for account ${row.address}`, 403);
     return this.#view(row);
   }
 
   async #view(row: AccountRow): Promise<AccountView> {
     const acct = await this.opts.ledger.getAccount(row.address);
-    const roles = this.db.prepare('SELECT idx, role, device_name FROM custody_keys WHERE address = ?').all(row.address) as { idx: number; role: KeyRole; device_name: string | null }[];
+    const roles = await this.db.all('SELECT idx, role, device_name FROM custody_keys WHERE address = ?', row.address) as { idx: number; role: KeyRole; device_name: string | null }[];
     return {
       address: acct.address,
       balance: acct.balance,
@@ -255,9 +269,9 @@ export class CustodyService {
 
   /** Signed by the device key it speaks for (inbox-registry.ts); a token alone is not enough. */
   async registerInbox(caller: Caller, address: unknown, body: unknown, requestHost?: string): Promise<{ ok: true }> {
-    const row = this.#forAccount(caller, address);
+    const row = await this.#forAccount(caller, address);
     return this.#decide(row.address, 'register-inbox', { device: caller.device }, async () => {
-      this.#inboxes.save(row.address, caller.device, this.#inboxes.check(body, { account: row.address, device: caller.device, requestHost }));
+      await this.#inboxes.save(this.db, row.address, caller.device, await this.#inboxes.check(body, { account: row.address, device: caller.device, requestHost }));
       return { ok: true as const };
     });
   }
@@ -288,7 +302,7 @@ export class CustodyService {
     }
     const call = parseTemplateCall(this.opts.ledger.network, tx.script, tx.arguments);
     if (tx.payloadSignatures.length > 0) fail('bad_transaction', 'a self-paying transaction carries envelope signatures only');
-    const roles = this.db.prepare('SELECT idx, role FROM custody_keys WHERE address = ?').all(a) as { idx: number; role: KeyRole }[];
+    const roles = await this.db.all('SELECT idx, role FROM custody_keys WHERE address = ?', a) as { idx: number; role: KeyRole }[];
     const message = envelopeMessage(tx);
     const signers: number[] = [];
     for (const s of tx.envelopeSignatures) {
@@ -305,7 +319,7 @@ export class CustodyService {
     }
     if (signers.length === 0) fail('missing_signature', 'a user key must sign the transaction before the server co-signs', 403);
     const digest = createHash('sha256').update(message).digest('hex');
-    if (this.db.prepare('SELECT 1 FROM cosigns WHERE digest = ?').get(digest)) fail('replay', 'this exact transaction was already co-signed', 409);
+    if (await this.db.get('SELECT 1 FROM cosigns WHERE digest = ?', digest)) fail('replay', 'this exact transaction was already co-signed', 409);
     return { tx, call, digest, signers };
   }
 
@@ -322,7 +336,7 @@ export class CustodyService {
       hashAlgo: server.hashAlgo,
     }, nodeEcdsa);
     const sent = await this.#reserveAndSend(row.address, checked.digest, checked.call, signed);
-    this.audit({ account: row.address, action, decision: 'signed', detail: { tx: sent.id, kind: checked.call.kind, signers: checked.signers, ...(checked.call.kind === 'transfer' ? { amount: checked.call.amount, to: checked.call.to } : {}) } });
+    await this.audit({ account: row.address, action, decision: 'signed', detail: { tx: sent.id, kind: checked.call.kind, signers: checked.signers, ...(checked.call.kind === 'transfer' ? { amount: checked.call.amount, to: checked.call.to } : {}) } });
     return { id: sent.id, transaction: toRestTransaction(signed), status: sent.status, events: sent.events };
   }
 
@@ -336,32 +350,32 @@ export class CustodyService {
   async #reserveAndSend(address: string, digest: string, call: TemplateCall, signed: FlowTransaction): Promise<Awaited<ReturnType<Ledger['sendTransaction']>>> {
     const amount = call.kind === 'transfer' ? ufix64ToUnits(call.amount).toString() : '0';
     try {
-      this.db.prepare("INSERT INTO cosigns (digest, address, tx_id, kind, amount_units, day, at) VALUES (?, ?, 'reserved', ?, ?, ?, ?)").run(digest, address, call.kind, amount, dayOf(this.#now()), this.#now());
+      await this.db.run("INSERT INTO cosigns (digest, address, tx_id, kind, amount_units, day, at) VALUES (?, ?, 'reserved', ?, ?, ?, ?)", digest, address, call.kind, amount, dayOf(this.#now()), this.#now());
     } catch (e) {
-      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') fail('replay', 'this exact transaction was already co-signed', 409);
+      if (isUniqueViolation(e)) fail('replay', 'this exact transaction was already co-signed', 409);
       throw e;
     }
     let sent;
     try {
       sent = await this.opts.ledger.sendTransaction(signed);
     } catch (e) {
-      if (!sendOutcomeUnknown(e)) this.db.prepare("DELETE FROM cosigns WHERE digest = ? AND tx_id = 'reserved'").run(digest);
+      if (!sendOutcomeUnknown(e)) await this.db.run("DELETE FROM cosigns WHERE digest = ? AND tx_id = 'reserved'", digest);
       throw e;
     }
-    this.db.prepare('UPDATE cosigns SET tx_id = ? WHERE digest = ?').run(sent.id, digest);
+    await this.db.run('UPDATE cosigns SET tx_id = ? WHERE digest = ?', sent.id, digest);
     return sent;
   }
 
   /** Policy rule 4. */
-  #checkLimits(row: AccountRow, call: TemplateCall): void {
+  async #checkLimits(row: AccountRow, call: TemplateCall): Promise<void> {
     if (call.kind !== 'transfer') return;
     const amount = ufix64ToUnits(call.amount);
     if (amount > this.#maxPerTx) fail('over_limit', `${call.amount} is more than the ${unitsToUFix64(this.#maxPerTx)} FLOW allowed per transaction`, 403);
     const sum = (rows: { amount_units: string }[]): bigint => rows.reduce((s, r) => s + BigInt(r.amount_units), 0n);
-    const spent = sum(this.db.prepare("SELECT amount_units FROM cosigns WHERE address = ? AND day = ? AND kind = 'transfer'").all(row.address, dayOf(this.#now())) as { amount_units: string }[]);
+    const spent = sum(await this.db.all("SELECT amount_units FROM cosigns WHERE address = ? AND day = ? AND kind = 'transfer'", row.address, dayOf(this.#now())) as { amount_units: string }[]);
     // Signature requests still waiting for a second device hold their amount (issue 15 §6): two
     // pending requests of 200 would otherwise both pass a limit of 300 and both complete.
-    const reserved = sum(this.db.prepare("SELECT amount_units FROM sign_requests WHERE address = ? AND status = 'pending' AND expires_at > ?").all(row.address, this.#now()) as { amount_units: string }[]);
+    const reserved = sum(await this.db.all("SELECT amount_units FROM sign_requests WHERE address = ? AND status = 'pending' AND expires_at > ?", row.address, this.#now()) as { amount_units: string }[]);
     if (spent + reserved + amount > this.#daily) {
       const held = reserved > 0n ? ` (${unitsToUFix64(reserved)} of it held by pending signature requests)` : '';
       fail('over_limit', `this would bring today's total to ${unitsToUFix64(spent + reserved + amount)} FLOW${held}, over the daily limit of ${unitsToUFix64(this.#daily)}`, 403);
@@ -375,7 +389,7 @@ export class CustodyService {
    * an access token alone (docs/CUSTODY.md "The recovery key does not spend with the server").
    */
   async cosign(caller: Caller, address: unknown, body: { transaction: unknown }): Promise<SentView> {
-    const row = this.#forAccount(caller, address);
+    const row = await this.#forAccount(caller, address);
     return this.#decideLocked(row.address, 'cosign', { device: caller.device }, async () => {
       // A link or unlink names its parent in its own request (custody-links.ts), so the server
       // co-signs it only for the parent the user named there; redeem and child-transfer are the
@@ -388,20 +402,20 @@ export class CustodyService {
       const call = checked.call;
       let change: string | undefined;
       if (call.kind === 'add-key') {
-        const hasRecovery = this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery' AND revoked = 0").get(row.address);
+        const hasRecovery = await this.db.get("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery' AND revoked = 0", row.address);
         if (hasRecovery) fail('use_join', 'new device keys are added through `latch account join` (2FA) or recovery, not a plain co-sign', 403);
         if (!isCustodyKeyShape(call.key)) fail('bad_key', 'a recovery key is P-256/SHA2-256 with weight 500');
         assertNewKey(keys, call.key.publicKey);
         change = await this.#changeGate(row, caller, { kind: 'recovery-key', publicKey: call.key.publicKey });
       }
       if (call.kind === 'revoke-key' && !keys.some((k) => k.index === call.keyIndex)) fail('unknown_key', `account ${row.address} has no key ${call.keyIndex}`);
-      this.#checkLimits(row, call);
+      await this.#checkLimits(row, call);
       const out = await this.#cosignAndSend(row, checked, 'cosign');
       if (call.kind === 'add-key') {
-        const idx = this.#recordKey(row.address, out.events, 'recovery', call.key.publicKey, null);
-        this.db.prepare("UPDATE recoveries SET status = 'completed', key_index = ? WHERE id = ?").run(idx, change);
+        const idx = await this.#recordKey(row.address, out.events, 'recovery', call.key.publicKey, null);
+        await this.db.run("UPDATE recoveries SET status = 'completed', key_index = ? WHERE id = ?", idx, change!);
       }
-      if (call.kind === 'revoke-key') this.#markRevoked(row, call.keyIndex);
+      if (call.kind === 'revoke-key') await this.#markRevoked(row, call.keyIndex);
       return { id: out.id, transaction: out.transaction, status: out.status };
     });
   }
@@ -428,10 +442,10 @@ export class CustodyService {
     const subject = change.kind === 'link' ? change.parent : change.publicKey;
     const what = change.kind === 'link' ? `linking ${change.parent}, which could then move everything in this account,` : `adding this recovery key (${keyFingerprint(change.publicKey)})`;
     const code = change.kind === 'link' ? 'link' : 'recovery_key';
-    const pending = this.db.prepare("SELECT * FROM recoveries WHERE address = ? AND kind = ? AND status = 'pending' AND device_public_key = ? ORDER BY created_at DESC LIMIT 1").get(row.address, change.kind, subject) as RecoveryRow | undefined;
+    const pending = await this.db.get("SELECT * FROM recoveries WHERE address = ? AND kind = ? AND status = 'pending' AND device_public_key = ? ORDER BY created_at DESC LIMIT 1", row.address, change.kind, subject) as RecoveryRow | undefined;
     const delayed = (r: { id: string; ready_at: number }): never =>
       fail(`${code}_delayed`, `${what} waits until ${new Date(r.ready_at * 1000).toISOString()}; every device was told and can cancel it (latch account recover --cancel ${r.id}); send it again then`, 409);
-    const always = change.kind === 'link' || this.db.prepare("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery'").get(row.address) !== undefined;
+    const always = change.kind === 'link' || await this.db.get("SELECT 1 FROM custody_keys WHERE address = ? AND role = 'recovery'", row.address) !== undefined;
     // The HTTP layer audits the refusal with its code and message (custody-http.ts).
     const needsSecond = (): never =>
       fail(
@@ -444,12 +458,12 @@ export class CustodyService {
     if (pending) {
       // A second device told when the change started may since have been revoked (by the same
       // device + server): then nobody who can still cancel was told, so it does not complete.
-      if (always && this.#otherLiveDevices(row.address, caller.device) === 0) needsSecond();
+      if (always && (await this.#otherLiveDevices(row.address, caller.device)) === 0) needsSecond();
       if (pending.ready_at > now) delayed(pending);
       return pending.id;
     }
     const id = newId();
-    const name = (this.db.prepare("SELECT device_name FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(row.address, caller.device) as { device_name: string | null } | undefined)?.device_name ?? 'a device';
+    const name = (await this.db.get("SELECT device_name FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0", row.address, caller.device) as { device_name: string | null } | undefined)?.device_name ?? 'a device';
     const mustWait = always && this.opts.recoveryDelaySeconds > 0;
     const ready = now + this.opts.recoveryDelaySeconds;
     const base = { type: 'custody-recovery' as const, recovery_id: id, account: row.address, device_name: name, ready_at: mustWait ? ready : now, server_url: this.opts.publicUrl() };
@@ -461,16 +475,16 @@ export class CustodyService {
     const self = await this.#notify(row.address, notice, undefined, caller.device);
     const told = { all: others.all && self.all, told: others.told + self.told, missed: others.missed + self.missed };
     const wait = this.opts.recoveryDelaySeconds > 0 && (always || !told.all);
-    this.db.prepare("INSERT INTO recoveries (id, address, email, device_public_key, device_name, created_at, ready_at, status, key_index, kind) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?)").run(id, row.address, caller.email, subject, name, now, wait ? ready : now, change.kind);
+    await this.db.run("INSERT INTO recoveries (id, address, email, device_public_key, device_name, created_at, ready_at, status, key_index, kind) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?)", id, row.address, caller.email, subject, name, now, wait ? ready : now, change.kind);
     const detail = change.kind === 'link' ? { parent: change.parent } : { key: keyFingerprint(change.publicKey), replacement: always };
-    this.audit({ account: row.address, action: `${change.kind}-change`, decision: wait ? 'info' : 'accepted', detail: { change: id, ...detail, by: caller.device, devices_told: told.told, devices_missed: told.missed, ready_at: wait ? ready : now } });
+    await this.audit({ account: row.address, action: `${change.kind}-change`, decision: wait ? 'info' : 'accepted', detail: { change: id, ...detail, by: caller.device, devices_told: told.told, devices_missed: told.missed, ready_at: wait ? ready : now } });
     if (wait) delayed({ id, ready_at: ready });
     return id;
   }
 
   /** After self-custody: forward a transaction the user signed with two keys; the server adds nothing. */
   async submit(caller: Caller, address: unknown, body: { transaction: unknown }): Promise<SentView> {
-    const row = this.#forAccount(caller, address);
+    const row = await this.#forAccount(caller, address);
     return this.#decideLocked(row.address, 'submit', { device: caller.device }, async () => {
       let tx: FlowTransaction;
       try {
@@ -486,38 +500,40 @@ export class CustodyService {
         assertNewKey((await this.opts.ledger.getAccount(row.address)).keys, call.key.publicKey);
       }
       const sent = await this.opts.ledger.sendTransaction(tx);
-      if (call.kind === 'revoke-key') this.#markRevoked(row, call.keyIndex);
-      if (call.kind === 'add-key') this.#recordKey(row.address, sent.events, 'device', call.key.publicKey, null);
-      this.audit({ account: row.address, action: 'submit', decision: 'accepted', detail: { tx: sent.id, kind: call.kind } });
+      if (call.kind === 'revoke-key') await this.#markRevoked(row, call.keyIndex);
+      if (call.kind === 'add-key') await this.#recordKey(row.address, sent.events, 'device', call.key.publicKey, null);
+      await this.audit({ account: row.address, action: 'submit', decision: 'accepted', detail: { tx: sent.id, kind: call.kind } });
       return { id: sent.id, transaction: toRestTransaction(tx), status: sent.status };
     });
   }
 
-  #recordKey(address: string, events: { type: string; values: Record<string, string> }[], role: KeyRole, publicKey: string, name: string | null): number {
+  async #recordKey(address: string, events: { type: string; values: Record<string, string> }[], role: KeyRole, publicKey: string, name: string | null): Promise<number> {
     const ev = events.find((e) => e.type === 'flow.AccountKeyAdded');
     const idx = Number(ev?.values.keyIndex);
     if (!Number.isInteger(idx)) fail('ledger', 'the ledger did not report the new key index', 502);
-    this.db.prepare('INSERT OR REPLACE INTO custody_keys (address, idx, role, public_key, device_name, revoked) VALUES (?, ?, ?, ?, ?, 0)').run(address, idx, role, publicKey, name);
+    await this.db.run('INSERT INTO custody_keys (address, idx, role, public_key, device_name, revoked) VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (address, idx) DO UPDATE SET role = excluded.role, public_key = excluded.public_key, device_name = excluded.device_name, revoked = 0', address, idx, role, publicKey, name);
     return idx;
   }
 
   /** Live device keys of `address` other than `device`. */
-  #otherLiveDevices(address: string, device: string): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM custody_keys WHERE address = ? AND role = 'device' AND revoked = 0 AND public_key <> ?").get(address, device) as { n: number }).n;
+  async #otherLiveDevices(address: string, device: string): Promise<number> {
+    return (await this.db.get("SELECT COUNT(*) AS n FROM custody_keys WHERE address = ? AND role = 'device' AND revoked = 0 AND public_key <> ?", address, device) as { n: number }).n;
   }
 
-  #markRevoked(row: AccountRow, idx: number): void {
-    this.db.prepare('UPDATE custody_keys SET revoked = 1 WHERE address = ? AND idx = ?').run(row.address, idx);
-    const k = this.db.prepare('SELECT public_key, role FROM custody_keys WHERE address = ? AND idx = ?').get(row.address, idx) as { public_key: string; role: KeyRole } | undefined;
-    if (k?.role === 'device') {
-      this.tokens.revokeDevice(k.public_key);
-      this.db.prepare('DELETE FROM inboxes WHERE address = ? AND device = ?').run(row.address, k.public_key);
-    }
-    if (idx === row.server_key_index) {
-      this.db.prepare('UPDATE accounts SET self_custody = 1 WHERE address = ?').run(row.address);
-      this.#serverKeys.delete(row.address);
-      this.audit({ account: row.address, action: 'self-custody', decision: 'info', detail: { serverKeyIndex: idx } });
-    }
+  async #markRevoked(row: AccountRow, idx: number): Promise<void> {
+    await this.db.tx(async (q) => {
+      await q.run('UPDATE custody_keys SET revoked = 1 WHERE address = ? AND idx = ?', row.address, idx);
+      const k = await q.get<{ public_key: string; role: KeyRole }>('SELECT public_key, role FROM custody_keys WHERE address = ? AND idx = ?', row.address, idx);
+      if (k?.role === 'device') {
+        await this.tokens.revokeDevice(q, k.public_key);
+        await q.run('DELETE FROM inboxes WHERE address = ? AND device = ?', row.address, k.public_key);
+      }
+      if (idx === row.server_key_index) {
+        await q.run('UPDATE accounts SET self_custody = 1 WHERE address = ?', row.address);
+        await this.audit({ account: row.address, action: 'self-custody', decision: 'info', detail: { serverKeyIndex: idx } }, q);
+      }
+    });
+    if (idx === row.server_key_index) this.#serverKeys.delete(row.address);
   }
 
   // ---- the flows in their own files ----
@@ -577,8 +593,8 @@ export class CustodyService {
   /** Boxes `notice` to every live device's inbox; says how many were told and how many missed (no inbox, or its relay failed). */
   async #notify(address: string, notice: DeviceNotice, except?: string, only?: string): Promise<{ all: boolean; told: number; missed: number }> {
     const pick = (device: string): boolean => device !== except && (only === undefined || device === only);
-    const rows = (this.db.prepare("SELECT i.* FROM inboxes i JOIN custody_keys k ON k.address = i.address AND k.public_key = i.device WHERE i.address = ? AND k.revoked = 0 AND k.role = 'device'").all(address) as { device: string; relay_url: string; queue_id: string; box_public_key: string }[]).filter((r) => pick(r.device));
-    const devices = (this.db.prepare("SELECT public_key FROM custody_keys WHERE address = ? AND revoked = 0 AND role = 'device'").all(address) as { public_key: string }[]).filter((d) => pick(d.public_key)).length;
+    const rows = (await this.db.all("SELECT i.* FROM inboxes i JOIN custody_keys k ON k.address = i.address AND k.public_key = i.device WHERE i.address = ? AND k.revoked = 0 AND k.role = 'device'", address) as { device: string; relay_url: string; queue_id: string; box_public_key: string }[]).filter((r) => pick(r.device));
+    const devices = (await this.db.all("SELECT public_key FROM custody_keys WHERE address = ? AND revoked = 0 AND role = 'device'", address) as { public_key: string }[]).filter((d) => pick(d.public_key)).length;
     const plain = new TextEncoder().encode(JSON.stringify(notice));
     // Never waits on another party's network (notice-sender.ts): only deliveries to our own
     // relay (in-process) count as told; remote ones run in the background and count as missed.
@@ -591,38 +607,37 @@ export class CustodyService {
   }
 }
 
-export function openCustodyDb(path: string): Database.Database {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 5000');
-  db.exec(`
+/** The custody tables, in the store's dialect (PostgreSQL: BIGINT for Unix seconds, all columns from the start). */
+export async function migrateCustody(db: CustodyDb): Promise<void> {
+  const int = db.dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
+  await db.exec(`
     CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS accounts (address TEXT PRIMARY KEY, owner TEXT NOT NULL, server_key_index INTEGER NOT NULL,
-      server_key TEXT NOT NULL, server_public_key TEXT NOT NULL, self_custody INTEGER NOT NULL, created_at INTEGER NOT NULL);
+      server_key TEXT NOT NULL, server_public_key TEXT NOT NULL, self_custody INTEGER NOT NULL, created_at ${int} NOT NULL);
     CREATE TABLE IF NOT EXISTS custody_keys (address TEXT NOT NULL, idx INTEGER NOT NULL, role TEXT NOT NULL, public_key TEXT NOT NULL,
       device_name TEXT, revoked INTEGER NOT NULL, PRIMARY KEY (address, idx));
     CREATE TABLE IF NOT EXISTS inboxes (address TEXT NOT NULL, device TEXT NOT NULL, relay_url TEXT NOT NULL, queue_id TEXT NOT NULL,
-      box_public_key TEXT NOT NULL, PRIMARY KEY (address, device));
+      box_public_key TEXT NOT NULL, ${db.dialect === 'postgres' ? 'signed_at BIGINT NOT NULL DEFAULT 0, ' : ''}PRIMARY KEY (address, device));
     CREATE TABLE IF NOT EXISTS cosigns (digest TEXT PRIMARY KEY, address TEXT NOT NULL, tx_id TEXT NOT NULL, kind TEXT NOT NULL,
-      amount_units TEXT NOT NULL, day TEXT NOT NULL, at INTEGER NOT NULL);
+      amount_units TEXT NOT NULL, day TEXT NOT NULL, at ${int} NOT NULL);
     CREATE INDEX IF NOT EXISTS cosigns_day ON cosigns (address, day);
     CREATE TABLE IF NOT EXISTS joins (id TEXT PRIMARY KEY, address TEXT NOT NULL, email TEXT NOT NULL, device_public_key TEXT NOT NULL,
-      device_name TEXT NOT NULL, origin TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, status TEXT NOT NULL, key_index INTEGER);
+      device_name TEXT NOT NULL, origin TEXT NOT NULL, created_at ${int} NOT NULL, expires_at ${int} NOT NULL, status TEXT NOT NULL, key_index INTEGER);
     CREATE TABLE IF NOT EXISTS sign_requests (id TEXT PRIMARY KEY, address TEXT NOT NULL, requester TEXT NOT NULL, tx TEXT NOT NULL,
-      created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, status TEXT NOT NULL, result_id TEXT);
+      created_at ${int} NOT NULL, expires_at ${int} NOT NULL, status TEXT NOT NULL, result_id TEXT${db.dialect === 'postgres' ? ", amount_units TEXT NOT NULL DEFAULT '0'" : ''});
     CREATE TABLE IF NOT EXISTS recoveries (id TEXT PRIMARY KEY, address TEXT NOT NULL, email TEXT NOT NULL, device_public_key TEXT NOT NULL,
-      device_name TEXT NOT NULL, created_at INTEGER NOT NULL, ready_at INTEGER NOT NULL, status TEXT NOT NULL, key_index INTEGER);
+      device_name TEXT NOT NULL, created_at ${int} NOT NULL, ready_at ${int} NOT NULL, status TEXT NOT NULL, key_index INTEGER${db.dialect === 'postgres' ? ", kind TEXT NOT NULL DEFAULT 'device'" : ''});
   `);
-  // Columns added after the first release (issue 15).
-  const has = (table: string, col: string): boolean => (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === col);
-  if (!has('recoveries', 'kind')) db.exec("ALTER TABLE recoveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'device'");
-  if (!has('sign_requests', 'amount_units')) db.exec("ALTER TABLE sign_requests ADD COLUMN amount_units TEXT NOT NULL DEFAULT '0'");
-  migrateInboxes(db);
-  migrateAudit(db);
-  migrateTokens(db);
-  migrateDevIssuer(db);
-  return db;
+  if (db.dialect === 'sqlite') {
+    // Columns added after the first release (issue 15).
+    const has = async (table: string, col: string): Promise<boolean> => (await db.all<{ name: string }>(`PRAGMA table_info(${table})`)).some((c) => c.name === col);
+    if (!(await has('recoveries', 'kind'))) await db.exec("ALTER TABLE recoveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'device'");
+    if (!(await has('sign_requests', 'amount_units'))) await db.exec("ALTER TABLE sign_requests ADD COLUMN amount_units TEXT NOT NULL DEFAULT '0'");
+    await migrateInboxes(db);
+  }
+  await migrateAudit(db);
+  await migrateTokens(db);
+  await migrateDevIssuer(db);
 }
 
 function parseDeviceKey(v: unknown, what = 'device_public_key'): string {

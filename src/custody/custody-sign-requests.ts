@@ -32,7 +32,7 @@ export class SignRequestFlow {
 
   /** A device signed; the other devices are asked (through the relay) to add their signature. */
   async signRequestStart(caller: Caller, address: unknown, body: { transaction: unknown }): Promise<{ request_id: string; expires_at: number }> {
-    const row = this.c.forAccount(caller, address);
+    const row = await this.c.forAccount(caller, address);
     return this.c.decideLocked(row.address, 'sign-request', { device: caller.device }, async () => {
       const keys = (await this.c.opts.ledger.getAccount(row.address)).keys;
       const checked = await this.c.check(row, body.transaction, keys, ['device']);
@@ -47,45 +47,45 @@ export class SignRequestFlow {
         if (!isCustodyKeyShape(checked.call.key)) fail('bad_key', 'an added key is P-256/SHA2-256 with weight 500, so no one key reaches 1000 alone');
         assertNewKey(keys, checked.call.key.publicKey);
       }
-      const mine = this.c.db.prepare("SELECT idx, device_name FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0").get(row.address, caller.device) as { idx: number; device_name: string | null } | undefined;
+      const mine = await this.c.db.get("SELECT idx, device_name FROM custody_keys WHERE address = ? AND public_key = ? AND role = 'device' AND revoked = 0", row.address, caller.device) as { idx: number; device_name: string | null } | undefined;
       if (!mine || !checked.signers.includes(mine.idx)) fail('bad_signer', 'the requesting device must have signed the transaction itself', 403);
-      this.c.checkLimits(row, checked.call);
+      await this.c.checkLimits(row, checked.call);
       const id = newId();
       const expires = this.c.now() + JOIN_TTL_SECONDS;
       const rest = toRestTransaction(checked.tx);
       const amount = checked.call.kind === 'transfer' ? ufix64ToUnits(checked.call.amount).toString() : '0';
-      this.c.db.prepare("INSERT INTO sign_requests (id, address, requester, tx, created_at, expires_at, status, result_id, amount_units) VALUES (?, ?, ?, ?, ?, ?, 'pending', NULL, ?)").run(id, row.address, caller.device, JSON.stringify(rest), this.c.now(), expires, amount);
-      this.c.audit({ account: row.address, action: 'sign-request', decision: 'info', detail: { request: id, kind: checked.call.kind, signers: checked.signers } });
+      await this.c.db.run("INSERT INTO sign_requests (id, address, requester, tx, created_at, expires_at, status, result_id, amount_units) VALUES (?, ?, ?, ?, ?, ?, 'pending', NULL, ?)", id, row.address, caller.device, JSON.stringify(rest), this.c.now(), expires, amount);
+      await this.c.audit({ account: row.address, action: 'sign-request', decision: 'info', detail: { request: id, kind: checked.call.kind, signers: checked.signers } });
       await this.c.notify(row.address, { type: 'custody-sign', request_id: id, account: row.address, transaction: rest, device_name: mine.device_name ?? 'a device', expires_at: expires, server_url: this.c.opts.publicUrl() }, caller.device);
       return { request_id: id, expires_at: expires };
     });
   }
 
-  #signRequest(id: unknown): SignRequestRow {
+  async #signRequest(id: unknown): Promise<SignRequestRow> {
     if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(id)) fail('bad_request', 'bad request id');
-    const r = this.c.db.prepare('SELECT * FROM sign_requests WHERE id = ?').get(id) as SignRequestRow | undefined;
+    const r = await this.c.db.get('SELECT * FROM sign_requests WHERE id = ?', id) as SignRequestRow | undefined;
     if (!r) fail('unknown_request', 'no such signature request', 404);
     if (r.status === 'pending' && r.expires_at <= this.c.now()) {
-      this.c.db.prepare("UPDATE sign_requests SET status = 'expired' WHERE id = ?").run(r.id);
+      await this.c.db.run("UPDATE sign_requests SET status = 'expired' WHERE id = ?", r.id);
       r.status = 'expired';
     }
     return r;
   }
 
   async signRequestStatus(caller: Caller, id: unknown): Promise<{ status: SignRequestRow['status']; expires_at: number; id?: string; transaction?: RestTransaction }> {
-    const r = this.#signRequest(id);
+    const r = await this.#signRequest(id);
     if (r.requester !== caller.device) fail('wrong_device', 'this request belongs to another device', 403);
     return { status: r.status, expires_at: r.expires_at, ...(r.result_id ? { id: r.result_id, transaction: JSON.parse(r.tx) as RestTransaction } : {}) };
   }
 
   /** Another device of the account adds its envelope signature; the ledger then applies it. */
   async signRequestApprove(caller: Caller, id: unknown, body: { key_index: unknown; signature: unknown }): Promise<SentView> {
-    const row = this.c.forAccount(caller, this.#signRequest(id).address);
+    const row = await this.c.forAccount(caller, (await this.#signRequest(id)).address);
     return this.c.decideLocked(row.address, 'sign-approve', { request: id, device: caller.device }, async () => {
-      const r = this.#signRequest(id);
+      const r = await this.#signRequest(id);
       if (r.status !== 'pending') fail(r.status === 'expired' ? 'request_expired' : 'request_closed', `the request is ${r.status}`, 409);
       if (typeof body.key_index !== 'number' || typeof body.signature !== 'string' || !/^[0-9a-f]{128}$/.test(body.signature)) fail('bad_signature', 'key_index (number) and signature (128 hex digits) are needed');
-      const k = this.c.db.prepare("SELECT public_key FROM custody_keys WHERE address = ? AND idx = ? AND role = 'device' AND revoked = 0").get(row.address, body.key_index) as { public_key: string } | undefined;
+      const k = await this.c.db.get("SELECT public_key FROM custody_keys WHERE address = ? AND idx = ? AND role = 'device' AND revoked = 0", row.address, body.key_index) as { public_key: string } | undefined;
       if (!k || k.public_key !== caller.device) fail('bad_signer', 'sign with this device\'s own active key', 403);
       const tx = normalizeTransaction(fromRestTransaction(JSON.parse(r.tx)));
       if (tx.envelopeSignatures.some((x) => x.keyIndex === body.key_index)) fail('bad_signer', 'this key already signed the request', 409);
@@ -94,23 +94,23 @@ export class SignRequestFlow {
       const call = parseTemplateCall(this.c.opts.ledger.network, tx.script, tx.arguments);
       if (call.kind === 'add-key') assertNewKey((await this.c.opts.ledger.getAccount(row.address)).keys, call.key.publicKey);
       const sent = await this.c.reserveAndSend(row.address, createHash('sha256').update(envelopeMessage(tx)).digest('hex'), call, signed);
-      this.c.db.prepare("UPDATE sign_requests SET status = 'completed', result_id = ?, tx = ? WHERE id = ?").run(sent.id, JSON.stringify(toRestTransaction(signed)), r.id);
-      if (call.kind === 'revoke-key') this.c.markRevoked(row, call.keyIndex);
-      if (call.kind === 'add-key') this.c.recordKey(row.address, sent.events, 'device', call.key.publicKey, null);
+      await this.c.db.run("UPDATE sign_requests SET status = 'completed', result_id = ?, tx = ? WHERE id = ?", sent.id, JSON.stringify(toRestTransaction(signed)), r.id);
+      if (call.kind === 'revoke-key') await this.c.markRevoked(row, call.keyIndex);
+      if (call.kind === 'add-key') await this.c.recordKey(row.address, sent.events, 'device', call.key.publicKey, null);
       // A link or unlink (after self-custody) is audited under its own name, with its parent (issue 13).
       const link = call.kind === 'link' || call.kind === 'unlink' ? { action: call.kind, parent: call.parent } : undefined;
-      this.c.audit({ account: row.address, action: link?.action ?? 'two-device', decision: 'accepted', detail: { request: r.id, tx: sent.id, kind: call.kind, ...(link ? { parent: link.parent } : {}) } });
+      await this.c.audit({ account: row.address, action: link?.action ?? 'two-device', decision: 'accepted', detail: { request: r.id, tx: sent.id, kind: call.kind, ...(link ? { parent: link.parent } : {}) } });
       return { id: sent.id, transaction: toRestTransaction(signed), status: sent.status };
     });
   }
 
   async signRequestDeny(caller: Caller, id: unknown): Promise<{ status: 'denied' }> {
-    const row = this.c.forAccount(caller, this.#signRequest(id).address);
+    const row = await this.c.forAccount(caller, (await this.#signRequest(id)).address);
     return this.c.locks.run(row.address, async () => {
-      const r = this.#signRequest(id);
+      const r = await this.#signRequest(id);
       if (r.status !== 'pending') fail('request_closed', `the request is ${r.status}`, 409);
-      this.c.db.prepare("UPDATE sign_requests SET status = 'denied' WHERE id = ?").run(r.id);
-      this.c.audit({ account: row.address, action: 'sign-deny', decision: 'refused', detail: { request: r.id, by: caller.device } });
+      await this.c.db.run("UPDATE sign_requests SET status = 'denied' WHERE id = ?", r.id);
+      await this.c.audit({ account: row.address, action: 'sign-deny', decision: 'refused', detail: { request: r.id, by: caller.device } });
       return { status: 'denied' as const };
     });
   }

@@ -14,7 +14,7 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
+import type { CustodyDb } from './custody-db.js';
 import { LatchError } from '../util/latch-error.js';
 import { RetryLaterError } from './retry-later-error.js';
 
@@ -56,18 +56,20 @@ export function parseEmail(text: unknown): string {
   return text.toLowerCase();
 }
 
-export function migrateDevIssuer(db: Database.Database): void {
-  db.exec(`DROP TABLE IF EXISTS login_codes;
-    CREATE TABLE IF NOT EXISTS login_codes_v2 (code_hash TEXT PRIMARY KEY, email TEXT NOT NULL, challenge TEXT NOT NULL, expires_at INTEGER NOT NULL);
+export async function migrateDevIssuer(db: CustodyDb): Promise<void> {
+  const int = db.dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
+  await db.exec(`${db.dialect === 'sqlite' ? 'DROP TABLE IF EXISTS login_codes;' : ''}
+    CREATE TABLE IF NOT EXISTS login_codes_v2 (code_hash TEXT PRIMARY KEY, email TEXT NOT NULL, challenge TEXT NOT NULL, expires_at ${int} NOT NULL);
     CREATE INDEX IF NOT EXISTS login_codes_v2_email ON login_codes_v2 (email);
-    CREATE TABLE IF NOT EXISTS login_guard (email TEXT PRIMARY KEY, failures INTEGER NOT NULL, lockouts INTEGER NOT NULL, locked_until INTEGER NOT NULL);`);
+    CREATE TABLE IF NOT EXISTS login_guard (email TEXT PRIMARY KEY, failures INTEGER NOT NULL, lockouts INTEGER NOT NULL, locked_until ${int} NOT NULL);`);
 }
 
+const GUARD_UPSERT = 'INSERT INTO login_guard (email, failures, lockouts, locked_until) VALUES (?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET failures = excluded.failures, lockouts = excluded.lockouts, locked_until = excluded.locked_until';
 const h = (s: string): Buffer => createHash('sha256').update(s).digest();
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 export class DevIssuer {
-  constructor(private readonly db: Database.Database, private readonly mailer: Mailer) {}
+  constructor(private readonly db: CustodyDb, private readonly mailer: Mailer) {}
 
   /** Sends a code; returns the 32-byte challenge the device key signs to complete. */
   async start(emailText: unknown): Promise<Uint8Array> {
@@ -75,43 +77,50 @@ export class DevIssuer {
     const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
     const challenge = randomBytes(32);
     const now = nowSeconds();
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM login_codes_v2 WHERE expires_at < ?').run(now);
-      const pending = (this.db.prepare('SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM login_codes_v2 WHERE email = ?').get(email) as { n: number; first: number | null });
+    await this.db.tx(async (q) => {
+      // Per email across nodes: two starts must not both pass the pending-codes cap.
+      await q.lock(`login:${email}`);
+      await q.run('DELETE FROM login_codes_v2 WHERE expires_at < ?', now);
+      const pending = (await q.get<{ n: number; first: number | null }>('SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM login_codes_v2 WHERE email = ?', email))!;
       // Codes already sent stay valid: a stranger's start must not void the owner's code.
       if (pending.n >= MAX_PENDING_CODES) throw new RetryLaterError('too_many_codes', `${MAX_PENDING_CODES} login codes for this email are still pending; use one of them or wait`, Math.max(1, (pending.first ?? now) - now));
-      this.db.prepare('INSERT OR REPLACE INTO login_codes_v2 (code_hash, email, challenge, expires_at) VALUES (?, ?, ?, ?)').run(h(`${email}:${code}`).toString('hex'), email, challenge.toString('hex'), now + CODE_TTL_SECONDS);
-    }).immediate();
+      await q.run(
+        'INSERT INTO login_codes_v2 (code_hash, email, challenge, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (code_hash) DO UPDATE SET email = excluded.email, challenge = excluded.challenge, expires_at = excluded.expires_at',
+        h(`${email}:${code}`).toString('hex'), email, challenge.toString('hex'), now + CODE_TTL_SECONDS,
+      );
+    });
     await this.mailer.send(email, 'Your Latch login code', code);
     return new Uint8Array(challenge);
   }
 
   /** Checks and burns the code; returns the email and the challenge it was issued with. */
-  finish(emailText: unknown, code: unknown): { email: string; challenge: Uint8Array } {
+  async finish(emailText: unknown, code: unknown): Promise<{ email: string; challenge: Uint8Array }> {
     const email = parseEmail(emailText);
     if (typeof code !== 'string' || !/^[0-9]{6}$/.test(code)) throw new LatchError('bad_code', 'the code is 6 digits');
     const now = nowSeconds();
-    const out = this.db.transaction((): { challenge: string } | RetryLaterError | undefined => {
-      const guard = this.db.prepare('SELECT * FROM login_guard WHERE email = ?').get(email) as { failures: number; lockouts: number; locked_until: number } | undefined;
+    const out = await this.db.tx(async (q): Promise<{ challenge: string } | RetryLaterError | undefined> => {
+      // Per email across nodes: guesses on two nodes at once are all counted.
+      await q.lock(`login:${email}`);
+      const guard = await q.get<{ failures: number; lockouts: number; locked_until: number }>('SELECT * FROM login_guard WHERE email = ?', email);
       if (guard && guard.locked_until > now) {
         return new RetryLaterError('login_locked', `too many wrong codes for this email; try again in ${guard.locked_until - now} s`, guard.locked_until - now);
       }
-      const row = this.db.prepare('SELECT * FROM login_codes_v2 WHERE code_hash = ? AND email = ?').get(h(`${email}:${code}`).toString('hex'), email) as { code_hash: string; challenge: string; expires_at: number } | undefined;
+      const row = await q.get<{ code_hash: string; challenge: string; expires_at: number }>('SELECT * FROM login_codes_v2 WHERE code_hash = ? AND email = ?', h(`${email}:${code}`).toString('hex'), email);
       if (row && row.expires_at >= now) {
-        this.db.prepare('DELETE FROM login_codes_v2 WHERE code_hash = ?').run(row.code_hash);
-        this.db.prepare('DELETE FROM login_guard WHERE email = ?').run(email);
+        await q.run('DELETE FROM login_codes_v2 WHERE code_hash = ?', row.code_hash);
+        await q.run('DELETE FROM login_guard WHERE email = ?', email);
         return { challenge: row.challenge };
       }
       const failures = (guard?.failures ?? 0) + 1;
       if (failures >= MAX_TRIES) {
         const lockouts = (guard?.lockouts ?? 0) + 1;
         const lock = Math.min(LOCK_MAX_SECONDS, LOCK_BASE_SECONDS * 2 ** (lockouts - 1));
-        this.db.prepare('INSERT OR REPLACE INTO login_guard (email, failures, lockouts, locked_until) VALUES (?, 0, ?, ?)').run(email, lockouts, now + lock);
+        await q.run(GUARD_UPSERT, email, 0, lockouts, now + lock);
       } else {
-        this.db.prepare('INSERT OR REPLACE INTO login_guard (email, failures, lockouts, locked_until) VALUES (?, ?, ?, 0)').run(email, failures, guard?.lockouts ?? 0);
+        await q.run(GUARD_UPSERT, email, failures, guard?.lockouts ?? 0, 0);
       }
       return undefined;
-    }).immediate();
+    });
     if (out instanceof RetryLaterError) throw out;
     if (!out) throw new LatchError('bad_code', 'wrong or expired code; ask for a new one with `latch login --email`', { status: 401 });
     return { email, challenge: Uint8Array.from(Buffer.from(out.challenge, 'hex')) };

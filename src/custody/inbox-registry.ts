@@ -5,7 +5,7 @@
  * fresh (±INBOX_SIGNATURE_SKEW_SECONDS) and newer than the one it replaces (no replay of an old
  * registration), and name a relay the server may deliver to (relay-allow-list.ts).
  */
-import type Database from 'better-sqlite3';
+import type { CustodyDb, SqlQueries } from './custody-db.js';
 import { LatchError } from '../util/latch-error.js';
 import { hexToBytes } from '../ledger/flow/flow-hex.js';
 import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../ledger/flow/flow-account-key.js';
@@ -16,10 +16,11 @@ import type { RelayAllowList } from './relay-allow-list.js';
 
 const FIELDS = 'box_public_key,queue_id,relay_url,signature,signed_at';
 
-export function migrateInboxes(db: Database.Database): void {
-  const cols = db.prepare('PRAGMA table_info(inboxes)').all() as { name: string }[];
+/** SQLite only: PostgreSQL databases start with the column (custody-schema.ts). */
+export async function migrateInboxes(db: CustodyDb): Promise<void> {
+  const cols = await db.all<{ name: string }>('PRAGMA table_info(inboxes)');
   // Inboxes registered before signatures existed keep working until their device re-registers.
-  if (!cols.some((c) => c.name === 'signed_at')) db.exec('ALTER TABLE inboxes ADD COLUMN signed_at INTEGER NOT NULL DEFAULT 0');
+  if (!cols.some((c) => c.name === 'signed_at')) await db.exec('ALTER TABLE inboxes ADD COLUMN signed_at INTEGER NOT NULL DEFAULT 0');
 }
 
 const bad = (message: string): never => {
@@ -41,7 +42,7 @@ export function parseSignedInbox(v: unknown): DeviceInbox & { signed_at: number;
 
 export class InboxRegistry {
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: CustodyDb,
     private readonly relays: RelayAllowList,
     private readonly now: () => number,
   ) {}
@@ -50,7 +51,7 @@ export class InboxRegistry {
    * Checks a registration of `device`'s inbox for `account` (null: the account is being created)
    * and returns what to store; the caller saves it with save() in its own transaction.
    */
-  check(body: unknown, o: { account: string | null; device: string; requestHost: string | undefined }): DeviceInbox & { signed_at: number } {
+  async check(body: unknown, o: { account: string | null; device: string; requestHost: string | undefined }): Promise<DeviceInbox & { signed_at: number }> {
     const s = parseSignedInbox(body);
     this.relays.route(s.relay_url, o.requestHost);
     const inbox: DeviceInbox = { relay_url: s.relay_url, queue_id: s.queue_id, box_public_key: s.box_public_key };
@@ -62,15 +63,17 @@ export class InboxRegistry {
       throw new LatchError('stale_signature', `the inbox registration was signed more than ${INBOX_SIGNATURE_SKEW_SECONDS} s from the server's clock; check this device's clock`, { status: 403 });
     }
     if (o.account !== null) {
-      const prev = this.db.prepare('SELECT signed_at FROM inboxes WHERE address = ? AND device = ?').get(o.account, o.device) as { signed_at: number } | undefined;
+      const prev = await this.db.get<{ signed_at: number }>('SELECT signed_at FROM inboxes WHERE address = ? AND device = ?', o.account, o.device);
       if (prev && s.signed_at < prev.signed_at) throw new LatchError('stale_signature', 'a newer inbox registration of this device is already in place', { status: 409 });
     }
     return { ...inbox, signed_at: s.signed_at };
   }
 
-  save(account: string, device: string, inbox: DeviceInbox & { signed_at: number }): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO inboxes (address, device, relay_url, queue_id, box_public_key, signed_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(account, device, inbox.relay_url, inbox.queue_id, inbox.box_public_key, inbox.signed_at);
+  /** `q`: the caller's transaction, or the database. */
+  async save(q: SqlQueries, account: string, device: string, inbox: DeviceInbox & { signed_at: number }): Promise<void> {
+    await q.run(
+      'INSERT INTO inboxes (address, device, relay_url, queue_id, box_public_key, signed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (address, device) DO UPDATE SET relay_url = excluded.relay_url, queue_id = excluded.queue_id, box_public_key = excluded.box_public_key, signed_at = excluded.signed_at',
+      account, device, inbox.relay_url, inbox.queue_id, inbox.box_public_key, inbox.signed_at,
+    );
   }
 }

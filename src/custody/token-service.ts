@@ -16,7 +16,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT, jwtVerify, createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
-import type Database from 'better-sqlite3';
+import type { CustodyDb, SqlQueries } from './custody-db.js';
 import { LatchError } from '../util/latch-error.js';
 import { encodeBase64url } from '../protocol/base64url.js';
 import type { TokenPair } from './custody-api.js';
@@ -40,27 +40,35 @@ export interface OidcIssuerConfig {
 
 export interface TokenPolicy {
   /** Whether `device` holds a live (not revoked) device key of `account`. */
-  isLiveKey(account: string, device: string): boolean;
+  isLiveKey(q: SqlQueries, account: string, device: string): Promise<boolean>;
   /** A used refresh token came back: its family was revoked. */
-  onReuse?(c: Caller & { family: string }): void;
+  onReuse?(c: Caller & { family: string }): Promise<void>;
 }
 
-export function migrateTokens(db: Database.Database): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS refresh_tokens (
+export async function migrateTokens(db: CustodyDb): Promise<void> {
+  if (db.dialect === 'postgres') {
+    await db.exec(`CREATE TABLE IF NOT EXISTS refresh_tokens (
+      hash TEXT PRIMARY KEY, email TEXT NOT NULL, device TEXT NOT NULL, account TEXT, expires_at BIGINT NOT NULL, family TEXT, used INTEGER NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS token_families (id TEXT PRIMARY KEY, email TEXT NOT NULL, device TEXT NOT NULL, account TEXT,
+        revoked INTEGER NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);
+      CREATE INDEX IF NOT EXISTS token_families_device ON token_families (device);`);
+    return;
+  }
+  await db.exec(`CREATE TABLE IF NOT EXISTS refresh_tokens (
     hash TEXT PRIMARY KEY, email TEXT NOT NULL, device TEXT NOT NULL, account TEXT, expires_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS token_families (id TEXT PRIMARY KEY, email TEXT NOT NULL, device TEXT NOT NULL, account TEXT,
       revoked INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
     CREATE INDEX IF NOT EXISTS token_families_device ON token_families (device);`);
-  const cols = (db.prepare('PRAGMA table_info(refresh_tokens)').all() as { name: string }[]).map((c) => c.name);
+  const cols = (await db.all<{ name: string }>('PRAGMA table_info(refresh_tokens)')).map((c) => c.name);
   if (!cols.includes('family')) {
     // Refresh tokens from before rotation: each becomes its own family, used 0 times.
-    db.transaction(() => {
-      db.exec('ALTER TABLE refresh_tokens ADD COLUMN family TEXT');
-      db.exec('ALTER TABLE refresh_tokens ADD COLUMN used INTEGER NOT NULL DEFAULT 0');
-      db.exec('UPDATE refresh_tokens SET family = hash');
-      db.exec(`INSERT OR IGNORE INTO token_families (id, email, device, account, revoked, created_at)
+    await db.tx(async (q) => {
+      await q.run('ALTER TABLE refresh_tokens ADD COLUMN family TEXT');
+      await q.run('ALTER TABLE refresh_tokens ADD COLUMN used INTEGER NOT NULL DEFAULT 0');
+      await q.run('UPDATE refresh_tokens SET family = hash');
+      await q.run(`INSERT OR IGNORE INTO token_families (id, email, device, account, revoked, created_at)
         SELECT hash, email, device, account, 0, strftime('%s','now') FROM refresh_tokens`);
-    }).immediate();
+    });
   }
 }
 
@@ -80,7 +88,7 @@ interface RefreshRow {
 export class TokenService {
   readonly #jwks = new Map<string, JWTVerifyGetKey>();
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: CustodyDb,
     private readonly secret: Uint8Array,
     private readonly accessTtlSeconds: number,
     private readonly issuers: OidcIssuerConfig[],
@@ -90,25 +98,24 @@ export class TokenService {
   /** A new pair in a new family (a login, join, recovery or account creation). */
   async issue(c: Caller): Promise<TokenPair> {
     const family = encodeBase64url(randomBytes(16));
-    const refresh = this.db.transaction(() => {
-      this.#requireLive(c);
-      this.db.prepare('INSERT INTO token_families (id, email, device, account, revoked, created_at) VALUES (?, ?, ?, ?, 0, ?)').run(family, c.email, c.device, c.account ?? null, nowSeconds());
-      return this.#newRefresh(c, family);
-    }).immediate();
+    const refresh = await this.db.tx(async (q) => {
+      await this.#requireLive(q, c);
+      await q.run('INSERT INTO token_families (id, email, device, account, revoked, created_at) VALUES (?, ?, ?, ?, 0, ?)', family, c.email, c.device, c.account ?? null, nowSeconds());
+      return this.#newRefresh(q, c, family);
+    });
     return this.#pair(c, family, refresh);
   }
 
-  #requireLive(c: Caller): void {
-    if (c.account !== undefined && !this.policy.isLiveKey(c.account, c.device)) {
+  async #requireLive(q: SqlQueries, c: Caller): Promise<void> {
+    if (c.account !== undefined && !(await this.policy.isLiveKey(q, c.account, c.device))) {
       throw new LatchError('revoked_key', 'this device\'s key of the account is revoked; no tokens are issued for it', { status: 403 });
     }
   }
 
-  #newRefresh(c: Caller, family: string): string {
+  async #newRefresh(q: SqlQueries, c: Caller, family: string): Promise<string> {
     const refresh = encodeBase64url(randomBytes(32));
-    this.db
-      .prepare('INSERT INTO refresh_tokens (hash, email, device, account, expires_at, family, used) VALUES (?, ?, ?, ?, ?, ?, 0)')
-      .run(sha256hex(refresh), c.email, c.device, c.account ?? null, nowSeconds() + REFRESH_TTL_SECONDS, family);
+    await q.run('INSERT INTO refresh_tokens (hash, email, device, account, expires_at, family, used) VALUES (?, ?, ?, ?, ?, ?, 0)',
+      sha256hex(refresh), c.email, c.device, c.account ?? null, nowSeconds() + REFRESH_TTL_SECONDS, family);
     return refresh;
   }
 
@@ -135,9 +142,9 @@ export class TokenService {
     } catch {
       throw unauthorized('the access token is invalid or expired; log in again');
     }
-    const fam = this.db.prepare('SELECT revoked FROM token_families WHERE id = ?').get(caller.family) as { revoked: number } | undefined;
+    const fam = await this.db.get<{ revoked: number }>('SELECT revoked FROM token_families WHERE id = ?', caller.family);
     // One answer for every dead token (revoked family, revoked key): the client logs in again.
-    if (!fam || fam.revoked !== 0 || (caller.account !== undefined && !this.policy.isLiveKey(caller.account, caller.device))) {
+    if (!fam || fam.revoked !== 0 || (caller.account !== undefined && !(await this.policy.isLiveKey(this.db, caller.account, caller.device)))) {
       throw unauthorized('the access token is invalid or expired; log in again');
     }
     return { email: caller.email, device: caller.device, ...(caller.account !== undefined ? { account: caller.account } : {}) };
@@ -147,35 +154,38 @@ export class TokenService {
   async refresh(token: string): Promise<TokenPair> {
     const dead = (): LatchError => unauthorized('the refresh token is unknown, used or expired; log in again');
     let reused: RefreshRow | undefined;
-    const out = this.db.transaction((): { c: Caller; family: string; refresh: string } | undefined => {
-      const row = this.db.prepare('SELECT * FROM refresh_tokens WHERE hash = ?').get(sha256hex(token)) as RefreshRow | undefined;
+    const out = await this.db.tx(async (q): Promise<{ c: Caller; family: string; refresh: string } | undefined> => {
+      reused = undefined;
+      // FOR UPDATE on PostgreSQL (SQLite's write transaction already excludes): two nodes
+      // redeeming one refresh token at once must not both see it unused.
+      const row = await q.get<RefreshRow>(`SELECT * FROM refresh_tokens WHERE hash = ?${this.db.dialect === 'postgres' ? ' FOR UPDATE' : ''}`, sha256hex(token));
       if (!row || row.expires_at < nowSeconds()) return undefined;
-      const fam = this.db.prepare('SELECT revoked FROM token_families WHERE id = ?').get(row.family) as { revoked: number } | undefined;
+      const fam = await q.get<{ revoked: number }>('SELECT revoked FROM token_families WHERE id = ?', row.family);
       if (!fam || fam.revoked !== 0) return undefined;
       if (row.used !== 0) {
-        this.#revokeFamily(row.family);
+        await this.#revokeFamily(q, row.family);
         reused = row;
         return undefined;
       }
       const c: Caller = { email: row.email, device: row.device, ...(row.account ? { account: row.account } : {}) };
-      this.#requireLive(c);
-      this.db.prepare('UPDATE refresh_tokens SET used = 1 WHERE hash = ?').run(row.hash);
-      return { c, family: row.family, refresh: this.#newRefresh(c, row.family) };
-    }).immediate();
-    if (reused) this.policy.onReuse?.({ email: reused.email, device: reused.device, family: reused.family, ...(reused.account ? { account: reused.account } : {}) });
+      await this.#requireLive(q, c);
+      await q.run('UPDATE refresh_tokens SET used = 1 WHERE hash = ?', row.hash);
+      return { c, family: row.family, refresh: await this.#newRefresh(q, c, row.family) };
+    });
+    if (reused) await this.policy.onReuse?.({ email: reused.email, device: reused.device, family: reused.family, ...(reused.account ? { account: reused.account } : {}) });
     if (!out) throw dead();
     return this.#pair(out.c, out.family, out.refresh);
   }
 
-  #revokeFamily(family: string): void {
-    this.db.prepare('UPDATE token_families SET revoked = 1 WHERE id = ?').run(family);
-    this.db.prepare('DELETE FROM refresh_tokens WHERE family = ? AND used = 0').run(family);
+  async #revokeFamily(q: SqlQueries, family: string): Promise<void> {
+    await q.run('UPDATE token_families SET revoked = 1 WHERE id = ?', family);
+    await q.run('DELETE FROM refresh_tokens WHERE family = ? AND used = 0', family);
   }
 
   /** Kills every session of a device (its key was revoked): access and refresh tokens, at once. */
-  revokeDevice(device: string): void {
-    this.db.prepare('UPDATE token_families SET revoked = 1 WHERE device = ?').run(device);
-    this.db.prepare('DELETE FROM refresh_tokens WHERE device = ?').run(device);
+  async revokeDevice(q: SqlQueries, device: string): Promise<void> {
+    await q.run('UPDATE token_families SET revoked = 1 WHERE device = ?', device);
+    await q.run('DELETE FROM refresh_tokens WHERE device = ?', device);
   }
 
   /** Checks an OpenID Connect ID token from a configured issuer; returns its email. */

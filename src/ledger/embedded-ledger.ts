@@ -18,12 +18,18 @@
  * SHA3-256 of the script); anything else is refused with LatchError('unknown_script').
  *
  * Unlike Flow, a transaction that fails execution changes nothing (no fee, no sequence
- * bump): each transaction is one SQLite transaction, so a refusal leaves no trace.
+ * bump): each transaction is one database transaction, so a refusal leaves no trace.
+ *
+ * Its store is a CustodyDb: the SQLite file DATA/custody/ledger.sqlite by default, or, with
+ * `--custody-db`, PostgreSQL (schema latch_ledger) shared by every server node (issue 10). There
+ * every block-making transaction takes one advisory lock first: the chain of blocks and the
+ * account counter are global, as a real chain's are.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import Database from 'better-sqlite3';
+import { SqliteCustodyDb } from '../custody/sqlite-custody-db.js';
+import type { CustodyDb, SqlQueries } from '../custody/custody-db.js';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { LatchError } from '../util/latch-error.js';
 import {
@@ -99,37 +105,48 @@ function u64be(n: number): Uint8Array {
 export class EmbeddedLedger implements Ledger {
   readonly kind = 'embedded' as const;
   readonly network = NETWORK;
-  readonly path: string;
-  private readonly db: Database.Database;
+  /** Resolves once the schema is in place; every call waits for it. */
+  readonly #ready: Promise<void>;
 
-  private constructor(path: string) {
-    this.path = path;
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
+  constructor(private readonly db: CustodyDb) {
+    this.#ready = this.migrate();
+    // A failed migration surfaces on the first call; not here as an unhandled rejection.
+    this.#ready.catch(() => undefined);
   }
 
   /** Opens (creating if needed) `ledger.sqlite` in `dataDir`. */
   static open(dataDir: string, fileName = 'ledger.sqlite'): EmbeddedLedger {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    return new EmbeddedLedger(join(dataDir, fileName));
+    return new EmbeddedLedger(SqliteCustodyDb.open(join(dataDir, fileName), ['foreign_keys = ON']));
   }
 
-  private migrate(): void {
-    this.db.exec(`
+  /** Each write of the chain at a time, across every node sharing the store. */
+  #tx<T>(fn: (q: SqlQueries) => Promise<T>): Promise<T> {
+    return this.#ready.then(() =>
+      this.db.tx(async (q) => {
+        await q.lock('latch-embedded-ledger');
+        return fn(q);
+      }),
+    );
+  }
+
+  #read<T>(fn: (q: SqlQueries) => Promise<T>): Promise<T> {
+    return this.#ready.then(() => fn(this.db));
+  }
+
+  private async migrate(): Promise<void> {
+    const int = this.db.dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
+    await this.db.exec(`
       CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS accounts (
-        address TEXT PRIMARY KEY, balance TEXT NOT NULL, created_height INTEGER NOT NULL);
+        address TEXT PRIMARY KEY, balance TEXT NOT NULL, created_height ${int} NOT NULL);
       CREATE TABLE IF NOT EXISTS account_keys (
         address TEXT NOT NULL REFERENCES accounts(address), idx INTEGER NOT NULL,
         public_key TEXT NOT NULL, sign_algo INTEGER NOT NULL, hash_algo INTEGER NOT NULL,
-        weight INTEGER NOT NULL, sequence_number INTEGER NOT NULL, revoked INTEGER NOT NULL,
+        weight INTEGER NOT NULL, sequence_number ${int} NOT NULL, revoked INTEGER NOT NULL,
         PRIMARY KEY (address, idx));
       CREATE TABLE IF NOT EXISTS blocks (
-        height INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, parent_id TEXT NOT NULL, created_at TEXT NOT NULL);
+        height ${int} PRIMARY KEY, id TEXT NOT NULL UNIQUE, parent_id TEXT NOT NULL, created_at TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS transactions (
         id TEXT PRIMARY KEY, body TEXT NOT NULL, events TEXT NOT NULL, block_id TEXT NOT NULL);
       -- Hybrid Custody state (hybrid-custody-templates.ts): a child's capability published to a
@@ -140,61 +157,66 @@ export class EmbeddedLedger implements Ledger {
         state TEXT NOT NULL, PRIMARY KEY (child, parent));
       CREATE TABLE IF NOT EXISTS hc_managers (address TEXT PRIMARY KEY REFERENCES accounts(address));
     `);
-    const init = this.db.transaction(() => {
-      const v = this.db.prepare('SELECT v FROM meta WHERE k = ?').get('schema') as { v: string } | undefined;
+    await this.db.tx(async (q) => {
+      await q.lock('latch-embedded-ledger');
+      const v = await q.get<{ v: string }>('SELECT v FROM meta WHERE k = ?', 'schema');
       if (v === undefined) {
-        this.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
+        await q.run('INSERT INTO meta (k, v) VALUES (?, ?)', 'schema', SCHEMA_VERSION);
         // A random genesis makes block ids and addresses differ between ledgers.
         const genesis = bytesToHex(sha3_256(concatBytes(new TextEncoder().encode('latch-embedded-ledger genesis'), randomBytes(32))));
-        this.db.prepare('INSERT INTO blocks (height, id, parent_id, created_at) VALUES (0, ?, ?, ?)').run(genesis, '0'.repeat(64), new Date().toISOString());
-        this.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)').run('account_counter', '0');
+        await q.run('INSERT INTO blocks (height, id, parent_id, created_at) VALUES (0, ?, ?, ?)', genesis, '0'.repeat(64), new Date().toISOString());
+        await q.run('INSERT INTO meta (k, v) VALUES (?, ?)', 'account_counter', '0');
       } else if (v.v !== SCHEMA_VERSION) {
         throw err('ledger_version', `ledger file has schema version ${v.v}; this Latch understands ${SCHEMA_VERSION}`);
       }
     });
-    init.immediate();
   }
 
-  private latest(): { height: number; id: string } {
-    return this.db.prepare('SELECT height, id FROM blocks ORDER BY height DESC LIMIT 1').get() as { height: number; id: string };
+  private async latest(q: SqlQueries): Promise<{ height: number; id: string }> {
+    return (await q.get<{ height: number; id: string }>('SELECT height, id FROM blocks ORDER BY height DESC LIMIT 1'))!;
   }
 
-  private newBlock(content: string): string {
-    const parent = this.latest();
+  private async newBlock(q: SqlQueries, content: string): Promise<string> {
+    const parent = await this.latest(q);
     const height = parent.height + 1;
     const id = bytesToHex(sha3_256(concatBytes(hexToBytes(parent.id), u64be(height), new TextEncoder().encode(content))));
-    this.db.prepare('INSERT INTO blocks (height, id, parent_id, created_at) VALUES (?, ?, ?, ?)').run(height, id, parent.id, new Date().toISOString());
+    await q.run('INSERT INTO blocks (height, id, parent_id, created_at) VALUES (?, ?, ?, ?)', height, id, parent.id, new Date().toISOString());
     return id;
   }
 
-  private keys(address: string): FlowAccountKey[] {
-    return (this.db.prepare('SELECT * FROM account_keys WHERE address = ? ORDER BY idx').all(address) as KeyRow[]).map(keyFromRow);
+  private async keys(q: SqlQueries, address: string): Promise<FlowAccountKey[]> {
+    return (await q.all<KeyRow>('SELECT * FROM account_keys WHERE address = ? ORDER BY idx', address)).map(keyFromRow);
   }
 
-  private balanceUnits(address: string): bigint | undefined {
-    const row = this.db.prepare('SELECT balance FROM accounts WHERE address = ?').get(address) as { balance: string } | undefined;
+  private async balanceUnits(q: SqlQueries, address: string): Promise<bigint | undefined> {
+    const row = await q.get<{ balance: string }>('SELECT balance FROM accounts WHERE address = ?', address);
     return row === undefined ? undefined : BigInt(row.balance);
   }
 
-  private readAccount(addressText: string): LedgerAccount {
+  private async readAccount(q: SqlQueries, addressText: string): Promise<LedgerAccount> {
     const address = parseFlowAddress(addressText);
-    const units = this.balanceUnits(address);
+    const units = await this.balanceUnits(q, address);
     if (units === undefined) throw err('unknown_account', `no account ${address} on this ledger`, 404);
-    return { address, balance: unitsToUFix64(units), keys: this.keys(address) };
+    return { address, balance: unitsToUFix64(units), keys: await this.keys(q, address) };
   }
 
   async getAccount(address: string): Promise<LedgerAccount> {
-    return this.readAccount(address);
+    // One transaction: the balance and the keys of one moment.
+    return this.#ready.then(() => this.db.tx((q) => this.readAccount(q, address)));
   }
 
   async latestBlockId(): Promise<string> {
-    return this.latest().id;
+    return this.#read(async (q) => (await this.latest(q)).id);
   }
 
   async getLinks(address: string): Promise<AccountLinks> {
-    const a = this.readAccount(address).address;
-    const parents = this.db.prepare('SELECT parent AS address, state FROM hc_links WHERE child = ? ORDER BY parent').all(a) as AccountLinks['parents'];
-    const children = (this.db.prepare("SELECT child FROM hc_links WHERE parent = ? AND state = 'redeemed' ORDER BY child").all(a) as { child: string }[]).map((r) => r.child);
+    return this.#ready.then(() => this.db.tx((q) => this.#links(q, address)));
+  }
+
+  async #links(q: SqlQueries, address: string): Promise<AccountLinks> {
+    const a = (await this.readAccount(q, address)).address;
+    const parents = await q.all('SELECT parent AS address, state FROM hc_links WHERE child = ? ORDER BY parent', a) as AccountLinks['parents'];
+    const children = (await q.all("SELECT child FROM hc_links WHERE parent = ? AND state = 'redeemed' ORDER BY child", a) as { child: string }[]).map((r) => r.child);
     return { parents, children };
   }
 
@@ -206,46 +228,42 @@ export class EmbeddedLedger implements Ledger {
       if (first !== i) throw duplicateKey(first);
     });
     const balance = ufix64ToUnits(parseAmount(initialBalance));
-    const create = this.db.transaction((): string => {
-      const genesis = (this.db.prepare('SELECT id FROM blocks WHERE height = 0').get() as { id: string }).id;
-      let counter = Number((this.db.prepare('SELECT v FROM meta WHERE k = ?').get('account_counter') as { v: string }).v);
+    return this.#tx(async (q): Promise<string> => {
+      const genesis = (await q.get('SELECT id FROM blocks WHERE height = 0') as { id: string }).id;
+      let counter = Number((await q.get('SELECT v FROM meta WHERE k = ?', 'account_counter') as { v: string }).v);
       const reserved = new Set([...Object.values(CONTRACT_ADDRESSES.emulator), ...Object.values(HYBRID_CUSTODY_ADDRESSES.emulator)]);
       let address: string;
       do {
         counter += 1;
         const h = sha3_256(concatBytes(hexToBytes(genesis), new TextEncoder().encode('account'), u64be(counter)));
         address = '0x' + bytesToHex(h.subarray(0, 8));
-      } while (reserved.has(address) || this.balanceUnits(address) !== undefined);
-      this.db.prepare('UPDATE meta SET v = ? WHERE k = ?').run(String(counter), 'account_counter');
-      const height = this.latest().height + 1;
-      this.db.prepare('INSERT INTO accounts (address, balance, created_height) VALUES (?, ?, ?)').run(address, balance.toString(), height);
-      const ins = this.db.prepare(
-        'INSERT INTO account_keys (address, idx, public_key, sign_algo, hash_algo, weight, sequence_number, revoked) VALUES (?, ?, ?, ?, ?, ?, 0, 0)',
-      );
-      clean.forEach((k, i) => ins.run(address, i, k.publicKey, k.signAlgo, k.hashAlgo, k.weight));
-      this.newBlock(`account:${address}`);
+      } while (reserved.has(address) || (await this.balanceUnits(q, address)) !== undefined);
+      await q.run('UPDATE meta SET v = ? WHERE k = ?', String(counter), 'account_counter');
+      const height = (await this.latest(q)).height + 1;
+      await q.run('INSERT INTO accounts (address, balance, created_height) VALUES (?, ?, ?)', address, balance.toString(), height);
+      const ins = 'INSERT INTO account_keys (address, idx, public_key, sign_algo, hash_algo, weight, sequence_number, revoked) VALUES (?, ?, ?, ?, ?, ?, 0, 0)';
+      for (const [i, k] of clean.entries()) await q.run(ins, address, i, k.publicKey, k.signAlgo, k.hashAlgo, k.weight);
+      await this.newBlock(q, `account:${address}`);
       return address;
     });
-    return create.immediate();
   }
 
   async sendTransaction(tx: FlowTransaction): Promise<SentTransaction> {
-    const apply = this.db.transaction((): SentTransaction => this.apply(tx));
-    return apply.immediate();
+    return this.#tx((q) => this.apply(q, tx));
   }
 
-  private apply(input: FlowTransaction): SentTransaction {
+  private async apply(q: SqlQueries, input: FlowTransaction): Promise<SentTransaction> {
     const tx = normalizeTransaction(input);
     const id = transactionId(tx);
-    if (this.db.prepare('SELECT 1 FROM transactions WHERE id = ?').get(id) !== undefined) {
+    if (await q.get('SELECT 1 FROM transactions WHERE id = ?', id) !== undefined) {
       throw err('duplicate_transaction', `transaction ${id} was already sealed`, 409);
     }
 
     // Reference block: one we issued, not expired.
-    const ref = this.db.prepare('SELECT height FROM blocks WHERE id = ?').get(tx.referenceBlockId) as { height: number } | undefined;
+    const ref = await q.get('SELECT height FROM blocks WHERE id = ?', tx.referenceBlockId) as { height: number } | undefined;
     if (ref === undefined) throw err('unknown_reference_block', 'the reference block is not a block of this ledger');
     // flow-go access validator: expired when (latest height - reference height) > expiry.
-    if (this.latest().height - ref.height > REFERENCE_BLOCK_EXPIRY) {
+    if ((await this.latest(q)).height - ref.height > REFERENCE_BLOCK_EXPIRY) {
       throw err('expired_reference_block', `the reference block is more than ${REFERENCE_BLOCK_EXPIRY} blocks old; build the transaction again`);
     }
 
@@ -253,17 +271,17 @@ export class EmbeddedLedger implements Ledger {
     const call = parseTemplateCall(NETWORK, tx.script, tx.arguments);
     if (tx.authorizers.length !== 1) throw err('bad_authorizers', `the ${call.kind} template takes exactly one authorizer`);
 
-    const keyOf = (address: string, index: number): FlowAccountKey => {
-      const row = this.db.prepare('SELECT * FROM account_keys WHERE address = ? AND idx = ?').get(address, index) as KeyRow | undefined;
+    const keyOf = async (address: string, index: number): Promise<FlowAccountKey> => {
+      const row = await q.get('SELECT * FROM account_keys WHERE address = ? AND idx = ?', address, index) as KeyRow | undefined;
       if (row === undefined) {
-        if (this.balanceUnits(address) === undefined) throw err('unknown_account', `no account ${address} on this ledger`, 404);
+        if ((await this.balanceUnits(q, address)) === undefined) throw err('unknown_account', `no account ${address} on this ledger`, 404);
         throw err('unknown_key', `account ${address} has no key ${index}`);
       }
       return keyFromRow(row);
     };
 
     // Proposal key and its sequence number.
-    const pk = keyOf(tx.proposalKey.address, tx.proposalKey.keyIndex);
+    const pk = await keyOf(tx.proposalKey.address, tx.proposalKey.keyIndex);
     if (pk.revoked) throw err('revoked_key', `proposal key ${tx.proposalKey.keyIndex} of ${tx.proposalKey.address} is revoked`);
     if (pk.sequenceNumber !== tx.proposalKey.sequenceNumber) {
       throw err(
@@ -283,9 +301,9 @@ export class EmbeddedLedger implements Ledger {
 
     // Every signature must verify; weights count each (account, key) once.
     const signed = new Map<string, Map<number, number>>();
-    const check = (sigs: FlowSignature[], message: Uint8Array, what: string): void => {
+    const check = async (sigs: FlowSignature[], message: Uint8Array, what: string): Promise<void> => {
       for (const s of sigs) {
-        const key = keyOf(s.address, s.keyIndex);
+        const key = await keyOf(s.address, s.keyIndex);
         if (key.revoked) throw err('revoked_key', `key ${s.keyIndex} of ${s.address} is revoked and cannot sign`, 403);
         if (!nodeEcdsa.verify(message, hexToBytes(s.signature), key.publicKey, key.signAlgo, key.hashAlgo)) {
           throw err('invalid_signature', `the ${what} signature by key ${s.keyIndex} of ${s.address} does not verify`, 403);
@@ -295,8 +313,8 @@ export class EmbeddedLedger implements Ledger {
         signed.set(s.address, m);
       }
     };
-    check(tx.payloadSignatures, payloadMessage(tx), 'payload');
-    check(tx.envelopeSignatures, envelopeMessage(tx), 'envelope');
+    await check(tx.payloadSignatures, payloadMessage(tx), 'payload');
+    await check(tx.envelopeSignatures, envelopeMessage(tx), 'envelope');
     const weight = (address: string): number => [...(signed.get(address)?.values() ?? [])].reduce((a, b) => a + b, 0);
 
     for (const a of tx.authorizers) {
@@ -311,88 +329,84 @@ export class EmbeddedLedger implements Ledger {
       throw err('missing_proposer_signature', 'the proposal key did not sign the transaction', 403);
     }
 
-    const events = this.execute(call, tx.authorizers[0]!);
-    this.db
-      .prepare('UPDATE account_keys SET sequence_number = sequence_number + 1 WHERE address = ? AND idx = ?')
-      .run(tx.proposalKey.address, tx.proposalKey.keyIndex);
-    const blockId = this.newBlock(`tx:${id}`);
-    this.db.prepare('INSERT INTO transactions (id, body, events, block_id) VALUES (?, ?, ?, ?)').run(id, JSON.stringify(tx), JSON.stringify(events), blockId);
+    const events = await this.execute(q, call, tx.authorizers[0]!);
+    await q.run('UPDATE account_keys SET sequence_number = sequence_number + 1 WHERE address = ? AND idx = ?', tx.proposalKey.address, tx.proposalKey.keyIndex);
+    const blockId = await this.newBlock(q, `tx:${id}`);
+    await q.run('INSERT INTO transactions (id, body, events, block_id) VALUES (?, ?, ?, ?)', id, JSON.stringify(tx), JSON.stringify(events), blockId);
     return { id, status: 'sealed', events };
   }
 
   /** FlowToken moves `amount` from `fromAddress` to `toText`. */
-  private move(fromAddress: string, toText: string, amountText: string): LedgerEvent[] {
+  private async move(q: SqlQueries, fromAddress: string, toText: string, amountText: string): Promise<LedgerEvent[]> {
     const amount = ufix64ToUnits(amountText);
     const to = parseFlowAddress(toText);
-    const toBalance = this.balanceUnits(to);
+    const toBalance = await this.balanceUnits(q, to);
     if (toBalance === undefined) throw err('unknown_account', `the recipient ${to} has no account (no FlowToken receiver)`, 404);
-    const from = this.balanceUnits(fromAddress)!;
+    const from = (await this.balanceUnits(q, fromAddress))!;
     if (from < amount) throw err('insufficient_balance', `${fromAddress} has ${unitsToUFix64(from)} FLOW, less than ${amountText}`);
-    const set = this.db.prepare('UPDATE accounts SET balance = ? WHERE address = ?');
-    set.run((from - amount).toString(), fromAddress);
-    set.run(((to === fromAddress ? from - amount : toBalance) + amount).toString(), to);
+    const set = 'UPDATE accounts SET balance = ? WHERE address = ?';
+    await q.run(set, (from - amount).toString(), fromAddress);
+    await q.run(set, ((to === fromAddress ? from - amount : toBalance) + amount).toString(), to);
     return [
       { type: `A.${FLOW_TOKEN}.FlowToken.TokensWithdrawn`, values: { amount: amountText, from: fromAddress } },
       { type: `A.${FLOW_TOKEN}.FlowToken.TokensDeposited`, values: { amount: amountText, to } },
     ];
   }
 
-  private link(child: string, parent: string): { state: 'published' | 'redeemed' } | undefined {
-    return this.db.prepare('SELECT state FROM hc_links WHERE child = ? AND parent = ?').get(child, parent) as { state: 'published' | 'redeemed' } | undefined;
+  private async link(q: SqlQueries, child: string, parent: string): Promise<{ state: 'published' | 'redeemed' } | undefined> {
+    return await q.get('SELECT state FROM hc_links WHERE child = ? AND parent = ?', child, parent) as { state: 'published' | 'redeemed' } | undefined;
   }
 
-  private execute(call: TemplateCall, signer: string): LedgerEvent[] {
+  private async execute(q: SqlQueries, call: TemplateCall, signer: string): Promise<LedgerEvent[]> {
     const hcEvent = (name: string, values: Record<string, string>): LedgerEvent => ({ type: `A.${HYBRID_CUSTODY}.HybridCustody.${name}`, values });
     switch (call.kind) {
       case 'transfer':
-        return this.move(signer, call.to, call.amount);
+        return this.move(q, signer, call.to, call.amount);
       // Hybrid Custody (hybrid-custody-templates.ts), with what each script's panics and
       // asserts refuse. The signer's weight (>= 1000) was checked before, as for any template.
       case 'link': {
         // publishToParent: the parent must be an account; an account is not its own parent.
         if (call.parent === signer) throw err('self_link', `an account cannot be linked to itself (${signer})`);
-        if (this.balanceUnits(call.parent) === undefined) throw err('unknown_parent', `the parent ${call.parent} is not an account on this ledger`, 404);
+        if ((await this.balanceUnits(q, call.parent)) === undefined) throw err('unknown_parent', `the parent ${call.parent} is not an account on this ledger`, 404);
         // Publishing again re-publishes the same capability: a redeemed link stays redeemed.
-        this.db.prepare("INSERT INTO hc_links (child, parent, state) VALUES (?, ?, 'published') ON CONFLICT (child, parent) DO NOTHING").run(signer, call.parent);
+        await q.run("INSERT INTO hc_links (child, parent, state) VALUES (?, ?, 'published') ON CONFLICT (child, parent) DO NOTHING", signer, call.parent);
         return [hcEvent('ChildAccountPublished', { child: signer, parent: call.parent })];
       }
       case 'redeem': {
         // acct.inbox.claim(...) ?? panic("child account cap not found")
-        if (this.link(call.child, signer)?.state !== 'published') {
+        if ((await this.link(q, call.child, signer))?.state !== 'published') {
           throw err('no_published_capability', `${call.child} has published no capability to ${signer} that is waiting to be redeemed`, 409);
         }
-        this.db.prepare("UPDATE hc_links SET state = 'redeemed' WHERE child = ? AND parent = ?").run(call.child, signer);
-        this.db.prepare('INSERT INTO hc_managers (address) VALUES (?) ON CONFLICT (address) DO NOTHING').run(signer);
+        await q.run("UPDATE hc_links SET state = 'redeemed' WHERE child = ? AND parent = ?", call.child, signer);
+        await q.run('INSERT INTO hc_managers (address) VALUES (?) ON CONFLICT (address) DO NOTHING', signer);
         return [hcEvent('AccountUpdated', { child: call.child, parent: signer, active: 'true' })];
       }
       case 'child-transfer': {
         // m.borrowAccount(addr: child) ?? panic("child account not found"): only a redeemed,
         // still linked parent reaches the child's vault.
-        if (this.link(call.child, signer)?.state !== 'redeemed') throw err('not_a_parent', `${signer} is not a linked parent of ${call.child}`, 403);
-        return this.move(call.child, call.to, call.amount);
+        if ((await this.link(q, call.child, signer))?.state !== 'redeemed') throw err('not_a_parent', `${signer} is not a linked parent of ${call.child}`, 403);
+        return this.move(q, call.child, call.to, call.amount);
       }
       case 'unlink': {
         // owned.removeParent, then the assert that the parent's Manager no longer holds it:
         // borrowing that Manager panics when the parent never created one.
-        if (this.link(signer, call.parent) === undefined) throw err('not_linked', `${call.parent} is not a parent of ${signer}`, 409);
-        if (this.db.prepare('SELECT 1 FROM hc_managers WHERE address = ?').get(call.parent) === undefined) {
+        if ((await this.link(q, signer, call.parent)) === undefined) throw err('not_linked', `${call.parent} is not a parent of ${signer}`, 409);
+        if (await q.get('SELECT 1 FROM hc_managers WHERE address = ?', call.parent) === undefined) {
           throw err('parent_has_no_manager', `the Hybrid Custody unlink transaction needs ${call.parent} to hold a HybridCustody.Manager (it never redeemed a child)`, 409);
         }
-        this.db.prepare('DELETE FROM hc_links WHERE child = ? AND parent = ?').run(signer, call.parent);
+        await q.run('DELETE FROM hc_links WHERE child = ? AND parent = ?', signer, call.parent);
         return [hcEvent('AccountUpdated', { child: signer, parent: call.parent, active: 'false' })];
       }
       case 'add-key': {
-        const next = (this.db.prepare('SELECT COUNT(*) AS n FROM account_keys WHERE address = ?').get(signer) as { n: number }).n;
+        const next = (await q.get('SELECT COUNT(*) AS n FROM account_keys WHERE address = ?', signer) as { n: number }).n;
         const k = call.key;
-        const live = this.db.prepare('SELECT idx FROM account_keys WHERE address = ? AND public_key = ? AND revoked = 0').get(signer, k.publicKey) as { idx: number } | undefined;
+        const live = await q.get('SELECT idx FROM account_keys WHERE address = ? AND public_key = ? AND revoked = 0', signer, k.publicKey) as { idx: number } | undefined;
         if (live !== undefined) throw duplicateKey(live.idx);
-        this.db
-          .prepare('INSERT INTO account_keys (address, idx, public_key, sign_algo, hash_algo, weight, sequence_number, revoked) VALUES (?, ?, ?, ?, ?, ?, 0, 0)')
-          .run(signer, next, k.publicKey, k.signAlgo, k.hashAlgo, k.weight);
+        await q.run('INSERT INTO account_keys (address, idx, public_key, sign_algo, hash_algo, weight, sequence_number, revoked) VALUES (?, ?, ?, ?, ?, ?, 0, 0)', signer, next, k.publicKey, k.signAlgo, k.hashAlgo, k.weight);
         return [{ type: 'flow.AccountKeyAdded', values: { address: signer, keyIndex: String(next), publicKey: k.publicKey, weight: String(k.weight) } }];
       }
       case 'revoke-key': {
-        const r = this.db.prepare('UPDATE account_keys SET revoked = 1 WHERE address = ? AND idx = ?').run(signer, call.keyIndex);
+        const r = await q.run('UPDATE account_keys SET revoked = 1 WHERE address = ? AND idx = ?', signer, call.keyIndex);
         if (r.changes === 0) throw err('unknown_key', `account ${signer} has no key ${call.keyIndex}`);
         return [{ type: 'flow.AccountKeyRemoved', values: { address: signer, keyIndex: String(call.keyIndex) } }];
       }
@@ -401,7 +415,9 @@ export class EmbeddedLedger implements Ledger {
 
   async getTransaction(id: string): Promise<LedgerTransactionRecord> {
     const clean = canonicalHex(id, 'transaction id', 32);
-    const row = this.db.prepare('SELECT body, events, block_id FROM transactions WHERE id = ?').get(clean) as
+    await this.#ready;
+    const q = this.db;
+    const row = await q.get('SELECT body, events, block_id FROM transactions WHERE id = ?', clean) as
       | { body: string; events: string; block_id: string }
       | undefined;
     if (row === undefined) throw err('unknown_transaction', `no transaction ${clean} on this ledger`, 404);
@@ -409,6 +425,7 @@ export class EmbeddedLedger implements Ledger {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close();
+    await this.#ready.catch(() => undefined);
+    await this.db.close();
   }
 }

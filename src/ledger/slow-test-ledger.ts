@@ -9,6 +9,11 @@
  * With `sealTimeout` (LATCH_TEST_LEDGER_SEAL_TIMEOUT=1) every send is applied and then answered
  * with `seal_timeout`, as FlowAccessLedger answers when a transaction the network accepted is not
  * seen sealed within its wait: the caller cannot tell whether the funds moved (they did).
+ *
+ * With `readDelayMs` (LATCH_TEST_LEDGER_READ_DELAY_MS) account reads wait too, as a Flow Access
+ * node's answer does. The co-sign reads the account's keys between its limit check and its
+ * record, so requests on two server nodes sharing one database (issue 10) overlap exactly there,
+ * which only the database's account lock keeps apart.
  */
 import { LatchError } from '../util/latch-error.js';
 import type { Ledger, LedgerAccount, LedgerTransactionRecord, SentTransaction } from './ledger.js';
@@ -23,6 +28,7 @@ export class SlowTestLedger implements Ledger {
     private readonly inner: Ledger,
     private readonly delayMs: number,
     private readonly sealTimeout = false,
+    private readonly readDelayMs = 0,
   ) {
     this.kind = inner.kind;
     this.network = inner.network;
@@ -35,7 +41,8 @@ export class SlowTestLedger implements Ledger {
     return sent;
   }
 
-  getAccount(address: string): Promise<LedgerAccount> {
+  async getAccount(address: string): Promise<LedgerAccount> {
+    if (this.readDelayMs > 0) await new Promise((r) => setTimeout(r, this.readDelayMs));
     return this.inner.getAccount(address);
   }
 

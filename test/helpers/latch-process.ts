@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { custodyDatabaseFor, custodyDatabaseOf, custodyOnPg } from './custody-pg.js';
 
 export const LATCH_CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 export const PASSPHRASE = 'correct horse battery staple';
@@ -37,6 +38,10 @@ export function tempDir(prefix: string): string {
 /** `stdin: 'pipe'`: the test answers prompts through `child.stdin` (otherwise stdin is /dev/null). */
 export function latch(args: string[], opts: { home?: string; env?: NodeJS.ProcessEnv; stdin?: 'pipe' } = {}): LatchProcess {
   const env: NodeJS.ProcessEnv = { ...process.env, LATCH_PASSPHRASE: PASSPHRASE, ...opts.env };
+  // `latch server audit verify --data D` of a server whose custody is in PostgreSQL (custody-pg.ts).
+  const data = args[0] === 'server' && args[1] === 'audit' ? args[args.indexOf('--data') + 1] : undefined;
+  const db = data !== undefined && env.LATCH_CUSTODY_DB === undefined ? custodyDatabaseOf(data) : undefined;
+  if (db !== undefined) env.LATCH_CUSTODY_DB = db;
   if (opts.home) env.LATCH_HOME = opts.home;
   const child = spawn(process.execPath, [LATCH_CLI, ...args], { env, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
   all.push(child);
@@ -105,8 +110,14 @@ export interface LatchServer {
 /** `latch server` as a child process; restartable on the same port and data dir. */
 export async function startLatchServer(opts: { dataDir?: string; port?: number; args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<LatchServer> {
   const dataDir = opts.dataDir ?? tempDir('server');
+  let env = opts.env;
+  // LATCH_TEST_CUSTODY_PG=1: custody on a PostgreSQL database of this server's own (custody-pg.ts).
+  const args = opts.args ?? [];
+  if (custodyOnPg() && !args.includes('--no-custody') && !args.includes('--custody-db') && env?.LATCH_CUSTODY_DB === undefined) {
+    env = { ...env, LATCH_CUSTODY_DB: await custodyDatabaseFor(dataDir) };
+  }
   for (let attempt = 0; ; attempt++) {
-    const proc = latch(['server', '--listen', `127.0.0.1:${opts.port ?? 0}`, '--data', dataDir, ...(opts.args ?? [])], opts.env ? { env: opts.env } : {});
+    const proc = latch(['server', '--listen', `127.0.0.1:${opts.port ?? 0}`, '--data', dataDir, ...args], env ? { env } : {});
     try {
       const m = await proc.waitFor(/listening on (https?:\/\/127\.0\.0\.1:(\d+))/, 'stdout', 15_000);
       return {

@@ -3,6 +3,7 @@ import { usageError } from '../cli-context.js';
 import type { CustodyServerOptions } from '../../custody/open-custody.js';
 import { parseAmount } from '../../ledger/flow/json-cadence.js';
 import { canonicalRelayUrl } from '../../custody/relay-allow-list.js';
+import { custodyDbUrl } from '../../custody/custody-db-url.js';
 
 export const CUSTODY_FLAGS = {
   ledger: { type: 'string' },
@@ -12,6 +13,7 @@ export const CUSTODY_FLAGS = {
   'oidc-issuer': { type: 'string', multiple: true },
   'no-custody': { type: 'boolean' },
   'inbox-relay': { type: 'string', multiple: true },
+  'custody-db': { type: 'string' },
 } as const;
 
 export function custodyOptionsFrom(values: Record<string, unknown>, usage: string): CustodyServerOptions | false {
@@ -54,5 +56,12 @@ export function custodyOptionsFrom(values: Record<string, unknown>, usage: strin
     }
   }
   if (relays.length > 0) out.inboxRelays = relays;
+  let db: string | undefined;
+  try {
+    db = custodyDbUrl(values['custody-db'] as string | undefined);
+  } catch (e) {
+    throw usageError((e as Error).message, usage);
+  }
+  if (db !== undefined) out.custodyDb = db;
   return out;
 }

@@ -18,8 +18,10 @@ const USAGE =
   '             [--trusted-proxy ADDRESS]... [--public-url URL] [--tls-cert FILE --tls-key FILE] [--vapid-subject mailto:...|https://...|--no-push] [--push-service HOST[:PORT]]...\n' +
   '             [--relay-store nats://HOST:PORT[,nats://HOST:PORT...] [--relay-replicas N]]\n' +
   '             [--ledger embedded|flow-testnet|flow-mainnet|URL] [--recovery-delay SECONDS] [--tx-limit FLOW] [--daily-limit FLOW]\n' +
-  '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--inbox-relay URL]... [--no-custody]\n' +
-  '       latch server audit verify [--data DIR] [--json]';
+  '             [--oidc-issuer ISSUER_URL=AUDIENCE]... [--inbox-relay URL]... [--custody-db postgres://...] [--no-custody]\n' +
+  '       latch server audit verify [--data DIR] [--custody-db postgres://...] [--json]\n' +
+  '  --custody-db (or env LATCH_CUSTODY_DB): all custody state and the embedded ledger in PostgreSQL,\n' +
+  '  shared by every node (same LATCH_MASTER_KEY on each); default: SQLite files in the data dir';
 
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text);
