@@ -215,7 +215,8 @@ export async function createCustody(opts: CustodyOptions): Promise<Custody> {
           // Every decision is audited (issue 4), also a request turned away before the service
           // saw it (bad token, bad body) on a route that would change an account.
           // Counted per address and minute, not one row each (refusal-counter.ts).
-          if (!reachedService && route.auth && route.method === 'POST' && e instanceof LatchError) {
+          // The database being away (custody_db_unavailable) is no refusal of the client's, and there is no log to write to.
+          if (!reachedService && route.auth && route.method === 'POST' && e instanceof LatchError && e.code !== 'custody_db_unavailable') {
             const account = params.find((x) => x.startsWith('0x')) ?? null;
             refusals.refuse(clientAddress(req), { account, action: path.split('/').pop() ?? 'request', decision: 'refused', detail: { code: e.code, reason: e.message } });
           }
