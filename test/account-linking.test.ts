@@ -17,10 +17,10 @@ import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
 import { CustodyClient } from '../src/sdk/custody-client.js';
 import { toRestTransaction } from '../src/ledger/flow/flow-rest-shape.js';
 import { deviceSigner, newDeviceKey } from '../src/authenticator/custody-device-key.js';
-import Database from 'better-sqlite3';
 import { newCustodyInbox } from '../src/authenticator/custody-inbox.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
 import type { AccountSigner } from '../src/sdk/custody-client.js';
+import { custodyStoreOf } from './helpers/custody-pg.js';
 
 interface Shown { address: string; balance: string; keys: { index: string; sequence_number: string; weight: string; revoked: boolean }[]; parents: { address: string; state: string }[]; children: string[] }
 
@@ -279,9 +279,9 @@ test('after self-custody a link or unlink asked of another device passes the sam
 });
 
 test('the custody server audits link, redeem and unlink', async () => {
-  const db = new Database(join(server.dataDir, 'custody', 'custody.sqlite'), { readonly: true });
-  const rows = db.prepare("SELECT action, decision, detail FROM audit WHERE account = ? AND action IN ('link', 'redeem', 'unlink') AND decision = 'accepted'").all(child) as { action: string; decision: string; detail: string }[];
-  db.close();
+  const db = await custodyStoreOf(server.dataDir, { readonly: true });
+  const rows = await db.all<{ action: string; decision: string; detail: string }>("SELECT action, decision, detail FROM audit WHERE account = ? AND action IN ('link', 'redeem', 'unlink') AND decision = 'accepted'", child);
+  await db.close();
   for (const action of ['link', 'redeem', 'unlink']) assert.ok(rows.some((r) => r.action === action && (JSON.parse(r.detail) as { parent: string }).parent === parent), action);
   // Twice linked: once by device + server, once (after self-custody) by two devices.
   assert.equal(rows.filter((r) => r.action === 'link' && (JSON.parse(r.detail) as { parent: string }).parent === parent).length, 2);

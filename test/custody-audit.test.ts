@@ -13,6 +13,10 @@ import Database from 'better-sqlite3';
 import { latchRun, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
 import { custodyCall, sdkLogin } from './helpers/custody-env.js';
 import { parseAmount } from '../src/ledger/flow/json-cadence.js';
+import { custodyOnPg, custodyStoreOf } from './helpers/custody-pg.js';
+
+/** These copy and alter the SQLite file; under LATCH_TEST_CUSTODY_PG=1 there is none (custody-postgres.test.ts verifies the PostgreSQL chain). */
+const SQLITE_FILE = custodyOnPg() && 'alters the SQLite custody file';
 
 let server: LatchServer;
 let address: string;
@@ -40,7 +44,7 @@ function tampered(tamper: (db: Database.Database) => void): string {
 
 const verify = (dir: string) => latchRun(['server', 'audit', 'verify', '--data', dir, '--json']);
 
-test('an untouched log verifies against its anchor', async () => {
+test('an untouched log verifies against its anchor', { skip: SQLITE_FILE }, async () => {
   const r = await verify(tampered(() => {}));
   assert.equal(r.code, 0, r.stderr);
   const v = JSON.parse(r.stdout) as { ok: boolean; entries: number; lastAnchoredSeq: number };
@@ -49,7 +53,7 @@ test('an untouched log verifies against its anchor', async () => {
   assert.equal(v.lastAnchoredSeq, v.entries);
 });
 
-test('truncating the last rows is detected', async () => {
+test('truncating the last rows is detected', { skip: SQLITE_FILE }, async () => {
   for (const n of [1, 3]) {
     const r = await verify(tampered((db) => db.prepare('DELETE FROM audit WHERE seq > (SELECT MAX(seq) FROM audit) - ?').run(n)));
     assert.equal(r.code, 1, `${n}: ${r.stdout}`);
@@ -57,12 +61,12 @@ test('truncating the last rows is detected', async () => {
   }
 });
 
-test('deleting every row is detected', async () => {
+test('deleting every row is detected', { skip: SQLITE_FILE }, async () => {
   const r = await verify(tampered((db) => db.prepare('DELETE FROM audit').run()));
   assert.equal(r.code, 1, r.stdout);
 });
 
-test('deleting a middle row and re-hashing the rest is detected', async () => {
+test('deleting a middle row and re-hashing the rest is detected', { skip: SQLITE_FILE }, async () => {
   const r = await verify(
     tampered((db) => {
       const rows = db.prepare('SELECT * FROM audit ORDER BY seq').all() as { seq: number; at: string; account: string | null; action: string; decision: string; detail: string }[];
@@ -82,7 +86,7 @@ test('deleting a middle row and re-hashing the rest is detected', async () => {
   assert.match(JSON.parse(r.stdout).reason, /anchored hash|gone/);
 });
 
-test('verify opens the database read-only: it recreates nothing', async () => {
+test('verify opens the database read-only: it recreates nothing', { skip: SQLITE_FILE }, async () => {
   const dir = tampered(() => {});
   const r = await verify(dir);
   assert.equal(r.code, 0, r.stderr);
@@ -101,21 +105,21 @@ test('verify opens the database read-only: it recreates nothing', async () => {
 
 test('refusals without a token: one row per address and minute, plus a count', async () => {
   const s = await startLatchServer();
-  const rows = () => {
-    const db = new Database(join(s.dataDir, 'custody', 'custody.sqlite'), { readonly: true });
-    const n = (db.prepare('SELECT COUNT(*) AS n FROM audit').get() as { n: number }).n;
-    const summary = db.prepare("SELECT detail FROM audit WHERE action = 'refused-requests'").all() as { detail: string }[];
-    db.close();
+  const rows = async () => {
+    const db = await custodyStoreOf(s.dataDir, { readonly: true });
+    const n = (await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM audit'))!.n;
+    const summary = await db.all<{ detail: string }>("SELECT detail FROM audit WHERE action = 'refused-requests'");
+    await db.close();
     return { n, summary };
   };
-  const before = rows().n;
+  const before = (await rows()).n;
   for (let i = 0; i < 100; i++) {
     const r = await custodyCall(s, 'POST', `/accounts/${address}/cosign`, { token: 'not-a-token-at-all', body: { transaction: {} } });
     assert.equal(r.status, 401);
   }
-  assert.equal(rows().n - before, 1);
+  assert.equal((await rows()).n - before, 1);
   await s.stop();
-  const after = rows();
+  const after = await rows();
   assert.equal(after.n - before, 2);
   assert.equal(JSON.parse(after.summary[0]!.detail).count, 99);
 });

@@ -6,9 +6,9 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { latch, latchRun, startLatchServer, tempDir } from './helpers/latch-process.js';
 import { cliLogin, json, RECOVERY_PASSPHRASE } from './helpers/custody-env.js';
+import { custodyStoreOf, dropAuditUpdateTrigger } from './helpers/custody-pg.js';
 
 const env = { LATCH_RECOVERY_PASSPHRASE: RECOVERY_PASSPHRASE };
 
@@ -89,11 +89,11 @@ test('login -> create -> show -> transfer -> join (2FA) -> revoke -> recover -> 
   assert.equal(ok.code, 0, ok.stderr);
   assert.ok(JSON.parse(ok.stdout).entries >= 10);
   await server.stop();
-  const db = new Database(join(server.dataDir, 'custody', 'custody.sqlite'));
-  assert.throws(() => db.prepare("UPDATE audit SET decision = 'signed' WHERE seq = 3").run(), /append-only/);
-  db.exec('DROP TRIGGER audit_no_update');
-  db.prepare("UPDATE audit SET detail = '{\"amount\":\"0.1\"}' WHERE seq = 5").run();
-  db.close();
+  const db = await custodyStoreOf(server.dataDir);
+  await assert.rejects(db.run("UPDATE audit SET decision = 'signed' WHERE seq = 3"), /append-only/);
+  await db.exec(dropAuditUpdateTrigger(db));
+  await db.run("UPDATE audit SET detail = '{\"amount\":\"0.1\"}' WHERE seq = 5");
+  await db.close();
   const bad = await latchRun(['server', 'audit', 'verify', '--data', server.dataDir]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /BROKEN at entry 5/);

@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { latch, latchRun, startLatchServer } from './helpers/latch-process.js';
 import { cliLogin, custodyCall, json, sdkLogin } from './helpers/custody-env.js';
 import { signInbox } from '../src/sdk/custody-client.js';
 import { deviceSigner, newDeviceKey } from '../src/authenticator/custody-device-key.js';
 import { newCustodyInbox } from '../src/authenticator/custody-inbox.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
+import { custodyStoreOf } from './helpers/custody-pg.js';
 
 test('an access token alone cannot replace a device\'s notice inbox', async () => {
   const server = await startLatchServer();
@@ -120,9 +120,9 @@ test('`latch device run` registers its inbox again on start (a lost or replaced 
   const phone = await cliLogin(server, 'phone', 'eve@example.com');
   const { address } = json<{ address: string }>(await latchRun(['account', 'create', '--skip-recovery', '--json'], { home: phone }));
   // The server lost the phone's inbox (a restored backup, or a takeover before this fix).
-  const db = new Database(join(server.dataDir, 'custody', 'custody.sqlite'));
-  db.prepare('DELETE FROM inboxes').run();
-  db.close();
+  const db = await custodyStoreOf(server.dataDir);
+  await db.run('DELETE FROM inboxes');
+  await db.close();
   const run = latch(['device', 'run', '--auto-approve'], { home: phone });
   after(() => run.kill());
   await run.waitFor(/custody: listening/);

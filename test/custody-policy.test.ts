@@ -16,6 +16,7 @@ import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
 import { envelopeMessage, normalizeTransaction, type FlowTransaction } from '../src/ledger/flow/flow-transaction.js';
 import { cadenceArg, parseAmount } from '../src/ledger/flow/json-cadence.js';
 import { isLatchError } from '../src/util/latch-error.js';
+import { custodyStoreOf } from './helpers/custody-pg.js';
 
 let server: LatchServer;
 let ada: { client: CustodyClient; signer: CustodySigner; address: string; recovery: CustodySigner };
@@ -183,9 +184,8 @@ test('a co-sign request turned away for its token is audited too', async () => {
     body: JSON.stringify({ transaction: {} }),
   });
   assert.equal(res.status, 401);
-  const Database = (await import('better-sqlite3')).default;
-  const db = new Database(`${server.dataDir}/custody/custody.sqlite`, { readonly: true });
-  const rows = db.prepare("SELECT account, action, decision, detail FROM audit WHERE action = 'cosign' AND decision = 'refused'").all() as { account: string; detail: string }[];
-  db.close();
+  const db = await custodyStoreOf(server.dataDir, { readonly: true });
+  const rows = await db.all<{ account: string; detail: string }>("SELECT account, action, decision, detail FROM audit WHERE action = 'cosign' AND decision = 'refused'");
+  await db.close();
   assert.ok(rows.some((r) => r.account === ada.address && JSON.parse(r.detail).code === 'unauthorized'), JSON.stringify(rows));
 });

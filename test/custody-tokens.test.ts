@@ -7,7 +7,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { SignJWT, decodeJwt } from 'jose';
 import { startLatchServer, type LatchServer } from './helpers/latch-process.js';
 import { custodyCall, outboxCode, sdkLogin } from './helpers/custody-env.js';
@@ -16,6 +15,7 @@ import { deviceSigner, newDeviceKey, type CustodySigner } from '../src/authentic
 import { LocalMasterKey } from '../src/custody/master-key.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { isLatchError } from '../src/util/latch-error.js';
+import { custodyStoreOf } from './helpers/custody-pg.js';
 
 const code = (c: string) => (e: unknown) => isLatchError(e) && e.code === c;
 
@@ -80,9 +80,9 @@ test('an access token without exp is refused, even with the right key', async ()
   const good = (await client.refresh()).access_token;
   const claims = decodeJwt(good);
   // The server's own JWT key, read the way the server reads it.
-  const db = new Database(join(server.dataDir, 'custody', 'custody.sqlite'), { readonly: true });
-  const wrapped = (db.prepare("SELECT v FROM meta WHERE k = 'jwt_secret'").get() as { v: string }).v;
-  db.close();
+  const db = await custodyStoreOf(server.dataDir, { readonly: true });
+  const wrapped = (await db.get<{ v: string }>("SELECT v FROM meta WHERE k = 'jwt_secret'"))!.v;
+  await db.close();
   const secret = await LocalMasterKey.open(await sodiumReady(), server.dataDir).unwrap(wrapped, 'jwt-secret');
   const sign = (withExp: boolean) => {
     const j = new SignJWT({ dev: claims.dev, fam: claims.fam }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuer('latch-custody').setAudience('latch-custody').setSubject(claims.sub!).setIssuedAt();

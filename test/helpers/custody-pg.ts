@@ -6,7 +6,13 @@
  * existing custody suites run against PostgreSQL too.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import pg from 'pg';
+import Database from 'better-sqlite3';
+import type { CustodyDb } from '../../src/custody/custody-db.js';
+import { SqliteCustodyDb } from '../../src/custody/sqlite-custody-db.js';
+import { PostgresCustodyDb } from '../../src/custody/postgres-custody-db.js';
+import { CUSTODY_SCHEMA } from '../../src/custody/custody-db-url.js';
 
 export const PG_ADMIN_URL = process.env.LATCH_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -59,4 +65,19 @@ export function custodyDatabaseFor(dataDir: string): Promise<string> {
 /** The database already made for `dataDir`, if any. */
 export function custodyDatabaseOf(dataDir: string): string | undefined {
   return known.get(dataDir);
+}
+
+/**
+ * The custody store of the server on `dataDir`, whichever it is (its PostgreSQL database, or
+ * DATA/custody/custody.sqlite), for tests that read or alter what the server wrote. Close it.
+ */
+export async function custodyStoreOf(dataDir: string, opts: { readonly?: boolean } = {}): Promise<CustodyDb> {
+  const url = custodyDatabaseOf(dataDir);
+  if (url !== undefined) return PostgresCustodyDb.open(url, CUSTODY_SCHEMA, () => undefined, false);
+  return new SqliteCustodyDb(new Database(join(dataDir, 'custody', 'custody.sqlite'), { readonly: opts.readonly ?? false }));
+}
+
+/** DDL that drops the audit table's update trigger, in the store's dialect. */
+export function dropAuditUpdateTrigger(db: CustodyDb): string {
+  return db.dialect === 'postgres' ? 'DROP TRIGGER audit_no_change ON audit' : 'DROP TRIGGER audit_no_update';
 }
