@@ -11,6 +11,7 @@ import { bytesToHex } from '../src/ledger/flow/flow-hex.js';
 import { cadenceArg } from '../src/ledger/flow/json-cadence.js';
 import { isLatchError } from '../src/util/latch-error.js';
 import { signerFor, testKey, type TestKey } from './helpers/flow-keys.js';
+import { embeddedLedgerFor } from './helpers/custody-pg.js';
 
 interface World {
   dir: string;
@@ -25,7 +26,7 @@ interface World {
 
 async function world(): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'latch-ledger-'));
-  const ledger = EmbeddedLedger.open(dir);
+  const ledger = await embeddedLedgerFor(dir);
   const device = testKey(2, 1, 500); // P-256 + SHA2-256, as a secure element
   const server = testKey(3, 3, 500); // secp256k1 + SHA3-256: the ledger must honour each key's own algorithms
   const recovery = testKey(2, 3, 500);
@@ -282,7 +283,7 @@ test('state survives close and reopen; the ledger keeps working', async () => {
     const first = await w.ledger.sendTransaction(envelopeBy(w, await aliceTx(w, pay(w)), [w.device, 0], [w.server, 1]));
     const before = await snapshot(w);
     await w.ledger.close();
-    w.ledger = EmbeddedLedger.open(w.dir);
+    w.ledger = await embeddedLedgerFor(w.dir);
     assert.equal(await snapshot(w), before);
     assert.equal((await w.ledger.getTransaction(first.id)).id, first.id);
     await w.ledger.sendTransaction(envelopeBy(w, await aliceTx(w, pay(w)), [w.device, 0], [w.recovery, 2]));

@@ -21,9 +21,10 @@ import type { CustodyDb, SqlQueries, SqlValue } from './custody-db.js';
 
 const RETRIES = 5;
 const CONNECT_TIMEOUT_MS = 5000;
+const QUERY_TIMEOUT_MS = 30_000;
 /** Connection loss, admin shutdown, crash shutdown, cannot connect now, connection exceptions. */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
-const UNAVAILABLE_TEXT = /Connection terminated|connection error|Client was closed|timeout exceeded when trying to connect|Connection ended/i;
+const UNAVAILABLE_TEXT = /Connection terminated|connection error|Client was closed|timeout exceeded when trying to connect|Connection ended|Query read timeout/i;
 
 export function isDbUnavailable(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
@@ -85,8 +86,11 @@ export class PostgresCustodyDb implements CustodyDb {
   readonly #log: (line: string) => void;
 
   private constructor(url: string, readonly schema: string, log: (line: string) => void) {
-    const config = { connectionString: url, options: `-c search_path=${schema}`, types: TYPES, connectionTimeoutMillis: CONNECT_TIMEOUT_MS };
-    this.#pool = new pg.Pool({ ...config, max: 10 });
+    // keepAlive: a database behind a dead link (no RST) is noticed, not waited on forever.
+    const config = { connectionString: url, options: `-c search_path=${schema}`, types: TYPES, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true };
+    // Statements are short; one that has no answer in QUERY_TIMEOUT_MS means the database is away.
+    // The lock pool has none: a decision may wait that long for another one on its account.
+    this.#pool = new pg.Pool({ ...config, max: 10, query_timeout: QUERY_TIMEOUT_MS });
     this.#lockPool = new pg.Pool({ ...config, max: 20 });
     // An idle connection dropped by the server: the pool replaces it; without a listener it would end the process.
     for (const p of [this.#pool, this.#lockPool]) p.on('error', (e) => log(`custody database (${schema}): idle connection lost: ${e.message}`));

@@ -12,7 +12,8 @@ import Database from 'better-sqlite3';
 import type { CustodyDb } from '../../src/custody/custody-db.js';
 import { SqliteCustodyDb } from '../../src/custody/sqlite-custody-db.js';
 import { PostgresCustodyDb } from '../../src/custody/postgres-custody-db.js';
-import { CUSTODY_SCHEMA } from '../../src/custody/custody-db-url.js';
+import { CUSTODY_SCHEMA, LEDGER_SCHEMA } from '../../src/custody/custody-db-url.js';
+import { EmbeddedLedger } from '../../src/ledger/embedded-ledger.js';
 
 export const PG_ADMIN_URL = process.env.LATCH_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -80,4 +81,10 @@ export async function custodyStoreOf(dataDir: string, opts: { readonly?: boolean
 /** DDL that drops the audit table's update trigger, in the store's dialect. */
 export function dropAuditUpdateTrigger(db: CustodyDb): string {
   return db.dialect === 'postgres' ? 'DROP TRIGGER audit_no_change ON audit' : 'DROP TRIGGER audit_no_update';
+}
+
+/** The embedded ledger of `dir`: its SQLite file, or under LATCH_TEST_CUSTODY_PG=1 the latch_ledger schema of dir's database. */
+export async function embeddedLedgerFor(dir: string): Promise<EmbeddedLedger> {
+  if (!custodyOnPg()) return EmbeddedLedger.open(dir);
+  return new EmbeddedLedger(await PostgresCustodyDb.open(await custodyDatabaseFor(dir), LEDGER_SCHEMA, () => undefined));
 }
