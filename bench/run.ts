@@ -14,7 +14,7 @@ const sections: [string, () => Promise<string[]>][] = [
   ['Relay round trip (issue 2)', relayBench],
   ['Relay on JetStream across nodes (issue 10)', relayScaleBench],
   ['SSH sign round trip and login (issue 3)', agentBench],
-  ['Custody co-sign (issue 4)', custodyBench],
+  ['Custody co-sign (issue 4), embedded SQLite against PostgreSQL (issue 10)', custodyBench],
   ['WebAuthn get round trip (issue 11)', webauthnBench],
   ['Web Push wake-up, app closed, beside the socket path (issue 14)', pushBench],
 ];

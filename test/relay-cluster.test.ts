@@ -9,67 +9,38 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { startNats, type NatsCluster } from './helpers/nats-cluster.js';
-import { latch, latchRun, newAuthenticator, startLatchServer, tempDir, type LatchServer } from './helpers/latch-process.js';
-import { latchInteractive, type Watched } from './helpers/latch-ssh-env.js';
-import { startSshd, sshArgs, type TestSshd } from './helpers/sshd.js';
-import { run } from './helpers/agent-test-env.js';
+import { startLatchCluster, pairAcrossNodes, sshLogin, type LatchCluster } from './helpers/latch-cluster.js';
+import { startSshd, type TestSshd } from './helpers/sshd.js';
 import { newQueue } from './helpers/relay-keys.js';
 import { RelayClient } from '../src/transport/relay-client.js';
 import { isLatchError } from '../src/util/latch-error.js';
 
-let nats: NatsCluster;
-const nodes: LatchServer[] = [];
+let cluster: LatchCluster;
 const stops: (() => Promise<void>)[] = [];
 
 before(async () => {
-  nats = await startNats(3);
-  for (let i = 0; i < 3; i++) {
-    nodes.push(await startLatchServer({ args: ['--relay-store', nats.urls, '--rate-limit', 'off', '--no-custody'] }));
-  }
+  cluster = await startLatchCluster({ args: ['--rate-limit', 'off', '--no-custody'] });
 });
 
 after(async () => {
   for (const stop of stops.reverse()) await stop().catch(() => {});
-  for (const n of nodes) await n.stop().catch(() => {});
-  await nats?.stop();
+  await cluster?.stop();
 });
 
-/** The node URLs starting at node `first`: the order a client tries them in. */
-function from(first: number): string {
-  return [0, 1, 2].map((i) => nodes[(first + i) % 3]!.url).join(',');
-}
+const from = (first: number): string => cluster.from(first);
 
 test('a computer on node A and an authenticator on node B pair and sign an SSH login', async () => {
-  const phone = await newAuthenticator('cluster phone');
-  const computer = tempDir('computer');
-  const pair = latch(['pair', '--server', from(0), '--uri-only', '--timeout', '60'], { home: computer });
-  const [link] = await pair.waitFor(/^latch:\/\/pair\?\S+/m, 'stdout');
-  assert.match(decodeURIComponent(link.split('r=')[1]!), new RegExp(`^${from(0)}$`), 'the link names every node');
-  const dev = await latchRun(['device', 'pair', link, '--server', from(1)], { home: phone });
-  assert.equal(dev.code, 0, dev.stderr);
-  assert.equal((await pair.exited).code, 0, pair.stderr());
-  const state = JSON.parse(fs.readFileSync(path.join(computer, 'computer.json'), 'utf8')) as { pairing: { relayUrl: string } };
+  const pair = await pairAcrossNodes(cluster, 0, 1);
+  stops.push(() => pair.stop());
+  assert.match(decodeURIComponent(pair.link.split('r=')[1]!), new RegExp(`^${from(0)}$`), 'the link names every node');
+  const state = JSON.parse(fs.readFileSync(path.join(pair.computer, 'computer.json'), 'utf8')) as { pairing: { relayUrl: string } };
   assert.equal(state.pairing.relayUrl, from(0), 'the stored pairing keeps every node');
 
-  const keys = (await latchRun(['device', 'key', 'list'], { home: phone })).stdout.trim().split('\n');
-  const sshd: TestSshd = await startSshd({ authorizedKeys: keys });
+  const sshd: TestSshd = await startSshd({ authorizedKeys: pair.keys });
   stops.push(() => sshd.stop());
-  const device: Watched = latchInteractive(['device', 'run', '--auto-approve'], phone);
-  stops.push(() => device.stop());
-  await device.waitFor(/ready: waiting for requests from 1 paired computer/);
-  const dir = tempDir('agent');
-  fs.chmodSync(dir, 0o700);
-  const socket = path.join(dir, 'agent.sock');
-  const agent = latchInteractive(['agent', '--socket', socket, '--sign-timeout', '20', '--no-upstream'], computer);
-  stops.push(() => agent.stop());
-  await agent.waitFor(/agent listening on /);
-  const r = await run('ssh', [...sshArgs(sshd.port, socket), `${os.userInfo().username}@127.0.0.1`, 'echo logged-in'], {
-    env: { ...process.env, LATCH_HOME: computer },
-  });
-  assert.equal(r.code, 0, `${r.stderr}\n${device.stderr()}\n${agent.stderr()}`);
+  const r = await sshLogin(pair, sshd.port);
+  assert.equal(r.code, 0, `${r.stderr}\n${pair.device.stderr()}\n${pair.agent.stderr()}`);
   assert.equal(r.stdout.trim(), 'logged-in');
 });
 
@@ -124,7 +95,7 @@ test('kill -9 of a latch node and a NATS node during 1,000 sends: no acknowledge
       }
       if (acked.size === 300 && killedAt === 0) {
         killedAt = Date.now();
-        await Promise.all([nodes[1]!.kill9(), nats.nodes[0]!.kill9()]);
+        await Promise.all([cluster.nodes[1]!.kill9(), cluster.nats.nodes[0]!.kill9()]);
       }
     }
   };

@@ -56,7 +56,7 @@ function hasSyncInterval(): boolean {
   return syncInterval;
 }
 
-/** Starts `size` JetStream nodes (1, or 3 clustered) and waits until JetStream is ready on each. */
+/** Starts `size` JetStream nodes (1, or 3 clustered) and waits until JetStream is ready on each (clustered: a metadata leader is known). */
 export async function startNats(size: 1 | 3 = 1): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'latch-test-nats-'));
   dirs.add(dir);
@@ -90,7 +90,10 @@ export async function startNats(size: 1 | 3 = 1): Promise<NatsCluster> {
         child.stderr!.setEncoding('utf8');
         child.stderr!.on('data', (c: string) => {
           if (log.length < 100_000) log += c;
-          if (/Server is ready/.test(log)) {
+          // Clustered, "ready" comes before the nodes have elected a JetStream metadata leader, and
+          // until then every JetStream request times out (a `latch server` started at that moment
+          // exits with "TimeoutError: timeout"): wait for each node to know the leader too.
+          if (/Server is ready/.test(log) && (size === 1 || /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(log))) {
             clearTimeout(timer);
             // Once up, a NATS node must not keep a test file or the bench alive: it dies with the
             // process (below). Not before: while starting it is all the event loop waits on.
