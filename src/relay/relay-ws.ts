@@ -24,6 +24,7 @@ import {
   type ServerFrame,
 } from './relay-ws-frame.js';
 import { clientAddress } from '../util/client-address.js';
+import { bumpCount } from './count-by-key.js';
 
 export const MAX_SUBSCRIPTIONS_PER_SOCKET = 1000;
 /** Open sockets per client IP (PROTOCOL.md §3.5): bounds the memory and wake fan-out one client can hold. */
@@ -135,12 +136,12 @@ export class RelayWebSocketHub {
       );
       return;
     }
-    bump(this.#socketsByIp, remote, 1);
+    bumpCount(this.#socketsByIp, remote, 1);
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
-      bump(this.#socketsByIp, remote, -1);
+      bumpCount(this.#socketsByIp, remote, -1);
     };
     // A handshake that fails never reaches #accept; the socket's close still gives the slot back.
     socket.once('close', release);
@@ -265,9 +266,9 @@ export class RelayWebSocketHub {
       if (this.#overCap(conn, queue)) return;
       // The socket may have closed while the proof was being checked; #drop has already run.
       if (conn.ws.readyState !== WebSocket.OPEN) return;
-      bump(this.#subsByIp, conn.remote, 1);
+      bumpCount(this.#subsByIp, conn.remote, 1);
       const s: Sub = { queue, deliver: frame.deliver, early: frame.early, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false, carried: new Map() };
-      if (s.early) bump(this.#earlyByQueue, queue, 1);
+      if (s.early) bumpCount(this.#earlyByQueue, queue, 1);
       s.unlisten = this.#opts.notifier.listen(queue, (m, early) => this.#onStored(conn, s, m, early === true));
       conn.subs.set(queue, s);
       sub = s;
@@ -275,7 +276,7 @@ export class RelayWebSocketHub {
       // Subscribing again restarts delivery from the oldest unacked message: the client's way to
       // have what it has not acked delivered again on a live socket (§3.5).
       sub.deliver = frame.deliver;
-      if (sub.early !== frame.early) bump(this.#earlyByQueue, queue, frame.early ? 1 : -1);
+      if (sub.early !== frame.early) bumpCount(this.#earlyByQueue, queue, frame.early ? 1 : -1);
       sub.early = frame.early;
       sub.cursor = 0n;
       sub.caughtUp = false;
@@ -406,11 +407,11 @@ export class RelayWebSocketHub {
   }
 
   #unsubscribe(conn: Conn, sub: Sub): void {
-    if (sub.early) bump(this.#earlyByQueue, sub.queue, -1);
+    if (sub.early) bumpCount(this.#earlyByQueue, sub.queue, -1);
     sub.unlisten();
     conn.subs.delete(sub.queue);
     conn.stalled.delete(sub);
-    bump(this.#subsByIp, conn.remote, -1);
+    bumpCount(this.#subsByIp, conn.remote, -1);
   }
 
   /** Sends too_many_subscriptions and returns true if one more subscription would pass a cap (§3.5). */
@@ -432,10 +433,10 @@ export class RelayWebSocketHub {
 
   #drop(conn: Conn): void {
     for (const sub of conn.subs.values()) {
-      if (sub.early) bump(this.#earlyByQueue, sub.queue, -1);
+      if (sub.early) bumpCount(this.#earlyByQueue, sub.queue, -1);
       sub.unlisten();
     }
-    bump(this.#subsByIp, conn.remote, -conn.subs.size);
+    bumpCount(this.#subsByIp, conn.remote, -conn.subs.size);
     conn.subs.clear();
     conn.stalled.clear();
     if (conn.stallTimer !== undefined) clearTimeout(conn.stallTimer);
@@ -470,11 +471,4 @@ export class RelayWebSocketHub {
   sweep(now: number): void {
     this.#frameLimiter?.sweep(now);
   }
-}
-
-/** Adds `delta` to a per-IP counter, dropping the entry at zero so idle clients cost no memory. */
-function bump(map: Map<string, number>, key: string, delta: number): void {
-  const n = (map.get(key) ?? 0) + delta;
-  if (n <= 0) map.delete(key);
-  else map.set(key, n);
 }

@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { DEDUP_WINDOW_MS, type EarlyArrival, type PutResult, type RelayStore, type StoredMessage } from './relay-store.js';
 import type { WriterOp, WriterReply, WriterResult, WriterSetup } from './sqlite-relay-writer-ops.js';
+import { bumpCount } from './count-by-key.js';
 
 export const RELAY_DB_FILE = 'relay.sqlite';
 /** Operations per transaction at most. */
@@ -130,7 +131,7 @@ export class SqliteRelayStore implements RelayStore {
       !this.#closing.has(queue) &&
       this.#stmts.isClosed.get(queue, now - this.#ttlMs) === undefined &&
       (dedupKey === undefined || (!this.#pendingCids.has(dedupKey) && this.#stmts.findSent.get(queue, clientId, now - DEDUP_WINDOW_MS) === undefined));
-    if (dedupKey !== undefined) bump(this.#pendingCids, dedupKey, 1);
+    if (dedupKey !== undefined) bumpCount(this.#pendingCids, dedupKey, 1);
     // Copied: the caller's buffer may be reused before the batch is written.
     const promise = this.#enqueue({ kind: 'put', queue, body: Buffer.from(body), now, clientId, id: id.toString() }) as Promise<PutResult>;
     if (announce) early({ id: id.toString(), body, receivedAt: now });
@@ -173,7 +174,7 @@ export class SqliteRelayStore implements RelayStore {
     this.#check();
     if (typeof now !== 'number') throw new TypeError('close(queue, reason, now) needs now');
     // In the same stream as the puts, so operations keep the order their callers saw.
-    bump(this.#closing, queue, 1);
+    bumpCount(this.#closing, queue, 1);
     await this.#enqueue({ kind: 'close', queue, reason: reason ?? null, now });
   }
 
@@ -261,8 +262,8 @@ export class SqliteRelayStore implements RelayStore {
 
   #forget(batch: readonly Queued[]): void {
     for (const { op } of batch) {
-      if (op.kind === 'put' && op.clientId !== undefined) bump(this.#pendingCids, `${op.queue} ${op.clientId}`, -1);
-      else if (op.kind === 'close') bump(this.#closing, op.queue, -1);
+      if (op.kind === 'put' && op.clientId !== undefined) bumpCount(this.#pendingCids, `${op.queue} ${op.clientId}`, -1);
+      else if (op.kind === 'close') bumpCount(this.#closing, op.queue, -1);
     }
   }
 
@@ -278,10 +279,4 @@ export class SqliteRelayStore implements RelayStore {
   #check(): void {
     if (!this.#open) throw new Error('relay store is closed');
   }
-}
-
-function bump(map: Map<string, number>, key: string, delta: number): void {
-  const n = (map.get(key) ?? 0) + delta;
-  if (n <= 0) map.delete(key);
-  else map.set(key, n);
 }
