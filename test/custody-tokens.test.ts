@@ -56,21 +56,30 @@ test('a revoked device loses its tokens at once and cannot mint new ones through
   assert.equal(raw.body.access_token, undefined);
 });
 
-test('refresh tokens are single-use; a reuse revokes the whole family', async () => {
+test('refresh tokens are single-use; a reuse revokes the whole family; a lost answer may be asked for again once', async () => {
   const server = await startLatchServer();
   after(() => server.stop());
   const { client } = await sdkLogin(server, 'bo@example.com');
+  const refresh = async (t: string) => custodyCall(server, 'POST', '/token/refresh', { body: { refresh_token: t } });
   const r1 = client.refreshToken!;
-  const p2 = await custodyCall(server, 'POST', '/token/refresh', { body: { refresh_token: r1 } });
+  const p2 = await refresh(r1);
   assert.equal(p2.status, 200);
   const r2 = p2.body.refresh_token as string;
   assert.notEqual(r2, r1);
-  // r1 again: someone copied it. Refused, and r2 (and its access token) die with it.
-  const reuse = await custodyCall(server, 'POST', '/token/refresh', { body: { refresh_token: r1 } });
+  // r1 again at once, r2 never seen by the server: the answer was lost (a reload mid-refresh).
+  const p2b = await refresh(r1);
+  assert.equal(p2b.status, 200);
+  const r2b = p2b.body.refresh_token as string;
+  const p3 = await refresh(r2b);
+  assert.equal(p3.status, 200);
+  // r1 again now that its successor is in use: someone copied it. Refused, and the family dies.
+  const reuse = await refresh(r1);
   assert.equal(reuse.status, 401);
-  assert.equal((await custodyCall(server, 'POST', '/token/refresh', { body: { refresh_token: r2 } })).status, 401);
-  const create = await custodyCall(server, 'POST', '/accounts', { token: p2.body.access_token as string, body: { device_name: 'x' } });
+  assert.equal(reuse.body.error?.code, 'unauthorized');
+  assert.equal((await refresh(p3.body.refresh_token as string)).status, 401);
+  const create = await custodyCall(server, 'POST', '/accounts', { token: p3.body.access_token as string, body: { device_name: 'x' } });
   assert.equal(create.status, 401);
+  assert.equal((await refresh(r2)).status, 401, 'the lost successor is no good either');
 });
 
 test('an access token without exp is refused, even with the right key', async () => {

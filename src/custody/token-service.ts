@@ -11,6 +11,10 @@
  *     account is live (`isLiveKey`);
  *   - refresh tokens rotate: each is good for one use; presenting a used one again means it
  *     was copied, and revokes the whole family (RFC 9700 §4.14.2, OAuth 2.0 Security BCP);
+ *   - except for a lost answer: the same token again within REUSE_GRACE_SECONDS of its use, while
+ *     the token it was exchanged for has never been presented, gets a new pair, and that unseen
+ *     successor is marked used, so that if it does turn up later it counts as a reuse (a page
+ *     reloaded, or a CLI killed, between the server's rotation and the client's write);
  *   - `exp`, `iat`, `sub` and `fam` are required claims (RFC 8725 §3.10: reject what is not
  *     expected), so no token without an expiry is ever accepted.
  */
@@ -23,6 +27,8 @@ import type { TokenPair } from './custody-api.js';
 
 const ISSUER = 'latch-custody';
 const REFRESH_TTL_SECONDS = 30 * 24 * 3600;
+/** Okta's default for the same allowance; long enough for a reload, short for a thief. */
+const REUSE_GRACE_SECONDS = 30;
 
 export interface Caller {
   email: string;
@@ -51,7 +57,9 @@ export async function migrateTokens(db: CustodyDb): Promise<void> {
       hash TEXT PRIMARY KEY, email TEXT NOT NULL, device TEXT NOT NULL, account TEXT, expires_at BIGINT NOT NULL, family TEXT, used INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS token_families (id TEXT PRIMARY KEY, email TEXT NOT NULL, device TEXT NOT NULL, account TEXT,
         revoked INTEGER NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);
-      CREATE INDEX IF NOT EXISTS token_families_device ON token_families (device);`);
+      CREATE INDEX IF NOT EXISTS token_families_device ON token_families (device);
+      ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS used_at BIGINT;
+      ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS successor TEXT;`);
     return;
   }
   await db.exec(`CREATE TABLE IF NOT EXISTS refresh_tokens (
@@ -70,6 +78,13 @@ export async function migrateTokens(db: CustodyDb): Promise<void> {
         SELECT hash, email, device, account, 0, strftime('%s','now') FROM refresh_tokens`);
     });
   }
+  if (!cols.includes('successor')) {
+    // For the lost-answer grace (TokenService.refresh): when a token was used, and for what.
+    await db.tx(async (q) => {
+      await q.run('ALTER TABLE refresh_tokens ADD COLUMN used_at INTEGER');
+      await q.run('ALTER TABLE refresh_tokens ADD COLUMN successor TEXT');
+    });
+  }
 }
 
 const sha256hex = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -83,6 +98,14 @@ interface RefreshRow {
   expires_at: number;
   family: string;
   used: number;
+  used_at: number | null;
+  /** Hash of the token this one was exchanged for; null for a superseded token. */
+  successor: string | null;
+}
+
+export interface TokenServiceOptions {
+  /** How long after its use a refresh token may come back for a lost answer (default 30 s). */
+  reuseGraceSeconds?: number;
 }
 
 export class TokenService {
@@ -93,6 +116,7 @@ export class TokenService {
     private readonly accessTtlSeconds: number,
     private readonly issuers: OidcIssuerConfig[],
     private readonly policy: TokenPolicy,
+    private readonly options: TokenServiceOptions = {},
   ) {}
 
   /** A new pair in a new family (a login, join, recovery or account creation). */
@@ -117,6 +141,14 @@ export class TokenService {
     await q.run('INSERT INTO refresh_tokens (hash, email, device, account, expires_at, family, used) VALUES (?, ?, ?, ?, ?, ?, 0)',
       sha256hex(refresh), c.email, c.device, c.account ?? null, nowSeconds() + REFRESH_TTL_SECONDS, family);
     return refresh;
+  }
+
+  /** `row`, used, back for an answer that never arrived: its successor is still unseen, and the use is recent. */
+  async #isLostAnswer(q: SqlQueries, row: RefreshRow): Promise<boolean> {
+    const grace = this.options.reuseGraceSeconds ?? REUSE_GRACE_SECONDS;
+    if (row.successor === null || row.used_at === null || nowSeconds() - Number(row.used_at) > grace) return false;
+    const next = await q.get<{ used: number }>(`SELECT used FROM refresh_tokens WHERE hash = ?${this.db.dialect === 'postgres' ? ' FOR UPDATE' : ''}`, row.successor);
+    return next !== undefined && next.used === 0;
   }
 
   async #pair(c: Caller, family: string, refresh: string): Promise<TokenPair> {
@@ -150,7 +182,7 @@ export class TokenService {
     return { email: caller.email, device: caller.device, ...(caller.account !== undefined ? { account: caller.account } : {}) };
   }
 
-  /** A new pair for a refresh token, which is used up; a second use revokes its family. */
+  /** A new pair for a refresh token, which is used up; a second use revokes its family (but see #isLostAnswer). */
   async refresh(token: string): Promise<TokenPair> {
     const dead = (): LatchError => unauthorized('the refresh token is unknown, used or expired; log in again');
     let reused: RefreshRow | undefined;
@@ -162,15 +194,21 @@ export class TokenService {
       if (!row || row.expires_at < nowSeconds()) return undefined;
       const fam = await q.get<{ revoked: number }>('SELECT revoked FROM token_families WHERE id = ?', row.family);
       if (!fam || fam.revoked !== 0) return undefined;
-      if (row.used !== 0) {
+      const lost = row.used !== 0 && (await this.#isLostAnswer(q, row));
+      if (row.used !== 0 && !lost) {
         await this.#revokeFamily(q, row.family);
         reused = row;
         return undefined;
       }
       const c: Caller = { email: row.email, device: row.device, ...(row.account ? { account: row.account } : {}) };
       await this.#requireLive(q, c);
-      await q.run('UPDATE refresh_tokens SET used = 1 WHERE hash = ?', row.hash);
-      return { c, family: row.family, refresh: await this.#newRefresh(q, c, row.family) };
+      // The unseen successor is superseded: used, with no successor of its own, so presenting it
+      // later is a reuse and revokes the family (whoever holds it is not the client asking now).
+      if (lost) await q.run('UPDATE refresh_tokens SET used = 1, successor = NULL WHERE hash = ?', row.successor);
+      const refresh = await this.#newRefresh(q, c, row.family);
+      // used_at is the first use's time: retries do not stretch the grace.
+      await q.run('UPDATE refresh_tokens SET used = 1, used_at = COALESCE(used_at, ?), successor = ? WHERE hash = ?', nowSeconds(), sha256hex(refresh), row.hash);
+      return { c, family: row.family, refresh };
     });
     if (reused) await this.policy.onReuse?.({ email: reused.email, device: reused.device, family: reused.family, ...(reused.account ? { account: reused.account } : {}) });
     if (!out) throw dead();
