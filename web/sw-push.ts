@@ -100,9 +100,19 @@ worker.addEventListener('message', (e) => {
   if (ev.data === 'latch-sw-instance') ev.source?.postMessage({ swInstance: INSTANCE });
 });
 
+/**
+ * Pushes are shown in the order they arrived. Notifications share a tag per pairing, so the last
+ * one shown wins; an envelope push takes longer to open (libsodium, IndexedDB) than a wake that
+ * follows it, and run side by side the older request would replace the newer notice.
+ */
+let shown: Promise<void> = Promise.resolve();
+
 worker.addEventListener('push', (e) => {
   const ev = e as PushEventLike;
-  ev.waitUntil(notify(readPayload(ev)));
+  const payload = readPayload(ev);
+  const mine = shown.then(() => notify(payload));
+  shown = mine.catch(() => undefined); // one that fails does not hold back the next
+  ev.waitUntil(mine);
 });
 
 worker.addEventListener('notificationclick', (e) => {
