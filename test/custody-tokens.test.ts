@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { SignJWT, decodeJwt } from 'jose';
 import { startLatchServer, type LatchServer } from './helpers/latch-process.js';
 import { custodyCall, outboxCode, sdkLogin } from './helpers/custody-env.js';
-import { CustodyClient } from '../src/sdk/custody-client.js';
+import { CustodyClient, type RefreshTokenStore } from '../src/sdk/custody-client.js';
 import { deviceSigner, newDeviceKey, type CustodySigner } from '../src/authenticator/custody-device-key.js';
 import { LocalMasterKey } from '../src/custody/master-key.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
@@ -80,6 +80,40 @@ test('refresh tokens are single-use; a reuse revokes the whole family; a lost an
   const create = await custodyCall(server, 'POST', '/accounts', { token: p3.body.access_token as string, body: { device_name: 'x' } });
   assert.equal(create.status, 401);
   assert.equal((await refresh(r2)).status, 401, 'the lost successor is no good either');
+});
+
+test('two clients sharing a token store: the store ends with the newest refresh token, never one written back after the lock', async () => {
+  const server = await startLatchServer();
+  after(() => server.stop());
+  const { client } = await sdkLogin(server, 'cy@example.com');
+  // The web app's arrangement (src/web/web-custody.ts): a store with a lock, and onTokens
+  // writing every new pair to the same place. Here onTokens is slow, so the second client's
+  // whole rotation fits between the first one's lock and its onTokens.
+  let stored = client.refreshToken!;
+  let lock: Promise<unknown> = Promise.resolve();
+  const tokenStore: RefreshTokenStore = {
+    rotate: (exchange) => {
+      const run = lock.then(async () => {
+        const t = await exchange(stored);
+        stored = t.refresh_token;
+        return t;
+      });
+      lock = run.catch(() => undefined);
+      return run;
+    },
+  };
+  let releaseA!: () => void;
+  const aWaits = new Promise<void>((r) => (releaseA = r));
+  const a = new CustodyClient({ server: server.url, tokenStore, onTokens: async (t) => {
+    await aWaits;
+    stored = t.refresh_token;
+  } });
+  const b = new CustodyClient({ server: server.url, tokenStore, onTokens: (t) => void (stored = t.refresh_token) });
+  const aDone = a.refresh(); // first in the lock; its onTokens, if called, waits for releaseA
+  const tb = await b.refresh();
+  releaseA();
+  await aDone;
+  assert.equal(stored, tb.refresh_token, 'the newest token is the one stored');
 });
 
 test('an access token without exp is refused, even with the right key', async () => {

@@ -104,7 +104,11 @@ export interface CustodyClientOptions {
   server: string;
   accessToken?: string;
   refreshToken?: string;
-  /** Called whenever new tokens arrive, to persist the refresh token. */
+  /**
+   * Called whenever new tokens arrive, to persist the refresh token; except for a refresh through
+   * `tokenStore`, which stores the new token itself, under its lock: written again here, after the
+   * lock, it could overwrite a newer token another sharer has stored meanwhile.
+   */
   onTokens?: (t: TokenPair) => void | Promise<void>;
   /**
    * Where the refresh token lives when several clients share it (the CLI's commands and
@@ -211,10 +215,14 @@ export class CustodyClient {
   /** Exchanges the refresh token (single use) for a new pair. */
   async refresh(): Promise<TokenPair> {
     const exchange = (refresh_token: string): Promise<TokenPair> => this.#call<TokenPair>('POST', '/token/refresh', { refresh_token }, false, true);
-    let t: TokenPair;
-    if (this.#store !== undefined) t = await this.#store.rotate(exchange);
-    else if (this.#refresh !== undefined) t = await exchange(this.#refresh);
-    else throw new LatchError('not_logged_in', 'not logged in: run `latch login --email EMAIL`');
+    if (this.#store !== undefined) {
+      const t = await this.#store.rotate(exchange);
+      this.#access = t.access_token;
+      this.#refresh = t.refresh_token;
+      return t;
+    }
+    if (this.#refresh === undefined) throw new LatchError('not_logged_in', 'not logged in: run `latch login --email EMAIL`');
+    const t = await exchange(this.#refresh);
     await this.#tokens(t);
     return t;
   }
