@@ -12,6 +12,10 @@ import { describePushState, pushUnavailable, type PushEnv } from '../src/web/web
 import { requestNoticeTitle } from '../src/authenticator/request-notice-title.js';
 import { encodeBase64url } from '../src/protocol/base64url.js';
 import { SshWriter } from '../src/protocol/ssh/ssh-wire.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519PublicKeyBlob } from '../src/protocol/ssh/ssh-public-key.js';
+import { ed25519SignatureBlob } from '../src/protocol/ssh/ssh-signature.js';
+import { HOSTBOUND_METHOD } from '../src/protocol/ssh/ssh-userauth.js';
 
 const p256dh = encodeBase64url(new Uint8Array(65).fill(1).map((v, i) => (i === 0 ? 4 : v)));
 const auth = encodeBase64url(new Uint8Array(16).fill(2));
@@ -66,16 +70,36 @@ test('why push is off: iOS not installed, unsupported; and what the Computers sc
   assert.equal(describePushState({ on: true, pairings: ['laptop'], offFor: [] }), 'Push notifications: on');
 });
 
-test('notification titles are the card headline, one line, cut at 120 characters', () => {
+test('notification titles are the card headline, one line, cut at 120 characters', async () => {
   const key = new SshWriter().string('ssh-ed25519').string(new Uint8Array(32).fill(9)).bytes();
-  const data = new SshWriter().string(new Uint8Array(32).fill(7)).byte(50).string('ada').string('ssh-connection').string('publickey').bool(true).string('ssh-ed25519').string(key).bytes();
-  const ssh = { kind: 'ssh_sign' as const, key: encodeBase64url(key), data: encodeBase64url(data), binds: [] };
-  assert.equal(requestNoticeTitle({ ...ssh, host_hint: { host: 'prod-1', port: 22 } }, 'laptop'), 'SSH login as ada@prod-1');
-  assert.equal(requestNoticeTitle(ssh, 'laptop'), 'SSH login as ada (host not named)');
+  // A login as ssh makes it with a host that proved itself (docs/AGENT.md "Verified hosts"): the
+  // host-bound method names the host key, whose signature over the session id is the last bind.
+  const sid = new Uint8Array(32).fill(7);
+  const hostSecret = ed25519.utils.randomSecretKey();
+  const hostKey = ed25519PublicKeyBlob(ed25519.getPublicKey(hostSecret));
+  const bind = { host_key: encodeBase64url(hostKey), session_id: encodeBase64url(sid), signature: encodeBase64url(ed25519SignatureBlob(ed25519.sign(sid, hostSecret))), is_forwarding: false };
+  const userauth = (method: string): Uint8Array => {
+    const w = new SshWriter().string(sid).byte(50).string('ada').string('ssh-connection').string(method).bool(true).string('ssh-ed25519').string(key);
+    if (method === HOSTBOUND_METHOD) w.string(hostKey);
+    return w.bytes();
+  };
+  const prod = { host: 'prod-1', port: 22 };
+  const verified = { kind: 'ssh_sign' as const, key: encodeBase64url(key), data: encodeBase64url(userauth(HOSTBOUND_METHOD)), binds: [bind] };
+  assert.equal(await requestNoticeTitle({ ...verified, host_hint: prod }, 'laptop'), 'SSH login as ada@prod-1');
+  assert.equal(await requestNoticeTitle(verified, 'laptop'), 'SSH login as ada (host not named)');
+  // Whatever the card would badge "host NOT verified" says so in the notification too.
+  const plain = { kind: 'ssh_sign' as const, key: encodeBase64url(key), data: encodeBase64url(userauth('publickey')), binds: [] };
+  assert.equal(await requestNoticeTitle({ ...plain, host_hint: prod }, 'laptop'), 'SSH login as ada@prod-1 (host NOT verified)');
+  assert.equal(await requestNoticeTitle(plain, 'laptop'), 'SSH login as ada (host not named, NOT verified)');
+  assert.equal(await requestNoticeTitle({ ...verified, binds: [{ ...bind, is_forwarding: true }], host_hint: prod }, 'laptop'), 'SSH login as ada@prod-1 (host NOT verified)');
+  assert.equal(await requestNoticeTitle({ ...verified, binds: [], host_hint: prod }, 'laptop'), 'SSH login as ada@prod-1 (host NOT verified)');
+  // A bind whose host signature fails is refused by the card: the notification names no host.
+  const forged = { ...bind, session_id: encodeBase64url(new Uint8Array(32).fill(8)) };
+  assert.equal(await requestNoticeTitle({ ...verified, binds: [forged], host_hint: prod }, 'laptop'), 'SSH signature request');
   const commit = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\nFix the parser\n\nbody\n';
-  assert.equal(requestNoticeTitle({ kind: 'sign_message', key: encodeBase64url(key), namespace: 'git', message: encodeBase64url(new TextEncoder().encode(commit)) }, 'laptop'), 'Git commit: Fix the parser');
+  assert.equal(await requestNoticeTitle({ kind: 'sign_message', key: encodeBase64url(key), namespace: 'git', message: encodeBase64url(new TextEncoder().encode(commit)) }, 'laptop'), 'Git commit: Fix the parser');
   const long = commit.replace('Fix the parser', `Fix\u202e ${'x'.repeat(300)}`);
-  const t = requestNoticeTitle({ kind: 'sign_message', key: encodeBase64url(key), namespace: 'git', message: encodeBase64url(new TextEncoder().encode(long)) }, 'laptop');
+  const t = await requestNoticeTitle({ kind: 'sign_message', key: encodeBase64url(key), namespace: 'git', message: encodeBase64url(new TextEncoder().encode(long)) }, 'laptop');
   assert.ok(t.length <= 120 && !t.includes('\u202e'));
-  assert.equal(requestNoticeTitle({ kind: 'me' }, 'laptop'), 'laptop is asking for this authenticator');
+  assert.equal(await requestNoticeTitle({ kind: 'me' }, 'laptop'), 'laptop is asking for this authenticator');
 });

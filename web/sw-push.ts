@@ -74,7 +74,7 @@ async function notify(payload: PushPayload): Promise<void> {
         const sodium = await sodiumReady();
         const msg = parseMessage(openBoxedMessage(sodium, decodeBase64url(payload.envelope), decodeBase64url(pairing.computerPublicKey), decodeBase64url(pairing.sessionSecretKey)));
         if (msg.type === 'request') {
-          title = requestNoticeTitle(msg.body, pairing.computerName);
+          title = await requestNoticeTitle(msg.body, pairing.computerName);
           requestId = msg.request_id;
         }
       } else {

@@ -1,12 +1,16 @@
 /**
  * The one line a push notification shows for a request (issue 14, docs/WEB.md "Push"): the
  * card's own headline, never more than the card would show ("SSH login as ada@prod-1",
- * "Git commit: Fix the parser"). Pure: the service worker calls it on an opened envelope.
- * Nothing here is trusted for a decision; the request is checked again, in full, by the card.
+ * "Git commit: Fix the parser"), and never less of its warning: a login whose host the card
+ * would mark "host NOT verified" says so here too, since the notification is what the user reads
+ * first. Pure: the service worker calls it on an opened envelope. Nothing here is trusted for a
+ * decision; the request is checked again, in full, by the card.
  */
 import { decodeBase64url } from '../protocol/base64url.js';
 import type { RequestBody } from '../protocol/messages.js';
 import { parseGitObject } from '../protocol/ssh/git-object.js';
+import { hostVerification } from '../protocol/ssh/host-verification.js';
+import { verifySessionBind } from '../protocol/ssh/session-bind.js';
 import { parseSshSignDataForKey } from '../protocol/ssh/sign-data-guard.js';
 import { cleanLine } from './sign-review.js';
 import { pinName } from './ssh-sign-core.js';
@@ -14,18 +18,30 @@ import { pinName } from './ssh-sign-core.js';
 /** A notification title is one short line; the card has room for the rest. */
 const MAX_TITLE_CHARS = 120;
 
-export function requestNoticeTitle(body: RequestBody, computerName: string): string {
-  return cut(cleanLine(rawTitle(body, computerName)));
+export async function requestNoticeTitle(body: RequestBody, computerName: string): Promise<string> {
+  return cut(cleanLine(await rawTitle(body, computerName)));
 }
 
-function rawTitle(body: RequestBody, computerName: string): string {
+async function rawTitle(body: RequestBody, computerName: string): Promise<string> {
   switch (body.kind) {
     case 'ssh_sign': {
       try {
         const parsed = parseSshSignDataForKey(decodeBase64url(body.key), decodeBase64url(body.data));
         if (parsed.kind !== 'userauth') return 'SSH signature';
+        // The card's verdict, by the same checks (ssh-sign-core.ts): every bind's host signature,
+        // then whether the last bind vouches for this login (docs/AGENT.md "Verified hosts").
+        const binds = body.binds.map((b) => ({
+          hostKeyBlob: decodeBase64url(b.host_key),
+          sessionId: decodeBase64url(b.session_id),
+          signature: decodeBase64url(b.signature),
+          isForwarding: b.is_forwarding,
+        }));
+        for (const b of binds) if (!(await verifySessionBind(b))) return 'SSH signature request'; // the card refuses it
+        const verified = hostVerification(parsed.userauth, binds).verified;
+        const user = parsed.userauth.user;
         const host = body.host_hint ? pinName(body.host_hint.host, body.host_hint.port) : undefined;
-        return host ? `SSH login as ${parsed.userauth.user}@${host}` : `SSH login as ${parsed.userauth.user} (host not named)`;
+        if (host) return verified ? `SSH login as ${user}@${host}` : `SSH login as ${user}@${host} (host NOT verified)`;
+        return verified ? `SSH login as ${user} (host not named)` : `SSH login as ${user} (host not named, NOT verified)`;
       } catch {
         return 'SSH signature request';
       }
