@@ -100,6 +100,10 @@ export async function pushBench(): Promise<string[]> {
       await reader.ack(key, [m.value!.id]);
     }
     ctl.abort();
+    // The inbox is suspended at a yield, where the abort cannot reach it: ending the iterator runs
+    // its cleanup, which lets go of the socket (else it reconnects to the stopped relay for ever,
+    // and `npm run bench` never exits).
+    await it.return?.();
     sockTimes.sort((a, b) => a - b);
     return [
       `  ${PUSHES} requests, 200-byte envelopes, one relay (latch server) on loopback:`,
