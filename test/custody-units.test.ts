@@ -195,4 +195,12 @@ test('fuzz: the JSON body parser and the notice parser only ever throw clean err
     }),
     { numRuns: 500 },
   );
+  // A key-revoked notice: exactly its fields' types; a role or index it cannot have is refused.
+  const revoked = { type: 'custody-key-revoked', account: '0x01', key_index: 2, role: 'recovery', key_fingerprint: 'SHA256:x', device_name: 'phone', revoked_at: 1, server_url: 'http://x' };
+  const enc = (o: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(o));
+  assert.equal(parseNotice(enc(revoked)).type, 'custody-key-revoked');
+  assert.equal(parseNotice(enc({ ...revoked, role: 'unknown', key_fingerprint: undefined })).type, 'custody-key-revoked');
+  for (const bad of [{ role: 'root' }, { key_index: -1 }, { key_index: 1.5 }, { key_index: '2' }, { device_name: undefined }, { revoked_at: 'now' }, { key_fingerprint: 7 }, { revoked_name: null }, { account: 1 }]) {
+    assert.throws(() => parseNotice(enc({ ...revoked, ...bad })), /bad key-revoked notice/, JSON.stringify(bad));
+  }
 });

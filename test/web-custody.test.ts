@@ -193,6 +193,8 @@ test('custody in the page: sign in, create an account, approve a 2FA join from i
   // After self-custody (the server key revoked), the laptop's transfer needs a second device:
   // the page shows what the transaction does, decoded from the transaction, and signs it.
   json(await latchRun(['account', 'self-custody', '--json'], { home: laptop }));
+  // Every device is told when a key is revoked (docs/CUSTODY.md "Revoking a key"): the page says so.
+  await page.locator('#error').getByText(new RegExp(`SERVER KEY REVOKED on account ${address} \\(key 1 \\(SHA256:[A-Za-z0-9+/]+\\)\\) by "laptop" at .*the account left custody`)).waitFor({ timeout: 30_000 });
   const transfer = latch(['account', 'transfer', '--to', bobAddr, '--amount', '2', '--json'], { home: laptop });
   const signCard = page.getByRole('article').filter({ hasText: 'transfer 2.00000000 FLOW' });
   await signCard.waitFor({ timeout: 30_000 });
@@ -218,6 +220,8 @@ test('custody in the page: sign in, create an account, approve a 2FA join from i
   await page.waitForSelector('body[data-ready="true"]');
   await page.getByRole('link', { name: 'Account' }).click();
   await keyList.getByText('Key 2 · device · laptop').waitFor();
+  await page.getByRole('link', { name: 'History' }).click();
+  await page.locator('#history').getByText(`The server's key of account ${address} was revoked by "laptop"`).waitFor();
   await ctx.close();
 });
 

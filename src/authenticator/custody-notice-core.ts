@@ -10,6 +10,7 @@
  *   - custody-sign (after self-custody): the transaction is decoded from itself, never from the
  *     server's words; only Latch's own templates are signed.
  *   - custody-recovery: a warning with the way to cancel.
+ *   - custody-key-revoked: a warning that a key was revoked (already done; nothing to answer).
  * Messages are acknowledged only after they were handled, like the pairing inboxes.
  */
 import { decodeBase64url } from '../protocol/base64url.js';
@@ -31,6 +32,7 @@ import { keyFingerprint } from '../custody/key-fingerprint.js';
 export type JoinNotice = Extract<DeviceNotice, { type: 'custody-join' }>;
 export type SignNotice = Extract<DeviceNotice, { type: 'custody-sign' }>;
 export type RecoveryNotice = Extract<DeviceNotice, { type: 'custody-recovery' }>;
+export type KeyRevokedNotice = Extract<DeviceNotice, { type: 'custody-key-revoked' }>;
 
 /** The user's answer to a join or signature request; 'expired' = no answer in time (nothing is sent). */
 export type NoticeAnswer = 'approve' | 'deny' | 'expired';
@@ -54,6 +56,8 @@ export interface NoticeHandlerDeps {
   askSign(n: SignNotice, what: string, secondsLeft: number): Promise<NoticeAnswer>;
   /** Show the recovery warning (it needs no answer: cancelling is a separate action). */
   showRecovery?(n: RecoveryNotice): void | Promise<void>;
+  /** Show that a key was revoked (`text`: keyRevokedWarning as seen by this device). */
+  showRevoked?(n: KeyRevokedNotice, text: string): void | Promise<void>;
   outcome?(o: NoticeOutcome): void | Promise<void>;
   now?: () => number;
 }
@@ -68,6 +72,11 @@ export function parseNotice(bytes: Uint8Array): DeviceNotice {
   }
   if (n?.type === 'custody-sign' && typeof n.request_id === 'string' && typeof n.account === 'string' && typeof n.expires_at === 'number' && n.transaction !== null && typeof n.transaction === 'object') return n;
   if (n?.type === 'custody-recovery' && typeof n.recovery_id === 'string' && typeof n.ready_at === 'number') return n;
+  if (n?.type === 'custody-key-revoked') {
+    const optionalText = (v: unknown): boolean => v === undefined || typeof v === 'string';
+    if (typeof n.account !== 'string' || !Number.isInteger(n.key_index) || n.key_index < 0 || !['device', 'recovery', 'server', 'unknown'].includes(n.role) || typeof n.device_name !== 'string' || typeof n.revoked_at !== 'number' || !optionalText(n.key_fingerprint) || !optionalText(n.revoked_name)) throw new Error('bad key-revoked notice');
+    return n;
+  }
   throw new Error('unknown notice');
 }
 
@@ -98,6 +107,27 @@ export function recoveryTitle(n: RecoveryNotice): string {
   if (n.change === 'link') return `Link of account ${n.account} to parent ${String(n.parent)}, asked for by "${n.device_name}": ${String(n.parent)} would be able to move everything in it`;
   if (n.change === 'recovery-key') return `New recovery key for account ${n.account}, asked for by "${n.device_name}"`;
   return `Recovery of account ${n.account} started by a new device "${n.device_name}"`;
+}
+
+/**
+ * What a revocation notice says, to the device `ownKeyIndex` (docs/CUSTODY.md "Revoking a key"):
+ * which key, what it was, which device revoked it, and what to do if that was not the user.
+ */
+export function keyRevokedWarning(n: KeyRevokedNotice, ownKeyIndex: number | undefined): string {
+  const key = `key ${n.key_index}${n.key_fingerprint ? ` (${n.key_fingerprint})` : ''}`;
+  const by = `by "${n.device_name}" at ${new Date(n.revoked_at * 1000).toISOString()}`;
+  const notYou = 'If this was not you, someone holds that device: revoke it from a device you hold (latch account show, then latch account revoke --key N) or recover with your recovery kit (latch account recover).';
+  if (n.role === 'device' && n.key_index === ownKeyIndex) return `THIS DEVICE WAS REVOKED from account ${n.account} (${key}) ${by}: it can no longer sign for it. ${notYou}`;
+  if (n.role === 'device') return `DEVICE "${n.revoked_name ?? 'unnamed'}" REVOKED from account ${n.account} (${key}) ${by}. ${notYou}`;
+  if (n.role === 'recovery') return `RECOVERY KEY REVOKED on account ${n.account} (${key}) ${by}: the account has no recovery key now, and losing your devices would lose it. ${notYou}`;
+  if (n.role === 'server') return `SERVER KEY REVOKED on account ${n.account} (${key}) ${by}: the account left custody, and from now on two of your own keys sign, with no server limits.`;
+  return `KEY REVOKED on account ${n.account} (${key}) ${by}.`;
+}
+
+/** A revocation notice's one-line title (History). */
+export function keyRevokedTitle(n: KeyRevokedNotice): string {
+  const what = n.role === 'device' ? `Device "${n.revoked_name ?? 'unnamed'}"` : n.role === 'recovery' ? 'The recovery key' : n.role === 'server' ? "The server's key" : `Key ${n.key_index}`;
+  return `${what} of account ${n.account} was revoked by "${n.device_name}"`;
 }
 
 /** The recovery warning with the way to cancel it. */
@@ -201,6 +231,13 @@ export async function handleNotice(n: DeviceNotice, d: NoticeHandlerDeps): Promi
       const text = recoveryWarning(n);
       d.log(`custody: ${text}`);
       await d.showRecovery?.(n);
+      return done('shown', text);
+    }
+    if (n.type === 'custody-key-revoked') {
+      // Any account's: a device revoked from one account may still hold another (the server's word is shown as such).
+      const text = keyRevokedWarning(n, n.account === d.account ? d.keyIndex : undefined);
+      d.log(`custody: ${text}`);
+      await d.showRevoked?.(n, text);
       return done('shown', text);
     }
     const left = n.expires_at - now();

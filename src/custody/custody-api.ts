@@ -91,4 +91,25 @@ export type DeviceNotice =
       key_fingerprint?: string;
       /** The parent a link would give everything in the account to. */
       parent?: string;
+    }
+  | {
+      /**
+       * A key of the account was revoked, which happens at once (device + server, or two keys of
+       * the user's after self-custody): every live device is told, and a revoked device too, so
+       * that an owner whose phone was taken learns it from the other device, or from the one
+       * revoked. Nothing to answer (docs/CUSTODY.md "Revoking a key").
+       */
+      type: 'custody-key-revoked';
+      account: string;
+      key_index: number;
+      /** What the key was to the account; `unknown` for a key the server never recorded. */
+      role: KeyRole | 'unknown';
+      /** key-fingerprint.ts of the revoked key; absent when the server has no record of it. */
+      key_fingerprint?: string;
+      /** The revoked device's name, for role `device`. */
+      revoked_name?: string;
+      /** The device whose signature revoked it. */
+      device_name: string;
+      revoked_at: number;
+      server_url: string;
     };

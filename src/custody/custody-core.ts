@@ -134,7 +134,8 @@ export interface CustodyCore {
   cosignAndSend(row: AccountRow, checked: Checked, action: string): Promise<SentView & { events: LedgerEvent[] }>;
   reserveAndSend(address: string, digest: string, call: TemplateCall, signed: FlowTransaction): Promise<SentTransaction>;
   recordKey(address: string, events: LedgerEvent[], role: KeyRole, publicKey: string, name: string | null): Promise<number>;
-  markRevoked(row: AccountRow, idx: number): Promise<void>;
+  /** Records a revocation the ledger applied and tells every device, the revoked one too (`by`: the device that asked). */
+  markRevoked(row: AccountRow, idx: number, by: string): Promise<void>;
   notify(address: string, notice: DeviceNotice, except?: string): Promise<{ all: boolean; told: number; missed: number }>;
   /** Device + server linking `parent`: every device told, a second one needed, the delay (custody-service.ts #changeGate). */
   linkGate(row: AccountRow, caller: Caller, parent: string): Promise<string>;

@@ -98,7 +98,7 @@ export class CustodyService {
       cosignAndSend: (row, checked, action) => this.#cosignAndSend(row, checked, action),
       reserveAndSend: (address, digest, call, signed) => this.#reserveAndSend(address, digest, call, signed),
       recordKey: (address, events, role, publicKey, name) => this.#recordKey(address, events, role, publicKey, name),
-      markRevoked: (row, idx) => this.#markRevoked(row, idx),
+      markRevoked: (row, idx, by) => this.#markRevoked(row, idx, by),
       notify: (address, notice, except) => this.#notify(address, notice, except),
       linkGate: (row, caller, parent) => this.#changeGate(row, caller, { kind: 'link', parent }),
     };
@@ -415,7 +415,7 @@ export class CustodyService {
         const idx = await this.#recordKey(row.address, out.events, 'recovery', call.key.publicKey, null);
         await this.db.run("UPDATE recoveries SET status = 'completed', key_index = ? WHERE id = ?", idx, change!);
       }
-      if (call.kind === 'revoke-key') await this.#markRevoked(row, call.keyIndex);
+      if (call.kind === 'revoke-key') await this.#markRevoked(row, call.keyIndex, caller.device);
       return { id: out.id, transaction: out.transaction, status: out.status };
     });
   }
@@ -500,7 +500,7 @@ export class CustodyService {
         assertNewKey((await this.opts.ledger.getAccount(row.address)).keys, call.key.publicKey);
       }
       const sent = await this.opts.ledger.sendTransaction(tx);
-      if (call.kind === 'revoke-key') await this.#markRevoked(row, call.keyIndex);
+      if (call.kind === 'revoke-key') await this.#markRevoked(row, call.keyIndex, caller.device);
       if (call.kind === 'add-key') await this.#recordKey(row.address, sent.events, 'device', call.key.publicKey, null);
       await this.audit({ account: row.address, action: 'submit', decision: 'accepted', detail: { tx: sent.id, kind: call.kind } });
       return { id: sent.id, transaction: toRestTransaction(tx), status: sent.status };
@@ -520,7 +520,11 @@ export class CustodyService {
     return (await this.db.get("SELECT COUNT(*) AS n FROM custody_keys WHERE address = ? AND role = 'device' AND revoked = 0 AND public_key <> ?", address, device) as { n: number }).n;
   }
 
-  async #markRevoked(row: AccountRow, idx: number): Promise<void> {
+  /** Records a revocation the ledger applied, and tells the devices (`by`: the device that asked). */
+  async #markRevoked(row: AccountRow, idx: number, by: string): Promise<void> {
+    // Read first: a revoked device's inbox goes with its key, and it is told too.
+    const before = await this.db.get('SELECT public_key, role, device_name FROM custody_keys WHERE address = ? AND idx = ?', row.address, idx) as { public_key: string; role: KeyRole; device_name: string | null } | undefined;
+    const ownInbox = before?.role === 'device' ? await this.#inboxRows(row.address, (d) => d === before.public_key) : [];
     await this.db.tx(async (q) => {
       await q.run('UPDATE custody_keys SET revoked = 1 WHERE address = ? AND idx = ?', row.address, idx);
       const k = await q.get<{ public_key: string; role: KeyRole }>('SELECT public_key, role FROM custody_keys WHERE address = ? AND idx = ?', row.address, idx);
@@ -534,6 +538,25 @@ export class CustodyService {
       }
     });
     if (idx === row.server_key_index) this.#serverKeys.delete(row.address);
+    // After the record: the revocation stands whether or not a device can be told.
+    const name = (device: string): Promise<string> =>
+      this.db.get('SELECT device_name FROM custody_keys WHERE address = ? AND public_key = ?', row.address, device).then((r) => (r as { device_name: string | null } | undefined)?.device_name ?? 'a device');
+    const notice: DeviceNotice = {
+      type: 'custody-key-revoked',
+      account: row.address,
+      key_index: idx,
+      role: before?.role ?? 'unknown',
+      ...(before ? { key_fingerprint: keyFingerprint(before.public_key) } : {}),
+      ...(before?.role === 'device' && before.device_name ? { revoked_name: before.device_name } : {}),
+      device_name: await name(by),
+      revoked_at: this.#now(),
+      server_url: this.opts.publicUrl(),
+    };
+    try {
+      await this.#sendNotice([...(await this.#inboxRows(row.address)), ...ownInbox], notice, row.address);
+    } catch (e) {
+      this.opts.log(`could not tell the devices of ${row.address} that key ${idx} was revoked: ${(e as Error).message}`);
+    }
   }
 
   // ---- the flows in their own files ----
@@ -593,18 +616,37 @@ export class CustodyService {
   /** Boxes `notice` to every live device's inbox; says how many were told and how many missed (no inbox, or its relay failed). */
   async #notify(address: string, notice: DeviceNotice, except?: string, only?: string): Promise<{ all: boolean; told: number; missed: number }> {
     const pick = (device: string): boolean => device !== except && (only === undefined || device === only);
-    const rows = (await this.db.all("SELECT i.* FROM inboxes i JOIN custody_keys k ON k.address = i.address AND k.public_key = i.device WHERE i.address = ? AND k.revoked = 0 AND k.role = 'device'", address) as { device: string; relay_url: string; queue_id: string; box_public_key: string }[]).filter((r) => pick(r.device));
+    const rows = await this.#inboxRows(address, pick);
     const devices = (await this.db.all("SELECT public_key FROM custody_keys WHERE address = ? AND revoked = 0 AND role = 'device'", address) as { public_key: string }[]).filter((d) => pick(d.public_key)).length;
+    const told = await this.#sendNotice(rows, notice, address);
+    return { all: told === devices, told, missed: devices - told };
+  }
+
+  /** The notice inboxes of the live devices of `address` that `pick` keeps. */
+  async #inboxRows(address: string, pick: (device: string) => boolean = () => true): Promise<InboxRow[]> {
+    const rows = await this.db.all("SELECT i.* FROM inboxes i JOIN custody_keys k ON k.address = i.address AND k.public_key = i.device WHERE i.address = ? AND k.revoked = 0 AND k.role = 'device'", address) as InboxRow[];
+    return rows.filter((r) => pick(r.device));
+  }
+
+  /** Boxes `notice` to each inbox; how many of them were told. */
+  #sendNotice(rows: readonly InboxRow[], notice: DeviceNotice, address: string): Promise<number> {
     const plain = new TextEncoder().encode(JSON.stringify(notice));
     // Never waits on another party's network (notice-sender.ts): only deliveries to our own
     // relay (in-process) count as told; remote ones run in the background and count as missed.
-    const told = await this.notices.send(rows, (r) => boxMessageRandom(this.opts.sodium, plain, decodeBase64url(r.box_public_key), this.#boxSecret), `${notice.type} of ${address}`);
-    return { all: told === devices, told, missed: devices - told };
+    return this.notices.send(rows, (r) => boxMessageRandom(this.opts.sodium, plain, decodeBase64url(r.box_public_key), this.#boxSecret), `${notice.type} of ${address}`);
   }
 
   verifyAudit(): ReturnType<typeof verifyAuditChain> {
     return verifyAuditChain(this.db);
   }
+}
+
+/** A device's notice inbox (docs/CUSTODY.md "Notice inboxes"). */
+interface InboxRow {
+  device: string;
+  relay_url: string;
+  queue_id: string;
+  box_public_key: string;
 }
 
 /** The custody tables, in the store's dialect (PostgreSQL: BIGINT for Unix seconds, all columns from the start). */

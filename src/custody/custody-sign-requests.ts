@@ -95,7 +95,7 @@ export class SignRequestFlow {
       if (call.kind === 'add-key') assertNewKey((await this.c.opts.ledger.getAccount(row.address)).keys, call.key.publicKey);
       const sent = await this.c.reserveAndSend(row.address, createHash('sha256').update(envelopeMessage(tx)).digest('hex'), call, signed);
       await this.c.db.run("UPDATE sign_requests SET status = 'completed', result_id = ?, tx = ? WHERE id = ?", sent.id, JSON.stringify(toRestTransaction(signed)), r.id);
-      if (call.kind === 'revoke-key') await this.c.markRevoked(row, call.keyIndex);
+      if (call.kind === 'revoke-key') await this.c.markRevoked(row, call.keyIndex, caller.device);
       if (call.kind === 'add-key') await this.c.recordKey(row.address, sent.events, 'device', call.key.publicKey, null);
       // A link or unlink (after self-custody) is audited under its own name, with its parent (issue 13).
       const link = call.kind === 'link' || call.kind === 'unlink' ? { action: call.kind, parent: call.parent } : undefined;

@@ -8,12 +8,12 @@
 import type { Sodium } from '../protocol/sodium.js';
 import { RelayClient } from '../transport/relay-client.js';
 import { reregisterInbox } from '../authenticator/custody-inbox.js';
-import { handleNotice, recoveryTitle, serveCustodyInbox, type JoinNotice, type NoticeAnswer, type NoticeOutcome, type RecoveryNotice, type SignNotice } from '../authenticator/custody-notice-core.js';
+import { handleNotice, keyRevokedTitle, recoveryTitle, serveCustodyInbox, type JoinNotice, type KeyRevokedNotice, type NoticeAnswer, type NoticeOutcome, type RecoveryNotice, type SignNotice } from '../authenticator/custody-notice-core.js';
 import { custodyClient, custodySigner, saveCustody } from './web-custody.js';
 import { addHistory } from './web-history.js';
 import type { WebStore } from './web-store.js';
 
-export type { JoinNotice, NoticeAnswer, RecoveryNotice, SignNotice } from '../authenticator/custody-notice-core.js';
+export type { JoinNotice, KeyRevokedNotice, NoticeAnswer, RecoveryNotice, SignNotice } from '../authenticator/custody-notice-core.js';
 
 /** The card's headline for a join, also the history's title. */
 export function joinTitle(n: JoinNotice): string {
@@ -25,6 +25,7 @@ function historyOf(o: NoticeOutcome): { kind: string; title: string; from: strin
   const outcome = o.outcome === 'approved' ? 'approved once' : o.outcome === 'failed' ? `failed: ${o.detail}` : o.outcome === 'shown' ? 'warning shown' : o.outcome;
   if (n.type === 'custody-join') return { kind: 'join', title: joinTitle(n), from: n.origin, outcome };
   if (n.type === 'custody-sign') return { kind: 'custody-sign', title: `Sign for your account: ${o.detail}`, from: n.device_name, outcome };
+  if (n.type === 'custody-key-revoked') return { kind: 'custody-revoked', title: keyRevokedTitle(n), from: n.device_name, outcome };
   return { kind: 'custody-recovery', title: recoveryTitle(n), from: n.device_name, outcome };
 }
 
@@ -42,6 +43,8 @@ export async function serveCustodyNotices(opts: {
   onChange?: () => void;
   /** A recovery of the account started: say so wherever the user is. */
   onRecovery?: (n: RecoveryNotice) => void;
+  /** A key of the account was revoked (`text`: what the notice says to this device). */
+  onRevoked?: (n: KeyRevokedNotice, text: string) => void;
 }): Promise<boolean> {
   const { store, log } = opts;
   const c = await store.get('custody');
@@ -72,6 +75,7 @@ export async function serveCustodyNotices(opts: {
           });
           opts.onRecovery?.(r);
         },
+        showRevoked: (r, text) => opts.onRevoked?.(r, text),
         outcome: async (o) => {
           // A card withdrawn because the page stopped serving is not an outcome: it comes back.
           if (opts.signal.aborted && o.outcome === 'expired') return;

@@ -1,7 +1,8 @@
 /**
  * Starts (and restarts) the custody notice inbox of the page: join and signature requests
  * become request cards (kind 'join' / 'custody-sign', Approve once or Deny: a join grants
- * co-ownership, so no timed approvals), and a recovery becomes a warning on the Account screen.
+ * co-ownership, so no timed approvals), a recovery becomes a warning on the Account screen, and a
+ * revoked key (done already) a line on the alert bar.
  */
 import { serveCustodyNotices, joinTitle, type NoticeAnswer } from '../../src/web/web-custody-notices.js';
 import { joinCardLines, recoveryTitle } from '../../src/authenticator/custody-notice-core.js';
@@ -31,6 +32,9 @@ export function restartCustodyNotices(ctx: AppContext): void {
     onChange: () => void ctx.refresh(),
     // The alert line shows on every screen; the Account screen has the Cancel button.
     onRecovery: (r) => ctx.fail(`${recoveryTitle(r)}. If this was not you, cancel it on the Account screen.`),
+    // Done already, nothing to cancel: the alert line says what and what to do (the Account
+    // screen's key list shows it revoked).
+    onRevoked: (_r, text) => ctx.fail(text),
     askJoin: async (n, signal) =>
       answerOf(
         await showRequestCard(
