@@ -234,7 +234,7 @@ export async function handleNotice(n: DeviceNotice, d: NoticeHandlerDeps): Promi
       return done('shown', text);
     }
     if (n.type === 'custody-key-revoked') {
-      // Any account's: a device revoked from one account may still hold another (the server's word is shown as such).
+      // The notice names its account; this device's own key index means something only there.
       const text = keyRevokedWarning(n, n.account === d.account ? d.keyIndex : undefined);
       d.log(`custody: ${text}`);
       await d.showRevoked?.(n, text);

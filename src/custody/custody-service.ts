@@ -538,21 +538,21 @@ export class CustodyService {
       }
     });
     if (idx === row.server_key_index) this.#serverKeys.delete(row.address);
-    // After the record: the revocation stands whether or not a device can be told.
-    const name = (device: string): Promise<string> =>
-      this.db.get('SELECT device_name FROM custody_keys WHERE address = ? AND public_key = ?', row.address, device).then((r) => (r as { device_name: string | null } | undefined)?.device_name ?? 'a device');
-    const notice: DeviceNotice = {
-      type: 'custody-key-revoked',
-      account: row.address,
-      key_index: idx,
-      role: before?.role ?? 'unknown',
-      ...(before ? { key_fingerprint: keyFingerprint(before.public_key) } : {}),
-      ...(before?.role === 'device' && before.device_name ? { revoked_name: before.device_name } : {}),
-      device_name: await name(by),
-      revoked_at: this.#now(),
-      server_url: this.opts.publicUrl(),
-    };
+    // After the record, and never failing the request: the revocation stands whether or not a
+    // device can be told (the ledger has applied it already).
     try {
+      const asker = await this.db.get('SELECT device_name FROM custody_keys WHERE address = ? AND public_key = ?', row.address, by) as { device_name: string | null } | undefined;
+      const notice: DeviceNotice = {
+        type: 'custody-key-revoked',
+        account: row.address,
+        key_index: idx,
+        role: before?.role ?? 'unknown',
+        ...(before ? { key_fingerprint: keyFingerprint(before.public_key) } : {}),
+        ...(before?.role === 'device' && before.device_name ? { revoked_name: before.device_name } : {}),
+        device_name: asker?.device_name ?? 'a device',
+        revoked_at: this.#now(),
+        server_url: this.opts.publicUrl(),
+      };
       await this.#sendNotice([...(await this.#inboxRows(row.address)), ...ownInbox], notice, row.address);
     } catch (e) {
       this.opts.log(`could not tell the devices of ${row.address} that key ${idx} was revoked: ${(e as Error).message}`);
