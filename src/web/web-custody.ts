@@ -163,7 +163,8 @@ export async function createAccount(store: WebStore, sodium: Sodium, deviceName:
       x.serverBoxPublicKey = acct.server_box_public_key;
       x.inbox = inbox.stored;
       x.recoveryMissing = true; // until the kit is sealed below
-      if (client.refreshToken) x.refreshToken = client.refreshToken;
+      // The account's new token pair was stored by the client's onTokens already; writing the
+      // client's copy again here could put back a token another tab has rotated since.
     });
     if (!recovery) return { custody };
     let text: string;
