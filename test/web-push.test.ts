@@ -114,6 +114,14 @@ test('every tab closed, ssh through latch agent: a new service worker instance w
   const blank = await f.newTab();
   await f.closeTab(appTab);
   const launches = await workerStopped(f);
+  // An agent starting now refreshes its key list in the background. That must not wake the
+  // closed app (`Latch-Push: off`, PROTOCOL.md §3.9): it would show a notification with nothing
+  // to approve. The refresh goes unanswered, and the push service got nothing for it.
+  const postsBefore = standin.posts.length;
+  const second = await startAgent(computer, 60);
+  await second.agent.waitFor(/could not refresh the key list/);
+  assert.equal(standin.posts.length, postsBefore, 'no push for a key-list refresh');
+  await second.agent.stop();
   const sshDone = ssh();
   await agent.waitFor(/sent to your phone \(push\)/);
   await standin.waitForPost((p) => p.status === 201);

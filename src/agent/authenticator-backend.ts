@@ -45,7 +45,9 @@ export class AuthenticatorBackend implements AgentBackend {
   async refresh(): Promise<void> {
     this.#refreshing ??= (async () => {
       try {
-        const info = await this.opts.client.request({ kind: 'me' }, { timeoutSeconds: TIMEOUT_ME_SECONDS });
+        // A background refresh never wakes a closed web app (§3.9): it would show a notification
+        // with nothing to approve each time; the known keys serve until an open app answers.
+        const info = await this.opts.client.request({ kind: 'me' }, { timeoutSeconds: TIMEOUT_ME_SECONDS, push: false });
         this.#ids = toIdentities(info.ssh_keys);
         this.#fetchedAt = Date.now();
         this.opts.onKeys?.(info.ssh_keys);

@@ -63,8 +63,9 @@ async function rawTitle(body: RequestBody, computerName: string): Promise<string
     case 'unpair':
       return `${computerName} unpaired this device`;
     default:
-      // `me` (the agent refreshing its key list) and anything newer: no card, but every push
-      // must show a notification (userVisibleOnly), so say who knocked.
+      // `me` (`latch status`, `latch doctor`; the agent's own key-list refresh sends no push,
+      // PROTOCOL.md §3.9) and anything newer: no card, but every push must show a notification
+      // (userVisibleOnly), so say who knocked.
       return `${computerName} is asking for this authenticator`;
   }
 }

@@ -80,6 +80,8 @@ export class AuthenticatorClient {
       keepTimeoutOnAck?: boolean;
       /** Once the relay stored the request: who will read it, when the relay says (PROTOCOL.md §3.9). */
       onSent?: (reader: 'live' | 'push' | 'none' | undefined) => void;
+      /** false: do not wake a closed app for this request (`Latch-Push: off`, §3.9); an open one still answers. */
+      push?: boolean;
     },
   ): Promise<ResultFor<B['kind']>> {
     this.#loop ??= this.#receive();
@@ -132,7 +134,7 @@ export class AuthenticatorClient {
       });
       arm(opts.timeoutSeconds);
       const envelope = boxMessageShared(this.sodium, bytes, this.#boxKey);
-      this.relay.send(this.pairing.authenticatorQueue, envelope).then((sent) => opts.onSent?.(sent.reader)).catch((e: unknown) => {
+      this.relay.send(this.pairing.authenticatorQueue, envelope, opts.push === false ? { push: false } : undefined).then((sent) => opts.onSent?.(sent.reader)).catch((e: unknown) => {
         // The authenticator closes its inbox when the user removes this computer there.
         const err = isLatchError(e) && e.code === 'queue_closed' ? new LatchError('unpaired', `"${this.pairing.deviceName}" removed this computer; pair again with \`latch pair\``) : e;
         this.#pending.get(message.request_id)?.reject(err);

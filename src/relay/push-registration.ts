@@ -9,6 +9,13 @@ import { decodeBase64url } from '../protocol/base64url.js';
 
 export const MAX_PUSH_ENDPOINT_CHARS = 2048;
 
+/**
+ * Request header of an HTTP send (PROTOCOL.md §3.9): `Latch-Push: off` stores and delivers the
+ * message as usual but never wakes a closed app for it (a computer's background key-list
+ * refresh); any other value is `bad_request`.
+ */
+export const PUSH_HEADER = 'latch-push';
+
 export interface PushRegistration {
   endpoint: string;
   p256dh: string;

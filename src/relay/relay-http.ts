@@ -20,7 +20,7 @@ import { SqliteRelayStore } from './sqlite-relay-store.js';
 import { clientAddress } from '../util/client-address.js';
 import type { PushSender } from './push-sender.js';
 import type { PushSubscriptionStore } from './push-subscription-store.js';
-import { parsePushRegistration } from './push-registration.js';
+import { parsePushRegistration, PUSH_HEADER } from './push-registration.js';
 import { DEFAULT_PUSH_SERVICE_HOSTS, isAllowedPushEndpoint } from './push-service-hosts.js';
 
 export { RELAY_PROTOCOL_VERSION };
@@ -175,7 +175,7 @@ export function createRelay(opts: RelayOptions): Relay {
    * then the queue's readers are woken with the message in hand. A duplicate (same client
    * message id) was announced when it was first stored, so it wakes nobody.
    */
-  async function putMessage(queue: string, body: Uint8Array, clientId?: string): Promise<SendResult> {
+  async function putMessage(queue: string, body: Uint8Array, clientId?: string, push = true): Promise<SendResult> {
     const now = Date.now();
     // Subscriptions that asked for early delivery get the message before the commit (§3.6).
     const early = hub.wantsEarly(queue) ? (m: StoredMessage) => notifier.notify(queue, m, true) : undefined;
@@ -186,8 +186,9 @@ export function createRelay(opts: RelayOptions): Relay {
     const live = notifier.has(queue);
     notifier.notify(queue, message);
     if (live) return { ...put, reader: 'live' };
-    // A queue with a subscription and nobody listening: one push (batched per subscription).
-    if (opts.push !== undefined && (await opts.push.store.get(queue)) !== undefined) {
+    // A queue with a subscription and nobody listening: one push (batched per subscription),
+    // unless the sender asked for none (`Latch-Push: off`, §3.9).
+    if (push && opts.push !== undefined && (await opts.push.store.get(queue)) !== undefined) {
       opts.push.sender.wake(queue, message);
       return { ...put, reader: 'push' };
     }
@@ -337,6 +338,9 @@ export function createRelay(opts: RelayOptions): Relay {
     if (type !== 'application/octet-stream') {
       throw new HttpError(415, 'bad_content_type', 'messages must be sent as application/octet-stream');
     }
+    // `Latch-Push: off`: store and deliver as usual, but never wake a closed app for it (§3.9).
+    const pushHeader = req.headers[PUSH_HEADER];
+    if (pushHeader !== undefined && pushHeader !== 'off') throw new HttpError(400, 'bad_request', `${PUSH_HEADER} may only be "off"`);
     const tooLarge = () => new HttpError(413, 'message_too_large', `messages are limited to ${maxMessageBytes} bytes`);
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > maxMessageBytes) throw tooLarge();
@@ -346,7 +350,7 @@ export function createRelay(opts: RelayOptions): Relay {
     const body = await readBody(req, maxMessageBytes, tooLarge);
     if (body.length === 0) throw new HttpError(400, 'empty_message', 'message body is empty');
     // The store checks "closed" and inserts in one step, so nothing lands after a close+drain (§3.3).
-    const put = await putMessage(queue, body);
+    const put = await putMessage(queue, body, undefined, pushHeader !== 'off');
     if (!put.ok) throw queueClosed();
     sendJson(res, 201, { id: put.id, ...(put.reader !== undefined ? { reader: put.reader } : {}) });
   }

@@ -13,6 +13,7 @@ import { isQueueId, queueIdFromPublicKey, type QueueKeyPair } from '../protocol/
 import { sodiumReady, type Sodium } from '../protocol/sodium.js';
 import { LatchError } from '../util/latch-error.js';
 import { RELAY_AUTH_HEADER, signRelayProof } from '../relay/relay-proof.js';
+import { PUSH_HEADER } from '../relay/push-registration.js';
 import { MESSAGE_ID_PATTERN } from '../relay/relay-store.js';
 import { RelaySocket, nextClientId, type DeliveredMessage, type SentMessage, type WebSocketCtor } from './relay-socket.js';
 
@@ -230,19 +231,22 @@ export class RelayClient {
    * retry of this call store at most one copy; over HTTP otherwise, where a retry after a lost
    * answer can store a second copy (receivers answer it from their replay cache, §5.5).
    * Transient failures (relay away, 429, 5xx, a dropped socket) are retried with backoff for
-   * `retryForMs` (default SEND_RETRY_MS).
+   * `retryForMs` (default SEND_RETRY_MS). `push: false` sends over HTTP with `Latch-Push: off`,
+   * so that a closed app is not woken for it (§3.9); the message is delivered as usual.
    */
-  async send(queueId: string, body: Uint8Array, opts?: { signal?: AbortSignal; retryForMs?: number }): Promise<SentMessage> {
+  async send(queueId: string, body: Uint8Array, opts?: { signal?: AbortSignal; retryForMs?: number; push?: boolean }): Promise<SentMessage> {
     if (!isQueueId(queueId)) throw new TypeError('send: not a queue id');
     if (!(body instanceof Uint8Array)) throw new TypeError('send: body must be a Uint8Array');
     const path = `/v1/queues/${queueId}/messages`;
     const cid = nextClientId();
     const deadline = Date.now() + (opts?.retryForMs ?? SEND_RETRY_MS);
     const socket = this.#socket();
+    // The socket's send has no such flag (protocol 3): a send that must not wake goes over HTTP.
+    const noPush = opts?.push === false;
     let usedSocket = false;
     return retryTransient(deadline, opts?.signal, async () => {
-      if (usedSocket && !socket.ready && socket.active) await socket.waitReady(Math.min(SOCKET_RESUME_MS, Math.max(0, deadline - Date.now())));
-      if (socket.ready) {
+      if (!noPush && usedSocket && !socket.ready && socket.active) await socket.waitReady(Math.min(SOCKET_RESUME_MS, Math.max(0, deadline - Date.now())));
+      if (!noPush && socket.ready) {
         usedSocket = true;
         return await socket.send(queueId, body, cid);
       }
@@ -250,6 +254,7 @@ export class RelayClient {
         body,
         contentType: 'application/octet-stream',
         signal: opts?.signal,
+        ...(noPush ? { headers: { [PUSH_HEADER]: 'off' } } : {}),
       });
       const id = (value as { id?: unknown } | null)?.id;
       if (typeof id !== 'string' || !MESSAGE_ID_PATTERN.test(id)) throw badResponse('send');
@@ -652,9 +657,10 @@ export class RelayClient {
       contentType?: string;
       auth?: { sodium: Sodium; key: QueueKeyPair };
       signal?: AbortSignal | undefined;
+      headers?: Record<string, string>;
     },
   ): Promise<unknown> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...o.headers };
     if (o.contentType !== undefined) headers['content-type'] = o.contentType;
     if (o.auth !== undefined) {
       // The proof covers the exact bytes sent (PROTOCOL.md §3.2), so it cannot be replayed with another body.
