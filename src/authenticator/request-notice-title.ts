@@ -10,10 +10,9 @@ import { decodeBase64url } from '../protocol/base64url.js';
 import type { RequestBody } from '../protocol/messages.js';
 import { parseGitObject } from '../protocol/ssh/git-object.js';
 import { hostVerification } from '../protocol/ssh/host-verification.js';
-import { verifySessionBind } from '../protocol/ssh/session-bind.js';
 import { parseSshSignDataForKey } from '../protocol/ssh/sign-data-guard.js';
 import { cleanLine } from './sign-review.js';
-import { pinName } from './ssh-sign-core.js';
+import { checkedBinds, pinName } from './ssh-sign-core.js';
 
 /** A notification title is one short line; the card has room for the rest. */
 const MAX_TITLE_CHARS = 120;
@@ -28,15 +27,10 @@ async function rawTitle(body: RequestBody, computerName: string): Promise<string
       try {
         const parsed = parseSshSignDataForKey(decodeBase64url(body.key), decodeBase64url(body.data));
         if (parsed.kind !== 'userauth') return 'SSH signature';
-        // The card's verdict, by the same checks (ssh-sign-core.ts): every bind's host signature,
+        // The card's verdict, by the same checks (ssh-sign-core.ts): every bind's host signature
+        // (a bind that fails throws: the card refuses it, and the catch below names no host),
         // then whether the last bind vouches for this login (docs/AGENT.md "Verified hosts").
-        const binds = body.binds.map((b) => ({
-          hostKeyBlob: decodeBase64url(b.host_key),
-          sessionId: decodeBase64url(b.session_id),
-          signature: decodeBase64url(b.signature),
-          isForwarding: b.is_forwarding,
-        }));
-        for (const b of binds) if (!(await verifySessionBind(b))) return 'SSH signature request'; // the card refuses it
+        const binds = await checkedBinds(body.binds);
         const verified = hostVerification(parsed.userauth, binds).verified;
         const user = parsed.userauth.user;
         const host = body.host_hint ? pinName(body.host_hint.host, body.host_hint.port) : undefined;

@@ -12,10 +12,10 @@ import { LatchError } from '../util/latch-error.js';
 import { ACK_EXTENSION_SECONDS } from '../protocol/protocol-constants.js';
 import type { RequestTiming } from './request-core.js';
 import { decodeBase64, decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
-import type { SshSignBody, SignMessageBody, SignResult } from '../protocol/messages.js';
+import type { SshSessionBindWire, SshSignBody, SignMessageBody, SignResult } from '../protocol/messages.js';
 import { sshFingerprint } from '../protocol/ssh/ssh-public-key.js';
 import { equalBytes as bytesEqual } from '@noble/curves/utils.js';
-import { verifySessionBind } from '../protocol/ssh/session-bind.js';
+import { verifySessionBind, type SessionBind } from '../protocol/ssh/session-bind.js';
 import { describeHostCertificate, parseHostKey, type HostKey } from '../protocol/ssh/ssh-certificate.js';
 import { armorSshsig, buildSshsigSignedDataForMessage, encodeSshsig } from '../protocol/ssh/sshsig.js';
 import { parseGitObject } from '../protocol/ssh/git-object.js';
@@ -77,6 +77,25 @@ export interface SshSignCoreOptions<K extends SshSignKey> {
 }
 
 /** known_hosts style name: "host" on port 22, else "[host]:port". */
+/**
+ * The request's session binds, each host signature checked here: the authenticator trusts no
+ * one's word for a host. Throws `bad_session_bind` if one does not verify (the request is refused).
+ */
+export async function checkedBinds(wire: readonly SshSessionBindWire[]): Promise<SessionBind[]> {
+  const binds: SessionBind[] = [];
+  for (const b of wire) {
+    const bind = {
+      hostKeyBlob: decodeBase64url(b.host_key),
+      sessionId: decodeBase64url(b.session_id),
+      signature: decodeBase64url(b.signature),
+      isForwarding: b.is_forwarding,
+    };
+    if (!(await verifySessionBind(bind))) throw new LatchError('bad_session_bind', 'a session bind does not verify: refusing to sign');
+    binds.push(bind);
+  }
+  return binds;
+}
+
 export function pinName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
@@ -100,18 +119,7 @@ export class SshSignCore<K extends SshSignKey> {
     const key = findSignKey(state.keys, decodeBase64url(body.key));
     const data = decodeBase64url(body.data);
     const parsed = parseSshSignDataForKey(keyBlobOf(key), data); // refuses anything not SSH, before any prompt
-    const binds = [];
-    for (const b of body.binds) {
-      const bind = {
-        hostKeyBlob: decodeBase64url(b.host_key),
-        sessionId: decodeBase64url(b.session_id),
-        signature: decodeBase64url(b.signature),
-        isForwarding: b.is_forwarding,
-      };
-      // The authenticator trusts no one's word for a host: it checks the host's signature itself.
-      if (!(await verifySessionBind(bind))) throw new LatchError('bad_session_bind', 'a session bind does not verify: refusing to sign');
-      binds.push(bind);
-    }
+    const binds = await checkedBinds(body.binds);
     const optedIn = state.allowUnverifiedFor.includes(pairing.id);
     const review = newReview(pairing, key, 'ssh');
     let pin: { name: string; hostKey: Uint8Array } | undefined;
