@@ -51,18 +51,18 @@ export class ReplayJournal {
   }
 
   /**
-   * Under the keystore lock: the replay list as of now (copies), and `commit` to store changed
-   * or new entries (compared with what was read). `fold` folds the journal into the keystore
+   * Under the keystore lock: `get` looks up the newest entry of a request (a copy), and `fn`
+   * returns the new or changed entries to append. `fold` folds the journal into the keystore
    * with `mutate` applied in the same write. `written` (an answer going out) is called once the
    * changes are written and every earlier claim is durable, or then at once when there are none.
    */
   async transact<T>(
-    fn: (replay: ReplayEntry[]) => { value: T; changed: ReplayEntry[]; fold?: (s: AuthenticatorState) => void; written?: () => void },
+    fn: (get: (requestId: string) => ReplayEntry | undefined) => { value: T; changed: ReplayEntry[]; fold?: (s: AuthenticatorState) => void; written?: () => void },
   ): Promise<T> {
     return this.keystore.withLock(async () => {
       let fd: number | undefined = this.#catchUp();
       try {
-        const { value, changed, fold, written } = fn(this.#list());
+        const { value, changed, fold, written } = fn((id) => this.#get(id));
         if (fold) {
           closeSync(fd);
           fd = undefined;
@@ -89,6 +89,12 @@ export class ReplayJournal {
         if (fd !== undefined) closeSync(fd);
       }
     });
+  }
+
+  /** One request's entry: the journal's, else the keystore's base; a fresh copy. */
+  #get(requestId: string): ReplayEntry | undefined {
+    const r = this.#entries.get(requestId) ?? this.keystore.state.replay.find((e) => e.requestId === requestId);
+    return r === undefined ? undefined : { ...r };
   }
 
   /** The base from the keystore overlaid with the journal, as fresh copies. */

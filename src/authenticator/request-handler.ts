@@ -15,7 +15,7 @@ import { keystoreWebauthnCore } from './webauthn-request-handler.js';
 import type { WebauthnCore } from './webauthn-core.js';
 import { ReplayJournal } from './replay-journal.js';
 import { BoxKeyCache } from './box-key-cache.js';
-import { actOn, handleRequest, type Handled, type Log, type RequestStore, type Send } from './request-core.js';
+import { actOn, handleRequest, keepReplayEntry, type Handled, type Log, type RequestStore, type Send } from './request-core.js';
 
 export type { Log, Send } from './request-core.js';
 
@@ -42,19 +42,18 @@ export class RequestHandler {
     this.#boxKeys = new BoxKeyCache(sodium);
     // Under the keystore lock, against the newest keystore and journal on disk (another
     // process may share them): one authenticated append per claim and per answer (§5.5).
+    // Expired entries are left to the next compaction, which drops them.
     const journal = new ReplayJournal(sodium, keystore, clock);
     this.#store = {
-      claim: (decide) =>
-        journal.transact((before) => {
-          const was = snapshot(before);
-          const { replay, write, claim } = decide(before);
-          // Expired entries it dropped are left to the next compaction; only new or changed ones are appended.
-          return { value: claim, changed: write ? changedEntries(was, replay) : [] };
+      claim: (requestId, now, decide) =>
+        journal.transact((get) => {
+          const entry = get(requestId);
+          const { put, claim } = decide(entry !== undefined && keepReplayEntry(entry, now) ? entry : undefined);
+          return { value: claim, changed: put === undefined ? [] : [put] };
         }),
-      finish: (update, removePairing, written) =>
-        journal.transact((before) => {
-          const was = snapshot(before);
-          const changed = changedEntries(was, update(before));
+      finish: (requestId, update, removePairing, written) =>
+        journal.transact((get) => {
+          const changed = [update(get(requestId))];
           if (removePairing === undefined) return { value: undefined, changed, written };
           // The answer and the unpair land in one keystore write (the fold).
           return {
@@ -100,27 +99,4 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/**
- * The entries as they are now, by request id. Shallow copies are enough (every field of an entry
- * is a string or a number). structuredClone plus JSON of the whole list, as before, cost 0.4 ms
- * per claim and per answer with 50 cached entries and 2.4 ms with 250 (a busy half hour) on the
- * 2-core bench machine; this costs 0.03 and 0.08 ms (issue 9).
- */
-function snapshot(entries: readonly ReplayEntry[]): Map<string, ReplayEntry> {
-  return new Map(entries.map((r) => [r.requestId, { ...r }]));
-}
-
-/** Entries of `after` that are new or differ from `before` (matched by request id). */
-function changedEntries(before: Map<string, ReplayEntry>, after: ReplayEntry[]): ReplayEntry[] {
-  return after.filter((r) => {
-    const was = before.get(r.requestId);
-    return was === undefined || !sameEntry(was, r);
-  });
-}
-
-function sameEntry(a: ReplayEntry, b: ReplayEntry): boolean {
-  const ka = Object.keys(a) as (keyof ReplayEntry)[];
-  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }

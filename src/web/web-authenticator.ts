@@ -18,7 +18,7 @@ import type { QueueKeyPair } from '../protocol/queue-id.js';
 import type { Sodium } from '../protocol/sodium.js';
 import { RelayClient } from '../transport/relay-client.js';
 import type { ReplayEntry, StoredPairing } from '../authenticator/authenticator-state.js';
-import { actOn, describe, handleRequest, type Handled, type Log, type RequestStore, type Send } from '../authenticator/request-core.js';
+import { actOn, describe, handleRequest, keepReplayEntry, type Handled, type Log, type RequestStore, type Send } from '../authenticator/request-core.js';
 import { pairAsAuthenticator } from '../authenticator/pairing-steps.js';
 import { SshSignCore, type SignOutcome } from '../authenticator/ssh-sign-core.js';
 import { denyAll, type Approver } from '../authenticator/sign-review.js';
@@ -176,14 +176,19 @@ export class WebRequestHandler {
 
   /** IndexedDB readwrite transactions are the browser's keystore lock (web-store.ts). */
   readonly #store: RequestStore = {
-    claim: (decide) =>
+    // The replay cache is one IndexedDB record (web-store.ts): a claim that writes also drops
+    // the expired entries, as the list is written whole anyway.
+    claim: (requestId, now, decide) =>
       this.store.transact('replay', (list) => {
-        const { replay, write, claim } = decide(list ?? []);
-        return write ? { write: replay, value: claim } : { value: claim };
+        const all = list ?? [];
+        const kept = all.filter((r) => keepReplayEntry(r, now));
+        const { put, claim } = decide(kept.find((r) => r.requestId === requestId));
+        if (put !== undefined) return { write: [...kept.filter((r) => r.requestId !== requestId), put], value: claim };
+        return kept.length !== all.length ? { write: kept, value: claim } : { value: claim };
       }),
     // One transaction over all records: an unpair that was answered is applied (as the keystore
     // does), with that computer's timed approvals and opt-in.
-    finish: (update, removePairing) =>
+    finish: (requestId, update, removePairing) =>
       // The storage was cleared under an open card (issue 16 §5): there is no replay cache left to
       // keep the answer in, and no pairing for a redelivery to reach, so the answer (a card closed
       // then is a denial) is sent without one rather than left for the computer to time out on.
@@ -191,7 +196,7 @@ export class WebRequestHandler {
         ? Promise.resolve()
         : this.store.transactMany(['replay', 'pairings', 'policies', 'allowUnverifiedFor'], (v) => ({
         write: {
-          replay: update(v.replay ?? []),
+          replay: withEntry(v.replay ?? [], requestId, update),
           ...(removePairing !== undefined
             ? {
                 pairings: (v.pairings ?? []).filter((p) => p.id !== removePairing),
@@ -364,4 +369,11 @@ export async function serveRequests(opts: {
       await scheduler.idle();
     }),
   );
+}
+
+/** `list` with the entry of `requestId` replaced by what `update` makes of it (or added). */
+function withEntry(list: ReplayEntry[], requestId: string, update: (entry: ReplayEntry | undefined) => ReplayEntry): ReplayEntry[] {
+  const i = list.findIndex((r) => r.requestId === requestId);
+  if (i < 0) return [...list, update(undefined)];
+  return list.map((r, j) => (j === i ? update(r) : r));
 }
