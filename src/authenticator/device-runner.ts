@@ -44,13 +44,28 @@ export async function runDevice(opts: {
         const pairing = keystore.state.pairings.find((p) => p.id === queueId);
         const queue = queues[group.findIndex((p) => p.id === queueId)];
         if (!pairing || !queue) continue;
+        // The loop goes on to the next request once this one is answered and its answer written,
+        // not once the relay has confirmed storing the reply and the ack (two relay commits, which
+        // held every next request up by 2-6 ms: issue 9). The ack still waits for the replies: a
+        // request whose reply the relay never stored stays unacked, is delivered again, and is
+        // answered from the replay cache (§5.5).
+        const sends: Promise<void>[] = [];
+        const fail = (e: unknown): void => log(`could not finish a request from ${pairing.computerName}: ${(e as Error).message}`);
         try {
-          const handled = await handler.handle(pairing, message.body, (env) => relay.send(pairing.computerQueue, env).then(() => undefined));
+          const handled = await handler.handle(pairing, message.body, (env) => {
+            // Each after the one before it (an ack ahead of the answer), so they are stored in
+            // order (a socket send and an HTTP retry could overtake each other); failed or not.
+            const previous = sends.at(-1)?.catch(() => undefined) ?? Promise.resolve();
+            const sent = previous.then(() => relay.send(pairing.computerQueue, env)).then(() => undefined);
+            sends.push(sent);
+            sent.catch(() => undefined); // reported once, below
+            return Promise.resolve();
+          });
           // 'busy': another handler holds the claim; it acks (or a later redelivery is answered).
-          if (handled !== 'busy') await relay.ack(queue, [message.id]);
+          if (handled !== 'busy') void Promise.all(sends).then(() => relay.ack(queue, [message.id])).catch(fail);
         } catch (e) {
-          // A local failure (disk, relay): leave the message unacked so it is handled again.
-          log(`could not finish a request from ${pairing.computerName}: ${(e as Error).message}`);
+          // A local failure (disk): leave the message unacked so it is handled again.
+          fail(e);
         }
       }
     });
