@@ -33,15 +33,21 @@ function waitOutput(child: ChildProcess, re: RegExp, stream: 'stdout' | 'stderr'
   let buf = '';
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`bench: timed out waiting for ${re}: ${buf}`)), timeoutMs);
-    child[stream]!.setEncoding('utf8');
-    child[stream]!.on('data', (c: string) => {
+    const out = child[stream]!;
+    out.setEncoding('utf8');
+    // Once found, the listener goes (the stream keeps flowing and its data is dropped): it used to
+    // stay, appending every later log line of the daemon and matching the whole buffer again,
+    // which put work that grew with the run on the bench's own CPU while it timed signatures.
+    const onData = (c: string): void => {
       buf += c;
       const m = re.exec(buf);
       if (m) {
         clearTimeout(t);
+        out.off('data', onData);
         resolve(m);
       }
-    });
+    };
+    out.on('data', onData);
     child.once('exit', (code) => (clearTimeout(t), reject(new Error(`bench: process exited (${code}) before ${re}: ${buf}`))));
   });
 }
