@@ -74,8 +74,12 @@ test('the answer is in the journal before the reply leaves, and the reply goes o
   assert.deepEqual(P.openBoxedMessage(s, again[0]!, session.publicKey, computer.privateKey), P.openBoxedMessage(s, replies[0]!, session.publicKey, computer.privateKey));
 });
 
-test("latch agent's client hands over an answer while the relay has not yet confirmed the ack that clears it", async () => {
-  const s = await P.sodiumReady();
+/**
+ * A computer's pairing and a relay stand-in that answers each request as the authenticator would,
+ * delivering the answer at once, and never confirms an ack (which a real relay cannot be made to
+ * do on demand).
+ */
+function answeringRelayNeverAcking(s: P.Sodium): { pairing: ComputerPairing; relay: RelayClient; acksAsked: () => number; stop: () => void } {
   const computer = s.crypto_box_keypair();
   const auth = s.crypto_box_keypair();
   const queue = s.crypto_sign_keypair();
@@ -92,7 +96,6 @@ test("latch agent's client hands over an answer while the relay has not yet conf
     authenticatorQueue: P.queueIdFromPublicKey(s, s.crypto_sign_keypair().publicKey),
     pairedAt: P.nowSeconds(),
   };
-  // A relay that delivers the authenticator's answer at once and never confirms an ack.
   const inbox: RelayMessage[] = [];
   let wake: (() => void) | undefined;
   let acksAsked = 0;
@@ -125,13 +128,31 @@ test("latch agent's client hands over an answer while the relay has not yet conf
       return new Promise<void>(() => undefined);
     },
   } as unknown as RelayClient;
+  return { pairing, relay, acksAsked: () => acksAsked, stop: () => wake?.() };
+}
+
+test("latch agent's client hands over an answer while the relay has not yet confirmed the ack that clears it", async () => {
+  const s = await P.sodiumReady();
+  const { pairing, relay, acksAsked, stop } = answeringRelayNeverAcking(s);
   const client = new AuthenticatorClient(s, relay, pairing, () => undefined, true);
   // Without settling first this would run into the request's timeout (authenticator_timeout).
   const info = await client.request({ kind: 'me' }, { timeoutSeconds: 5 });
   assert.equal(info.name, 'phone');
-  assert.equal(acksAsked, 1);
+  assert.equal(acksAsked(), 1);
   client.close();
-  wake?.();
+  stop();
+});
+
+test("latch agent's client hands over the next answer too while the ack of the one before is unconfirmed (several logins at once)", async () => {
+  const s = await P.sodiumReady();
+  const { pairing, relay, acksAsked, stop } = answeringRelayNeverAcking(s);
+  const client = new AuthenticatorClient(s, relay, pairing, () => undefined, true);
+  // Both answers are in the inbox at once; the second one must not wait behind the first's ack.
+  const infos = await Promise.all([1, 2, 3].map(() => client.request({ kind: 'me' }, { timeoutSeconds: 5 })));
+  assert.deepEqual(infos.map((i) => i.name), ['phone', 'phone', 'phone']);
+  assert.equal(acksAsked(), 3);
+  client.close();
+  stop();
 });
 
 test("the agent's own Ed25519 check agrees with the WebCrypto one: a good signature passes; other data, a changed byte or another key fail", async () => {

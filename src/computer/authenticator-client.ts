@@ -191,13 +191,11 @@ export class AuthenticatorClient {
       return;
     }
     // The answer is the caller's either way; an ack that fails leaves the message on the relay,
-    // and its redelivery finds no pending request and is cleared as an orphan.
-    const acked = this.relay.ack(this.#queue, [m.id]);
-    try {
-      this.#settle(pending, msg);
-    } finally {
-      await acked;
-    }
+    // and its redelivery finds no pending request and is cleared as an orphan. Nor does the next
+    // answer wait for this ack's confirmation (a relay commit): with several ssh logins at once,
+    // each answer waited for the one before it to be cleared (issue 9).
+    this.relay.ack(this.#queue, [m.id]).catch((e: unknown) => this.log(`could not clear an answer on the relay (${(e as Error).message}); it is cleared when delivered again`));
+    this.#settle(pending, msg);
   }
 
   #settle(pending: Pending, msg: ResponseMessage | AckMessage): void {
