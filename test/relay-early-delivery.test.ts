@@ -171,3 +171,58 @@ test('RelayClient: an inbox with `early` subscribes for it and yields before the
     writer.close();
   }
 });
+
+test('early: a message passed over while the reader was congested is delivered after its commit, and a later one does not overtake it', { timeout: 120_000 }, async () => {
+  const server = await startLatchServer({ args: ['--rate-limit', 'off'] });
+  servers.push(server);
+  const q = await newQueue();
+  const other = await newQueue();
+  const reader = await open(server.url);
+  const writer = await open(server.url);
+  try {
+    await subscribed(reader, q, true);
+    // Congest the reader: it stops reading its socket while the relay has 12 MB for it, more
+    // than the loopback buffers take, so the relay's own buffer passes its limit (§3.5).
+    const raw = (reader.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    raw.pause();
+    const big = 'x'.repeat(60_000);
+    const BIG = 200;
+    for (let i = 0; i < BIG; i++) writer.send(sendFrame(q, `cid-congest-${String(i).padStart(7, '0')}`, big));
+    for (let i = 0; i < BIG; i++) assert.equal((await writer.next()).op, 'stored');
+
+    const lock = holdWriteLock(server.dataDir);
+    try {
+      writer.send(sendFrame(q, 'cid-congest-first001', 'A'));
+      // The relay has read the send (and passed over its early announcement) once it answers a
+      // later frame on the same socket, which needs no commit.
+      writer.send(subscribe(other, false));
+      assert.deepEqual(await writer.next(), { op: 'subscribed', queue: other.id });
+      raw.resume();
+      for (let i = 0; i < BIG; i++) {
+        const d = await reader.next();
+        assert.equal(d.op, 'deliver');
+        assert.equal(Buffer.from(d.body, 'base64url').length, big.length, `delivery ${i} is one of the big messages`);
+      }
+      // The reader has everything committed; A is not committed yet. B must not go out early
+      // ahead of A: it would move the reader's cursor past A for good.
+      writer.send(sendFrame(q, 'cid-congest-second01', 'B'));
+      writer.send(subscribe(other, false));
+      assert.deepEqual(await writer.next(), { op: 'subscribed', queue: other.id });
+    } finally {
+      lock.release();
+    }
+    const first = await reader.next();
+    const second = await reader.next();
+    assert.deepEqual(
+      [first, second].map((d) => [d.op, Buffer.from(d.body, 'base64url').toString()]),
+      [
+        ['deliver', 'A'],
+        ['deliver', 'B'],
+      ],
+    );
+    assert.ok(BigInt(first.id) < BigInt(second.id));
+  } finally {
+    reader.close();
+    writer.close();
+  }
+});

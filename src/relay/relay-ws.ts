@@ -84,6 +84,13 @@ interface Sub {
    * is only sent after the store acknowledged it, so the body in hand is the stored one.
    */
   readonly carried: Map<bigint, StoredMessage>;
+  /**
+   * The lowest id whose early announcement this subscription had to pass over (it was congested,
+   * catching up or reading the store), until that message's commit is announced or it is
+   * delivered. Meanwhile no later message goes out early: that would move the cursor past it,
+   * and the announcement after its commit would then be taken for one already delivered.
+   */
+  heldEarly: bigint | undefined;
 }
 
 interface Conn {
@@ -267,7 +274,7 @@ export class RelayWebSocketHub {
       // The socket may have closed while the proof was being checked; #drop has already run.
       if (conn.ws.readyState !== WebSocket.OPEN) return;
       bumpCount(this.#subsByIp, conn.remote, 1);
-      const s: Sub = { queue, deliver: frame.deliver, early: frame.early, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false, carried: new Map() };
+      const s: Sub = { queue, deliver: frame.deliver, early: frame.early, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false, carried: new Map(), heldEarly: undefined };
       if (s.early) bumpCount(this.#earlyByQueue, queue, 1);
       s.unlisten = this.#opts.notifier.listen(queue, (m, early) => this.#onStored(conn, s, m, early === true));
       conn.subs.set(queue, s);
@@ -298,7 +305,12 @@ export class RelayWebSocketHub {
       // before this message; otherwise the announcement after the commit takes the usual path.
       if (!sub.early || message === undefined) return;
       const id = BigInt(message.id);
-      if (id > sub.cursor && sub.caughtUp && !sub.pumping && !this.#congested(conn)) this.#deliver(conn, sub, message, id);
+      if (id <= sub.cursor) return;
+      if (sub.heldEarly === undefined && sub.caughtUp && !sub.pumping && !this.#congested(conn)) {
+        this.#deliver(conn, sub, message, id);
+        return;
+      }
+      if (sub.heldEarly === undefined || id < sub.heldEarly) sub.heldEarly = id;
       return;
     }
     if (!sub.deliver) {
@@ -311,6 +323,8 @@ export class RelayWebSocketHub {
     // (or was acked before this subscription read the queue): read the store, in id order.
     if (message !== undefined) {
       const id = BigInt(message.id);
+      // Committed (or refused, when a later one's commit is announced): early delivery may resume.
+      if (sub.heldEarly !== undefined && id >= sub.heldEarly) sub.heldEarly = undefined;
       if (id <= sub.cursor) return;
       const inOrder = message.previousId === undefined || BigInt(message.previousId) <= sub.cursor;
       if (inOrder && sub.caughtUp && !sub.pumping && !this.#congested(conn)) {
@@ -375,6 +389,7 @@ export class RelayWebSocketHub {
 
   #deliver(conn: Conn, sub: Sub, m: StoredMessage, id: bigint): void {
     sub.cursor = id;
+    if (sub.heldEarly !== undefined && id >= sub.heldEarly) sub.heldEarly = undefined;
     this.#send(conn, { op: 'deliver', queue: sub.queue, id: m.id, body: encodeBase64url(m.body), received_at: Math.floor(m.receivedAt / 1000) });
   }
 
