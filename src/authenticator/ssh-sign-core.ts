@@ -76,7 +76,6 @@ export interface SshSignCoreOptions<K extends SshSignKey> {
   onOutcome?: (o: SignOutcome) => void | Promise<void>;
 }
 
-/** known_hosts style name: "host" on port 22, else "[host]:port". */
 /**
  * The request's session binds, each host signature checked here: the authenticator trusts no
  * one's word for a host. Throws `bad_session_bind` if one does not verify (the request is refused).
@@ -96,6 +95,7 @@ export async function checkedBinds(wire: readonly SshSessionBindWire[]): Promise
   return binds;
 }
 
+/** known_hosts style name: "host" on port 22, else "[host]:port". */
 export function pinName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
