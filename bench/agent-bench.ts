@@ -16,8 +16,13 @@ import { AgentClient } from '../src/agent/agent-client.js';
 import { decodeIdentitiesAnswer, decodeSignResponse, encodeRequestIdentities, encodeSignRequest } from '../src/agent/agent-codec.js';
 import { SshWriter } from '../src/protocol/ssh/ssh-wire.js';
 import { parseAuthorizedKeyLine } from '../src/protocol/ssh/ssh-public-key.js';
+import { queueIdFromPublicKey, type QueueKeyPair } from '../src/protocol/queue-id.js';
+import { randomBytes } from '../src/protocol/random-bytes.js';
+import { sodiumReady } from '../src/protocol/sodium.js';
+import { RelayClient } from '../src/transport/relay-client.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const ECHO = fileURLToPath(new URL('./relay-echo.js', import.meta.url));
 const SIGNS = 100;
 const WARM_UP = 20;
 const CONNECTS = 30;
@@ -28,6 +33,7 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
 const ms = (x: number): string => `${x.toFixed(2)} ms`;
+const us = (x: number): string => `${x.toFixed(0)} us`;
 
 function waitOutput(child: ChildProcess, re: RegExp, stream: 'stdout' | 'stderr' = 'stderr', timeoutMs = 30_000): Promise<RegExpMatchArray> {
   let buf = '';
@@ -66,7 +72,26 @@ function userauthData(keyBlob: Uint8Array, i: number): Uint8Array {
   return new SshWriter().string(sid).byte(50).string('bench').string('ssh-connection').string('publickey').bool(true).string('ssh-ed25519').string(keyBlob).bytes();
 }
 
-async function signLatency(socket: string, n: number): Promise<number[]> {
+/** CPU time of a process so far, all its threads, in ns: the first field of each thread's schedstat. */
+function cpuNs(pid: number): number {
+  let ns = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      /* the thread ended meanwhile */
+    }
+  }
+  return ns;
+}
+
+/** CPU µs per operation of each process, over `n` operations since `before` (from cpuNs). */
+function cpuPerOp(pids: number[], before: number[], n: number): number[] {
+  return pids.map((p, i) => (cpuNs(p) - before[i]!) / 1000 / n);
+}
+
+/** `n` timed signs after the warm-up; `pids`: the processes whose CPU is counted over the timed signs. */
+async function signLatency(socket: string, n: number, pids: number[]): Promise<{ lat: number[]; cpuUs: number[] }> {
   const c = await AgentClient.connect(socket);
   try {
     const ids = decodeIdentitiesAnswer(await c.request(encodeRequestIdentities()));
@@ -76,12 +101,13 @@ async function signLatency(socket: string, n: number): Promise<number[]> {
     // first few requests run before V8 has compiled the hot path (seen: 6-13 ms for the first ~15).
     for (let w = 0; w < WARM_UP; w++) decodeSignResponse(await c.request(encodeSignRequest(key.keyBlob, userauthData(key.keyBlob, 1_000_000 + w))));
     const lat: number[] = [];
+    const cpu0 = pids.map(cpuNs);
     for (let i = 1; i <= n; i++) {
       const t = performance.now();
       decodeSignResponse(await c.request(encodeSignRequest(key.keyBlob, userauthData(key.keyBlob, i))));
       lat.push(performance.now() - t);
     }
-    return lat.sort((a, b) => a - b);
+    return { lat: lat.sort((a, b) => a - b), cpuUs: cpuPerOp(pids, cpu0, n) };
   } finally {
     c.close();
   }
@@ -104,6 +130,62 @@ async function connectAndList(socket: string, n: number): Promise<number[]> {
     if (i > 0) lat.push(performance.now() - t); // the first one warms up
   }
   return lat.sort((a, b) => a - b);
+}
+
+/**
+ * The relay's share of a sign round trip, with no agent or authenticator work: a body from this
+ * process through the relay to relay-echo.js (early delivery, as `latch device run` reads) and
+ * back (early delivery, as `latch agent` reads its answers), each side acking as the product does.
+ */
+async function relayRoundTrip(url: string, relayPid: number): Promise<{ lat: number[]; cpuUs: number[] }> {
+  const sodium = await sodiumReady();
+  const keys = (): QueueKeyPair => {
+    const k = sodium.crypto_sign_keypair();
+    return { publicKey: k.publicKey, secretKey: k.privateKey };
+  };
+  const inbox = keys();
+  const replies = keys();
+  const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+  const echo = spawn(process.execPath, [ECHO, url, hex(inbox.publicKey), hex(inbox.secretKey), queueIdFromPublicKey(sodium, replies.publicKey)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const relay = new RelayClient({ url });
+  const stop = new AbortController();
+  try {
+    await waitOutput(echo, /ready/, 'stdout');
+    let arrived: (() => void) | undefined;
+    let connected!: () => void;
+    const up = new Promise<void>((r) => (connected = r));
+    const reading = (async () => {
+      for await (const { message } of relay.inboxes([replies], { early: true, signal: stop.signal, onStatus: (s) => s === 'connected' && connected() })) {
+        relay.ack(replies, [message.id]).catch(() => undefined);
+        arrived?.();
+      }
+    })();
+    await up;
+    const target = queueIdFromPublicKey(sodium, inbox.publicKey);
+    const once = async (): Promise<number> => {
+      const body = randomBytes(512); // about a sign request's envelope
+      const t = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        arrived = resolve;
+        relay.send(target, body).catch(reject);
+      });
+      return performance.now() - t;
+    };
+    for (let w = 0; w < WARM_UP; w++) await once();
+    const pids = [relayPid, echo.pid!];
+    const cpu0 = pids.map(cpuNs);
+    const self0 = process.cpuUsage();
+    const lat: number[] = [];
+    for (let i = 0; i < SIGNS; i++) lat.push(await once());
+    const self = process.cpuUsage(self0);
+    const cpuUs = [...cpuPerOp(pids, cpu0, SIGNS), (self.user + self.system) / SIGNS];
+    stop.abort();
+    await reading.catch(() => undefined);
+    return { lat: lat.sort((a, b) => a - b), cpuUs };
+  } finally {
+    stop.abort();
+    echo.kill('SIGTERM');
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -158,8 +240,9 @@ export async function agentBench(): Promise<string[]> {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
     execFileSync('ssh-add', ['-q', keyFile], { env: { ...process.env, SSH_AUTH_SOCK: sshAgentSock }, stdio: 'ignore' });
 
-    const latchLat = await signLatency(latchSock, SIGNS);
-    const openLat = await signLatency(sshAgentSock, SIGNS);
+    const { lat: latchLat, cpuUs: latchCpu } = await signLatency(latchSock, SIGNS, [agent.pid!, server.pid!, device.pid!]);
+    const { lat: openLat, cpuUs: openCpu } = await signLatency(sshAgentSock, SIGNS, [sshAgent.pid!]);
+    const floor = await relayRoundTrip(url, server.pid!);
     const latchConn = await connectAndList(latchSock, CONNECTS);
     const openConn = await connectAndList(sshAgentSock, CONNECTS);
     const lines = [
@@ -167,6 +250,8 @@ export async function agentBench(): Promise<string[]> {
       `agent sign round trip, latch agent -> relay -> authenticator (auto-approve) -> back, ${SIGNS} sequential: p50 ${ms(pct(latchLat, 50))}, p99 ${ms(pct(latchLat, 99))}`,
       `agent sign round trip, OpenSSH ssh-agent with a local key, ${SIGNS} sequential: p50 ${ms(pct(openLat, 50))}, p99 ${ms(pct(openLat, 99))}`,
       `agent sign ratio latch/ssh-agent: p50 ${(pct(latchLat, 50) / pct(openLat, 50)).toFixed(1)}x, p99 ${(pct(latchLat, 99) / pct(openLat, 99)).toFixed(1)}x (aim: p50 <= 1.5x, p99 <= 3x)`,
+      `CPU per sign, all threads: latch agent ${us(latchCpu[0]!)}, relay ${us(latchCpu[1]!)}, authenticator ${us(latchCpu[2]!)} (sum ${us(latchCpu[0]! + latchCpu[1]! + latchCpu[2]!)}); ssh-agent ${us(openCpu[0]!)}`,
+      `relay round trip alone (this process -> relay -> a process that only sends each body back and acks it -> relay -> here, ${SIGNS} sequential): p50 ${ms(pct(floor.lat, 50))}, p99 ${ms(pct(floor.lat, 99))} = ${(pct(floor.lat, 50) / pct(openLat, 50)).toFixed(1)}x ssh-agent's sign p50; relay CPU ${us(floor.cpuUs[0]!)}, echo ${us(floor.cpuUs[1]!)}, this process ${us(floor.cpuUs[2]!)} per round trip`,
     ];
 
     // Login wall time against a private sshd that accepts both keys.
