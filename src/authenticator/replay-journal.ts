@@ -15,7 +15,9 @@
  * folded into the keystore (one atomic keystore write) and replaced by a fresh, empty one with a
  * new generation; a crash between the two only re-applies records already folded, which changes
  * nothing. An unpair's answer goes through that same fold, so its answer and its effect land in
- * one keystore write.
+ * one keystore write. A fold that is due waits until no request has come for a moment, so that it
+ * never holds up the next request of a burst (an ssh login's keys, a rebase's signatures); only a
+ * journal that reaches COMPACT_AT_MOST_RECORDS folds at once.
  */
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, openSync, readSync, rmSync, ftruncateSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -27,8 +29,12 @@ import type { AuthenticatorState, ReplayEntry } from './authenticator-state.js';
 import { JOURNAL_HEADER_BYTES, decodeJournalHeader, encodeJournalHeader, openJournalRecords, sealJournalRecord } from './replay-journal-codec.js';
 import { keepReplayEntry } from './request-core.js';
 
-/** Records after which the journal is folded into the keystore (bounds replay-on-open and file size). */
+/** Records after which the journal is folded into the keystore once idle (bounds replay-on-open and file size). */
 export const COMPACT_AFTER_RECORDS = 256;
+/** Folded at once, idle or not: the bound under a steady stream of requests. */
+export const COMPACT_AT_MOST_RECORDS = 1024;
+/** How long without a claim or an answer before a due fold runs. */
+export const FOLD_WHEN_IDLE_MS = 1000;
 
 export class ReplayJournal {
   readonly path: string;
@@ -41,11 +47,15 @@ export class ReplayJournal {
   #entries = new Map<string, ReplayEntry>();
   /** fdatasyncs still running on the thread pool (claims and answers); an answer waits for them. */
   #syncing: Promise<void> = Promise.resolve();
+  /** The fold waiting for a quiet moment (FOLD_WHEN_IDLE_MS), if one is due. */
+  #idleFold: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly sodium: Sodium,
     private readonly keystore: Keystore,
     private readonly clock: () => number,
+    /** Where a fold run when idle reports a failure (it has no caller to throw to). */
+    private readonly log: (line: string) => void = () => undefined,
   ) {
     this.path = join(dirname(keystore.path), 'replay.journal');
   }
@@ -59,6 +69,8 @@ export class ReplayJournal {
   async transact<T>(
     fn: (get: (requestId: string) => ReplayEntry | undefined) => { value: T; changed: ReplayEntry[]; fold?: (s: AuthenticatorState) => void; written?: () => void },
   ): Promise<T> {
+    // A request is here: a due fold waits for the next quiet moment.
+    clearTimeout(this.#idleFold);
     return this.keystore.withLock(async () => {
       let fd: number | undefined = this.#catchUp();
       try {
@@ -80,15 +92,36 @@ export class ReplayJournal {
           this.#syncInBackground(fd);
           fd = undefined; // closed by the sync
         }
-        if (this.#seq >= COMPACT_AFTER_RECORDS) {
+        if (this.#seq >= COMPACT_AT_MOST_RECORDS) {
           await this.#syncing;
           this.#compact([], () => undefined);
-        }
+        } else if (this.#seq >= COMPACT_AFTER_RECORDS) this.#foldWhenIdle();
         return value;
       } finally {
         if (fd !== undefined) closeSync(fd);
       }
     });
+  }
+
+  /**
+   * Folds the journal once FOLD_WHEN_IDLE_MS pass with no claim or answer (each one starts the wait
+   * again). It takes the lock like any transaction, so a request that comes meanwhile waits for it.
+   * The timer does not keep the process alive: a journal left unfolded is read on the next open.
+   */
+  #foldWhenIdle(): void {
+    clearTimeout(this.#idleFold);
+    this.#idleFold = setTimeout(() => {
+      this.#idleFold = undefined;
+      this.keystore
+        .withLock(async () => {
+          closeSync(this.#catchUp());
+          if (this.#seq < COMPACT_AFTER_RECORDS) return; // another process folded it meanwhile
+          await this.#syncing;
+          this.#compact([], () => undefined);
+        })
+        .catch((e: unknown) => this.log(`could not fold the replay journal into the keystore: ${(e as Error).message}`));
+    }, FOLD_WHEN_IDLE_MS);
+    this.#idleFold.unref();
   }
 
   /** One request's entry: the journal's, else the keystore's base; a fresh copy. */

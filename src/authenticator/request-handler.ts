@@ -43,7 +43,7 @@ export class RequestHandler {
     // Under the keystore lock, against the newest keystore and journal on disk (another
     // process may share them): one authenticated append per claim and per answer (§5.5).
     // Expired entries are left to the next compaction, which drops them.
-    const journal = new ReplayJournal(sodium, keystore, clock);
+    const journal = new ReplayJournal(sodium, keystore, clock, log);
     this.#store = {
       claim: (requestId, now, decide) =>
         journal.transact((get) => {

@@ -11,11 +11,38 @@ import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LatchError } from './latch-error.js';
 
+/**
+ * Holders and waiters of each lock in this process. They queue on a promise rather than on the
+ * file: a request of `latch device run` that comes while its own journal fold holds the keystore
+ * lock starts the moment the fold is done, not at the next 25 ms poll (issue 9).
+ */
+const inProcess = new Map<string, Promise<void>>();
+
 export async function withFileLock<T>(lockPath: string, fn: () => T | Promise<T>, opts: { timeoutMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  const locked = (): LatchError => new LatchError('locked', `${opts.what ?? lockPath} is locked by another process (${lockPath}); try again`);
+  const before = inProcess.get(lockPath) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => (release = r));
+  // Whoever queues next waits for the ones before this caller too, even if this one gives up.
+  const tail = before.then(() => mine);
+  inProcess.set(lockPath, tail);
+  try {
+    // Bounded like the wait for another process: a caller that takes the lock it already holds
+    // (a bug) gets 'locked' after the timeout instead of waiting forever.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([before, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(locked()), Math.max(0, deadline - Date.now()))))]).finally(() => clearTimeout(timer));
+    return await withLockFile(lockPath, fn, deadline, locked);
+  } finally {
+    release();
+    if (inProcess.get(lockPath) === tail) inProcess.delete(lockPath);
+  }
+}
+
+async function withLockFile<T>(lockPath: string, fn: () => T | Promise<T>, deadline: number, locked: () => LatchError): Promise<T> {
   mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
   const token = `${process.pid} ${randomBytes(8).toString('hex')}`;
-  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     try {
       const fd = openSync(lockPath, 'wx', 0o600);
       try {
@@ -31,10 +58,10 @@ export async function withFileLock<T>(lockPath: string, fn: () => T | Promise<T>
         takeOver(lockPath, holder);
         continue;
       }
-      if (Date.now() > deadline) {
-        throw new LatchError('locked', `${opts.what ?? lockPath} is locked by another process (${lockPath}); try again`);
-      }
-      await new Promise((r) => setTimeout(r, 25));
+      if (Date.now() > deadline) throw locked();
+      // Another process holds it, mostly for a few milliseconds (one journal append): poll soon
+      // at first, then every 25 ms.
+      await new Promise((r) => setTimeout(r, Math.min(25, 2 ** attempt)));
     }
   }
   try {
