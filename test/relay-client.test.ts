@@ -208,6 +208,40 @@ for (const mode of ['websocket', 'long-poll'] as const) {
   });
 }
 
+test('inboxes over several queues on the socket: each queue\'s unacked message is yielded again after the safety interval, while the other queues go on delivering', async () => {
+  const c = new RelayClient({ url: relay.url, safetyPollMs: 300 });
+  const qs = [await newQueue(), await newQueue(), await newQueue()];
+  const ac = new AbortController();
+  const it = c.inboxes(qs, { signal: ac.signal })[Symbol.asyncIterator]();
+  try {
+    const kept = await client.send(qs[0]!.id, octets('not acked'));
+    const [first] = await take(it, 1);
+    assert.equal(first!.message.id, kept.id);
+    // Deliveries on the other queues, acked at once, each pulled only once it is there: the
+    // unacked one still comes back (it used to wait for a pause in the deliveries).
+    const seen: string[] = [];
+    let sent = 0;
+    for (let i = 0; i < 40 && !seen.includes('not acked'); i++, sent++) {
+      const q = qs[1 + (i % 2)]!;
+      const other = await client.send(q.id, octets(`other ${i}`));
+      for (;;) {
+        const [got] = await take(it, 1);
+        seen.push(text(got!.message));
+        if (got!.message.id === other.id) {
+          await c.ack(q, [other.id]);
+          break;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(seen.includes('not acked'), `the unacked message came again (seen: ${seen.join(', ')})`);
+    assert.deepEqual(seen.filter((t) => t !== 'not acked'), Array.from({ length: sent }, (_, i) => `other ${i}`), 'each acked message once');
+  } finally {
+    ac.abort();
+    await it.next().catch(() => {});
+  }
+});
+
 test('inboxes: "connected" is reported once the WebSocket is subscribed, not when a first long-poll returns', async () => {
   // One queue with nothing queued: the first receive may be a 25 s long-poll started before the
   // socket was up. The status must not wait for it (the web page showed "Connecting…" meanwhile).
