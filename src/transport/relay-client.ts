@@ -540,7 +540,7 @@ export class RelayClient {
           }
         }
         // Nothing marked and no re-list due: no queue needs a look (the steady state of delivery).
-        if (maybeDirty || Date.now() >= nextRescanAt()) for (const e of entries) {
+        for (const e of maybeDirty || Date.now() >= nextRescanAt() ? entries : []) {
           // Long-polling and 2 s polling never time out into the safety branch below, so the
           // periodic re-list is also started from here.
           if (Date.now() - e.lastRescanAt >= safetyMs) startRescan(e);

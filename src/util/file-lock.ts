@@ -31,7 +31,8 @@ export async function withFileLock<T>(lockPath: string, fn: () => T | Promise<T>
     // Bounded like the wait for another process: a caller that takes the lock it already holds
     // (a bug) gets 'locked' after the timeout instead of waiting forever.
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([before, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(locked()), Math.max(0, deadline - Date.now()))))]).finally(() => clearTimeout(timer));
+    const busy = (): LatchError => new LatchError('locked', `${opts.what ?? lockPath} is still in use by this process (${lockPath}); try again`);
+    await Promise.race([before, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(busy()), Math.max(0, deadline - Date.now()))))]).finally(() => clearTimeout(timer));
     return await withLockFile(lockPath, fn, deadline, locked);
   } finally {
     release();
