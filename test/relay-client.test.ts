@@ -242,6 +242,47 @@ test('inboxes over several queues on the socket: each queue\'s unacked message i
   }
 });
 
+test('inboxes on the socket: a queue whose re-list keeps failing backs off alone; the other queues are re-listed once per safety interval, not in a loop', async () => {
+  // The relay is untrusted (§2): here it refuses every HTTP list of one queue while the socket
+  // works. That queue's re-list stayed "in progress" with its start long past, so every wait was
+  // 0 ms and every turn re-listed all the other queues over HTTP.
+  const q = [await newQueue(), await newQueue()];
+  const lists = new Map<string, number>();
+  const refusing = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = String(input instanceof Request ? input.url : input);
+    const m = /\/v1\/queues\/([A-Za-z0-9_-]+)\/messages/.exec(url);
+    if (m && (init?.method ?? 'GET') === 'GET') {
+      lists.set(m[1]!, (lists.get(m[1]!) ?? 0) + 1);
+      if (m[1] === q[0]!.id) return Promise.resolve(new Response('{"error":{"code":"internal","message":"no"}}', { status: 500, headers: { 'content-type': 'application/json' } }));
+    }
+    return fetch(input, init);
+  };
+  const c = new RelayClient({ url: relay.url, safetyPollMs: 200, fetch: refusing });
+  const ac = new AbortController();
+  const it = c.inboxes(q, { signal: ac.signal })[Symbol.asyncIterator]();
+  try {
+    // On the healthy queue a message yielded and acked (a queue with a cursor is re-listed over
+    // HTTP); on the other, one yielded and not acked: its re-lists go over HTTP, and are refused.
+    const done = await client.send(q[1]!.id, octets('done'));
+    const [one] = await take(it, 1);
+    assert.equal(one!.message.id, done.id);
+    await c.ack(q[1]!, [done.id]);
+    const kept = await client.send(q[0]!.id, octets('kept'));
+    const [first] = await take(it, 1);
+    assert.equal(first!.message.id, kept.id);
+    const pulling = it.next().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 2000));
+    // ~10 safety intervals: about 10 re-lists of the healthy queue (one per interval), not hundreds.
+    assert.ok((lists.get(q[1]!.id) ?? 0) <= 30, `re-lists of the healthy queue in 2 s: ${lists.get(q[1]!.id)}`);
+    assert.ok((lists.get(q[0]!.id) ?? 0) <= 30, `re-list attempts of the refused queue in 2 s: ${lists.get(q[0]!.id)}`);
+    ac.abort();
+    await pulling;
+  } finally {
+    ac.abort();
+    await it.next().catch(() => {});
+  }
+});
+
 test('inboxes: "connected" is reported once the WebSocket is subscribed, not when a first long-poll returns', async () => {
   // One queue with nothing queued: the first receive may be a 25 s long-poll started before the
   // socket was up. The status must not wait for it (the web page showed "Connecting…" meanwhile).

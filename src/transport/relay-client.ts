@@ -434,9 +434,12 @@ export class RelayClient {
       return oldestRescan + safetyMs;
     };
     const startRescan = (e: (typeof entries)[number]) => {
-      if (e.rescan) return;
       e.lastRescanAt = Date.now();
       oldestRescanStale = true;
+      // Still re-listing (a relay that keeps refusing it: backoff): not started again, but due
+      // again only a safety interval from now. Its start in the past used to make every wait 0 ms,
+      // and every turn re-listed all the other queues over HTTP.
+      if (e.rescan) return;
       e.dirty = true;
       maybeDirty = true;
       // Nothing yielded yet: the normal fetch (no cursor) already lists from the start.
