@@ -324,7 +324,7 @@ export class RelayWebSocketHub {
     if (message !== undefined) {
       const id = BigInt(message.id);
       // Committed (or refused, when a later one's commit is announced): early delivery may resume.
-      if (sub.heldEarly !== undefined && id >= sub.heldEarly) sub.heldEarly = undefined;
+      releaseHeldEarly(sub, id);
       if (id <= sub.cursor) return;
       const inOrder = message.previousId === undefined || BigInt(message.previousId) <= sub.cursor;
       if (inOrder && sub.caughtUp && !sub.pumping && !this.#congested(conn)) {
@@ -389,7 +389,7 @@ export class RelayWebSocketHub {
 
   #deliver(conn: Conn, sub: Sub, m: StoredMessage, id: bigint): void {
     sub.cursor = id;
-    if (sub.heldEarly !== undefined && id >= sub.heldEarly) sub.heldEarly = undefined;
+    releaseHeldEarly(sub, id);
     this.#send(conn, { op: 'deliver', queue: sub.queue, id: m.id, body: encodeBase64url(m.body), received_at: Math.floor(m.receivedAt / 1000) });
   }
 
@@ -486,4 +486,9 @@ export class RelayWebSocketHub {
   sweep(now: number): void {
     this.#frameLimiter?.sweep(now);
   }
+}
+
+/** Message `id` was committed or delivered: a hold on early delivery for it (or an earlier one) ends. */
+function releaseHeldEarly(sub: Sub, id: bigint): void {
+  if (sub.heldEarly !== undefined && id >= sub.heldEarly) sub.heldEarly = undefined;
 }

@@ -433,6 +433,8 @@ export class RelayClient {
       }
       return oldestRescan + safetyMs;
     };
+    /** Whether a pass over the queues has anything to do: a queue marked, or a re-list due. */
+    const passDue = (): boolean => maybeDirty || Date.now() >= nextRescanAt();
     const startRescan = (e: (typeof entries)[number]) => {
       e.lastRescanAt = Date.now();
       oldestRescanStale = true;
@@ -539,11 +541,11 @@ export class RelayClient {
             // A caller that comes back only once its next message is here would otherwise never
             // let a due re-list run: the unacked message it is for would not come again for as
             // long as other messages keep coming. The rest of `delivered` waits one pass.
-            if (maybeDirty || Date.now() >= nextRescanAt()) break;
+            if (passDue()) break;
           }
         }
         // Nothing marked and no re-list due: no queue needs a look (the steady state of delivery).
-        for (const e of maybeDirty || Date.now() >= nextRescanAt() ? entries : []) {
+        for (const e of passDue() ? entries : []) {
           // Long-polling and 2 s polling never time out into the safety branch below, so the
           // periodic re-list is also started from here.
           if (Date.now() - e.lastRescanAt >= safetyMs) startRescan(e);
