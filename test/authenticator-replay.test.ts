@@ -6,20 +6,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import * as P from '../src/protocol/index.js';
 import { Keystore } from '../src/authenticator/keystore.js';
 import { RequestHandler } from '../src/authenticator/request-handler.js';
-import { tempDir } from './helpers/latch-process.js';
-import { testPairing } from './helpers/test-pairing.js';
+import { keystoreWithPairing, testPairing } from './helpers/test-pairing.js';
 
 const PASS = 'test passphrase';
 
 async function setup() {
   const s = await P.sodiumReady();
   const { pairing, computer, session } = testPairing(s);
-  const path = join(tempDir('ks'), 'keystore.json');
-  await Keystore.create(s, path, PASS, { v: 1, deviceId: P.encodeBase64url(new Uint8Array(16)), name: 'phone', createdAt: 0, sshKeys: [], pairings: [pairing], replay: [] });
+  const path = await keystoreWithPairing(s, pairing, PASS);
   const envelope = (m: P.RequestMessage): Uint8Array => P.boxMessageRandom(s, P.encodeMessage(m), session.publicKey, computer.privateKey);
   const open = (env: Uint8Array): { text: string; msg: P.ResponseMessage } => {
     const bytes = P.openBoxedMessage(s, env, session.publicKey, computer.privateKey);

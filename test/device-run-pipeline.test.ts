@@ -9,19 +9,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import * as P from '../src/protocol/index.js';
 import { Keystore } from '../src/authenticator/keystore.js';
 import { runDevice } from '../src/authenticator/device-runner.js';
 import type { RelayClient, RelayMessage } from '../src/transport/relay-client.js';
-import { tempDir } from './helpers/latch-process.js';
-import { testPairing } from './helpers/test-pairing.js';
+import { keystoreWithPairing, testPairing } from './helpers/test-pairing.js';
 
 test('device run answers the next request while the relay has not confirmed the last answer, and acks each request only after its answer was stored', { timeout: 20_000 }, async () => {
   const s = await P.sodiumReady();
   const { pairing, computer, session } = testPairing(s);
-  const path = join(tempDir('ks'), 'keystore.json');
-  await Keystore.create(s, path, 'test passphrase', { v: 1, deviceId: P.encodeBase64url(new Uint8Array(16)), name: 'phone', createdAt: 0, sshKeys: [], pairings: [pairing], replay: [] });
+  const path = await keystoreWithPairing(s, pairing, 'test passphrase');
   const keystore = await Keystore.open(s, path, 'test passphrase');
 
   const requests = [1, 2].map((n) => {

@@ -16,15 +16,14 @@ import { JOURNAL_HEADER_BYTES } from '../src/authenticator/replay-journal-codec.
 import { withFileLock } from '../src/util/file-lock.js';
 import { isLatchError } from '../src/util/latch-error.js';
 import { tempDir } from './helpers/latch-process.js';
-import { testPairing } from './helpers/test-pairing.js';
+import { keystoreWithPairing, testPairing } from './helpers/test-pairing.js';
 
 const PASSPHRASE = 'test passphrase';
 
 async function setUp() {
   const s = await P.sodiumReady();
   const { pairing, computer, session } = testPairing(s);
-  const path = join(tempDir('ks'), 'keystore.json');
-  await Keystore.create(s, path, PASSPHRASE, { v: 1, deviceId: P.encodeBase64url(new Uint8Array(16)), name: 'phone', createdAt: 0, sshKeys: [], pairings: [pairing], replay: [] });
+  const path = await keystoreWithPairing(s, pairing, PASSPHRASE);
   const ks = await Keystore.open(s, path, PASSPHRASE);
   const logged: string[] = [];
   const handler = new RequestHandler(s, ks, (l) => void logged.push(l));

@@ -19,8 +19,7 @@ import type { RelayClient, RelayMessage } from '../src/transport/relay-client.js
 import { checkAnswerSignature } from '../src/agent/answer-check.js';
 import { ed25519PublicKeyBlob } from '../src/protocol/ssh/ssh-public-key.js';
 import { ed25519SignatureBlob, verifySshSignature } from '../src/protocol/ssh/ssh-signature.js';
-import { tempDir } from './helpers/latch-process.js';
-import { testPairing } from './helpers/test-pairing.js';
+import { keystoreWithPairing, testPairing } from './helpers/test-pairing.js';
 
 test('an envelope boxed with a shared key opens the long way, and the other way round; a wrong key is refused alike', async () => {
   const s = await P.sodiumReady();
@@ -41,8 +40,7 @@ test('an envelope boxed with a shared key opens the long way, and the other way 
 test('the answer is in the journal before the reply leaves, and the reply goes out while the journal still syncs it (under the keystore lock)', async () => {
   const s = await P.sodiumReady();
   const { pairing, computer, session } = testPairing(s);
-  const path = join(tempDir('ks'), 'keystore.json');
-  await Keystore.create(s, path, 'test passphrase', { v: 1, deviceId: P.encodeBase64url(new Uint8Array(16)), name: 'phone', createdAt: 0, sshKeys: [], pairings: [pairing], replay: [] });
+  const path = await keystoreWithPairing(s, pairing, 'test passphrase');
   const ks = await Keystore.open(s, path, 'test passphrase');
   const handler = new RequestHandler(s, ks, () => undefined);
   const journal = join(dirname(path), 'replay.journal');

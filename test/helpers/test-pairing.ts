@@ -2,8 +2,11 @@
  * Test helper: one pairing as the authenticator stores it, with the computer's and the
  * session's key pairs, so a test can box requests to a RequestHandler and open its answers.
  */
+import { join } from 'node:path';
 import * as P from '../../src/protocol/index.js';
-import type { StoredPairing } from '../../src/authenticator/authenticator-state.js';
+import { Keystore } from '../../src/authenticator/keystore.js';
+import type { StoredPairing, StoredSshKey } from '../../src/authenticator/authenticator-state.js';
+import { tempDir } from './latch-process.js';
 
 export function testPairing(s: P.Sodium): { pairing: StoredPairing; computer: { publicKey: Uint8Array; privateKey: Uint8Array }; session: { publicKey: Uint8Array; privateKey: Uint8Array } } {
   const computer = s.crypto_box_keypair();
@@ -22,4 +25,11 @@ export function testPairing(s: P.Sodium): { pairing: StoredPairing; computer: { 
     pairedAt: P.nowSeconds(),
   };
   return { pairing, computer, session };
+}
+
+/** A keystore file in a fresh temporary folder holding `pairing` (and `sshKeys`) and nothing else; returns its path. */
+export async function keystoreWithPairing(s: P.Sodium, pairing: StoredPairing, passphrase: string, sshKeys: StoredSshKey[] = []): Promise<string> {
+  const path = join(tempDir('ks'), 'keystore.json');
+  await Keystore.create(s, path, passphrase, { v: 1, deviceId: P.encodeBase64url(new Uint8Array(16)), name: 'phone', createdAt: 0, sshKeys, pairings: [pairing], replay: [] });
+  return path;
 }
