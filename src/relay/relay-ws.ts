@@ -25,6 +25,7 @@ import {
 } from './relay-ws-frame.js';
 import { clientAddress } from '../util/client-address.js';
 import { bumpCount } from './count-by-key.js';
+import { corkUntilTick } from '../util/cork-until-tick.js';
 
 export const MAX_SUBSCRIPTIONS_PER_SOCKET = 1000;
 /** Open sockets per client IP (PROTOCOL.md §3.5): bounds the memory and wake fan-out one client can hold. */
@@ -95,6 +96,8 @@ interface Sub {
 
 interface Conn {
   readonly ws: WebSocket;
+  /** The socket under `ws`, corked per turn (corkUntilTick). */
+  readonly socket: Duplex;
   readonly remote: string;
   readonly subs: Map<string, Sub>;
   alive: boolean;
@@ -152,11 +155,11 @@ export class RelayWebSocketHub {
     };
     // A handshake that fails never reaches #accept; the socket's close still gives the slot back.
     socket.once('close', release);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, remote, release));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, socket, remote, release));
   }
 
-  #accept(ws: WebSocket, remote: string, release: () => void): void {
-    const conn: Conn = { ws, remote, subs: new Map(), alive: true, stalled: new Set(), stallTimer: undefined };
+  #accept(ws: WebSocket, socket: Duplex, remote: string, release: () => void): void {
+    const conn: Conn = { ws, socket, remote, subs: new Map(), alive: true, stalled: new Set(), stallTimer: undefined };
     this.#conns.add(conn);
     ws.once('close', release);
     ws.on('pong', () => {
@@ -443,6 +446,8 @@ export class RelayWebSocketHub {
 
   #send(conn: Conn, frame: ServerFrame): void {
     if (conn.ws.readyState !== WebSocket.OPEN) return;
+    // The turn's frames to this socket leave in one write.
+    corkUntilTick(conn.socket);
     conn.ws.send(encodeServerFrame(frame));
   }
 
