@@ -17,6 +17,12 @@ export interface Watched {
   stop(): Promise<void>;
 }
 
+// One exit listener for every child (one per child passed Node's limit of 10 listeners).
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
 /** `latch ARGS` with a stdin pipe (for `device run`, which reads answers there). */
 export function latchInteractive(args: string[], home: string, env: NodeJS.ProcessEnv = {}): Watched {
   const child = spawn(process.execPath, [LATCH_CLI, ...args], {
@@ -26,7 +32,8 @@ export function latchInteractive(args: string[], home: string, env: NodeJS.Proce
   const buf = { stdout: '', stderr: '' };
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (buf.stdout += c));
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (buf.stderr += c));
-  process.on('exit', () => child.kill('SIGKILL'));
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   return {
     child,
     stderr: () => buf.stderr,
