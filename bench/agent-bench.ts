@@ -20,6 +20,7 @@ import { queueIdFromPublicKey, type QueueKeyPair } from '../src/protocol/queue-i
 import { randomBytes } from '../src/protocol/random-bytes.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { RelayClient } from '../src/transport/relay-client.js';
+import { cpuNs } from './process-cpu.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ECHO = fileURLToPath(new URL('./relay-echo.js', import.meta.url));
@@ -74,19 +75,6 @@ function userauthData(keyBlob: Uint8Array, i: number): Uint8Array {
   const sid = new Uint8Array(32);
   new DataView(sid.buffer).setUint32(0, i);
   return new SshWriter().string(sid).byte(50).string('bench').string('ssh-connection').string('publickey').bool(true).string('ssh-ed25519').string(keyBlob).bytes();
-}
-
-/** CPU time of a process so far, all its threads, in ns: the first field of each thread's schedstat. */
-function cpuNs(pid: number): number {
-  let ns = 0;
-  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      /* the thread ended meanwhile */
-    }
-  }
-  return ns;
 }
 
 /** CPU µs per operation of each process, over `n` operations since `before` (from cpuNs). */

@@ -10,7 +10,7 @@
  * Bounded loops; figures printed, never asserted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { queueIdFromPublicKey, type QueueKeyPair } from '../src/protocol/queue-i
 import { sodiumReady, type Sodium } from '../src/protocol/sodium.js';
 import { signRelayProof } from '../src/relay/relay-proof.js';
 import { RelayClient } from '../src/transport/relay-client.js';
+import { cpuNs, rssBytes } from './process-cpu.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const QUEUES = 1000;
@@ -27,24 +28,11 @@ const SOCKET_MESSAGES = 20_000;
 const HTTP_MESSAGES = 2_000;
 const IDLE_QUEUES = 10_000;
 const ECHO = 2000;
-const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 export function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 }
 export const ms = (x: number): string => `${x.toFixed(2)} ms`;
-
-/** CPU seconds (user + system) of a process so far, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) * 1024;
-}
 
 async function startRelay(dataDir: string, nodeFlags: string[] = []): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
   const child = spawn(process.execPath, [...nodeFlags, CLI, 'server', '--listen', '127.0.0.1:0', '--data', dataDir, '--rate-limit', 'off'], {
@@ -89,7 +77,7 @@ export interface CycleResult {
  */
 export async function fullCycle(sodium: Sodium, url: string, pid: number | number[], total: number, socket: boolean, readerUrl = url, early = false): Promise<CycleResult> {
   const pids = typeof pid === 'number' ? [pid] : pid;
-  const relayCpuNow = (): number => pids.reduce((a, p) => a + cpuSeconds(p), 0);
+  const relayCpuNow = (): number => pids.reduce((a, p) => a + cpuNs(p), 0);
   const keys = newKeys(sodium, QUEUES);
   const ids = keys.map((k) => queueIdFromPublicKey(sodium, k.publicKey));
   const byId = new Map(keys.map((k, i) => [ids[i]!, k]));
@@ -140,7 +128,7 @@ export async function fullCycle(sodium: Sodium, url: string, pid: number | numbe
     perSec: (total / wall) * 1000,
     p50: pct(lat, 50),
     p99: pct(lat, 99),
-    relayCpuUsPerMsg: (relayCpu * 1e6) / total,
+    relayCpuUsPerMsg: relayCpu / 1000 / total,
     clientCpuUsPerMsg: (client.user + client.system) / total,
   };
 }
