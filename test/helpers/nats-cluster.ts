@@ -56,8 +56,29 @@ function hasSyncInterval(): boolean {
   return syncInterval;
 }
 
+/**
+ * A clustered start on loopback with nats-server 2.9 (this machine's) sometimes never elects a
+ * JetStream metadata leader: the nodes dial each other at once, close each other's routes as
+ * "Duplicate Route", and keep waiting for routing (3 in 150 starts here; a start that works takes
+ * 0.15-0.6 s). Routing every node to one seed made it worse (most starts failed). So a start gets
+ * this long, and a failed one is thrown away and made again on fresh ports.
+ */
+const START_WAIT_MS = 10_000;
+const START_ATTEMPTS = 3;
+
 /** Starts `size` JetStream nodes (1, or 3 clustered) and waits until JetStream is ready on each (clustered: a metadata leader is known). */
 export async function startNats(size: 1 | 3 = 1): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(size);
+    } catch (e) {
+      if (attempt >= START_ATTEMPTS) throw e;
+      process.stderr.write(`nats-cluster: start ${attempt} of ${START_ATTEMPTS} failed, starting again: ${String(e).split('\n')[0]}\n`);
+    }
+  }
+}
+
+async function startOnce(size: 1 | 3): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'latch-test-nats-'));
   dirs.add(dir);
   const clientPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
@@ -84,16 +105,22 @@ export async function startNats(size: 1 | 3 = 1): Promise<NatsCluster> {
     running.add(child);
     child.once('exit', () => running.delete(child));
     let log = '';
+    let up = false;
     starts.push(
       new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`nats-server n${i} did not start:\n${log}`)), 30_000);
+        const timer = setTimeout(() => reject(new Error(`nats-server n${i} did not start:\n${log}`)), START_WAIT_MS);
         child.stderr!.setEncoding('utf8');
         child.stderr!.on('data', (c: string) => {
+          // Read on after the start (a full pipe would block the node), but act only once: an
+          // unref() on a later line (a peer's route closing) undid kill9()'s ref(), so the
+          // process could exit while it waited for the node's exit.
+          if (up) return;
           if (log.length < 100_000) log += c;
           // Clustered, "ready" comes before the nodes have elected a JetStream metadata leader, and
           // until then every JetStream request times out (a `latch server` started at that moment
           // exits with "TimeoutError: timeout"): wait for each node to know the leader too.
           if (/Server is ready/.test(log) && (size === 1 || /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/.test(log))) {
+            up = true;
             clearTimeout(timer);
             // Once up, a NATS node must not keep a test file or the bench alive: it dies with the
             // process (below). Not before: while starting it is all the event loop waits on.
@@ -122,13 +149,15 @@ export async function startNats(size: 1 | 3 = 1): Promise<NatsCluster> {
     };
     nodes.push(node);
   }
-  await Promise.all(starts);
-  return {
-    nodes,
-    urls: nodes.map((n) => n.url).join(','),
-    async stop() {
-      await Promise.all(nodes.map((n) => n.kill9()));
-      rmSync(dir, { recursive: true, force: true });
-    },
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.kill9()));
+    rmSync(dir, { recursive: true, force: true });
   };
+  try {
+    await Promise.all(starts);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { nodes, urls: nodes.map((n) => n.url).join(','), stop };
 }
