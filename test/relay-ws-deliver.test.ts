@@ -216,3 +216,44 @@ test('sends over the socket are charged to the per-IP request bucket that HTTP s
     await own.stop();
   }
 });
+
+test('a reader that stops reading: deliveries wait while its socket is full, then every message comes once, in order (§3.5)', async () => {
+  // Its own relay, at the default 64 KiB limit: 300 messages of 60 KiB are ~24 MB of deliver
+  // frames, far more than the 1 MiB the relay lets queue on a socket plus loopback's buffers.
+  const big = await startRelayProcess({ args: ['--rate-limit', 'off'] });
+  const reader = await openWsClient(big.url);
+  const writer = await openWsClient(big.url);
+  try {
+    const q = await newQueue();
+    reader.send(subscribe(q));
+    assert.equal((await reader.next()).op, 'subscribed');
+    reader.ws.pause(); // stops reading the socket: what the relay writes piles up
+    const N = 300;
+    const bodyOf = (i: number) => {
+      const b = new Uint8Array(60 * 1024).fill(i % 251);
+      new DataView(b.buffer).setUint32(0, i);
+      return b;
+    };
+    const ids: string[] = [];
+    for (let i = 0; i < N; i++) {
+      writer.send({ op: 'send', queue: q.id, cid: `slow${String(i).padStart(12, '0')}`, body: encodeBase64url(bodyOf(i)) });
+      const s = await writer.next();
+      assert.equal(s.op, 'stored', JSON.stringify(s));
+      ids.push(s.id);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    reader.ws.resume();
+    for (let i = 0; i < N; i++) {
+      const d = await reader.next();
+      assert.equal(d.op, 'deliver');
+      assert.equal(d.id, ids[i], `delivery ${i}`);
+      assert.equal(d.body, encodeBase64url(bodyOf(i)));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(reader.frames, [], 'nothing more: each message once');
+  } finally {
+    reader.close();
+    writer.close();
+    await big.stop();
+  }
+});

@@ -25,7 +25,7 @@ import {
 } from './relay-ws-frame.js';
 import { clientAddress } from '../util/client-address.js';
 import { bumpCount } from './count-by-key.js';
-import { corkUntilTick } from '../util/cork-until-tick.js';
+import { corkUntilTick, flushCorked } from '../util/cork-until-tick.js';
 
 export const MAX_SUBSCRIPTIONS_PER_SOCKET = 1000;
 /** Open sockets per client IP (PROTOCOL.md §3.5): bounds the memory and wake fan-out one client can hold. */
@@ -397,6 +397,10 @@ export class RelayWebSocketHub {
   }
 
   #congested(conn: Conn): boolean {
+    if (conn.ws.bufferedAmount <= MAX_BUFFERED_BYTES) return false;
+    // Frames corked this turn count in bufferedAmount but were never offered to the reader:
+    // written out, what the kernel takes leaves the count, and only the rest is the reader's.
+    flushCorked(conn.socket);
     return conn.ws.bufferedAmount > MAX_BUFFERED_BYTES;
   }
 
