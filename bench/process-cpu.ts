@@ -11,13 +11,17 @@ import { readFileSync, readdirSync } from 'node:fs';
  */
 export function cpuNs(pid: number): number {
   let ns = 0;
+  let read = 0;
   for (const t of readdirSync(`/proc/${pid}/task`)) {
     try {
       ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      read++;
     } catch {
       /* the thread ended meanwhile */
     }
   }
+  // A kernel without scheduler statistics would otherwise read as a process that used no CPU.
+  if (read === 0 || !Number.isFinite(ns)) throw new Error(`bench: no CPU time readable for process ${pid} (/proc/${pid}/task/*/schedstat)`);
   return ns;
 }
 

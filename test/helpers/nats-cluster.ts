@@ -133,6 +133,11 @@ async function startOnce(size: 1 | 3): Promise<NatsCluster> {
           clearTimeout(timer);
           reject(new Error(`nats-server n${i} exited (${code}):\n${log}`));
         });
+        // A spawn that fails (EAGAIN, EMFILE under load) emits only 'error': a failed start, retried.
+        child.once('error', (e) => {
+          clearTimeout(timer);
+          reject(new Error(`nats-server n${i} did not spawn: ${e.message}`));
+        });
       }),
     );
     const node: NatsNode = {
