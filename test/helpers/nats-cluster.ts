@@ -145,7 +145,8 @@ async function startOnce(size: 1 | 3): Promise<NatsCluster> {
       clientPort: clientPorts[i]!,
       child,
       async kill9() {
-        if (child.exitCode !== null || child.signalCode !== null) return;
+        // A child that never spawned (pid undefined) has no exit to wait for.
+        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
         const gone = new Promise((r) => child.once('exit', r));
         child.ref(); // waiting for its exit must keep the process alive
         child.kill('SIGKILL');
