@@ -221,8 +221,8 @@ test('a reader that stops reading: deliveries wait while its socket is full, the
   // Its own relay, at the default 64 KiB limit: 300 messages of 60 KiB are ~24 MB of deliver
   // frames, far more than the 1 MiB the relay lets queue on a socket plus loopback's buffers.
   const big = await startRelayProcess({ args: ['--rate-limit', 'off'] });
-  const reader = await openWsClient(big.url);
-  const writer = await openWsClient(big.url);
+  const reader = await open(big.url);
+  const writer = await open(big.url);
   try {
     const q = await newQueue();
     reader.send(subscribe(q));

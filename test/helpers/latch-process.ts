@@ -31,6 +31,11 @@ const killAll = (): void => {
 after(killAll);
 process.on('exit', killAll);
 
+/** Kills `child`, if it still runs, once the test file's tests are done or the process exits. */
+export function killWhenDone(child: ChildProcess): void {
+  all.push(child);
+}
+
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `latch-test-${prefix}-`));
 }
@@ -44,7 +49,7 @@ export function latch(args: string[], opts: { home?: string; env?: NodeJS.Proces
   if (db !== undefined) env.LATCH_CUSTODY_DB = db;
   if (opts.home) env.LATCH_HOME = opts.home;
   const child = spawn(process.execPath, [LATCH_CLI, ...args], { env, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
-  all.push(child);
+  killWhenDone(child);
   const buf = { stdout: '', stderr: '' };
   const waiters: { re: RegExp; stream: 'stdout' | 'stderr'; resolve: (m: RegExpMatchArray) => void }[] = [];
   for (const stream of ['stdout', 'stderr'] as const) {

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { LATCH_CLI, PASSPHRASE, latch, latchRun, newAuthenticator, pairComputer, startLatchServer, tempDir, type LatchServer, type LatchProcess } from './latch-process.js';
+import { LATCH_CLI, PASSPHRASE, killWhenDone, latch, latchRun, newAuthenticator, pairComputer, startLatchServer, tempDir, type LatchServer, type LatchProcess } from './latch-process.js';
 
 export interface Watched {
   readonly child: ChildProcess;
@@ -17,12 +17,6 @@ export interface Watched {
   stop(): Promise<void>;
 }
 
-// One exit listener for every child (one per child passed Node's limit of 10 listeners).
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
-
 /** `latch ARGS` with a stdin pipe (for `device run`, which reads answers there). */
 export function latchInteractive(args: string[], home: string, env: NodeJS.ProcessEnv = {}): Watched {
   const child = spawn(process.execPath, [LATCH_CLI, ...args], {
@@ -32,8 +26,7 @@ export function latchInteractive(args: string[], home: string, env: NodeJS.Proce
   const buf = { stdout: '', stderr: '' };
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (buf.stdout += c));
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (buf.stderr += c));
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+  killWhenDone(child);
   return {
     child,
     stderr: () => buf.stderr,
