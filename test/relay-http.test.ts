@@ -46,7 +46,7 @@ function assertError(r: { status: number; json: any }, status: number, code: str
 
 async function healthy(): Promise<void> {
   const r = await call('GET', '/v1/health');
-  assert.deepEqual(r.json, { ok: true, service: 'latch-relay', protocol: 3 });
+  assert.deepEqual(r.json, { ok: true, service: 'latch-relay', protocol: 4 });
 }
 
 test('health', healthy);

@@ -1,6 +1,7 @@
 /**
  * Protocol 2 of `/v1/ws` (PROTOCOL.md §3.5): sends with client message ids, `deliver` frames
- * that carry the body, batched acks; and what the relay does with bad input on them. Against a
+ * that carry the body, batched acks; protocol 4's binary send and deliver frames (§3.5.1); and
+ * what the relay does with bad input on them. Against a
  * real relay process (`latch server`).
  */
 import { test, after, before } from 'node:test';
@@ -8,6 +9,7 @@ import assert from 'node:assert/strict';
 import { encodeBase64url } from '../src/protocol/base64url.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { signRelayProof } from '../src/relay/relay-proof.js';
+import { encodeBinarySend, parseBinaryServerFrame } from '../src/relay/relay-ws-binary-frame.js';
 import { startRelayProcess, type RelayProcess } from './helpers/relay-process.js';
 import { newQueue, octets, type TestQueue } from './helpers/relay-keys.js';
 import { openWsClient } from './helpers/ws-test-client.js';
@@ -175,6 +177,84 @@ test('bad send and ack frames get an error frame with a stable code; an oversize
   }
 });
 
+test('binary frames (protocol 4, §3.5.1): a binary send is stored once per cid, whichever encoding retries it; binary subscriptions get binary delivers, others JSON', async () => {
+  const writer = await open();
+  const binaryReader = await open();
+  const jsonReader = await open();
+  try {
+    const q = await newQueue();
+    binaryReader.send({ ...subscribe(q), binary: true });
+    assert.deepEqual(await binaryReader.next(), { op: 'subscribed', queue: q.id });
+    jsonReader.send(subscribe(q));
+    assert.deepEqual(await jsonReader.next(), { op: 'subscribed', queue: q.id });
+    const body = new Uint8Array(1024).map((_, i) => (i * 7) & 0xff); // the largest this relay takes
+    const cid = 'bin-aaaaaaaaaaaaaaaa';
+    writer.send(encodeBinarySend({ queue: q.id, cid, body }));
+    const stored = await writer.next();
+    assert.equal(stored.op, 'stored');
+    assert.equal(stored.cid, cid);
+    const raw = await binaryReader.next();
+    assert.ok(raw.binary instanceof Buffer, 'a binary frame');
+    const d = parseBinaryServerFrame(raw.binary);
+    assert.ok(d);
+    assert.deepEqual([d.queue, d.id, Buffer.from(d.body).equals(Buffer.from(body))], [q.id, stored.id, true]);
+    assert.ok(Math.abs(d.receivedAt - Date.now() / 1000) < 60);
+    const j = await jsonReader.next();
+    assert.deepEqual({ ...j, received_at: 0 }, { op: 'deliver', queue: q.id, id: stored.id, body: encodeBase64url(body), received_at: 0 });
+    // A retry, binary or JSON, is the same message.
+    writer.send(encodeBinarySend({ queue: q.id, cid, body }));
+    assert.deepEqual(await writer.next(), { op: 'stored', cid, id: stored.id });
+    writer.send({ op: 'send', queue: q.id, cid, body: encodeBase64url(body) });
+    assert.deepEqual(await writer.next(), { op: 'stored', cid, id: stored.id });
+    assert.deepEqual((await list(q)).map((m) => m.id), [stored.id]);
+    // Subscribing again without `binary` turns this subscription's deliveries back to JSON.
+    binaryReader.send(subscribe(q));
+    assert.deepEqual(await binaryReader.next(), { op: 'subscribed', queue: q.id });
+    assert.equal((await binaryReader.next()).op, 'deliver');
+  } finally {
+    writer.close();
+    binaryReader.close();
+    jsonReader.close();
+  }
+});
+
+test('bad binary frames get an error frame with a stable code (queue and cid echoed when readable); an oversized one closes with 1009; others are served', async () => {
+  const c = await open();
+  const bystander = await open();
+  try {
+    const q = await newQueue();
+    const cid = 'binbad-aaaaaaaaaaaa';
+    const good = Buffer.from(encodeBinarySend({ queue: q.id, cid, body: octets('x') }));
+    // [frame, code, what the error echoes]
+    const cases: [Uint8Array, string, 'nothing' | 'queue' | 'queue and cid'][] = [
+      [new Uint8Array(0), 'bad_frame', 'nothing'],
+      [Buffer.from([1, 2, 3]), 'bad_frame', 'nothing'],
+      [Buffer.concat([Buffer.from([2]), good.subarray(1)]), 'bad_frame', 'nothing'], // the relay's deliver type
+      [Buffer.concat([Buffer.from([9]), good.subarray(1)]), 'bad_frame', 'nothing'],
+      [good.subarray(0, 20), 'bad_frame', 'queue'], // cid cut short
+      [good.subarray(0, good.length - 1), 'empty_message', 'queue and cid'],
+      [Buffer.concat([good.subarray(0, good.length - 1), Buffer.alloc(1025)]), 'message_too_large', 'queue and cid'],
+    ];
+    for (const [frame, code, echo] of cases) {
+      c.send(frame);
+      const f = await c.next();
+      assert.equal(f.op, 'error', code);
+      assert.equal(f.code, code);
+      assert.equal(f.queue, echo === 'nothing' ? undefined : q.id, code);
+      assert.equal(f.cid, echo === 'queue and cid' ? cid : undefined, code);
+    }
+    c.send(good);
+    assert.equal((await c.next()).op, 'stored', 'the socket still serves');
+    c.ws.send(new Uint8Array(65536 + 1));
+    assert.equal(await c.closed, 1009);
+    bystander.send(encodeBinarySend({ queue: q.id, cid: 'binby-aaaaaaaaaaaaa', body: octets('still here') }));
+    assert.equal((await bystander.next()).op, 'stored');
+  } finally {
+    c.close();
+    bystander.close();
+  }
+});
+
 test('a closed queue refuses sends over the socket with queue_closed', async () => {
   const c = await open();
   try {
@@ -198,7 +278,11 @@ test('sends over the socket are charged to the per-IP request bucket that HTTP s
   try {
     const c = await open(own.url);
     const q = await newQueue();
-    for (let i = 0; i < 40; i++) c.send(sendFrame(q, `rl-${String(i).padStart(16, '0')}`, 'x'));
+    // Every other one binary (protocol 4, §3.5.1): both encodings are charged alike.
+    for (let i = 0; i < 40; i++) {
+      const cid = `rl-${String(i).padStart(16, '0')}`;
+      c.send(i % 2 === 0 ? sendFrame(q, cid, 'x') : encodeBinarySend({ queue: q.id, cid, body: octets('x') }));
+    }
     let stored = 0;
     let limited = 0;
     for (let i = 0; i < 40; i++) {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { WebSocket } from 'ws';
 import { parseClientFrame } from '../src/relay/relay-ws-frame.js';
+import { encodeBinaryDeliver, encodeBinarySend, parseBinaryClientFrame, parseBinaryServerFrame } from '../src/relay/relay-ws-binary-frame.js';
 import { startRelayProcess, type RelayProcess } from './helpers/relay-process.js';
 import { newQueue, octets, type TestQueue } from './helpers/relay-keys.js';
 import { openWsClient } from './helpers/ws-test-client.js';
@@ -160,19 +161,64 @@ test('fuzz: the frame parser never throws and accepts only exact frames', () => 
   );
 });
 
+/** Sends each frame, expects an error frame for each, then that the socket and the relay still serve. */
+async function eachAnErrorThenServing(c: Awaited<ReturnType<typeof open>>, frames: (string | Uint8Array)[]): Promise<void> {
+  for (const f of frames) c.send(f);
+  for (let i = 0; i < frames.length; i++) assert.equal((await c.next()).op, 'error');
+  const q = await newQueue();
+  c.send(subscribe(q));
+  assert.deepEqual(await c.next(), { op: 'subscribed', queue: q.id });
+  assert.equal((await fetch(relay.url + '/v1/health')).status, 200);
+}
+
+test('fuzz: the binary frame parsers never throw; what they accept is the one encoding of what they return', () => {
+  const queue = 'AAAAAAAAAAAAAAAAAAAAAA';
+  const validSend = encodeBinarySend({ queue, cid: 'AAAAAAAAAAAAAAAAAAAAAA', body: new Uint8Array([104, 105]) });
+  const validDeliver = encodeBinaryDeliver({ queue, id: '12', receivedAt: 1700000000, body: new Uint8Array([1]) });
+  const mutate = (v: Uint8Array) =>
+    fc
+      .tuple(fc.nat(), fc.uint8Array({ maxLength: 3 }), fc.nat({ max: 3 }))
+      .map(([i, ins, del]) => {
+        const at = i % (v.length + 1);
+        return Uint8Array.from([...v.subarray(0, at), ...ins, ...v.subarray(at + del)]);
+      });
+  const inputs = fc.oneof(fc.uint8Array({ maxLength: 120 }), mutate(validSend), mutate(validDeliver));
+  fc.assert(
+    fc.property(inputs, fc.integer({ min: 1, max: 70000 }), (bytes, max) => {
+      const r = parseBinaryClientFrame(bytes, max);
+      if (r.ok) {
+        assert.deepEqual(encodeBinarySend(r.frame), bytes);
+        assert.ok(r.frame.body.length >= 1 && r.frame.body.length <= max);
+      } else assert.ok(['bad_frame', 'empty_message', 'message_too_large'].includes(r.code));
+      const d = parseBinaryServerFrame(bytes);
+      if (d !== undefined) assert.deepEqual(encodeBinaryDeliver(d), bytes);
+    }),
+    { numRuns: 5000 },
+  );
+});
+
+test('fuzz: random binary frames over a live socket each get an error frame, and the relay keeps serving', async () => {
+  const c = await open();
+  try {
+    // Not a valid send: the first byte is anything but 0x01, or the frame stops before a body.
+    const frames = fc.sample(
+      fc.oneof(
+        fc.uint8Array({ minLength: 1, maxLength: 200 }).filter((b) => b[0] !== 1),
+        fc.uint8Array({ maxLength: 18 }).map((b) => Uint8Array.from([1, ...b])),
+      ),
+      300,
+    );
+    await eachAnErrorThenServing(c, frames);
+  } finally {
+    c.close();
+  }
+});
+
 test('fuzz: random frames over a live socket never break the relay', async () => {
   const c = await open();
   try {
     const frames = fc.sample(fc.oneof(fc.string({ maxLength: 200 }), fc.json({ maxDepth: 3 }), fc.string({ unit: 'binary', maxLength: 100 })), 300);
-    for (const f of frames) c.send(f);
-    for (let i = 0; i < frames.length; i++) {
-      const f = await c.next();
-      assert.equal(f.op, 'error');
-    }
-    const q = await newQueue();
-    c.send(subscribe(q));
-    assert.deepEqual(await c.next(), { op: 'subscribed', queue: q.id });
-    assert.equal((await fetch(relay.url + '/v1/health')).status, 200);
+    await eachAnErrorThenServing(c, frames);
   } finally {
     c.close();
   }

@@ -20,11 +20,11 @@ import type { QueueWakes } from './queue-notifier.js';
  * at the time of the append ("0": none); see Arrival.
  * `ok: false` means the queue is closed; the message was not stored. `duplicate` means the
  * client message id was seen within the dedup window: nothing new was stored and `id` is the
- * first copy's (PROTOCOL.md §3.5.2).
+ * first copy's (PROTOCOL.md §3.5, "send").
  */
 export type PutResult = { ok: true; id: string; duplicate: boolean; previousId?: string } | { ok: false; reason: 'closed' };
 
-/** How long a client message id is remembered for deduplication (PROTOCOL.md §3.5.2). */
+/** How long a client message id is remembered for deduplication (PROTOCOL.md §3.5, "send"). */
 export const DEDUP_WINDOW_MS = 10 * 60 * 1000;
 
 /** Client message ids (`cid`): 16..64 base64url characters, chosen at random by the sender. */

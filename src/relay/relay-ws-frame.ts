@@ -1,7 +1,8 @@
 /**
- * WebSocket frames of `/v1/ws` (PROTOCOL.md §3.5), protocol 3. Pure and strict: a client frame
+ * WebSocket frames of `/v1/ws` (PROTOCOL.md §3.5), protocol 4. Pure and strict: a client frame
  * is one JSON object with exactly the fields of its op; anything else is `bad_frame`.
- *   {"op":"subscribe","queue":"<id>","auth":"v1 <pk> <ts> <sig>"[,"deliver":true[,"early":true]]}  (early: protocol 3)
+ *   {"op":"subscribe","queue":"<id>","auth":"v1 <pk> <ts> <sig>"[,"deliver":true[,"early":true][,"binary":true]]}
+ *     (early: protocol 3; binary: protocol 4, deliveries as binary frames, relay-ws-binary-frame.ts)
  *   {"op":"unsubscribe","queue":"<id>"}
  *   {"op":"send","queue":"<id>","cid":"<client message id>","body":"<b64url>"}      (protocol 2)
  *   {"op":"ack","ref":"<ref>","acks":{"<id>":["<msg id>",...],...}}                 (protocol 2)
@@ -11,11 +12,14 @@ import { isQueueId } from '../protocol/queue-id.js';
 import { CLIENT_MESSAGE_ID_PATTERN, isMessageId } from './relay-store.js';
 
 /** The relay protocol version: on `/v1/health` and in the `ready` frame (§3.3, §3.5). */
-export const RELAY_PROTOCOL_VERSION = 3;
+export const RELAY_PROTOCOL_VERSION = 4;
 
 export type ClientFrame =
-  /** `early` (protocol 3, §3.6): deliveries may precede the commit; only with `deliver`. */
-  | { op: 'subscribe'; queue: string; auth: string; deliver: boolean; early: boolean }
+  /**
+   * `early` (protocol 3, §3.6): deliveries may precede the commit. `binary` (protocol 4, §3.5.1):
+   * deliveries come as binary frames. Both only with `deliver`.
+   */
+  | { op: 'subscribe'; queue: string; auth: string; deliver: boolean; early: boolean; binary: boolean }
   | { op: 'unsubscribe'; queue: string }
   | { op: 'send'; queue: string; cid: string; body: Uint8Array }
   | { op: 'ack'; ref: string; acks: Map<string, string[]> };
@@ -90,13 +94,15 @@ export function parseClientFrame(text: string, maxMessageBytes = 65536): FramePa
   if (o.op === 'ack' ? text.length > MAX_ACK_FRAME_BYTES : o.op !== 'send' && text.length > MAX_CLIENT_FRAME_BYTES) return fail('frame too large');
   switch (o.op) {
     case 'subscribe': {
-      if (!hasExactKeys(o, ['op', 'queue', 'auth'], ['deliver', 'early'])) return fail('subscribe takes op, queue, auth and optionally deliver and early');
+      if (!hasExactKeys(o, ['op', 'queue', 'auth'], ['deliver', 'early', 'binary'])) return fail('subscribe takes op, queue, auth and optionally deliver, early and binary');
       if (queue === undefined) return fail('bad queue id');
       if (typeof o.auth !== 'string' || o.auth.length > 256) return fail('auth must be a proof string');
       if (o.deliver !== undefined && typeof o.deliver !== 'boolean') return fail('deliver must be true or false');
       if (o.early !== undefined && typeof o.early !== 'boolean') return fail('early must be true or false');
       if (o.early === true && o.deliver !== true) return fail('early needs deliver: true');
-      return { ok: true, frame: { op: 'subscribe', queue, auth: o.auth, deliver: o.deliver === true, early: o.early === true } };
+      if (o.binary !== undefined && typeof o.binary !== 'boolean') return fail('binary must be true or false');
+      if (o.binary === true && o.deliver !== true) return fail('binary needs deliver: true');
+      return { ok: true, frame: { op: 'subscribe', queue, auth: o.auth, deliver: o.deliver === true, early: o.early === true, binary: o.binary === true } };
     }
     case 'unsubscribe':
       if (!hasExactKeys(o, ['op', 'queue'])) return fail('unsubscribe takes exactly op, queue');

@@ -3,7 +3,8 @@
  * either {"op":"wake"} whenever a message is stored there (protocol 1: it fetches over HTTP), or,
  * when it subscribed with "deliver":true (protocol 2), {"op":"deliver"} frames carrying the
  * message itself, and acks them in batches on the same socket. Any client may also send
- * messages over it, each with a client message id that makes a retried send store once.
+ * messages over it, each with a client message id that makes a retried send store once. From
+ * protocol 4 the frames that carry a body (send, deliver) may be binary (§3.5.1).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -21,8 +22,10 @@ import {
   maxFrameBytes,
   parseClientFrame,
   type ClientFrame,
+  type FrameParse,
   type ServerFrame,
 } from './relay-ws-frame.js';
+import { encodeBinaryDeliver, parseBinaryClientFrame, type BinarySendParse } from './relay-ws-binary-frame.js';
 import { clientAddress } from '../util/client-address.js';
 import { bumpCount } from './count-by-key.js';
 import { corkUntilTick, flushCorked } from '../util/cork-until-tick.js';
@@ -72,6 +75,8 @@ interface Sub {
   deliver: boolean;
   /** Deliveries may precede the commit (protocol 3, §3.6 "Early delivery"). */
   early: boolean;
+  /** Deliveries go out as binary frames (protocol 4, §3.5.1). */
+  binary: boolean;
   unlisten: () => void;
   cursor: bigint;
   /** Everything stored up to `cursor` was delivered and nothing is being read: a new message can go out at once. */
@@ -179,13 +184,11 @@ export class RelayWebSocketHub {
 
   async #onFrame(conn: Conn, data: RawData, isBinary: boolean): Promise<void> {
     conn.alive = true;
-    if (isBinary) {
-      if (!this.#takeFrame(conn)) return;
-      this.#send(conn, { op: 'error', code: 'bad_frame', message: 'frames must be text JSON' });
-      return;
-    }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
-    const parsed = parseClientFrame(text, this.#opts.maxMessageBytes);
+    // Only a send may be binary (§3.5.1); both encodings then take the same path, so a binary
+    // send is charged, deduplicated and answered as a JSON one.
+    const parsed: FrameParse = isBinary
+      ? sendFrame(parseBinaryClientFrame(Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data, this.#opts.maxMessageBytes))
+      : parseClientFrame(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'), this.#opts.maxMessageBytes);
     if (!parsed.ok) {
       if (!this.#takeFrame(conn)) return;
       const { ok: _ok, ...rest } = parsed;
@@ -277,7 +280,7 @@ export class RelayWebSocketHub {
       // The socket may have closed while the proof was being checked; #drop has already run.
       if (conn.ws.readyState !== WebSocket.OPEN) return;
       bumpCount(this.#subsByIp, conn.remote, 1);
-      const s: Sub = { queue, deliver: frame.deliver, early: frame.early, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false, carried: new Map(), heldEarly: undefined };
+      const s: Sub = { queue, deliver: frame.deliver, early: frame.early, binary: frame.binary, unlisten: () => {}, cursor: 0n, caughtUp: false, pumping: false, again: false, carried: new Map(), heldEarly: undefined };
       if (s.early) bumpCount(this.#earlyByQueue, queue, 1);
       s.unlisten = this.#opts.notifier.listen(queue, (m, early) => this.#onStored(conn, s, m, early === true));
       conn.subs.set(queue, s);
@@ -288,6 +291,7 @@ export class RelayWebSocketHub {
       sub.deliver = frame.deliver;
       if (sub.early !== frame.early) bumpCount(this.#earlyByQueue, queue, frame.early ? 1 : -1);
       sub.early = frame.early;
+      sub.binary = frame.binary;
       sub.cursor = 0n;
       sub.caughtUp = false;
       sub.carried.clear();
@@ -393,7 +397,9 @@ export class RelayWebSocketHub {
   #deliver(conn: Conn, sub: Sub, m: StoredMessage, id: bigint): void {
     sub.cursor = id;
     releaseHeldEarly(sub, id);
-    this.#send(conn, { op: 'deliver', queue: sub.queue, id: m.id, body: encodeBase64url(m.body), received_at: Math.floor(m.receivedAt / 1000) });
+    const receivedAt = Math.floor(m.receivedAt / 1000);
+    if (sub.binary) this.#sendBytes(conn, encodeBinaryDeliver({ queue: sub.queue, id: m.id, receivedAt, body: m.body }));
+    else this.#send(conn, { op: 'deliver', queue: sub.queue, id: m.id, body: encodeBase64url(m.body), received_at: receivedAt });
   }
 
   #congested(conn: Conn): boolean {
@@ -455,6 +461,12 @@ export class RelayWebSocketHub {
     conn.ws.send(encodeServerFrame(frame));
   }
 
+  #sendBytes(conn: Conn, frame: Uint8Array): void {
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    corkUntilTick(conn.socket);
+    conn.ws.send(frame, { binary: true });
+  }
+
   #drop(conn: Conn): void {
     for (const sub of conn.subs.values()) {
       if (sub.early) bumpCount(this.#earlyByQueue, sub.queue, -1);
@@ -500,4 +512,9 @@ export class RelayWebSocketHub {
 /** Message `id` was committed or delivered: a hold on early delivery for it (or an earlier one) ends. */
 function releaseHeldEarly(sub: Sub, id: bigint): void {
   if (sub.heldEarly !== undefined && id >= sub.heldEarly) sub.heldEarly = undefined;
+}
+
+/** A binary send's parse as the JSON frame parse it stands for. */
+function sendFrame(p: BinarySendParse): FrameParse {
+  return p.ok ? { ok: true, frame: { op: 'send', ...p.frame } } : p;
 }

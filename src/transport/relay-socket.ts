@@ -6,6 +6,7 @@
  *
  * A relay that speaks protocol 2 says so in its first frame (`ready`); with an older relay the
  * socket only carries wakes (subscriptions without `deliver`) and sends and acks go over HTTP.
+ * With a protocol-4 relay, sends and deliveries travel as binary frames (§3.5.1).
  */
 import { decodeBase64url, encodeBase64url } from '../protocol/base64url.js';
 import type { QueueKeyPair } from '../protocol/queue-id.js';
@@ -13,6 +14,7 @@ import type { Sodium } from '../protocol/sodium.js';
 import { LatchError } from '../util/latch-error.js';
 import { signRelayProof } from '../relay/relay-proof.js';
 import { MAX_ACK_IDS_PER_FRAME, parseServerFrame } from '../relay/relay-ws-frame.js';
+import { encodeBinarySend, parseBinaryServerFrame } from '../relay/relay-ws-binary-frame.js';
 
 /** The subset of the WebSocket API used here (browser WebSocket and `ws` both have it). */
 
@@ -24,11 +26,16 @@ export interface SentMessage {
 
 export interface WebSocketLike {
   readonly readyState: number;
+  /**
+   * How binary frames arrive: a browser's default ('blob') cannot be read synchronously, so it is
+   * set to 'arraybuffer'; `ws` gives Buffers ('nodebuffer'). Absent: no binary frames are asked for.
+   */
+  binaryType?: string;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: unknown) => void) | null;
   onerror: ((ev: unknown) => void) | null;
-  send(data: string): void;
+  send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
 }
 export type WebSocketCtor = new (url: string) => WebSocketLike;
@@ -103,6 +110,8 @@ export class RelaySocket {
   #v2 = false;
   /** ... and >= 3: a subscription may ask for early delivery (§3.6). */
   #v3 = false;
+  /** ... and >= 4, and this socket reads binary frames: sends and deliveries are binary (§3.5.1). */
+  #v4 = false;
   #open = false;
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -174,7 +183,7 @@ export class RelaySocket {
     if (!this.ready) return Promise.reject(lostSocket());
     return new Promise((resolve, reject) => {
       this.#sends.set(cid, { resolve, reject });
-      this.#ws!.send(JSON.stringify({ op: 'send', queue: queueId, cid, body: encodeBase64url(body) }));
+      this.#ws!.send(this.#v4 ? encodeBinarySend({ queue: queueId, cid, body }) : JSON.stringify({ op: 'send', queue: queueId, cid, body: encodeBase64url(body) }));
     });
   }
 
@@ -248,6 +257,9 @@ export class RelaySocket {
       return;
     }
     this.#ws = ws;
+    // A browser hands binary frames over as Blobs unless told otherwise (read asynchronously,
+    // they could overtake the text frames after them).
+    if (ws.binaryType === 'blob') ws.binaryType = 'arraybuffer';
     let readyTimer: ReturnType<typeof setTimeout> | undefined;
     const begin = (): void => {
       if (readyTimer !== undefined) clearTimeout(readyTimer);
@@ -264,13 +276,21 @@ export class RelaySocket {
     };
     ws.onmessage = (ev) => {
       if (this.#ws !== ws) return;
-      const text = typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data as Uint8Array);
-      const frame = parseServerFrame(text);
+      if (typeof ev.data !== 'string') {
+        // Binary: only a deliver (§3.5.1), and only on a subscription that asked for it.
+        const bytes = ev.data instanceof Uint8Array ? ev.data : ev.data instanceof ArrayBuffer ? new Uint8Array(ev.data) : undefined;
+        const d = bytes === undefined ? undefined : parseBinaryServerFrame(bytes);
+        if (d === undefined) return; // garbage from the relay: the HTTP re-list still finds the message
+        this.#dispatch(d.queue, { id: d.id, body: d.body, receivedAt: d.receivedAt });
+        return;
+      }
+      const frame = parseServerFrame(ev.data);
       if (frame === undefined) return;
       switch (frame.op) {
         case 'ready':
           this.#v2 = this.protocol2 && frame.protocol >= 2;
           this.#v3 = this.#v2 && frame.protocol >= 3;
+          this.#v4 = this.#v3 && frame.protocol >= 4 && (ws.binaryType === 'arraybuffer' || ws.binaryType === 'nodebuffer');
           begin();
           return;
         case 'subscribed':
@@ -287,8 +307,7 @@ export class RelaySocket {
           } catch {
             return; // a relay that sends garbage: the HTTP re-list still finds the message
           }
-          const m: DeliveredMessage = { id: frame.id, body, receivedAt: frame.received_at };
-          for (const l of this.#listeners) if (l.queues.some((q) => q.id === frame.queue)) l.onDeliver(frame.queue, m);
+          this.#dispatch(frame.queue, { id: frame.id, body, receivedAt: frame.received_at });
           return;
         }
         case 'stored': {
@@ -332,10 +351,15 @@ export class RelaySocket {
     };
   }
 
+  #dispatch(queueId: string, m: DeliveredMessage): void {
+    for (const l of this.#listeners) if (l.queues.some((q) => q.id === queueId)) l.onDeliver(queueId, m);
+  }
+
   #subscribe(listeners: readonly SocketListener[]): void {
     const ws = this.#ws;
     if (ws === undefined) return;
     const v2 = this.#v2;
+    const binary = this.#v4;
     // A queue several listeners share is early only if all of them asked (a subscribe replaces the last).
     const queues = new Map<string, { key: QueueKeyPair; id: string; early: boolean }>();
     for (const l of listeners) for (const q of l.queues) queues.set(q.id, { key: q.key, id: q.id, early: false });
@@ -347,7 +371,11 @@ export class RelaySocket {
       const ts = Math.floor(Date.now() / 1000);
       for (const q of queues.values()) {
         const auth = signRelayProof(sodium, q.key, 'SUBSCRIBE', `/v1/queues/${q.id}`, ts);
-        ws.send(JSON.stringify(v2 ? { op: 'subscribe', queue: q.id, auth, deliver: true, ...(q.early ? { early: true } : {}) } : { op: 'subscribe', queue: q.id, auth }));
+        ws.send(
+          JSON.stringify(
+            v2 ? { op: 'subscribe', queue: q.id, auth, deliver: true, ...(q.early ? { early: true } : {}), ...(binary ? { binary: true } : {}) } : { op: 'subscribe', queue: q.id, auth },
+          ),
+        );
       }
     });
   }
@@ -370,6 +398,7 @@ export class RelaySocket {
     this.#open = false;
     this.#v2 = false;
     this.#v3 = false;
+    this.#v4 = false;
     this.#confirmed.clear();
     const err = lostSocket();
     for (const w of this.#sends.values()) w.reject(err);

@@ -7,10 +7,10 @@ import { WebSocket } from 'ws';
 
 export interface WsTestClient {
   readonly ws: WebSocket;
-  /** Frames received and not yet taken. */
+  /** Frames received and not yet taken; a binary frame is `{ binary: Buffer }`. */
   readonly frames: any[];
   next(): Promise<any>;
-  /** Objects are sent as JSON, strings as they are. */
+  /** Objects are sent as JSON, strings as they are, bytes as a binary frame. */
   send(v: unknown): void;
   /** The close code, once the socket closed. */
   readonly closed: Promise<number>;
@@ -22,8 +22,8 @@ export async function openWsClient(relayUrl: string, maxMessageBytes?: number): 
   const ws = new WebSocket(relayUrl.replace('http', 'ws') + '/v1/ws');
   const frames: any[] = [];
   const waiters: ((v: any) => void)[] = [];
-  ws.on('message', (data) => {
-    const v = JSON.parse(String(data));
+  ws.on('message', (data, isBinary) => {
+    const v = isBinary ? { binary: data as Buffer } : JSON.parse(String(data));
     const w = waiters.shift();
     if (w) w(v);
     else frames.push(v);
@@ -47,14 +47,14 @@ export async function openWsClient(relayUrl: string, maxMessageBytes?: number): 
               resolve(v);
             });
           }),
-    send: (v) => ws.send(typeof v === 'string' ? v : JSON.stringify(v)),
+    send: (v) => ws.send(typeof v === 'string' || v instanceof Uint8Array ? v : JSON.stringify(v)),
     closed,
     close: () => ws.close(),
   };
   // A protocol-2 (or later) relay speaks first (§3.5).
   const ready = await c.next();
   assert.equal(ready.op, 'ready');
-  assert.equal(ready.protocol, 3);
+  assert.equal(ready.protocol, 4);
   if (maxMessageBytes !== undefined) assert.equal(ready.max_message_bytes, maxMessageBytes);
   return c;
 }
