@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { writeFileSync, readFileSync, existsSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withFileLock } from '../src/util/file-lock.js';
@@ -42,6 +42,22 @@ test('a lock left by a dead process is taken over; a live one is waited for, the
   writeFileSync(lock, `${process.pid} someone-else`); // alive: this very process, another holder
   await assert.rejects(withFileLock(lock, () => 'never', { timeoutMs: 200, what: 'the thing' }), { code: 'locked', message: /the thing is locked by another process/ });
   assert.equal(readFileSync(lock, 'utf8'), `${process.pid} someone-else`, 'a live lock is left alone');
+});
+
+test('the lock directory is made on first use (0700); a holder whose lock was taken over and replaced leaves the new one', async () => {
+  const dir = join(tempDir('lock'), 'not', 'yet');
+  const lock = join(dir, 'y.lock');
+  assert.equal(await withFileLock(lock, () => readFileSync(lock, 'utf8').split(' ')[0]), String(process.pid), 'held, with our pid');
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  assert.deepEqual(readdirSync(dir), [], 'released');
+
+  // While we hold it, another process judges it stale, moves it aside and puts its own in place
+  // (takeOver): our release must not delete that one.
+  await withFileLock(lock, () => {
+    renameSync(lock, `${lock}.moved`);
+    writeFileSync(lock, '1 the-new-holder');
+  });
+  assert.equal(readFileSync(lock, 'utf8'), '1 the-new-holder', 'the replacement is left alone');
 });
 
 test('a stale status refresh does not write back over a newer pairing', async () => {

@@ -6,7 +6,7 @@
  * contender had already replaced the stale one), it is linked back; only a second race
  * inside that instant could still cost an update.
  */
-import { openSync, writeSync, closeSync, readFileSync, rmSync, renameSync, linkSync, statSync, mkdirSync } from 'node:fs';
+import { openSync, writeSync, closeSync, readFileSync, rmSync, renameSync, linkSync, statSync, fstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LatchError } from './latch-error.js';
@@ -41,19 +41,30 @@ export async function withFileLock<T>(lockPath: string, fn: () => T | Promise<T>
 }
 
 async function withLockFile<T>(lockPath: string, fn: () => T | Promise<T>, deadline: number, locked: () => LatchError): Promise<T> {
-  mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
   const token = `${process.pid} ${randomBytes(8).toString('hex')}`;
+  // Held open while the lock is ours: an open file's inode cannot be reused, so "the path still
+  // names our file" is one stat compared with this fd's (cheaper than reading the token back, on
+  // a path every authenticator request takes twice, issue 9).
+  let fd: number;
   for (let attempt = 0; ; attempt++) {
     try {
-      const fd = openSync(lockPath, 'wx', 0o600);
+      fd = openSync(lockPath, 'wx', 0o600);
       try {
         writeSync(fd, token);
-      } finally {
+      } catch (e) {
         closeSync(fd);
+        rmSync(lockPath, { force: true });
+        throw e;
       }
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        // The directory is made on first use only, not on every request.
+        mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
+        continue;
+      }
+      if (code !== 'EEXIST') throw e;
       const holder = readHolder(lockPath);
       if (holder !== undefined && isStale(holder, lockPath)) {
         takeOver(lockPath, holder);
@@ -68,8 +79,16 @@ async function withLockFile<T>(lockPath: string, fn: () => T | Promise<T>, deadl
   try {
     return await fn();
   } finally {
-    // Remove only our own lock.
-    if (readHolder(lockPath) === token) rmSync(lockPath, { force: true });
+    // Remove only our own lock: not one that another process took over (as stale) and replaced.
+    try {
+      const mine = fstatSync(fd);
+      const now = statSync(lockPath, { throwIfNoEntry: false });
+      if (now !== undefined && now.ino === mine.ino && now.dev === mine.dev) unlinkSync(lockPath);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
