@@ -21,9 +21,13 @@ import { randomBytes } from '../src/protocol/random-bytes.js';
 import { sodiumReady } from '../src/protocol/sodium.js';
 import { RelayClient } from '../src/transport/relay-client.js';
 import { cpuNs } from './process-cpu.js';
+import { WebSocket } from 'ws';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ECHO = fileURLToPath(new URL('./relay-echo.js', import.meta.url));
+const WS_ECHO = fileURLToPath(new URL('./ws-echo-server.js', import.meta.url));
+/** Idle time before each echo of the wake-up floor: about one sign round trip, as each hop of a sign waits. */
+const IDLE_MS = 5;
 /**
  * Timed signs per agent. 300, not 100: the p99 of 100 samples is their largest one, which one
  * scheduling stall on two busy cores decides; of 300 it is the fourth largest.
@@ -181,6 +185,43 @@ async function relayRoundTrip(url: string, relayPid: number): Promise<{ lat: num
   }
 }
 
+/**
+ * The wake-up floor: a WebSocket round trip between this process and an echo process, with no
+ * relay and no work, back to back and after IDLE_MS of idle. A process that has slept (as each
+ * one on a sign's path has, while the others worked) takes longer to wake than a busy one; a sign
+ * through latch crosses three such round trips of processes (ssh <-> agent, agent <-> relay,
+ * relay <-> authenticator), ssh-agent's one.
+ */
+async function wakeFloor(): Promise<{ busy: number[]; idle: number[] }> {
+  const server = spawn(process.execPath, [WS_ECHO], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = (await waitOutput(server, /^(\d+)$/m, 'stdout'))[1]!;
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+    const body = new Uint8Array(512);
+    const once = async (): Promise<number> => {
+      const t = performance.now();
+      await new Promise<void>((resolve) => {
+        ws.once('message', () => resolve());
+        ws.send(body);
+      });
+      return performance.now() - t;
+    };
+    for (let w = 0; w < WARM_UP; w++) await once();
+    const busy: number[] = [];
+    for (let i = 0; i < SIGNS; i++) busy.push(await once());
+    const idle: number[] = [];
+    for (let i = 0; i < SIGNS; i++) {
+      await new Promise((r) => setTimeout(r, IDLE_MS));
+      idle.push(await once());
+    }
+    ws.close();
+    return { busy: busy.sort((a, b) => a - b), idle: idle.sort((a, b) => a - b) };
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -236,6 +277,7 @@ export async function agentBench(): Promise<string[]> {
     const { lat: latchLat, cpuUs: latchCpu } = await signLatency(latchSock, SIGNS, [agent.pid!, server.pid!, device.pid!]);
     const { lat: openLat, cpuUs: openCpu } = await signLatency(sshAgentSock, SIGNS, [sshAgent.pid!]);
     const floor = await relayRoundTrip(url, server.pid!);
+    const wake = await wakeFloor();
     const latchConn = await connectAndList(latchSock, CONNECTS);
     const openConn = await connectAndList(sshAgentSock, CONNECTS);
     const lines = [
@@ -245,6 +287,7 @@ export async function agentBench(): Promise<string[]> {
       `agent sign ratio latch/ssh-agent: p50 ${(pct(latchLat, 50) / pct(openLat, 50)).toFixed(1)}x, p99 ${(pct(latchLat, 99) / pct(openLat, 99)).toFixed(1)}x (aim: p50 <= 1.5x, p99 <= 3x)`,
       `CPU per sign, all threads: latch agent ${us(latchCpu[0]!)}, relay ${us(latchCpu[1]!)}, authenticator ${us(latchCpu[2]!)} (sum ${us(latchCpu[0]! + latchCpu[1]! + latchCpu[2]!)}); ssh-agent ${us(openCpu[0]!)}`,
       `relay round trip alone (this process -> relay -> a process that only sends each body back and acks it -> relay -> here, ${SIGNS} sequential): p50 ${ms(pct(floor.lat, 50))}, p99 ${ms(pct(floor.lat, 99))} = ${(pct(floor.lat, 50) / pct(openLat, 50)).toFixed(1)}x ssh-agent's sign p50; relay CPU ${us(floor.cpuUs[0]!)}, echo ${us(floor.cpuUs[1]!)}, this process ${us(floor.cpuUs[2]!)} per round trip`,
+      `wake-up floor, a WebSocket round trip to an echo process (no relay, no work), ${SIGNS} sequential: back to back p50 ${ms(pct(wake.busy, 50))}, after ${IDLE_MS} ms idle p50 ${ms(pct(wake.idle, 50))}, p99 ${ms(pct(wake.idle, 99))}; a latch sign crosses 3 such round trips of processes, ssh-agent's 1`,
     ];
 
     // Login wall time against a private sshd that accepts both keys.
