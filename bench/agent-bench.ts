@@ -195,14 +195,18 @@ async function relayRoundTrip(url: string, relayPid: number): Promise<{ lat: num
 async function wakeFloor(): Promise<{ busy: number[]; idle: number[] }> {
   const server = spawn(process.execPath, [WS_ECHO], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const port = (await waitOutput(server, /^(\d+)$/m, 'stdout'))[1]!;
+    const port = (await waitOutput(server, /^(\d+)\n/m, 'stdout'))[1]!;
     const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
     await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
     const body = new Uint8Array(512);
     const once = async (): Promise<number> => {
       const t = performance.now();
-      await new Promise<void>((resolve) => {
-        ws.once('message', () => resolve());
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('bench: the echo process did not answer within 10 s')), 10_000);
+        ws.once('message', () => {
+          clearTimeout(timer);
+          resolve();
+        });
         ws.send(body);
       });
       return performance.now() - t;

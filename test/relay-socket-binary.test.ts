@@ -3,8 +3,9 @@
  * and deliver frames only with a relay whose `ready` says 4 or more, JSON with one that says 3,
  * and only on a socket that reads binary frames synchronously. The relay here is a stand-in that
  * records the frames it gets, since a real relay of protocol 3 no longer exists to run; the real
- * relay's side of protocol 4 is tested in relay-ws-deliver.test.ts, and the browser's (a socket
- * whose binaryType starts as 'blob') by the web authenticator tests in Chromium.
+ * relay's side of protocol 4 is tested in relay-ws-deliver.test.ts; a browser's socket (binaryType
+ * 'blob' at first) is stood in for by a `ws` socket set so, and the web authenticator tests run
+ * the same code in Chromium.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -109,6 +110,29 @@ test('with a protocol-3 relay: no binary field, no binary frame', async () => {
   assert.equal(subscribe.frame.deliver, true);
   const send = seen.find((s) => s.frame.op === 'send')!;
   assert.equal(send.frame.body, encodeBase64url(sentBody));
+});
+
+test("a browser-like socket (binaryType 'blob') is switched to 'arraybuffer' and then speaks binary", async () => {
+  let current = '';
+  // As a browser's WebSocket: binary frames as Blobs unless told otherwise.
+  class BrowserLike extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      current = 'blob';
+      const set = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'binaryType')!.set!;
+      Object.defineProperty(this, 'binaryType', {
+        get: () => current,
+        set: (v: string) => {
+          current = v;
+          set.call(this, v);
+        },
+      });
+    }
+  }
+  const { seen } = await roundTrip(4, BrowserLike as unknown as WebSocketCtor);
+  assert.equal(current, 'arraybuffer');
+  assert.equal(seen.find((s) => s.frame.op === 'subscribe')!.frame.binary, true);
+  assert.equal(seen.find((s) => s.frame.op === 'send')!.binary, true);
 });
 
 test("a socket that cannot read binary frames synchronously stays on JSON with a protocol-4 relay", async () => {

@@ -58,6 +58,11 @@ test('the lock directory is made on first use (0700); a holder whose lock was ta
     writeFileSync(lock, '1 the-new-holder');
   });
   assert.equal(readFileSync(lock, 'utf8'), '1 the-new-holder', 'the replacement is left alone');
+
+  // A holder whose work throws releases the lock and passes the error on.
+  const other = join(dir, 'z.lock');
+  await assert.rejects(withFileLock(other, () => Promise.reject(new Error('boom'))), /boom/);
+  assert.equal(existsSync(other), false, 'released after a throw');
 });
 
 test('a stale status refresh does not write back over a newer pairing', async () => {

@@ -76,8 +76,9 @@ export function encodeBinarySend(f: BinarySend): Uint8Array {
  */
 export function parseBinaryClientFrame(bytes: Uint8Array, maxMessageBytes: number): BinarySendParse {
   if (bytes.length === 0 || bytes[0] !== BINARY_FRAME_TYPE.send) return { ok: false, code: 'bad_frame', message: 'unknown binary frame type' };
-  if (bytes.length < SEND_HEADER) return { ok: false, code: 'bad_frame', message: 'binary send frame is truncated' };
+  if (bytes.length < 1 + QUEUE_BYTES) return { ok: false, code: 'bad_frame', message: 'binary send frame is truncated' };
   const queue = queueText(bytes, 1);
+  if (bytes.length < SEND_HEADER) return { ok: false, code: 'bad_frame', message: 'binary send frame is truncated', queue };
   const cidLength = bytes[1 + QUEUE_BYTES]!;
   if (cidLength < MIN_CID || cidLength > MAX_CID) return { ok: false, code: 'bad_frame', message: 'cid must be 16..64 base64url characters', queue };
   if (bytes.length < SEND_HEADER + cidLength) return { ok: false, code: 'bad_frame', message: 'binary send frame is truncated', queue };

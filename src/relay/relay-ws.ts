@@ -514,7 +514,11 @@ function releaseHeldEarly(sub: Sub, id: bigint): void {
   if (sub.heldEarly !== undefined && id >= sub.heldEarly) sub.heldEarly = undefined;
 }
 
-/** A binary send's parse as the JSON frame parse it stands for. */
+/**
+ * A binary send's parse as the JSON frame parse it stands for. The body is copied out of the
+ * socket's read buffer, which a view would keep whole for as long as the message is held (a
+ * carried delivery, a pending push, a JetStream publish), as the JSON path's decode did.
+ */
 function sendFrame(p: BinarySendParse): FrameParse {
-  return p.ok ? { ok: true, frame: { op: 'send', ...p.frame } } : p;
+  return p.ok ? { ok: true, frame: { op: 'send', ...p.frame, body: p.frame.body.slice() } } : p;
 }

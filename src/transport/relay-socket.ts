@@ -181,9 +181,11 @@ export class RelaySocket {
   /** Sends over the socket (the answer's `reader` is PROTOCOL.md §3.9's); rejects with a transient error if the socket is not ready or closes first. */
   send(queueId: string, body: Uint8Array, cid: string): Promise<SentMessage> {
     if (!this.ready) return Promise.reject(lostSocket());
+    // Encoded before the cid is registered: a caller's bad argument throws, and leaves nothing behind.
+    const frame = this.#v4 ? encodeBinarySend({ queue: queueId, cid, body }) : JSON.stringify({ op: 'send', queue: queueId, cid, body: encodeBase64url(body) });
     return new Promise((resolve, reject) => {
       this.#sends.set(cid, { resolve, reject });
-      this.#ws!.send(this.#v4 ? encodeBinarySend({ queue: queueId, cid, body }) : JSON.stringify({ op: 'send', queue: queueId, cid, body: encodeBase64url(body) }));
+      this.#ws!.send(frame);
     });
   }
 

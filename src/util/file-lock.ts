@@ -46,6 +46,7 @@ async function withLockFile<T>(lockPath: string, fn: () => T | Promise<T>, deadl
   // names our file" is one stat compared with this fd's (cheaper than reading the token back, on
   // a path every authenticator request takes twice, issue 9).
   let fd: number;
+  let madeDir = false;
   for (let attempt = 0; ; attempt++) {
     try {
       fd = openSync(lockPath, 'wx', 0o600);
@@ -59,9 +60,10 @@ async function withLockFile<T>(lockPath: string, fn: () => T | Promise<T>, deadl
       break;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        // The directory is made on first use only, not on every request.
+      if (code === 'ENOENT' && !madeDir) {
+        // The directory is made when it is missing, not on every request.
         mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
+        madeDir = true;
         continue;
       }
       if (code !== 'EEXIST') throw e;
@@ -80,12 +82,15 @@ async function withLockFile<T>(lockPath: string, fn: () => T | Promise<T>, deadl
     return await fn();
   } finally {
     // Remove only our own lock: not one that another process took over (as stale) and replaced.
+    // A file system whose inode numbers do not match (some network mounts) gets the token check.
+    // A failed release is not the caller's failure: fn's work is done (as before, it is left to
+    // the stale-lock takeover).
     try {
-      const mine = fstatSync(fd);
-      const now = statSync(lockPath, { throwIfNoEntry: false });
-      if (now !== undefined && now.ino === mine.ino && now.dev === mine.dev) unlinkSync(lockPath);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const mine = fstatSync(fd, { bigint: true });
+      const now = statSync(lockPath, { bigint: true, throwIfNoEntry: false });
+      if (now !== undefined && ((now.ino === mine.ino && now.dev === mine.dev) || readHolder(lockPath) === token)) unlinkSync(lockPath);
+    } catch {
+      /* see above */
     } finally {
       closeSync(fd);
     }
