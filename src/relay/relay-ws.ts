@@ -397,8 +397,10 @@ export class RelayWebSocketHub {
   #deliver(conn: Conn, sub: Sub, m: StoredMessage, id: bigint): void {
     sub.cursor = id;
     releaseHeldEarly(sub, id);
-    const receivedAt = Math.floor(m.receivedAt / 1000);
-    if (sub.binary) this.#sendBytes(conn, encodeBinaryDeliver({ queue: sub.queue, id: m.id, receivedAt, body: m.body }));
+    // Clamped, and an empty body in JSON: what another node announced is checked, but a binary
+    // frame has no encoding for a negative time or an empty body, and must not throw here.
+    const receivedAt = Math.max(0, Math.floor(m.receivedAt / 1000));
+    if (sub.binary && m.body.length > 0) this.#sendBytes(conn, encodeBinaryDeliver({ queue: sub.queue, id: m.id, receivedAt, body: m.body }));
     else this.#send(conn, { op: 'deliver', queue: sub.queue, id: m.id, body: encodeBase64url(m.body), received_at: receivedAt });
   }
 
