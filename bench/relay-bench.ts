@@ -87,6 +87,11 @@ export async function fullCycle(sodium: Sodium, url: string, pid: number | numbe
   const ac = new AbortController();
   const sentAt = new Float64Array(total);
   const lat: number[] = [];
+  /**
+   * Acks not yet confirmed. Awaited before the reader closes: a closing socket sends what is still
+   * unconfirmed over HTTP, each with a signed proof, and those landed in the next measurement.
+   */
+  const acking = new Set<Promise<unknown>>();
   let connected!: () => void;
   const up = new Promise<void>((r) => (connected = r));
   let done!: () => void;
@@ -95,7 +100,9 @@ export async function fullCycle(sodium: Sodium, url: string, pid: number | numbe
     for await (const { queueId, message } of reader.inboxes(keys, { signal: ac.signal, early, onStatus: (s) => s === 'connected' && connected() })) {
       const i = new DataView(message.body.buffer, message.body.byteOffset).getUint32(0);
       lat.push(performance.now() - sentAt[i]!);
-      reader.ack(byId.get(queueId)!, [message.id]).catch(() => undefined);
+      const acked = reader.ack(byId.get(queueId)!, [message.id]).catch(() => undefined);
+      acking.add(acked);
+      void acked.then(() => acking.delete(acked));
       if (lat.length === total) done();
     }
   })();
@@ -120,6 +127,7 @@ export async function fullCycle(sodium: Sodium, url: string, pid: number | numbe
   const wall = performance.now() - start;
   const client = process.cpuUsage(client0);
   const relayCpu = relayCpuNow() - cpu0;
+  await Promise.all([...acking]);
   release();
   ac.abort();
   await reading.catch(() => undefined);
