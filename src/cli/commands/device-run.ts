@@ -27,13 +27,13 @@ export async function deviceRun(argv: string[]): Promise<number> {
   const log = (line: string): void => stderr.write(`[device] ${line}\n`);
   try {
     await runDevice({
-    sodium,
-    keystore,
-    relayFor: (url) => {
-      let r = relays.get(url);
-      if (!r) relays.set(url, (r = new RelayClient({ url })));
-      return r;
-    },
+      sodium,
+      keystore,
+      relayFor: (url) => {
+        let r = relays.get(url);
+        if (!r) relays.set(url, (r = new RelayClient({ url })));
+        return r;
+      },
       log,
       signal: abort.signal,
       extraLoops: [custodyLoopFor({ sodium, keystore, relays, autoApprove: values['auto-approve'] === true, log })],
