@@ -186,9 +186,10 @@ export class RelayWebSocketHub {
     conn.alive = true;
     // Only a send may be binary (§3.5.1); both encodings then take the same path, so a binary
     // send is charged, deduplicated and answered as a JSON one.
+    const bytes = frameBytes(data);
     const parsed: FrameParse = isBinary
-      ? sendFrame(parseBinaryClientFrame(Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data, this.#opts.maxMessageBytes))
-      : parseClientFrame(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'), this.#opts.maxMessageBytes);
+      ? sendFrame(parseBinaryClientFrame(bytes, this.#opts.maxMessageBytes))
+      : parseClientFrame(bytes.toString('utf8'), this.#opts.maxMessageBytes);
     if (!parsed.ok) {
       if (!this.#takeFrame(conn)) return;
       const { ok: _ok, ...rest } = parsed;
@@ -514,6 +515,11 @@ export class RelayWebSocketHub {
 /** Message `id` was committed or delivered: a hold on early delivery for it (or an earlier one) ends. */
 function releaseHeldEarly(sub: Sub, id: bigint): void {
   if (sub.heldEarly !== undefined && id >= sub.heldEarly) sub.heldEarly = undefined;
+}
+
+/** A frame's bytes, whichever form `ws` hands them in (one Buffer, an ArrayBuffer, fragments). */
+function frameBytes(data: RawData): Buffer {
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
 }
 
 /**
