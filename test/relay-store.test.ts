@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { SqliteRelayStore } from '../src/relay/sqlite-relay-store.js';
+import Database from 'better-sqlite3';
+import { RELAY_DB_FILE, SqliteRelayStore } from '../src/relay/sqlite-relay-store.js';
 import { JetStreamRelayStore } from '../src/relay/jetstream-relay-store.js';
 import type { RelayStore } from '../src/relay/relay-store.js';
 import { startNats, type NatsCluster } from './helpers/nats-cluster.js';
@@ -212,6 +213,57 @@ for (const kind of ['sqlite', 'jetstream'] as const) {
     }
   });
 }
+
+test('sqlite: a database whose dedup table has the first key order, (queue, cid), is rebuilt once and keeps every client message id', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latch-relay-store-'));
+  try {
+    // The layout the store wrote before the dedup key became (cid, queue) (§3.6).
+    const old = new Database(join(dir, RELAY_DB_FILE));
+    old.exec(`
+      CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body BLOB NOT NULL, received_at INTEGER NOT NULL);
+      CREATE INDEX messages_by_queue ON messages (queue, id);
+      CREATE INDEX messages_by_time ON messages (received_at);
+      CREATE TABLE closed_queues (queue TEXT PRIMARY KEY, reason TEXT, closed_at INTEGER NOT NULL);
+      CREATE TABLE sent_ids (queue TEXT NOT NULL, cid TEXT NOT NULL, id INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (queue, cid)) WITHOUT ROWID;
+      CREATE INDEX sent_ids_by_time ON sent_ids (at);
+      INSERT INTO messages (id, queue, body, received_at) VALUES (7, '${Q1}', x'01', 1000);
+      INSERT INTO sent_ids (queue, cid, id, at) VALUES ('${Q1}', 'cid-aaaaaaaaaaaaaaaa', 7, 1000), ('${Q2}', 'cid-bbbbbbbbbbbbbbbb', 5, 900);
+    `);
+    old.close();
+    const keyOf = (): string[] => {
+      const db = new Database(join(dir, RELAY_DB_FILE), { readonly: true });
+      try {
+        const cols = db.pragma('table_info(sent_ids)') as { name: string; pk: number }[];
+        return cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+      } finally {
+        db.close();
+      }
+    };
+    for (let open = 0; open < 2; open++) {
+      // The second open finds the new layout and leaves it as it is.
+      const store = new SqliteRelayStore({ dataDir: dir, ttlSeconds: 100 });
+      try {
+        assert.deepEqual(keyOf(), ['cid', 'queue']);
+        assert.deepEqual(await store.put(Q1, new Uint8Array([1]), 2000, 'cid-aaaaaaaaaaaaaaaa'), { ok: true, id: '7', duplicate: true });
+        assert.deepEqual(await store.put(Q2, new Uint8Array([2]), 2000, 'cid-bbbbbbbbbbbbbbbb'), { ok: true, id: '5', duplicate: true });
+        const elsewhere = await store.put(Q2, new Uint8Array([3]), 2000, 'cid-aaaaaaaaaaaaaaaa');
+        assert.ok(elsewhere.ok && elsewhere.duplicate === (open === 1), 'the same cid in another queue is another message (stored by the first open)');
+        assert.deepEqual((await store.list(Q1, undefined, 10, 2000)).map((m) => m.id), ['7']);
+      } finally {
+        await store.close();
+      }
+    }
+    const db = new Database(join(dir, RELAY_DB_FILE), { readonly: true });
+    try {
+      const tables = (db.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'sent_ids%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+      assert.deepEqual(tables, ['sent_ids', 'sent_ids_by_time'], 'the old table is gone, the time index is back');
+    } finally {
+      db.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('jetstream: two nodes: a send stored on one is listed and acked on the other, and its wake-up reaches the other with the body', async () => {
   const a = await JetStreamRelayStore.open({ servers: [nats.nodes[0]!.url], ttlSeconds: 100, stream: 'TWO', subjectPrefix: 'two' });

@@ -83,18 +83,11 @@ export class SqliteRelayStore implements RelayStore {
         reason TEXT,
         closed_at INTEGER NOT NULL
       );
-      CREATE TABLE IF NOT EXISTS sent_ids (
-        queue TEXT NOT NULL,
-        cid TEXT NOT NULL,
-        id INTEGER NOT NULL,
-        at INTEGER NOT NULL,
-        PRIMARY KEY (queue, cid)
-      ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS sent_ids_by_time ON sent_ids (at);
     `);
+    createSentIds(db);
     this.#db = db;
     this.#stmts = {
-      findSent: db.prepare('SELECT 1 FROM sent_ids WHERE queue = ? AND cid = ? AND at > ?'),
+      findSent: db.prepare('SELECT 1 FROM sent_ids WHERE cid = ? AND queue = ? AND at > ?'),
       // Ids are read as BigInt so 64-bit values never lose precision.
       listAll: db.prepare('SELECT id, body, received_at FROM messages WHERE queue = ? AND received_at > ? ORDER BY id LIMIT ?').safeIntegers(true),
       listAfter: db.prepare('SELECT id, body, received_at FROM messages WHERE queue = ? AND id > ? AND received_at > ? ORDER BY id LIMIT ?').safeIntegers(true),
@@ -130,7 +123,7 @@ export class SqliteRelayStore implements RelayStore {
       id <= this.#reservedUpTo &&
       !this.#closing.has(queue) &&
       this.#stmts.isClosed.get(queue, now - this.#ttlMs) === undefined &&
-      (dedupKey === undefined || (!this.#pendingCids.has(dedupKey) && this.#stmts.findSent.get(queue, clientId, now - DEDUP_WINDOW_MS) === undefined));
+      (dedupKey === undefined || (!this.#pendingCids.has(dedupKey) && this.#stmts.findSent.get(clientId, queue, now - DEDUP_WINDOW_MS) === undefined));
     if (dedupKey !== undefined) bumpCount(this.#pendingCids, dedupKey, 1);
     // Copied: the caller's buffer may be reused before the batch is written.
     const promise = this.#enqueue({ kind: 'put', queue, body: Buffer.from(body), now, clientId, id: id.toString() }) as Promise<PutResult>;
@@ -279,4 +272,37 @@ export class SqliteRelayStore implements RelayStore {
   #check(): void {
     if (!this.#open) throw new Error('relay store is closed');
   }
+}
+
+/**
+ * The dedup table, keyed by (cid, queue), cid first (§3.6): Latch's cids begin with their time
+ * (§3.5), so each batch's inserts land on the last few pages of the key instead of one page per
+ * queue, and a commit writes a few pages to the WAL instead of one per send. A table of the first
+ * layout, (queue, cid), is rebuilt once in the new one; it holds at most 10 minutes of sends.
+ */
+function createSentIds(db: Database.Database): void {
+  const keyOrder = (db.pragma('table_info(sent_ids)') as { name: string; pk: number }[])
+    .filter((c) => c.pk > 0)
+    .sort((a, b) => a.pk - b.pk)
+    .map((c) => c.name)
+    .join(',');
+  const create = `
+    CREATE TABLE IF NOT EXISTS sent_ids (
+      cid TEXT NOT NULL,
+      queue TEXT NOT NULL,
+      id INTEGER NOT NULL,
+      at INTEGER NOT NULL,
+      PRIMARY KEY (cid, queue)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS sent_ids_by_time ON sent_ids (at);`;
+  if (keyOrder === '' || keyOrder === 'cid,queue') {
+    db.exec(create);
+    return;
+  }
+  if (keyOrder !== 'queue,cid') throw new Error(`relay store: unknown layout of sent_ids (key ${keyOrder})`);
+  db.transaction(() => {
+    db.exec('DROP INDEX IF EXISTS sent_ids_by_time; ALTER TABLE sent_ids RENAME TO sent_ids_queue_first;');
+    db.exec(create);
+    db.exec('INSERT INTO sent_ids (cid, queue, id, at) SELECT cid, queue, id, at FROM sent_ids_queue_first; DROP TABLE sent_ids_queue_first;');
+  }).immediate();
 }

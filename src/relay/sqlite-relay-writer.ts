@@ -22,10 +22,11 @@ const stmts = {
     `INSERT INTO messages (id, queue, body, received_at)
      SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM closed_queues WHERE queue = ? AND closed_at > ?)`,
   ),
-  findSent: db.prepare('SELECT id FROM sent_ids WHERE queue = ? AND cid = ? AND at > ?').safeIntegers(true),
+  // (cid, queue): the table's key order (sqlite-relay-store.ts, createSentIds).
+  findSent: db.prepare('SELECT id FROM sent_ids WHERE cid = ? AND queue = ? AND at > ?').safeIntegers(true),
   rememberSent: db.prepare(
-    `INSERT INTO sent_ids (queue, cid, id, at) VALUES (?, ?, ?, ?)
-     ON CONFLICT (queue, cid) DO UPDATE SET id = excluded.id, at = excluded.at`,
+    `INSERT INTO sent_ids (cid, queue, id, at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (cid, queue) DO UPDATE SET id = excluded.id, at = excluded.at`,
   ),
   ack: db.prepare('DELETE FROM messages WHERE queue = ? AND id = ?'),
   close: db.prepare(
@@ -41,13 +42,13 @@ const stmts = {
 function put(op: Extract<WriterOp, { kind: 'put' }>): PutResult {
   const { queue, clientId, now } = op;
   if (clientId !== undefined) {
-    const seen = stmts.findSent.get(queue, clientId, now - setup.dedupWindowMs) as { id: bigint } | undefined;
+    const seen = stmts.findSent.get(clientId, queue, now - setup.dedupWindowMs) as { id: bigint } | undefined;
     if (seen !== undefined) return { ok: true, id: seen.id.toString(), duplicate: true };
   }
   const id = BigInt(op.id);
   const info = stmts.put.run(id, queue, op.body, now, queue, now - setup.ttlMs);
   if (info.changes === 0) return { ok: false, reason: 'closed' };
-  if (clientId !== undefined) stmts.rememberSent.run(queue, clientId, id, now);
+  if (clientId !== undefined) stmts.rememberSent.run(clientId, queue, id, now);
   return { ok: true, id: op.id, duplicate: false };
 }
 
