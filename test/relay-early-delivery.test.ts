@@ -133,6 +133,46 @@ test('early, then kill -9 before the commit: the sender sends again (same cid), 
   }
 });
 
+test('early: a resent cid that has committed, and a send to a queue whose close has committed, are never announced early', async () => {
+  const server = await startLatchServer({ args: ['--rate-limit', 'off'] });
+  servers.push(server);
+  const q = await newQueue();
+  const shut = await newQueue();
+  const reader = await open(server.url);
+  const writer = await open(server.url);
+  try {
+    await subscribed(reader, q, true);
+    await subscribed(reader, shut, true);
+    writer.send(sendFrame(q, 'cid-dup-0000000001', 'once'));
+    const first = await reader.next();
+    assert.equal(first.op, 'deliver');
+    assert.equal((await writer.next()).op, 'stored');
+    await new RelayClient({ url: server.url }).close(shut, 'done');
+
+    const lock = holdWriteLock(server.dataDir);
+    try {
+      // Both are decided from what has committed (one read for the two checks, §3.6). Frames of one
+      // socket are handled in order, so the marker's early delivery comes after anything they caused.
+      writer.send(sendFrame(q, 'cid-dup-0000000001', 'once'));
+      writer.send(sendFrame(shut, 'cid-shut-000000001', 'too late'));
+      writer.send(sendFrame(q, 'cid-mark-000000001', 'marker'));
+      const next = await reader.next();
+      assert.equal(next.op, 'deliver');
+      assert.equal(Buffer.from(next.body, 'base64url').toString(), 'marker', 'the first early delivery is the marker');
+    } finally {
+      lock.release();
+    }
+    const answers = [await writer.next(), await writer.next(), await writer.next()];
+    assert.deepEqual(answers[0], { op: 'stored', cid: 'cid-dup-0000000001', id: first.id });
+    assert.equal(answers[1].op, 'error');
+    assert.equal(answers[1].code, 'queue_closed');
+    assert.equal(answers[2].op, 'stored');
+  } finally {
+    reader.close();
+    writer.close();
+  }
+});
+
 test('RelayClient: an inbox with `early` subscribes for it and yields before the commit; one without waits for it', async () => {
   const server = await startLatchServer({ args: ['--rate-limit', 'off'] });
   servers.push(server);
