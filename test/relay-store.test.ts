@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -230,20 +230,25 @@ test('sqlite: a database whose dedup table has the first key order, (queue, cid)
       INSERT INTO sent_ids (queue, cid, id, at) VALUES ('${Q1}', 'cid-aaaaaaaaaaaaaaaa', 7, 1000), ('${Q2}', 'cid-bbbbbbbbbbbbbbbb', 5, 900);
     `);
     old.close();
-    const keyOf = (): string[] => {
+    /** The dedup table's key, and its root page (a rebuilt table gets a new one). */
+    const layout = (): { key: string[]; root: number } => {
       const db = new Database(join(dir, RELAY_DB_FILE), { readonly: true });
       try {
         const cols = db.pragma('table_info(sent_ids)') as { name: string; pk: number }[];
-        return cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+        const { rootpage } = db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'sent_ids'").get() as { rootpage: number };
+        return { key: cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name), root: rootpage };
       } finally {
         db.close();
       }
     };
+    let firstRoot = 0;
     for (let open = 0; open < 2; open++) {
-      // The second open finds the new layout and leaves it as it is.
       const store = new SqliteRelayStore({ dataDir: dir, ttlSeconds: 100 });
       try {
-        assert.deepEqual(keyOf(), ['cid', 'queue']);
+        const { key, root } = layout();
+        assert.deepEqual(key, ['cid', 'queue']);
+        if (open === 0) firstRoot = root;
+        else assert.equal(root, firstRoot, 'the second open leaves the rebuilt table as it is');
         assert.deepEqual(await store.put(Q1, new Uint8Array([1]), 2000, 'cid-aaaaaaaaaaaaaaaa'), { ok: true, id: '7', duplicate: true });
         assert.deepEqual(await store.put(Q2, new Uint8Array([2]), 2000, 'cid-bbbbbbbbbbbbbbbb'), { ok: true, id: '5', duplicate: true });
         const elsewhere = await store.put(Q2, new Uint8Array([3]), 2000, 'cid-aaaaaaaaaaaaaaaa');
@@ -260,6 +265,26 @@ test('sqlite: a database whose dedup table has the first key order, (queue, cid)
     } finally {
       db.close();
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sqlite: a dedup table of a layout the store does not know stops the open with a clear error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'latch-relay-store-'));
+  try {
+    const db = new Database(join(dir, RELAY_DB_FILE));
+    db.exec('CREATE TABLE sent_ids (queue TEXT, cid TEXT, id INTEGER, at INTEGER)');
+    db.close();
+    const openFiles = (): number => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(join(dir, RELAY_DB_FILE));
+      } catch {
+        return false; // the directory's own fd, closed by now
+      }
+    }).length;
+    assert.throws(() => new SqliteRelayStore({ dataDir: dir, ttlSeconds: 100 }), /sent_ids has an unknown layout \(primary key: none\)/);
+    assert.equal(openFiles(), 0, 'the failed open closed the database');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -66,25 +66,30 @@ export class SqliteRelayStore implements RelayStore {
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const file = join(opts.dataDir, RELAY_DB_FILE);
     const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('busy_timeout = 5000');
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS messages (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        queue TEXT NOT NULL,
-        body BLOB NOT NULL,
-        received_at INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, id);
-      CREATE INDEX IF NOT EXISTS messages_by_time ON messages (received_at);
-      CREATE TABLE IF NOT EXISTS closed_queues (
-        queue TEXT PRIMARY KEY,
-        reason TEXT,
-        closed_at INTEGER NOT NULL
-      );
-    `);
-    createSentIds(db);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('busy_timeout = 5000');
+      db.exec(`
+        CREATE TABLE IF NOT EXISTS messages (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          queue TEXT NOT NULL,
+          body BLOB NOT NULL,
+          received_at INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS messages_by_queue ON messages (queue, id);
+        CREATE INDEX IF NOT EXISTS messages_by_time ON messages (received_at);
+        CREATE TABLE IF NOT EXISTS closed_queues (
+          queue TEXT PRIMARY KEY,
+          reason TEXT,
+          closed_at INTEGER NOT NULL
+        );
+      `);
+      createSentIds(db);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
     this.#db = db;
     this.#stmts = {
       /** A live close of the queue, or the cid seen in the dedup window: no early announcement. */
@@ -285,31 +290,35 @@ export class SqliteRelayStore implements RelayStore {
  * The dedup table, keyed by (cid, queue), cid first (§3.6): Latch's cids begin with their time
  * (§3.5), so each batch's inserts land on the last few pages of the key instead of one page per
  * queue, and a commit writes a few pages to the WAL instead of one per send. A table of the first
- * layout, (queue, cid), is rebuilt once in the new one; it holds at most 10 minutes of sends.
+ * layout, (queue, cid), is rebuilt once in the new one; it holds at most 10 minutes of sends. All
+ * in one IMMEDIATE transaction, the layout read inside it: a crash midway leaves the old table,
+ * and a second process opening meanwhile finds one layout or the other, never half of each.
  */
 function createSentIds(db: Database.Database): void {
-  const keyOrder = (db.pragma('table_info(sent_ids)') as { name: string; pk: number }[])
-    .filter((c) => c.pk > 0)
-    .sort((a, b) => a.pk - b.pk)
-    .map((c) => c.name)
-    .join(',');
   const create = `
-    CREATE TABLE IF NOT EXISTS sent_ids (
+    CREATE TABLE sent_ids (
       cid TEXT NOT NULL,
       queue TEXT NOT NULL,
       id INTEGER NOT NULL,
       at INTEGER NOT NULL,
       PRIMARY KEY (cid, queue)
     ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS sent_ids_by_time ON sent_ids (at);`;
-  if (keyOrder === '' || keyOrder === 'cid,queue') {
-    db.exec(create);
-    return;
-  }
-  if (keyOrder !== 'queue,cid') throw new Error(`relay store: unknown layout of sent_ids (key ${keyOrder})`);
+    CREATE INDEX sent_ids_by_time ON sent_ids (at);`;
   db.transaction(() => {
-    db.exec('DROP INDEX IF EXISTS sent_ids_by_time; ALTER TABLE sent_ids RENAME TO sent_ids_queue_first;');
+    if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sent_ids'").get() === undefined) {
+      db.exec(create);
+      return;
+    }
+    const key = (db.pragma('table_info(sent_ids)') as { name: string; pk: number }[])
+      .filter((c) => c.pk > 0)
+      .sort((a, b) => a.pk - b.pk)
+      .map((c) => c.name)
+      .join(',');
+    if (key === 'cid,queue') return;
+    if (key !== 'queue,cid') throw new Error(`relay store: sent_ids has an unknown layout (primary key: ${key || 'none'})`);
+    db.exec('DROP INDEX IF EXISTS sent_ids_by_time; DROP TABLE IF EXISTS sent_ids_queue_first; ALTER TABLE sent_ids RENAME TO sent_ids_queue_first;');
     db.exec(create);
-    db.exec('INSERT INTO sent_ids (cid, queue, id, at) SELECT cid, queue, id, at FROM sent_ids_queue_first; DROP TABLE sent_ids_queue_first;');
+    // In key order, so the copy appends instead of splitting pages all over the new tree.
+    db.exec('INSERT INTO sent_ids (cid, queue, id, at) SELECT cid, queue, id, at FROM sent_ids_queue_first ORDER BY cid, queue; DROP TABLE sent_ids_queue_first;');
   }).immediate();
 }
