@@ -141,6 +141,49 @@ test('inboxes: several queues on one WebSocket', async () => {
   assert.equal((await it.next()).done, true);
 });
 
+test('inboxes sharing a queue on one WebSocket: each gets its messages; one ending leaves the shared queue subscribed for the other', async () => {
+  const c = new RelayClient({ url: relay.url });
+  const [shared, own] = await Promise.all([newQueue(), newQueue()]);
+  const acA = new AbortController();
+  const acB = new AbortController();
+  const up = (): { seen: Promise<void>; onStatus: (s: string) => void } => {
+    let ok!: () => void;
+    const seen = new Promise<void>((r) => (ok = r));
+    return { seen, onStatus: (s) => s === 'connected' && ok() };
+  };
+  const sa = up();
+  const sb = up();
+  const a = c.inboxes([shared, own], { signal: acA.signal, onStatus: sa.onStatus })[Symbol.asyncIterator]();
+  const b = c.inboxes([shared], { signal: acB.signal, onStatus: sb.onStatus })[Symbol.asyncIterator]();
+  try {
+    // Pulled first: an async generator's body (and its listener) starts at the first next().
+    const firstA = take(a, 1);
+    const firstB = take(b, 1);
+    firstA.catch(() => undefined);
+    firstB.catch(() => undefined);
+    await Promise.all([sa.seen, sb.seen]);
+    await client.send(own.id, octets('own'));
+    const [x] = await firstA;
+    assert.deepEqual([x!.queueId, text(x!.message)], [own.id, 'own'], 'a queue of one inbox reaches that inbox');
+    await client.send(shared.id, octets('both'));
+    const [y] = await take(a, 1);
+    const [z] = await firstB;
+    assert.deepEqual([y!.queueId, text(y!.message)], [shared.id, 'both']);
+    assert.deepEqual([z!.queueId, text(z!.message)], [shared.id, 'both'], 'a shared queue reaches every inbox of it');
+    acA.abort();
+    assert.equal((await a.next()).done, true);
+    // The inbox that ended must not have unsubscribed the queue the other still reads: this comes
+    // over the socket now, not from the re-list a minute later (take gives up after 20 s).
+    await client.send(shared.id, octets('after'));
+    const [w] = await take(b, 1);
+    assert.deepEqual([w!.queueId, text(w!.message)], [shared.id, 'after']);
+  } finally {
+    acA.abort();
+    acB.abort();
+  }
+  assert.equal((await b.next()).done, true);
+});
+
 test('kill -9: a 201-ed message survives, the inbox reconnects, an acked message is not redelivered', async () => {
   const own = await startRelayProcess({ args: ['--rate-limit', 'off'] });
   let current = own;

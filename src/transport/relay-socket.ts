@@ -119,6 +119,11 @@ export class RelaySocket {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #ctor: WebSocketCtor | undefined;
   readonly #listeners = new Set<SocketListener>();
+  /**
+   * The listeners of each queue: a frame for a queue finds its listeners without passing over every
+   * queue of every listener (an inbox of 1,000 queues did that on each delivered message).
+   */
+  readonly #byQueue = new Map<string, Set<SocketListener>>();
   /** Queues whose subscription the relay confirmed on the current socket. */
   readonly #confirmed = new Set<string>();
   readonly #sends = new Map<string, Waiting<SentMessage>>();
@@ -164,17 +169,24 @@ export class RelaySocket {
 
   listen(l: SocketListener): () => void {
     this.#listeners.add(l);
+    for (const q of l.queues) {
+      const set = this.#byQueue.get(q.id);
+      if (set === undefined) this.#byQueue.set(q.id, new Set([l]));
+      else set.add(l);
+    }
     if (this.#ws === undefined && this.#timer === undefined) this.#start();
     else if (this.#open) this.#subscribe([l]);
     return () => {
       if (!this.#listeners.delete(l)) return;
-      const still = new Set([...this.#listeners].flatMap((x) => x.queues.map((q) => q.id)));
-      if (this.#open) {
-        for (const q of l.queues) {
-          if (still.has(q.id)) continue;
-          this.#confirmed.delete(q.id);
-          this.#ws?.send(JSON.stringify({ op: 'unsubscribe', queue: q.id }));
-        }
+      for (const q of l.queues) {
+        const set = this.#byQueue.get(q.id);
+        if (set === undefined) continue; // listed twice: done at its first mention
+        set.delete(l);
+        if (set.size > 0) continue; // another listener still reads the queue
+        this.#byQueue.delete(q.id);
+        if (!this.#open) continue;
+        this.#confirmed.delete(q.id);
+        this.#ws?.send(JSON.stringify({ op: 'unsubscribe', queue: q.id }));
       }
       if (this.#listeners.size === 0) this.#shutdown();
     };
@@ -302,7 +314,7 @@ export class RelaySocket {
           this.#announce();
           return;
         case 'wake':
-          for (const l of this.#listeners) if (l.queues.some((q) => q.id === frame.queue)) l.onWake(frame.queue);
+          for (const l of this.#byQueue.get(frame.queue) ?? []) l.onWake(frame.queue);
           return;
         case 'deliver': {
           let body: Uint8Array;
@@ -356,7 +368,8 @@ export class RelaySocket {
   }
 
   #dispatch(queueId: string, m: DeliveredMessage): void {
-    for (const l of this.#listeners) if (l.queues.some((q) => q.id === queueId)) l.onDeliver(queueId, m);
+    const listeners = this.#byQueue.get(queueId);
+    if (listeners !== undefined) for (const l of listeners) l.onDeliver(queueId, m);
   }
 
   #subscribe(listeners: readonly SocketListener[]): void {
@@ -368,7 +381,7 @@ export class RelaySocket {
     const queues = new Map<string, { key: QueueKeyPair; id: string; early: boolean }>();
     for (const l of listeners) for (const q of l.queues) queues.set(q.id, { key: q.key, id: q.id, early: false });
     for (const q of queues.values()) {
-      q.early = this.#v3 && [...this.#listeners].every((x) => x.early === true || !x.queues.some((y) => y.id === q.id));
+      q.early = this.#v3 && [...(this.#byQueue.get(q.id) ?? [])].every((x) => x.early === true);
     }
     void this.sodium.then((sodium) => {
       if (this.#ws !== ws || ws.readyState !== OPEN) return;
