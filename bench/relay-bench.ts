@@ -11,6 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +54,21 @@ async function startRelay(dataDir: string, nodeFlags: string[] = []): Promise<{ 
     child.once('exit', (code) => reject(new Error(`bench: relay exited (${code})`)));
   });
   return { url, child, stderr: () => err };
+}
+
+/**
+ * How `ws` masks and unmasks frames here: with bufferutil's native code (an optional dependency,
+ * prebuilt for linux-x64) or, where that did not load, its own JavaScript loop, ~5% fewer
+ * messages/s in this bench (PROTOCOL.md §3.8). Printed so a figure says which it was.
+ */
+function wsMasking(): string {
+  if (process.env.WS_NO_BUFFER_UTIL) return 'in JavaScript (WS_NO_BUFFER_UTIL set)';
+  try {
+    createRequire(import.meta.url)('bufferutil');
+    return 'native (bufferutil)';
+  } catch {
+    return 'in JavaScript (bufferutil did not load)';
+  }
 }
 
 function newKeys(sodium: Sodium, n: number): QueueKeyPair[] {
@@ -270,7 +286,9 @@ export async function relayBench(): Promise<string[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'latch-relay-bench-'));
   const { url, child } = await startRelay(dataDir);
   const pid = child.pid!;
-  const lines: string[] = [`relay bench: ${availableParallelism()} cores, loopback, relay in its own process, SQLite WAL, group commit (synchronous=FULL for batches with sends)`];
+  const lines: string[] = [
+    `relay bench: ${availableParallelism()} cores, loopback, relay in its own process, SQLite WAL, group commit (synchronous=FULL for batches with sends); WebSocket masking ${wsMasking()}`,
+  ];
   try {
     const line = (what: string, r: CycleResult): string =>
       `${what}: ${r.perSec.toFixed(0)} msgs/s, send-to-yield p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, relay CPU ${r.relayCpuUsPerMsg.toFixed(0)} us/msg (clients ${r.clientCpuUsPerMsg.toFixed(0)} us/msg)`;
