@@ -1,7 +1,8 @@
 /**
- * `latch device passkey list [--json]` and `latch device passkey remove ID` (issue 11): the
+ * `latch device passkey list [--json]` and `latch device passkey remove [--] ID` (issue 11): the
  * WebAuthn credentials this authenticator holds. A removed passkey is gone for good: the site
- * still lists it, and the user registers a new one there.
+ * still lists it, and the user registers a new one there. An id is base64url, so it may begin
+ * with "-": it then goes after "--", as for any command line tool.
  */
 import { defaultCli, parse, usageError } from '../cli-context.js';
 import { openKeystore } from '../open-keystore.js';
@@ -9,7 +10,7 @@ import { sodiumReady } from '../../protocol/sodium.js';
 import { LatchError } from '../../util/latch-error.js';
 import { cleanLine } from '../../authenticator/sign-review.js';
 
-const USAGE = 'latch device passkey list [--json] | latch device passkey remove CREDENTIAL_ID';
+const USAGE = 'latch device passkey list [--json] | latch device passkey remove [--] CREDENTIAL_ID';
 
 export async function devicePasskey(argv: string[]): Promise<number> {
   const cli = defaultCli();
