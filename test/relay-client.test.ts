@@ -2,10 +2,13 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createServer, request, type Server } from 'node:http';
+import { WebSocket } from 'ws';
 import { RelayClient, type RelayMessage } from '../src/transport/relay-client.js';
+import { RelaySocket, type SocketListener, type WebSocketCtor } from '../src/transport/relay-socket.js';
+import { sodiumReady } from '../src/protocol/sodium.js';
 import { isLatchError, type LatchError } from '../src/util/latch-error.js';
 import { startRelayProcess, type RelayProcess } from './helpers/relay-process.js';
-import { newQueue, octets } from './helpers/relay-keys.js';
+import { newQueue, octets, type TestQueue } from './helpers/relay-keys.js';
 
 let relay: RelayProcess;
 let client: RelayClient;
@@ -146,10 +149,14 @@ test('inboxes sharing a queue on one WebSocket: each gets its messages; one endi
   const [shared, own] = await Promise.all([newQueue(), newQueue()]);
   const acA = new AbortController();
   const acB = new AbortController();
+  // "connected", or a failure after 20 s: node:test has no timeout of its own.
   const up = (): { seen: Promise<void>; onStatus: (s: string) => void } => {
     let ok!: () => void;
-    const seen = new Promise<void>((r) => (ok = r));
-    return { seen, onStatus: (s) => s === 'connected' && ok() };
+    let fail!: (e: Error) => void;
+    const seen = new Promise<void>((resolve, reject) => ((ok = resolve), (fail = reject)));
+    const t = setTimeout(() => fail(new Error('inbox not connected within 20 s')), 20_000);
+    t.unref();
+    return { seen, onStatus: (s) => s === 'connected' && (clearTimeout(t), ok()) };
   };
   const sa = up();
   const sb = up();
@@ -180,8 +187,45 @@ test('inboxes sharing a queue on one WebSocket: each gets its messages; one endi
   } finally {
     acA.abort();
     acB.abort();
+    // An inbox paused at a yield does not see the abort until it is pulled again: ended here, so
+    // a failed assertion above leaves no listener (and its reconnecting socket) behind.
+    await Promise.allSettled([a.return?.(), b.return?.()]);
   }
-  assert.equal((await b.next()).done, true);
+});
+
+test('a socket opens one WebSocket when two listeners come before it has its WebSocket constructor', async () => {
+  // The real ws client, counting its sockets; the constructor arrives only after both listens,
+  // as when a new client's inboxes start together. Each listen used to start a connect, and the
+  // first socket was replaced without ever being closed.
+  let made = 0;
+  class CountingWebSocket extends WebSocket {
+    constructor(...args: ConstructorParameters<typeof WebSocket>) {
+      super(...args);
+      made++;
+    }
+  }
+  let giveCtor!: (c: WebSocketCtor) => void;
+  const ctor = new Promise<WebSocketCtor>((r) => (giveCtor = r));
+  const sock = new RelaySocket(ctor, `${relay.url.replace(/^http/, 'ws')}/v1/ws`, sodiumReady());
+  const [q1, q2] = await Promise.all([newQueue(), newQueue()]);
+  let connected = 0;
+  let bothUp!: () => void;
+  const up = new Promise<void>((r) => (bothUp = r));
+  const listener = (q: TestQueue): SocketListener => ({
+    queues: [{ key: q, id: q.id }],
+    onConnected: () => ++connected === 2 && bothUp(),
+    onDisconnected: () => {},
+    onWake: () => {},
+    onDeliver: () => {},
+  });
+  const stops = [sock.listen(listener(q1)), sock.listen(listener(q2))];
+  try {
+    giveCtor(CountingWebSocket as unknown as WebSocketCtor);
+    await Promise.race([up, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not subscribed within 20 s')), 20_000).unref())]);
+    assert.equal(made, 1);
+  } finally {
+    for (const stop of stops) stop();
+  }
 });
 
 test('kill -9: a 201-ed message survives, the inbox reconnects, an acked message is not redelivered', async () => {
