@@ -90,7 +90,9 @@ export class PushSender {
       st = { inFlight: false, pending: undefined, notBefore: 0, timer: undefined };
       this.#queues.set(queue, st);
     }
-    st.pending = message;
+    // Copied: the body may be a view into a socket's read chunk (relay-ws.ts, sendFrame), and a
+    // push service's Retry-After can keep it pending for hours.
+    st.pending = { ...message, body: new Uint8Array(message.body) };
     this.#pump(queue, st);
   }
 

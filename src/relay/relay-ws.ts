@@ -339,7 +339,9 @@ export class RelayWebSocketHub {
         this.#deliver(conn, sub, message, id);
         return;
       }
-      if (message.previousId !== undefined && sub.carried.size < DELIVER_PAGE) sub.carried.set(id, message);
+      // Copied: the body may be a view into a socket's read chunk (sendFrame), and a stalled
+      // reader could keep it for long.
+      if (message.previousId !== undefined && sub.carried.size < DELIVER_PAGE) sub.carried.set(id, { ...message, body: new Uint8Array(message.body) });
     }
     sub.caughtUp = false;
     this.#pump(conn, sub);
@@ -524,12 +526,12 @@ function frameBytes(data: RawData): Buffer {
 
 /**
  * A binary send's parse as the JSON frame parse it stands for. The body stays a view into the
- * frame `ws` read (a Buffer, so the `slice()` that stood here until 2026-12-03 made a view too,
- * not the copy its comment promised). What holds a body past this turn copies it or is short-lived:
- * the SQLite store copies it into its batch; a carried delivery (at most a page per subscription),
- * a pending push and a JetStream publish hold the view, and with it the read chunk, until they are
- * done. A copy here, pooled (`Buffer.from`) or an ArrayBuffer of its own, cost the full cycle 2-5%
- * of its throughput (three interleaved pairs each, §3.8).
+ * frame `ws` read, and so into its read chunk (up to 64 KiB): the frame is a Buffer, so the
+ * `slice()` that stood here until 2026-12-03 made a view too, not the copy its comment promised.
+ * What may hold a body for long copies it instead: the SQLite store's batch, a carried delivery
+ * (a stalled reader), a pending push (a push service's Retry-After). The rest hold it for a
+ * commit or a publish. A copy here, pooled (`Buffer.from`) or an ArrayBuffer of its own, cost the
+ * full cycle 2-5% of its throughput (three interleaved pairs each, §3.8).
  */
 function sendFrame(p: BinarySendParse): FrameParse {
   return p.ok ? { ok: true, frame: { op: 'send', ...p.frame } } : p;
