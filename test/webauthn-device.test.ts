@@ -175,6 +175,9 @@ test('latch device passkey remove: the credential is gone, and the site gets no_
   const dashed = await latchRun(['device', 'passkey', 'remove', '-Xq9'], { home: phone });
   assert.equal(dashed.code, 2, dashed.stderr);
   assert.match(dashed.stderr, /Unknown option '-X'; an argument that begins with "-" goes after "--"/);
+  const typo = await latchRun(['device', 'passkey', 'remove', '--jsn', 'x'], { home: phone });
+  assert.equal(typo.code, 2, typo.stderr);
+  assert.match(typo.stderr, /Unknown option '--jsn'\n/, 'a mistyped long option gets no hint about "--"');
   const afterDashes = await latchRun(['device', 'passkey', 'remove', '--', '-Xq9'], { home: phone });
   assert.notEqual(afterDashes.code, 0);
   assert.match(afterDashes.stderr, /no passkey with id -Xq9/);

@@ -36,7 +36,8 @@ export function parse<const O extends Options>(argv: string[], options: O, usage
     // A value that begins with "-" (a base64url credential id does, 1 time in 64) reads as an
     // option; the POSIX way out is "--", which parseArgs honours. Node's own hint is cut above
     // because it quotes only the first letters of the argument.
-    const dash = (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && allowPositionals > 0;
+    // Only for a single dash: "--sever" is a mistyped option, not an argument.
+    const dash = (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && allowPositionals > 0 && /Unknown option '-[^-]/.test(message);
     throw usageError(dash ? `${message}; an argument that begins with "-" goes after "--"` : message, usage);
   }
   if (parsed.positionals.length > allowPositionals) throw usageError(`unexpected argument "${parsed.positionals[allowPositionals]}"`, usage);
