@@ -259,9 +259,9 @@ export async function agentBench(): Promise<string[]> {
   const done = (c: ChildProcess): Promise<void> => new Promise((r, j) => c.once('exit', (code) => (code === 0 ? r() : j(new Error(`bench: latch exited ${code}`)))));
   try {
     // Without the per-IP rate limit, as relay-bench.ts runs it: every process here shares
-    // 127.0.0.1, so the one bucket (100 requests/s, burst 1000, §3.4) ran dry during the relay
-    // round trips, after ~1,800 sends, and the clients' backoff on `rate_limited` became their p99
-    // (178-188 ms against 4-5 ms without the limit, 2026-12-03). The limiter is not what this measures.
+    // 127.0.0.1, so the one bucket (100 requests/s, burst 1000, §3.4) ran dry about 245 round trips
+    // into the relay-alone row, and the clients' backoff on `rate_limited` became that row's p99
+    // (131-188 ms against 4-6 ms without the limit, 2026-12-03). The limiter is not what this measures.
     const server = latch('server', ['server', '--listen', '127.0.0.1:0', '--data', path.join(root, 'server-data'), '--rate-limit', 'off']);
     const url = (await waitOutput(server, /listening on (http:\/\/127\.0\.0\.1:\d+)/, 'stdout'))[1]!;
     await done(latch('phone', ['device', 'init', '--name', 'bench phone']));

@@ -57,17 +57,20 @@ async function startRelay(dataDir: string, nodeFlags: string[] = []): Promise<{ 
 }
 
 /**
- * How `ws` masks and unmasks frames here: with bufferutil's native code (an optional dependency,
- * prebuilt for linux-x64) or, where that did not load, its own JavaScript loop, ~5% fewer
- * messages/s in this bench (PROTOCOL.md §3.8). Printed so a figure says which it was.
+ * How `ws` masks and unmasks frames here: with bufferutil's native code (an optional dependency
+ * with prebuilt binaries for Linux x64, macOS and Windows) or in JavaScript: bufferutil's own
+ * fallback where its native code did not load, or ws's loop where bufferutil is missing. About 5%
+ * fewer messages/s in this bench without the native code (PROTOCOL.md §3.8). Printed so a figure
+ * says which it was.
  */
 function wsMasking(): string {
   if (process.env.WS_NO_BUFFER_UTIL) return 'in JavaScript (WS_NO_BUFFER_UTIL set)';
+  const require = createRequire(import.meta.url);
   try {
-    createRequire(import.meta.url)('bufferutil');
-    return 'native (bufferutil)';
+    // bufferutil's index falls back to fallback.js itself, without throwing.
+    return require('bufferutil') === require('bufferutil/fallback') ? 'in JavaScript (bufferutil has no native build here)' : 'native (bufferutil)';
   } catch {
-    return 'in JavaScript (bufferutil did not load)';
+    return 'in JavaScript (bufferutil is not installed)';
   }
 }
 
