@@ -295,10 +295,10 @@ export async function relayBench(): Promise<string[]> {
   try {
     const line = (what: string, r: CycleResult): string =>
       `${what}: ${r.perSec.toFixed(0)} msgs/s, send-to-yield p50 ${ms(r.p50)}, p99 ${ms(r.p99)}, relay CPU ${r.relayCpuUsPerMsg.toFixed(0)} us/msg (clients ${r.clientCpuUsPerMsg.toFixed(0)} us/msg)`;
-    // Not counted: the first cycle on a new relay also grows its files (the database, its WAL) to
-    // their working size and warms its code, and whichever row ran first was 10-20% slower for it
-    // (PROTOCOL.md §3.8, "sixth session"; a warm-up of 3,000 messages was not enough). The rows
-    // then measure the relay as it runs for a while.
+    // Not counted: whichever row ran first was 10-20% slower (PROTOCOL.md §3.8, "sixth session";
+    // a warm-up of 3,000 messages was not enough). Mostly code warming up: this process, which
+    // touches no files, spent as much more CPU per message in its first cycle as the relay did.
+    // The rows then measure both as they run for a while.
     await fullCycle(sodium, url, pid, SOCKET_MESSAGES, true);
     const ws = await fullCycle(sodium, url, pid, SOCKET_MESSAGES, true);
     lines.push(line(`full cycle over the WebSocket (send, deliver, ack), 1 KiB, ${IN_FLIGHT} in flight, ${QUEUES} queues, ${SOCKET_MESSAGES} msgs`, ws));
