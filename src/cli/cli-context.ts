@@ -35,8 +35,8 @@ export function parse<const O extends Options>(argv: string[], options: O, usage
     const message = (e as Error).message.replace(/\. To specify.*$/s, '');
     // A value that begins with "-" (a base64url credential id does, 1 time in 64) reads as an
     // option; the POSIX way out is "--", which parseArgs honours. Node's own hint is cut above
-    // because it quotes only the first letters of the argument.
-    // Only for a single dash: "--sever" is a mistyped option, not an argument.
+    // because it quotes only the first letters of the argument. Ours is for a single dash only:
+    // "--sever" is a mistyped option, not an argument.
     const dash = (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && allowPositionals > 0 && /Unknown option '-[^-]/.test(message);
     throw usageError(dash ? `${message}; an argument that begins with "-" goes after "--"` : message, usage);
   }

@@ -118,8 +118,6 @@ export class RelaySocket {
   #attempt = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #ctor: WebSocketCtor | undefined;
-  /** #start waits for the WebSocket constructor: a second listen meanwhile must not start again. */
-  #starting = false;
   readonly #listeners = new Set<SocketListener>();
   /**
    * The listeners of each queue: a frame for a queue finds its listeners without passing over every
@@ -176,7 +174,7 @@ export class RelaySocket {
       if (set === undefined) this.#byQueue.set(q.id, new Set([l]));
       else set.add(l);
     }
-    if (this.#ws === undefined && this.#timer === undefined && !this.#starting) this.#start();
+    if (this.#ws === undefined && this.#timer === undefined) this.#start();
     else if (this.#open) this.#subscribe([l]);
     return () => {
       if (!this.#listeners.delete(l)) return;
@@ -249,18 +247,16 @@ export class RelaySocket {
   }
 
   #start(): void {
-    this.#starting = true;
     this.ctor.then(
       (c) => {
-        this.#starting = false;
-        // Two listens before the constructor came used to open two sockets, the first never closed.
+        // Each listen before the constructor came asked to start: the first connects (#connect sets
+        // #ws, or #timer when it failed), the others find that done. Two sockets were opened here
+        // once, the first never closed.
         if (c === undefined || this.#listeners.size === 0 || this.#ws !== undefined || this.#timer !== undefined) return;
         this.#ctor = c;
         this.#connect();
       },
-      () => {
-        this.#starting = false;
-      },
+      () => {},
     );
   }
 
