@@ -34,3 +34,20 @@ test('latch doctor exits 1 when it reports a PROBLEM (text and --json), output u
   assert.equal(report.ok, false);
   assert.deepEqual(report.checks.find((c) => c.name === 'pairing'), { name: 'pairing', ok: false, detail: 'this computer is not paired', fix: 'run `latch pair` and scan the code with your authenticator' });
 });
+
+test('an option value that begins with "-" gets a usage error that says to write OPTION=VALUE, and that form is taken', async () => {
+  const home = tempDir('dashed-value');
+  // Recovery ids stored before newId() redrew a leading "-" (test/custody-new-id.test.ts) can begin with one.
+  const dashed = '-Xq9' + 'A'.repeat(18);
+  const spaced = await latchRun(['account', 'recover', '--cancel', dashed, '--server', 'http://127.0.0.1:9'], { home });
+  assert.equal(spaced.code, 2, spaced.stderr);
+  assert.match(spaced.stderr, /--cancel needs a value; a value that begins with "-" is written --cancel=VALUE\nusage: latch account recover /);
+  const forgotten = await latchRun(['account', 'recover', '--cancel', '--json'], { home });
+  assert.equal(forgotten.code, 2, forgotten.stderr);
+  assert.match(forgotten.stderr, /--cancel needs a value/);
+  // With "=", the value is parsed and the command goes on to what it needs next (a login).
+  const joined = await latchRun(['account', 'recover', `--cancel=${dashed}`, '--server', 'http://127.0.0.1:9'], { home });
+  assert.notEqual(joined.code, 0);
+  assert.notEqual(joined.code, 2, joined.stderr);
+  assert.doesNotMatch(joined.stderr, /usage:/);
+});

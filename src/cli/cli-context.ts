@@ -37,7 +37,12 @@ export function parse<const O extends Options>(argv: string[], options: O, usage
     // option; the POSIX way out is "--", which parseArgs honours. Node's own hint is cut above
     // because it quotes only the first letters of the argument. Ours is for a single dash only:
     // "--sever" is a mistyped option, not an argument.
-    const dash = (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && allowPositionals > 0 && /Unknown option '-[^-]/.test(message);
+    const code = (e as { code?: string }).code;
+    const dash = code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && allowPositionals > 0 && /Unknown option '-[^-]/.test(message);
+    // The same for an option's value ("--cancel -Xq9..."): parseArgs cannot tell it from a
+    // forgotten value, and the POSIX-style way to give it is "--cancel=-Xq9...".
+    const option = code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? /^Option '(--[a-z-]+)' argument is ambiguous/.exec(message)?.[1] : undefined;
+    if (option !== undefined) throw usageError(`${option} needs a value; a value that begins with "-" is written ${option}=VALUE`, usage);
     throw usageError(dash ? `${message}; an argument that begins with "-" goes after "--"` : message, usage);
   }
   if (parsed.positionals.length > allowPositionals) throw usageError(`unexpected argument "${parsed.positionals[allowPositionals]}"`, usage);

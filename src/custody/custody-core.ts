@@ -105,7 +105,19 @@ export function fail(code: string, message: string, status = 400): never {
   throw new LatchError(code, message, { status });
 }
 
-export const newId = (): string => encodeBase64url(randomBytes(16));
+/**
+ * An id of a join, a recovery or a sign request: 16 random bytes, base64url. People paste these
+ * into command lines (`latch account recover --cancel ID`), where an argument that begins with
+ * "-" reads as an option, and one base64url id in 64 would; so such a draw is drawn again (the
+ * ids keep 128 - log2(64/63) ≈ 127.98 bits). Ids stored before this rule may still begin with
+ * "-"; `--cancel=ID` takes them.
+ */
+export function newId(): string {
+  for (;;) {
+    const id = encodeBase64url(randomBytes(16));
+    if (id[0] !== '-') return id;
+  }
+}
 
 export type RecoveryView = { recovery_id: string; status: 'pending' | 'completed'; ready_at: number; key_index?: number; id?: string; transaction?: RestTransaction } & Partial<TokenPair>;
 
