@@ -254,7 +254,9 @@ test('huge headers get 431 and garbage on the socket gets 400; the relay keeps s
 });
 
 test('TTL: old messages are not returned and closed markers expire', async () => {
-  const short = await startRelayProcess({ args: ['--ttl', '1', '--rate-limit', 'off'] });
+  // 3 s, not 1: the list and the refused post must come within the TTL of the writes before
+  // them, and on two busy cores (the suite runs files in parallel) a stall can take a second.
+  const short = await startRelayProcess({ args: ['--ttl', '3', '--rate-limit', 'off'] });
   try {
     const q = await newQueue();
     const path = `/v1/queues/${q.id}/messages`;
@@ -269,7 +271,7 @@ test('TTL: old messages are not returned and closed markers expire', async () =>
     const closePath = `/v1/queues/${q.id}/close`;
     await fetch(short.url + closePath, { method: 'POST', headers: { 'latch-auth': q.proof('POST', closePath) } });
     assert.equal(await post('refused'), 410);
-    await new Promise((r) => setTimeout(r, 2200));
+    await new Promise((r) => setTimeout(r, 4200));
     assert.equal(await list(), 0);
     assert.equal(await post('open again'), 201, 'the closed marker expired with the TTL');
   } finally {
