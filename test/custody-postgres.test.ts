@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { latchRun, startLatchServer, type LatchServer } from './helpers/latch-process.js';
-import { custodyCall, joinSecondDevice, sdkLogin, sdkOwner } from './helpers/custody-env.js';
+import { awayFromUtcMidnight, custodyCall, joinSecondDevice, sdkLogin, sdkOwner } from './helpers/custody-env.js';
 import { dropCustodyDatabases, freshCustodyDatabase } from './helpers/custody-pg.js';
 import type { CustodyClient, CustodySigner } from '../src/sdk/custody-client.js';
 import { parseAmount, ufix64ToUnits } from '../src/ledger/flow/json-cadence.js';
@@ -84,6 +84,7 @@ interface Device {
 }
 
 test('co-signs on node A and node B for one account at once do not together pass the daily limit', async () => {
+  await awayFromUtcMidnight();
   const first = await sdkLogin(a, 'cy@example.com');
   const { address } = await first.client.createAccount({ deviceName: 'phone' });
   const devices: Device[] = [{ ...first, keyIndex: 0 }];

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startLatchServer, type LatchServer } from './helpers/latch-process.js';
-import { sdkLogin } from './helpers/custody-env.js';
+import { awayFromUtcMidnight, sdkLogin } from './helpers/custody-env.js';
 import type { CustodyClient, CustodySigner } from '../src/sdk/custody-client.js';
 import { parseAmount, ufix64ToUnits } from '../src/ledger/flow/json-cadence.js';
 import { isLatchError } from '../src/util/latch-error.js';
@@ -49,6 +49,7 @@ async function accountWithDevices(email: string, n: number): Promise<{ address: 
 const transfer = (address: string, d: Device, amount: string) => d.client.transfer({ address, to: bob, amount, device: { keyIndex: d.keyIndex, signer: d.signer } });
 
 test('three parallel co-signs cannot go past the daily limit', async () => {
+  await awayFromUtcMidnight();
   const { address, devices } = await accountWithDevices('ada@example.com', 3);
   const before = ufix64ToUnits((await bobClient.getAccount(bob)).balance);
   await transfer(address, devices[0]!, '100');

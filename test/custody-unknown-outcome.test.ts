@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startLatchServer, type LatchServer } from './helpers/latch-process.js';
-import { sdkLogin } from './helpers/custody-env.js';
+import { awayFromUtcMidnight, sdkLogin } from './helpers/custody-env.js';
 import { parseAmount, ufix64ToUnits } from '../src/ledger/flow/json-cadence.js';
 import { isLatchError } from '../src/util/latch-error.js';
 
@@ -26,6 +26,7 @@ before(async () => {
 after(() => server.stop());
 
 test('a co-sign whose outcome is unknown (seal_timeout) keeps counting against the daily limit', async () => {
+  await awayFromUtcMidnight();
   const b = await sdkLogin(server, 'bob@example.com');
   const bob = (await b.client.createAccount({ deviceName: 'bob phone' })).address;
   const ada = await sdkLogin(server, 'ada@example.com');

@@ -12,6 +12,16 @@ import { HASH_ALGO_SHA2_256, SIGN_ALGO_ECDSA_P256 } from '../../src/ledger/flow/
 
 export const RECOVERY_PASSPHRASE = 'recovery passphrase for tests';
 
+/**
+ * The server counts the daily limit per UTC day (custody-service.ts, dayOf). A test that spends
+ * and then expects a refusal fails by chance if midnight UTC falls between the two, so it first
+ * waits out the last `ms` of a day (the server shares this machine's clock).
+ */
+export async function awayFromUtcMidnight(ms = 120_000): Promise<void> {
+  const left = 86_400_000 - (Date.now() % 86_400_000);
+  if (left < ms) await new Promise((r) => setTimeout(r, left + 1_000));
+}
+
 export function outboxCode(dataDir: string, email: string): string {
   const text = readFileSync(join(dataDir, 'outbox', `${email}.txt`), 'utf8').trim().split('\n');
   return text[text.length - 1]!;
