@@ -42,8 +42,9 @@ test('pair by link, same check code on both sides, status shows the device and i
   assert.ok(!link!.includes(stored.pairing.queueSecretKey));
   assert.equal(statSync(join(computer, 'computer.json')).mode & 0o777, 0o600);
   // The keystore is encrypted: no key material or names in the clear.
-  // Looked for in the bytes, not the base64url text: a 3-letter name turns up in ~4 KB of random
-  // base64 about once in 60 runs (it failed CI so), an 11-byte string never does by chance.
+  // Looked for in the decoded bytes, not the base64url text: "Ada" turns up in ~4 KB of random
+  // base64 about once in 60 runs (a local run failed so); a whole name of 6 or more bytes in ~3 KB
+  // of ciphertext, about once in 10^11.
   const ks = JSON.parse(readFileSync(join(phone, 'authenticator', 'keystore.json'), 'utf8')) as { ciphertext: string };
   const sealed = Buffer.from(ks.ciphertext, 'base64url');
   const clear = JSON.stringify({ ...ks, ciphertext: undefined });
