@@ -22,16 +22,16 @@ after(async () => {
 
 const text = (m: RelayMessage) => new TextDecoder().decode(m.body);
 
+/** `p`, or a failure after 20 s: node:test has no timeout of its own. */
+function within<T>(p: Promise<T>, what: string): Promise<T> {
+  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} within 20 s`)), 20_000).unref())]);
+}
+
 /** Pulls `n` items from an async iterator, failing after 20 s. */
 async function take<T>(it: AsyncIterator<T>, n: number): Promise<T[]> {
   const out: T[] = [];
-  const deadline = setTimeout(() => {}, 0);
-  clearTimeout(deadline);
   while (out.length < n) {
-    const r = await Promise.race([
-      it.next(),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('inbox produced nothing for 20 s')), 20_000).unref()),
-    ]);
+    const r = await within(it.next(), 'inbox produced nothing');
     if (r.done) throw new Error('inbox ended early');
     out.push(r.value);
   }
@@ -149,14 +149,9 @@ test('inboxes sharing a queue on one WebSocket: each gets its messages; one endi
   const [shared, own] = await Promise.all([newQueue(), newQueue()]);
   const acA = new AbortController();
   const acB = new AbortController();
-  // "connected", or a failure after 20 s: node:test has no timeout of its own.
   const up = (): { seen: Promise<void>; onStatus: (s: string) => void } => {
     let ok!: () => void;
-    let fail!: (e: Error) => void;
-    const seen = new Promise<void>((resolve, reject) => ((ok = resolve), (fail = reject)));
-    const t = setTimeout(() => fail(new Error('inbox not connected within 20 s')), 20_000);
-    t.unref();
-    return { seen, onStatus: (s) => s === 'connected' && (clearTimeout(t), ok()) };
+    return { seen: new Promise<void>((r) => (ok = r)), onStatus: (s) => s === 'connected' && ok() };
   };
   const sa = up();
   const sb = up();
@@ -168,7 +163,7 @@ test('inboxes sharing a queue on one WebSocket: each gets its messages; one endi
     const firstB = take(b, 1);
     firstA.catch(() => undefined);
     firstB.catch(() => undefined);
-    await Promise.all([sa.seen, sb.seen]);
+    await within(Promise.all([sa.seen, sb.seen]), 'inboxes not connected');
     await client.send(own.id, octets('own'));
     const [x] = await firstA;
     assert.deepEqual([x!.queueId, text(x!.message)], [own.id, 'own'], 'a queue of one inbox reaches that inbox');
@@ -221,7 +216,7 @@ test('a socket opens one WebSocket when two listeners come before it has its Web
   const stops = [sock.listen(listener(q1)), sock.listen(listener(q2))];
   try {
     giveCtor(CountingWebSocket as unknown as WebSocketCtor);
-    await Promise.race([up, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not subscribed within 20 s')), 20_000).unref())]);
+    await within(up, 'not subscribed');
     assert.equal(made, 1);
   } finally {
     for (const stop of stops) stop();
